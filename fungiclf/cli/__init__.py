@@ -1,0 +1,1 @@
+"""Other console scripts (report, data)."""

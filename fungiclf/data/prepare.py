@@ -1,0 +1,141 @@
+"""Decode once: turn Samples into a uint8 image array, cached on disk across processes.
+
+Cache entry ``<cache_dir>/prepared/<key>/``: ``images.npy`` (N, H, W, C) uint8, loaded
+memory-mapped, and ``manifest.json`` (key, shape, kept indices, skipped files). The key
+hashes the item list (path, size, mtime, or the array bytes) and every preprocessing
+setting, so a changed file or setting makes a new entry. Entries are written to a
+temporary folder and renamed into place; a half-written or damaged entry fails
+verification on load and is rebuilt.
+"""
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from fungiclf.data.decode import COLOR_CHANNELS, DecodeError, read_image, to_model_pixels
+from fungiclf.data.samples import Samples
+from fungiclf.errors import DataError
+
+log = logging.getLogger(__name__)
+
+CACHE_FORMAT = 1
+
+
+@dataclass
+class Prepared:
+    """Decoded pixels for the kept items of a Samples.
+
+    Attributes:
+        images: (N_kept, H, W, C) uint8, usually a read-only memmap.
+        kept: (N_kept,) int indices into the Samples that were decoded.
+        skipped: (id, reason) of items that could not be decoded.
+        key: the cache key (data fingerprint).
+        from_cache: whether the pixels were loaded from an existing entry.
+    """
+
+    images: np.ndarray
+    kept: np.ndarray
+    skipped: list[tuple[str, str]]
+    key: str
+    from_cache: bool
+
+
+def cache_key(samples: Samples, color: str, size: tuple[int, int]) -> str:
+    """Fingerprint of the items and preprocessing settings (sha256 hex, 20 chars)."""
+    digest = hashlib.sha256(json.dumps([CACHE_FORMAT, color, list(size)]).encode())
+    if samples.paths is not None:
+        for path in samples.paths:
+            stat = os.stat(path)
+            digest.update(f"{path}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+    else:
+        digest.update(np.ascontiguousarray(samples.images).data)
+        digest.update(str(samples.images.shape).encode())
+    return digest.hexdigest()[:20]
+
+
+def _load_entry(folder: Path, key: str) -> Prepared | None:
+    """The verified entry in ``folder``, or None when missing or damaged."""
+    try:
+        manifest = json.loads((folder / "manifest.json").read_text())
+        images = np.load(folder / "images.npy", mmap_mode="r")
+        kept = np.asarray(manifest["kept"], dtype=np.int64)
+        if manifest["key"] != key or list(images.shape) != manifest["shape"] or images.dtype != np.uint8 \
+                or len(kept) != images.shape[0]:
+            raise ValueError("manifest does not match images.npy")
+    except FileNotFoundError:
+        return None
+    except Exception as exc:
+        log.warning("Cache entry %s is damaged (%s); rebuilding it", folder, exc)
+        return None
+    return Prepared(images, kept, [tuple(s) for s in manifest["skipped"]], key, True)
+
+
+def _decode_all(samples: Samples, color: str, size: tuple[int, int], workers: int) -> tuple[np.ndarray, np.ndarray, list]:
+    height, width = size
+    out = np.empty((len(samples), height, width, COLOR_CHANNELS[color]), np.uint8)
+    ok = np.zeros(len(samples), bool)
+    skipped: list[tuple[str, str]] = []
+
+    def one(i: int) -> None:
+        try:
+            source = samples.images[i] if samples.paths is None else read_image(samples.paths[i])
+            out[i] = to_model_pixels(source, color, size)
+            ok[i] = True
+        except DecodeError as exc:
+            skipped.append((samples.ids[i], str(exc)))
+
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        list(tqdm(pool.map(one, range(len(samples))), total=len(samples), desc="decode", unit="img",
+                  disable=len(samples) < 500, leave=False))
+    kept = np.flatnonzero(ok)
+    return out[kept], kept, sorted(skipped)
+
+
+def prepare(samples: Samples, color: str, size: tuple[int, int], cache_dir: str | None,
+            workers: int | None = None) -> Prepared:
+    """Decode, convert and resize every item, or load them from the cache.
+
+    Args:
+        samples: items to decode (files or arrays).
+        color: "gray" or "rgb".
+        size: (height, width) in pixels.
+        cache_dir: cache root; None disables the cache.
+        workers: decoding threads; default all cores.
+    """
+    key = cache_key(samples, color, size)
+    folder = None if cache_dir is None else Path(cache_dir).expanduser() / "prepared" / key
+    if folder is not None and (entry := _load_entry(folder, key)) is not None:
+        log.info("Loaded %d prepared images from cache %s", entry.images.shape[0], folder)
+        return entry
+    images, kept, skipped = _decode_all(samples, color, size, workers or os.cpu_count() or 1)
+    for item, reason in skipped:
+        log.warning("Skipped %s: %s", item, reason)
+    if len(kept) == 0:
+        raise DataError(f"none of the {len(samples)} files could be decoded (first: {skipped[0][0]})")
+    if folder is None:
+        return Prepared(images, kept, skipped, key, False)
+    tmp = folder.with_name(f"{key}.tmp-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    np.save(tmp / "images.npy", images)
+    manifest = {"key": key, "format": CACHE_FORMAT, "shape": list(images.shape), "color": color,
+                "size": list(size), "kept": kept.tolist(), "skipped": skipped, "n_items": len(samples)}
+    (tmp / "manifest.json").write_text(json.dumps(manifest))
+    shutil.rmtree(folder, ignore_errors=True)
+    try:
+        os.replace(tmp, folder)
+    except OSError:  # a concurrent job wrote the same entry first
+        shutil.rmtree(tmp, ignore_errors=True)
+    entry = _load_entry(folder, key)
+    if entry is None:
+        return Prepared(images, kept, skipped, key, False)
+    entry.from_cache = False
+    return entry

@@ -1,0 +1,13 @@
+"""Exceptions a user can cause. The CLI turns them into one line and a non-zero exit."""
+
+
+class FungiclfError(Exception):
+    """An error caused by user input (config, data, paths), not by a bug."""
+
+
+class ConfigError(FungiclfError, ValueError):
+    """A config value is missing, of the wrong type, or out of range."""
+
+
+class DataError(FungiclfError):
+    """A dataset is missing, empty or malformed."""

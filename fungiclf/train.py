@@ -1,0 +1,159 @@
+"""fungiclf-train: compose the config, train one model, evaluate on test, write the run folder.
+
+    fungiclf-train                                   # default experiment (synthetic data)
+    fungiclf-train dataset=image_folder dataset.path=/data/defungi
+    fungiclf-train dataset=medmnist dataset.path=/data/pneumoniamnist.npz
+    fungiclf-train -m model=ann,cnn optimizer=adam,sgd   # a sweep, one run folder per job
+    fungiclf-train trainer=smoke                     # seconds; what CI runs
+"""
+
+import logging
+import sys
+import time
+from pathlib import Path
+
+import hydra
+import keras
+import numpy as np
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig, OmegaConf
+
+from fungiclf.data.dataset import build_dataset
+from fungiclf.errors import FungiclfError
+from fungiclf.evaluation.evaluate import evaluate_split
+from fungiclf.evaluation.metrics import report_table
+from fungiclf.evaluation.plots import plot_confusion, plot_curves
+from fungiclf.evaluation.run_folder import write_csv, write_json
+from fungiclf.models import build_model
+from fungiclf.provenance import provenance
+from fungiclf.smoke import apply_smoke
+from fungiclf.training.fit import fit_keras
+
+log = logging.getLogger("fungiclf.train")
+
+# One-line errors of the jobs of this process, printed when the sweep is over.
+FAILED_JOBS: list[str] = []
+
+
+def train(cfg: DictConfig, run_dir: Path) -> dict:
+    """Run one job and return its metrics.json content. Raises on failure."""
+    keras.backend.clear_session()
+    keras.utils.set_random_seed(int(cfg.seed))
+    apply_smoke(cfg)
+    OmegaConf.save(cfg, run_dir / "config_resolved.yaml", resolve=True)  # what actually ran
+    cache_dir = str(Path(cfg.paths.cache_dir).expanduser())
+    timings: dict[str, float] = {}
+
+    started = time.perf_counter()
+    data = build_dataset(cfg, cache_dir)
+    write_csv(run_dir / "split.csv", data.split_table())
+    timings["data_seconds"] = time.perf_counter() - started
+
+    input_shape = tuple(int(v) for v in data.images.shape[1:])
+    model = build_model(cfg.model, cfg.augment, input_shape, len(data.class_names), int(cfg.seed))
+    log.info("Built <model.name=%s>: %s params, input %s", cfg.model.name, f"{model.count_params():,}", input_shape)
+
+    started = time.perf_counter()
+    result = fit_keras(model, data, cfg, run_dir)
+    timings["train_seconds"] = time.perf_counter() - started
+
+    started = time.perf_counter()
+    threshold = float(cfg.model.get("threshold", 0.5))
+    batch_size = int(cfg.trainer.batch_size)
+    val, _ = evaluate_split(result.model.predict, data, "val", batch_size, threshold)
+    test, predictions = evaluate_split(result.model.predict, data, "test", batch_size, threshold)
+    timings["eval_seconds"] = time.perf_counter() - started
+
+    y_true = data.labels[data.index("test")]
+    y_pred = predictions["predicted"].map({n: i for i, n in enumerate(data.class_names)}).to_numpy()
+    write_csv(run_dir / "history.csv", result.history)
+    write_csv(run_dir / "predictions.csv", predictions)
+    write_csv(run_dir / "classification_report.csv", report_table(y_true, y_pred, data.class_names))
+    write_csv(run_dir / "confusion_matrix.csv",
+              _labelled_matrix(test["confusion_matrix"], data.class_names))
+    plot_confusion(np.array(test["confusion_matrix"]), data.class_names, run_dir / "confusion_matrix.png")
+    plot_curves(result.history, run_dir / "curves.png")
+
+    metrics = {
+        "status": "completed",
+        "dataset": cfg.dataset.name, "model": cfg.model.name, "classes": data.class_names,
+        **{f"n_{s}": int(len(data.index(s))) for s in ("train", "val", "test")},
+        "groups": {s: int(len(set(data.groups[data.index(s)]))) for s in ("train", "val", "test")},
+        "skipped_files": len(data.skipped), "skipped": [list(s) for s in data.skipped[:100]],
+        "params": int(result.model.count_params()),
+        "epochs_run": int(len(result.history)), "best_epoch": result.best_epoch,
+        "monitor": cfg.trainer.monitor, "balance": result.balance,
+        "timings": timings, "test": test, "val": val,
+        "data_fingerprint": data.fingerprint, "split_fingerprint": data.split_fingerprint,
+        "provenance": provenance(),
+    }
+    write_json(run_dir / "metrics.json", metrics)
+    return metrics
+
+
+def _labelled_matrix(cm: list[list[int]], names: list[str]):
+    import pandas as pd
+    table = pd.DataFrame(cm, index=names, columns=names)
+    return table.rename_axis("true \\ predicted").reset_index()
+
+
+def run_job(cfg: DictConfig, run_dir: Path) -> float | None:
+    """Train one job; on failure write metrics.json with status "failed" and the one-line error.
+
+    Returns the value of ``cfg.optimized_metric`` (for sweepers), or None for a failed job.
+    """
+    run_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        metrics = train(cfg, run_dir)
+    except FungiclfError as exc:
+        return _record_failure(run_dir, cfg, str(exc))
+    except Exception as exc:  # a bug or a resource problem: keep the traceback in the run log
+        log.exception("Job failed")
+        return _record_failure(run_dir, cfg, f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
+    _print_summary(metrics, run_dir)
+    value = metrics
+    for key in str(cfg.get("optimized_metric", "val.f1_macro")).split("."):
+        value = value.get(key) if isinstance(value, dict) else None
+    return value
+
+
+def _record_failure(run_dir: Path, cfg: DictConfig, message: str) -> None:
+    message = " ".join(message.split())
+    log.error("%s", message)
+    write_json(run_dir / "metrics.json", {
+        "status": "failed", "error": message,
+        "dataset": OmegaConf.select(cfg, "dataset.name"), "model": OmegaConf.select(cfg, "model.name"),
+    })
+    FAILED_JOBS.append(f"{run_dir}: {message}")
+    return None
+
+
+def _print_summary(metrics: dict, run_dir: Path) -> None:
+    test = metrics["test"]
+    rows = [("accuracy", test["accuracy"]), ("precision (macro)", test["precision_macro"]),
+            ("recall (macro)", test["recall_macro"]), ("F1 (macro)", test["f1_macro"]),
+            ("F1 (weighted)", test["f1_weighted"])]
+    if test.get("roc_auc") is not None:
+        rows.append(("ROC-AUC", test["roc_auc"]))
+    lines = [f"{metrics['model']} on {metrics['dataset']} (test split, n={metrics['n_test']}, "
+             f"{metrics['epochs_run']} epochs, best {metrics['best_epoch']}):", "| metric | value |", "|---|---|"]
+    lines += [f"| {name} | {value:.4f} |" for name, value in rows]
+    lines.append(f"Run folder: {run_dir}")
+    print("\n".join(lines), flush=True)
+
+
+@hydra.main(version_base="1.3", config_path="pkg://fungiclf.conf", config_name="train")
+def hydra_main(cfg: DictConfig) -> float | None:
+    return run_job(cfg, Path(HydraConfig.get().runtime.output_dir))
+
+
+def main() -> None:
+    """Console script: run the job(s); exit 1 with one line per failed job."""
+    hydra_main()
+    if FAILED_JOBS:
+        print(f"fungiclf-train: {len(FAILED_JOBS)} job(s) failed:", *FAILED_JOBS, sep="\n  ", file=sys.stderr)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

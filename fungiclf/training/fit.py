@@ -1,0 +1,116 @@
+"""One function around Keras fit: compile, fit with callbacks, reload the best checkpoint."""
+
+import logging
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import keras
+import numpy as np
+import pandas as pd
+from omegaconf import DictConfig
+
+from fungiclf.data.batches import ArrayBatches
+from fungiclf.data.dataset import Dataset
+from fungiclf.errors import ConfigError
+from fungiclf.training.balance import balance_mode, class_weights, oversample
+from fungiclf.training.callbacks import ValMacroF1, make_callbacks, monitor_mode
+from fungiclf.training.optimizers import build_optimizer
+from fungiclf.validation import check_number
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class FitResult:
+    """What training produced.
+
+    Attributes:
+        model: the network with the best weights (reloaded from model.keras).
+        history: one row per epoch (epoch from 1, train/val loss and metrics, lr).
+        best_epoch: 1-based epoch of the best monitored value.
+        balance: what balancing did: mode and class weights or per-class counts used.
+    """
+
+    model: keras.Model
+    history: pd.DataFrame
+    best_epoch: int
+    balance: dict = field(default_factory=dict)
+
+
+def training_weights(trainer: DictConfig, data: Dataset, index: np.ndarray, sigmoid: bool) -> tuple[np.ndarray | None, dict]:
+    """(per-row sample weights or None, record for metrics.json) from class weights and pos_weight."""
+    weights = class_weights(trainer, data.labels[index], data.class_names)
+    pos_weight = trainer.get("pos_weight")
+    if pos_weight is not None and not sigmoid:
+        raise ConfigError("trainer.pos_weight needs model.head=sigmoid (a binary task with one output unit)")
+    if weights is None and pos_weight is None:
+        return None, {}
+    per_class = np.ones(len(data.class_names), dtype=np.float32)
+    for c, w in (weights or {}).items():
+        per_class[c] = w
+    if pos_weight is not None:
+        per_class[1] *= check_number(pos_weight, "pos_weight", "trainer", 0.0, low_open=True)
+    record = {"class_weight": {data.class_names[c]: float(per_class[c]) for c in range(len(per_class))}}
+    return per_class[data.labels], record
+
+
+def compile_model(model: keras.Model, optimizer: keras.optimizers.Optimizer, sigmoid: bool) -> None:
+    loss = "binary_crossentropy" if sigmoid else "sparse_categorical_crossentropy"
+    metric = keras.metrics.BinaryAccuracy(name="accuracy") if sigmoid else \
+        keras.metrics.SparseCategoricalAccuracy(name="accuracy")
+    model.compile(optimizer=optimizer, loss=loss, metrics=[metric])
+
+
+def fit_keras(model: keras.Model, data: Dataset, cfg: DictConfig, run_dir: Path) -> FitResult:
+    """Train on the train split, select on the val split; never touches test.
+
+    Writes history.csv (CSVLogger) and model.keras (best checkpoint) into ``run_dir``.
+    """
+    trainer = cfg.trainer
+    epochs = int(check_number(trainer.epochs, "epochs", "trainer", 1, integer=True))
+    batch_size = int(check_number(trainer.batch_size, "batch_size", "trainer", 1, integer=True))
+    patience = int(check_number(trainer.patience, "patience", "trainer", 0, integer=True))
+    sigmoid = cfg.model.get("head", "softmax") == "sigmoid"
+    y = data.labels.astype("float32") if sigmoid else data.labels
+
+    train_index = data.index("train")
+    balance = {"mode": balance_mode(trainer)}
+    if balance["mode"] == "oversample":
+        train_index = oversample(train_index, data.labels, int(cfg.seed))
+        balance["counts_after"] = {data.class_names[c]: int(n) for c, n in
+                                   zip(*np.unique(data.labels[train_index], return_counts=True))}
+    sample_weight, record = training_weights(trainer, data, train_index, sigmoid)
+    balance.update(record)
+
+    train_batches = ArrayBatches(data.images, y, train_index, batch_size, shuffle=True,
+                                 sample_weight=sample_weight, seed=int(cfg.seed))
+    val_batches = ArrayBatches(data.images, y, data.index("val"), batch_size)
+    optimizer = build_optimizer(cfg.optimizer, len(train_batches), epochs)
+    compile_model(model, optimizer, sigmoid)
+
+    monitor = trainer.monitor
+    val_f1 = ValMacroF1(val_batches, data.labels[data.index("val")], cfg.model.get("threshold", 0.5)) \
+        if monitor == "val_f1_macro" else None
+    plateau = None
+    if cfg.optimizer.get("schedule") == "reduce_on_plateau":
+        plateau = {"factor": cfg.optimizer.plateau_factor, "patience": cfg.optimizer.plateau_patience,
+                   "min_lr": cfg.optimizer.min_lr}
+    callbacks = make_callbacks(run_dir, monitor, patience, "history.csv", plateau, val_f1)
+    log.info("Training <model.name=%s> for up to %d epochs, %d steps each, monitoring %s",
+             cfg.model.name, epochs, len(train_batches), monitor)
+    keras_history = model.fit(train_batches, validation_data=val_batches, epochs=epochs, callbacks=callbacks,
+                              verbose=int(trainer.verbose))
+    history = pd.DataFrame(keras_history.history)
+    if monitor not in history:
+        raise ConfigError(f"trainer.monitor={monitor!r} is not a logged metric; logged: {sorted(history.columns)}")
+    history.insert(0, "epoch", np.arange(1, len(history) + 1))
+    values = history[monitor].to_numpy(dtype=float)
+    if np.isnan(values).all():
+        raise FloatingPointError(f"{monitor} was NaN in every epoch (the loss diverged); try a lower optimizer.lr")
+    best = int(np.nanargmin(values) if monitor_mode(monitor) == "min" else np.nanargmax(values))
+    checkpoint = run_dir / "model.keras"
+    best_model = keras.models.load_model(checkpoint) if checkpoint.exists() else model
+    return FitResult(best_model, history, best + 1, balance)
+
+
