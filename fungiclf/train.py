@@ -37,6 +37,7 @@ FAILED_JOBS: list[str] = []
 
 def train(cfg: DictConfig, run_dir: Path) -> dict:
     """Run one job and return its metrics.json content. Raises on failure."""
+    run_dir.mkdir(parents=True, exist_ok=True)
     keras.backend.clear_session()
     keras.utils.set_random_seed(int(cfg.seed))
     apply_smoke(cfg)

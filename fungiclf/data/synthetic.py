@@ -19,11 +19,11 @@ import numpy as np
 
 log = logging.getLogger(__name__)
 
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 3
 SCALE = 2  # draw at twice the size, then downsample: anti-aliased strokes
 
 
-def _point(rng: np.random.Generator, size: int, margin: float = 0.15) -> np.ndarray:
+def _point(rng: np.random.Generator, size: int, margin: float = 0.25) -> np.ndarray:
     return rng.uniform(margin * size, (1 - margin) * size, 2)
 
 
@@ -46,8 +46,8 @@ def draw_branching_hyphae(canvas: np.ndarray, rng: np.random.Generator) -> None:
     size = canvas.shape[0]
     for _ in range(rng.integers(1, 3)):
         trunk = _polyline(rng, _point(rng, size), int(rng.integers(8, 14)), size / 14, 0.25)
-        _stroke(canvas, trunk, int(rng.integers(2, 4)))
-        for _ in range(rng.integers(2, 4)):
+        _stroke(canvas, trunk, 3)
+        for _ in range(rng.integers(3, 5)):
             start = trunk[rng.integers(2, len(trunk) - 1)]
             _stroke(canvas, _polyline(rng, start, int(rng.integers(3, 7)), size / 14, 0.35), 2)
 
@@ -56,16 +56,15 @@ def draw_septate_hyphae(canvas: np.ndarray, rng: np.random.Generator) -> None:
     """Thicker, straighter filaments crossed by regular walls (septa)."""
     size = canvas.shape[0]
     for _ in range(rng.integers(1, 3)):
-        pts = _polyline(rng, _point(rng, size), int(rng.integers(5, 9)), size / 10, 0.08)
-        width = int(rng.integers(5, 8))
+        pts = _polyline(rng, _point(rng, size), int(rng.integers(4, 7)), size / 8, 0.08)
+        width = int(rng.integers(9, 12))
         _stroke(canvas, pts, width)
         for a, b in zip(pts[:-1], pts[1:]):
             d = b - a
             normal = np.array([-d[1], d[0]]) / (np.linalg.norm(d) + 1e-6)
             mid = (a + b) / 2
-            wall = np.array([mid - normal * width * 1.3, mid + normal * width * 1.3])
-            _stroke(canvas, wall, 2)
-            cv2.circle(canvas, tuple(int(v) for v in mid), max(1, width // 3), 0, -1, cv2.LINE_AA)
+            wall = np.array([mid - normal * width * 0.9, mid + normal * width * 0.9])
+            cv2.polylines(canvas, [np.round(wall * 16).astype(np.int32)], False, 60, 3, cv2.LINE_AA, shift=4)
 
 
 def draw_budding_yeast(canvas: np.ndarray, rng: np.random.Generator) -> None:
@@ -86,8 +85,8 @@ def draw_spore_chain(canvas: np.ndarray, rng: np.random.Generator) -> None:
     """Chains of small round filled spores touching end to end."""
     size = canvas.shape[0]
     for _ in range(rng.integers(1, 4)):
-        r = rng.uniform(0.022, 0.035) * size
-        pts = _polyline(rng, _point(rng, size), int(rng.integers(5, 11)), 2.1 * r, 0.2)
+        r = rng.uniform(0.035, 0.05) * size
+        pts = _polyline(rng, _point(rng, size), int(rng.integers(4, 8)), 2.6 * r, 0.2)
         for p in pts:
             cv2.circle(canvas, tuple(int(v) for v in p), int(round(r)), 255, -1, cv2.LINE_AA)
 
@@ -135,16 +134,16 @@ def render_patch(draw: Callable, photo: dict, size: int, rng: np.random.Generato
 
 def random_photo(rng: np.random.Generator) -> dict:
     """Stain, background and optics shared by every patch of one photograph."""
-    hsv = np.uint8([[[rng.integers(0, 180), rng.integers(60, 230), rng.integers(40, 170)]]])
+    hsv = np.uint8([[[rng.integers(0, 180), rng.integers(80, 230), rng.integers(30, 120)]]])
     stain = cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)[0, 0].astype(np.float32)
     tint = rng.uniform(-25, 25, 3)
     return {
         "stain": stain,
         "background": np.clip(rng.uniform(175, 245) + tint, 0, 255).astype(np.float32),
-        "ink": rng.uniform(0.55, 1.0),
-        "blur": rng.uniform(0.4, 1.6),
-        "noise": rng.uniform(2, 14),
-        "brightness": rng.uniform(0.75, 1.15),
+        "ink": rng.uniform(0.7, 1.0),
+        "blur": rng.uniform(0.4, 1.3),
+        "noise": rng.uniform(2, 10),
+        "brightness": rng.uniform(0.8, 1.15),
     }
 
 

@@ -14,7 +14,7 @@ DEFAULT_BLOCKS = [{"filters": 32}, {"filters": 64}, {"filters": 128}]
 
 def build_cnn(input_shape, num_classes: int, activation: str = "softmax", blocks: list[dict] = DEFAULT_BLOCKS,
               kernel: int = 3, convs: int = 1, padding: str = "valid", batch_norm: bool = False, pool: int | None = 2,
-              block_dropout: float = 0.0, head: str = "flatten", dense: list[int] = (128,), dropout: float = 0.0,
+              block_dropout: float = 0.0, pooling: str = "flatten", dense: list[int] = (128,), dropout: float = 0.0,
               name: str = "cnn") -> keras.Model:
     """Conv blocks -> flatten or global average pooling -> Dense(dense...) -> classifier.
 
@@ -28,6 +28,6 @@ def build_cnn(input_shape, num_classes: int, activation: str = "softmax", blocks
         x = conv_block(x, int(block["filters"]), int(block.get("kernel", kernel)), int(block.get("convs", convs)),
                        padding, bool(block.get("batch_norm", batch_norm)), block.get("pool", pool),
                        float(block.get("dropout", block_dropout)), name=f"block{i + 1}")
-    x = layers.Flatten(name="flatten")(x) if head == "flatten" else layers.GlobalAveragePooling2D(name="gap")(x)
+    x = layers.Flatten(name="flatten")(x) if pooling == "flatten" else layers.GlobalAveragePooling2D(name="gap")(x)
     x = dense_stack(x, list(dense), "relu", dropout, name="head")
     return keras.Model(inputs, classifier(x, num_classes, activation), name=name)

@@ -1,0 +1,27 @@
+# Quick start: `make train` (install + default experiment), `make test` (install + tests).
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed-stamp
+ARGS   ?=
+
+.PHONY: install train test test-all bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e ".[dev]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+train: $(STAMP)           ## the default experiment on the built-in synthetic dataset
+	$(VENV)/bin/fungiclf-train $(ARGS)
+
+test: $(STAMP)            ## the CI suite: everything not marked slow (< 10 min on 2 cores)
+	$(VENV)/bin/pytest -m "not slow" -q
+
+test-all: $(STAMP)        ## every test, slow ones included
+	$(VENV)/bin/pytest -q
+
+clean:
+	rm -rf outputs multirun .pytest_cache

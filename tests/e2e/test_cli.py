@@ -1,0 +1,75 @@
+"""The console script as a user runs it: exit codes, one-line errors, multirun, other backends."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import write_image_folder
+
+
+def run_cli(args: list[str], cache_dir: Path, env_extra: dict | None = None, code: str | None = None):
+    env = {**os.environ, "FUNGICLF_CACHE": str(cache_dir), **(env_extra or {})}
+    env.pop("HYDRA_FULL_ERROR", None)
+    command = [sys.executable, "-c", code] if code else [sys.executable, "-m", "fungiclf.train"]
+    return subprocess.run(command + args, capture_output=True, text=True, env=env, timeout=600)
+
+
+def test_multirun_two_jobs_one_folder_each(cache_dir, tmp_path):
+    sweep = tmp_path / "sweep"
+    out = run_cli(["-m", "model=ann,cnn", "trainer=smoke", "trainer.verbose=0", f"hydra.sweep.dir={sweep}"], cache_dir)
+    assert out.returncode == 0, out.stderr[-2000:]
+    models = set()
+    for job in ("0", "1"):
+        metrics = json.loads((sweep / job / "metrics.json").read_text())
+        assert metrics["status"] == "completed"
+        assert (sweep / job / ".hydra" / "overrides.yaml").is_file()
+        models.add(metrics["model"])
+    assert models == {"ann", "cnn"}
+    assert "Run folder:" in out.stdout
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["dataset=image_folder", "dataset.path=/no/such/folder"], "/no/such/folder"),
+    (["preprocess.size=8"], "preprocess.size"),
+    (["optimizer.lr=-1"], "'lr' parameter of optimizer"),
+    (["dataset=medmnist", "dataset.path={npz}"], "train_images"),
+    (["dataset=image_folder", "dataset.path={one_class}"], "at least two class folders"),
+])
+def test_bad_input_is_one_line_and_nonzero(cache_dir, tmp_path, args, needle):
+    npz = tmp_path / "empty.npz"
+    import numpy as np
+    np.savez(npz, other=np.zeros(3))
+    write_image_folder(tmp_path / "one", classes=("only",), per_class=2)
+    args = [a.format(npz=npz, one_class=tmp_path / "one") for a in args]
+    out = run_cli([*args, "trainer=smoke", f"hydra.run.dir={tmp_path / 'run'}"], cache_dir)
+    assert out.returncode != 0
+    assert "Traceback" not in out.stderr + out.stdout
+    error_lines = [line for line in out.stderr.splitlines() if needle in line]
+    assert error_lines, out.stderr[-2000:]
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert metrics["status"] == "failed" and needle in metrics["error"]
+
+
+def test_unknown_config_key_is_refused_by_hydra(cache_dir, tmp_path):
+    out = run_cli(["trainer.epochz=3", f"hydra.run.dir={tmp_path / 'run'}"], cache_dir)
+    assert out.returncode != 0 and "epochz" in out.stderr and "Traceback" not in out.stderr
+    assert not (tmp_path / "run" / "metrics.json").exists()
+
+
+def test_smoke_job_on_jax_never_imports_tensorflow(cache_dir, tmp_path):
+    pytest.importorskip("jax")
+    code = ("import sys; sys.argv = ['fungiclf-train'] + sys.argv[1:]\n"
+            "from fungiclf.train import main\n"
+            "try:\n    main()\nexcept SystemExit as e:\n    assert not e.code, e.code\n"
+            "import keras; assert keras.backend.backend() == 'jax'\n"
+            "assert 'tensorflow' not in sys.modules, 'tensorflow was imported'\nprint('NO_TF')")
+    out = run_cli(["trainer=smoke", "trainer.verbose=0", f"hydra.run.dir={tmp_path / 'run'}"], cache_dir,
+                  {"KERAS_BACKEND": "jax"}, code=code)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "NO_TF" in out.stdout
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert metrics["provenance"]["backend"] == "jax" and metrics["status"] == "completed"

@@ -1,0 +1,143 @@
+"""End-to-end runs of the composed train function on tiny data, checking the run-folder contract."""
+
+import json
+
+import keras
+import numpy as np
+import pandas as pd
+import pytest
+
+from fungiclf.train import run_job, train
+from tests.conftest import write_image_folder, write_npz
+
+CONTRACT = ["metrics.json", "confusion_matrix.csv", "confusion_matrix.png", "classification_report.csv",
+            "history.csv", "curves.png", "predictions.csv", "split.csv", "model.keras", "config_resolved.yaml"]
+
+
+def assert_contract(run_dir, metrics: dict) -> None:
+    """metrics.json agrees with predictions.csv and split.csv; every file is there."""
+    for name in CONTRACT:
+        assert (run_dir / name).is_file(), name
+    assert json.loads((run_dir / "metrics.json").read_text())["status"] == "completed"
+    test = metrics["test"]
+    predictions = pd.read_csv(run_dir / "predictions.csv")
+    split = pd.read_csv(run_dir / "split.csv")
+    assert len(predictions) == metrics["n_test"] == int((split["split"] == "test").sum())
+    assert set(predictions["id"]) == set(split.loc[split["split"] == "test", "id"])
+    assert np.array(test["confusion_matrix"]).sum() == metrics["n_test"]
+    assert (predictions["true"] == predictions["predicted"]).mean() == pytest.approx(test["accuracy"])
+    p_cols = [f"p_{c}" for c in metrics["classes"]]
+    assert np.allclose(predictions[p_cols].sum(1), 1.0, atol=1e-4)
+    assert (predictions[p_cols].to_numpy().argmax(1) == predictions["predicted"].map(
+        {c: i for i, c in enumerate(metrics["classes"])})).all() or len(metrics["classes"]) == 2
+    for key in ("accuracy", "precision_macro", "recall_macro", "f1_macro", "precision_weighted",
+                "recall_weighted", "f1_weighted", "per_class", "confusion_matrix"):
+        assert key in test and key in metrics["val"]
+    history = pd.read_csv(run_dir / "history.csv")
+    assert len(history) == metrics["epochs_run"] and {"loss", "val_loss", "accuracy"} <= set(history.columns)
+    assert 1 <= metrics["best_epoch"] <= metrics["epochs_run"]
+    report = pd.read_csv(run_dir / "classification_report.csv")
+    assert set(metrics["classes"]) <= set(report["class"])
+    for key in ("data_seconds", "train_seconds", "eval_seconds"):
+        assert metrics["timings"][key] >= 0
+    assert metrics["provenance"]["backend"] == keras.backend.backend()
+
+
+def test_smoke_on_synthetic_writes_the_contract(make_cfg, tmp_path):
+    cfg = make_cfg("trainer=smoke")
+    metrics = train(cfg, tmp_path)
+    assert_contract(tmp_path, metrics)
+    assert metrics["dataset"] == "synthetic" and metrics["model"] == "cnn"
+    assert len(metrics["classes"]) == 5
+    # smoke caps: <= 16 per class per split, <= 2 epochs, 32 px
+    assert metrics["n_train"] <= 5 * 16 and metrics["epochs_run"] <= 2
+    assert cfg.preprocess.size == 32
+    split = pd.read_csv(tmp_path / "split.csv")
+    assert split.groupby("group")["split"].nunique().max() == 1   # grouped by photograph
+
+
+def test_image_folder_with_grouping_and_a_corrupt_file(make_cfg, tmp_path):
+    root = write_image_folder(tmp_path / "imgs", per_class=15, photos=3)
+    (root / "a" / "broken.jpg").write_bytes(b"not a jpeg")
+    (root / "b" / "notes.txt").write_text("hello")
+    cfg = make_cfg("dataset=image_folder", f"dataset.path={root}", "dataset.group_pattern='^(.+)_\\d+\\.\\w+$'",
+                   "trainer=smoke", "model=ann")
+    metrics = train(cfg, tmp_path / "run")
+    assert_contract(tmp_path / "run", metrics)
+    assert metrics["skipped_files"] == 2
+    assert {s[0] for s in metrics["skipped"]} == {"a/broken.jpg", "b/notes.txt"}
+    split = pd.read_csv(tmp_path / "run" / "split.csv")
+    assert split.groupby("group")["split"].nunique().max() == 1
+    predictions = pd.read_csv(tmp_path / "run" / "predictions.csv")
+    assert "group" in predictions
+
+
+def test_image_folder_with_train_val_test_folders(make_cfg, tmp_path):
+    for part, n in (("train", 10), ("val", 4), ("test", 5)):
+        write_image_folder(tmp_path / "d" / part, per_class=n, seed=len(part))
+    cfg = make_cfg("dataset=image_folder", f"dataset.path={tmp_path / 'd'}", "trainer=smoke", "model=ann")
+    metrics = train(cfg, tmp_path / "run")
+    assert (metrics["n_train"], metrics["n_val"], metrics["n_test"]) == (30, 12, 15)
+    split = pd.read_csv(tmp_path / "run" / "split.csv")
+    assert split.loc[split["split"] == "test", "id"].str.startswith("test/").all()
+
+
+@pytest.mark.parametrize("rgb", [False, True])
+def test_npz_gray_and_rgb(make_cfg, tmp_path, rgb):
+    path = write_npz(tmp_path / "tiny.npz", rgb=rgb)
+    cfg = make_cfg("dataset=medmnist", f"dataset.path={path}", "trainer=smoke", "model=ann",
+                   "preprocess.color=gray", "dataset.class_names=[normal,pneumonia]")
+    metrics = train(cfg, tmp_path / "run")
+    assert_contract(tmp_path / "run", metrics)
+    assert (metrics["n_train"], metrics["n_val"], metrics["n_test"]) == (16 * 2, 12, 12)
+    for key in ("roc_auc", "false_negative_rate", "precision_pos", "recall_pos", "f1_pos"):
+        assert key in metrics["test"]
+    assert metrics["classes"] == ["normal", "pneumonia"]
+
+
+def test_sigmoid_head_with_pos_weight(make_cfg, tmp_path):
+    path = write_npz(tmp_path / "tiny.npz")
+    cfg = make_cfg("dataset=medmnist", f"dataset.path={path}", "trainer=smoke", "model=ann", "model.head=sigmoid",
+                   "trainer.pos_weight=0.37", "model.threshold=0.5")
+    metrics = train(cfg, tmp_path / "run")
+    assert_contract(tmp_path / "run", metrics)
+    assert metrics["balance"]["class_weight"] == {"0": 1.0, "1": pytest.approx(0.37)}
+
+
+@pytest.mark.parametrize("balance", ["class_weight", "oversample"])
+def test_balancing_is_recorded(make_cfg, tmp_path, balance):
+    root = tmp_path / "imgs"
+    write_image_folder(root, classes=("big",), per_class=30)
+    write_image_folder(root, classes=("small",), per_class=10, seed=1)
+    cfg = make_cfg("dataset=image_folder", f"dataset.path={root}", "trainer=smoke", "model=ann",
+                   f"trainer.balance={balance}", "trainer.max_per_class=100")
+    metrics = train(cfg, tmp_path / "run")
+    if balance == "class_weight":
+        weights = metrics["balance"]["class_weight"]
+        assert weights["small"] == pytest.approx(3 * weights["big"], rel=0.2)
+    else:
+        counts = metrics["balance"]["counts_after"]
+        assert counts["small"] == counts["big"] == metrics["n_train"] - (metrics["n_train"] - counts["big"])
+
+
+def test_overfits_a_tiny_set(make_cfg, tmp_path):
+    """The loop really learns: a tiny set is fitted to >= 0.95 training accuracy."""
+    root = write_image_folder(tmp_path / "imgs", per_class=10, size=16)
+    cfg = make_cfg("dataset=image_folder", f"dataset.path={root}", "model=ann", "augment=none",
+                   "preprocess.size=16", "trainer.epochs=40", "trainer.patience=40", "trainer.batch_size=8",
+                   "trainer.monitor=val_accuracy")
+    train(cfg, tmp_path / "run")
+    history = pd.read_csv(tmp_path / "run" / "history.csv")
+    assert history["accuracy"].max() >= 0.95
+
+
+def test_failed_job_writes_failed_metrics(make_cfg, tmp_path):
+    from fungiclf import train as train_module
+    cfg = make_cfg("dataset=image_folder", f"dataset.path={tmp_path / 'missing'}", "trainer=smoke")
+    before = len(train_module.FAILED_JOBS)
+    assert run_job(cfg, tmp_path / "run") is None
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert metrics["status"] == "failed"
+    assert "missing" in metrics["error"] and "\n" not in metrics["error"]
+    assert len(train_module.FAILED_JOBS) == before + 1
+    train_module.FAILED_JOBS.pop()

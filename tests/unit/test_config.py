@@ -1,0 +1,75 @@
+"""Every config option composes; smoke caps win over overrides; validation messages."""
+
+from pathlib import Path
+
+import pytest
+from omegaconf import OmegaConf
+
+from fungiclf.errors import ConfigError
+from fungiclf.smoke import apply_smoke
+from fungiclf.training.balance import balance_mode
+from fungiclf.training.optimizers import build_optimizer
+from fungiclf.validation import check_size
+
+CONF = Path(__file__).resolve().parents[2] / "conf"
+GROUPS = ["dataset", "preprocess", "augment", "model", "optimizer", "trainer"]
+
+
+@pytest.mark.parametrize("group, option", [(g, p.stem) for g in GROUPS for p in sorted((CONF / g).glob("*.yaml"))])
+def test_every_option_composes(make_cfg, group, option):
+    cfg = make_cfg(f"{group}={option}")
+    assert OmegaConf.to_container(cfg, resolve=False)
+    assert cfg[group] is not None
+
+
+def test_contract_keys_exist(make_cfg):
+    cfg = make_cfg()
+    for key in ("seed", "dataset.path", "dataset.group_pattern", "dataset.split", "preprocess.color",
+                "preprocess.size", "optimizer.lr", "trainer.epochs", "trainer.batch_size", "trainer.patience",
+                "trainer.class_weight"):
+        assert OmegaConf.select(cfg, key, default="MISSING") != "MISSING", key
+
+
+def test_cache_dir_env_var_and_explicit_value(make_cfg, monkeypatch, tmp_path):
+    from hydra import compose, initialize_config_module
+    from hydra.core.global_hydra import GlobalHydra
+    monkeypatch.setenv("FUNGICLF_CACHE", str(tmp_path / "env"))
+    GlobalHydra.instance().clear()
+    with initialize_config_module(config_module="fungiclf.conf", version_base="1.3"):
+        assert compose("train").paths.cache_dir == str(tmp_path / "env")
+        assert compose("train", overrides=["paths.cache_dir=/x"]).paths.cache_dir == "/x"
+
+
+def test_smoke_wins_over_overrides(make_cfg):
+    cfg = make_cfg("trainer=smoke", "trainer.epochs=50", "preprocess.size=128", "trainer.max_per_class=500")
+    apply_smoke(cfg)
+    assert cfg.trainer.epochs == 2 and cfg.preprocess.size == 32 and cfg.trainer.max_per_class == 16
+
+
+def test_smoke_keeps_the_models_minimum_size(make_cfg):
+    cfg = make_cfg("trainer=smoke", "model.blocks=[{filters: 8}, {filters: 8}, {filters: 8}, {filters: 8}]")
+    apply_smoke(cfg)
+    assert cfg.preprocess.size == 46   # four valid 3x3 conv + 2x2 pool blocks need 46 px
+
+
+@pytest.mark.parametrize("value, ok", [(64, (64, 64)), ([32, 48], (32, 48)), (0, None), ("big", None), ([1, 2, 3], None)])
+def test_size_parsing(value, ok):
+    if ok:
+        assert check_size(value) == ok
+    else:
+        with pytest.raises(ConfigError, match="'size' parameter of preprocess"):
+            check_size(value)
+
+
+def test_optimizer_errors_use_the_template(make_cfg):
+    cfg = make_cfg("optimizer.lr=-1")
+    with pytest.raises(ConfigError, match=r"The 'lr' parameter of optimizer must be a float in \(0.0, inf\). Got -1"):
+        build_optimizer(cfg.optimizer, 10, 2)
+    cfg = make_cfg("optimizer=sgd", "optimizer.schedule=cosine")
+    assert build_optimizer(cfg.optimizer, 10, 2).__class__.__name__ == "SGD"
+
+
+def test_conflicting_balance_settings_are_an_error(make_cfg):
+    assert balance_mode(make_cfg("trainer.class_weight=balanced").trainer) == "class_weight"
+    with pytest.raises(ConfigError, match="conflicts"):
+        balance_mode(make_cfg("trainer.class_weight=balanced", "trainer.balance=oversample").trainer)

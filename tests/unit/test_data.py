@@ -1,0 +1,109 @@
+"""Sources, decoding, cache and the synthetic set."""
+
+import subprocess
+import sys
+
+import cv2
+import numpy as np
+import pytest
+
+from fungiclf.data.decode import read_image, to_model_pixels, DecodeError
+from fungiclf.data.prepare import prepare
+from fungiclf.data.sources import group_keys, load_image_folder, load_npz
+from fungiclf.data.synthetic import ensure_synthetic
+from fungiclf.errors import DataError
+from tests.conftest import write_image_folder, write_npz
+
+
+def test_group_pattern_takes_the_first_group():
+    keys = group_keys(["H1/H1_101a_7.jpg", "H1/H1_101a_8.jpg", "H2/odd.jpg"], r"^(.+)_\d+\.\w+$")
+    assert list(keys) == ["H1_101a", "H1_101a", "H2/odd.jpg"]
+    with pytest.raises(DataError, match="capturing group"):
+        group_keys(["a.jpg"], r"^.+$")
+
+
+def test_image_folder_class_layout(tmp_path):
+    root = write_image_folder(tmp_path / "d", classes=("x", "y"), per_class=3)
+    samples = load_image_folder(str(root))
+    assert samples.class_names == ["x", "y"] and len(samples) == 6 and samples.given_split is None
+    assert list(samples.labels) == [0, 0, 0, 1, 1, 1]
+
+
+def test_train_test_layout_leaves_val_to_carve(tmp_path):
+    write_image_folder(tmp_path / "d" / "train", per_class=4)
+    write_image_folder(tmp_path / "d" / "test", per_class=2)
+    samples = load_image_folder(str(tmp_path / "d"))
+    assert set(samples.given_split) == {"", "test"}
+    assert sum(samples.given_split == "test") == 6
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda p: p / "nope", "does not exist"),
+    (lambda p: (p / "one" / "only").mkdir(parents=True) or p / "one", "at least two class folders"),
+    (lambda p: (write_image_folder(p / "e", classes=("a",), per_class=2), (p / "e" / "b").mkdir())[0],
+     "is empty"),
+])
+def test_bad_folders_are_one_line_errors(tmp_path, make, message):
+    with pytest.raises(DataError, match=message) as info:
+        load_image_folder(str(make(tmp_path)))
+    assert "\n" not in str(info.value)
+
+
+def test_npz_errors_name_the_file_and_key(tmp_path):
+    np.savez(tmp_path / "bad.npz", train_images=np.zeros((2, 4, 4), np.uint8))
+    with pytest.raises(DataError, match="train_labels"):
+        load_npz(str(tmp_path / "bad.npz"))
+    path = write_npz(tmp_path / "ok.npz")
+    arrays = dict(np.load(path))
+    arrays["test_labels"] = arrays["test_labels"][:-1]
+    np.savez(tmp_path / "short.npz", **arrays)
+    with pytest.raises(DataError, match="test_images has 12 rows but test_labels has 11"):
+        load_npz(str(tmp_path / "short.npz"))
+    arrays = dict(np.load(path))
+    arrays["train_labels"] = np.zeros((40, 3), np.uint8)
+    np.savez(tmp_path / "multi.npz", **arrays)
+    with pytest.raises(DataError, match="multi-label"):
+        load_npz(str(tmp_path / "multi.npz"))
+
+
+def test_decoding_converts_depth_alpha_and_colour(tmp_path):
+    img16 = (np.arange(64, dtype=np.uint16).reshape(8, 8) * 1000)
+    cv2.imwrite(str(tmp_path / "deep.png"), img16)
+    rgba = np.zeros((8, 8, 4), np.uint8)
+    rgba[..., 2] = 200  # red in BGR order
+    cv2.imwrite(str(tmp_path / "rgba.png"), rgba)
+    deep = read_image(str(tmp_path / "deep.png"))
+    assert deep.dtype == np.uint8 and deep.max() == round(63000 / 257)
+    red = read_image(str(tmp_path / "rgba.png"))
+    assert red.shape == (8, 8, 3) and red[0, 0].tolist() == [200, 0, 0]   # RGB order
+    assert to_model_pixels(red, "gray", (4, 6)).shape == (4, 6, 1)
+    (tmp_path / "empty.png").write_bytes(b"")
+    with pytest.raises(DecodeError):
+        read_image(str(tmp_path / "empty.png"))
+
+
+def test_cache_is_hit_from_a_second_process_and_rebuilt_when_damaged(tmp_path):
+    root = write_image_folder(tmp_path / "d", per_class=4)
+    samples = load_image_folder(str(root))
+    first = prepare(samples, "rgb", (12, 12), str(tmp_path / "cache"))
+    assert not first.from_cache and first.images.shape == (12, 12, 12, 3)
+    code = ("from fungiclf.data.sources import load_image_folder; from fungiclf.data.prepare import prepare;"
+            f"p = prepare(load_image_folder({str(root)!r}), 'rgb', (12, 12), {str(tmp_path / 'cache')!r});"
+            "print(p.from_cache)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "True"
+    # a changed setting is a new key; a damaged entry is rebuilt
+    assert prepare(samples, "gray", (12, 12), str(tmp_path / "cache")).key != first.key
+    (tmp_path / "cache" / "prepared" / first.key / "images.npy").write_bytes(b"garbage")
+    again = prepare(samples, "rgb", (12, 12), str(tmp_path / "cache"))
+    assert not again.from_cache and np.array_equal(again.images, first.images)
+
+
+def test_synthetic_is_deterministic_and_grouped(tmp_path):
+    a = ensure_synthetic(str(tmp_path / "a"), n_per_class=6, patches_per_photo=3, size=24, seed=5)
+    b = ensure_synthetic(str(tmp_path / "b"), n_per_class=6, patches_per_photo=3, size=24, seed=5)
+    files_a = sorted(p.relative_to(a) for p in a.rglob("*.png"))
+    assert files_a == sorted(p.relative_to(b) for p in b.rglob("*.png")) and len(files_a) == 30
+    assert all((a / f).read_bytes() == (b / f).read_bytes() for f in files_a)
+    samples = load_image_folder(str(a), r"^(.+)_\d+\.\w+$")
+    assert len(set(samples.groups)) == 10 and len(samples.class_names) == 5

@@ -1,0 +1,64 @@
+"""Every registered model builds; published parameter counts; augmentation only in training."""
+
+import keras
+import numpy as np
+import pytest
+from omegaconf import OmegaConf
+
+from fungiclf.errors import ConfigError
+from fungiclf.models import MODELS, build_model, build_network, min_input_size
+
+CONF = __import__("pathlib").Path(__file__).resolve().parents[2] / "conf" / "model"
+
+
+def model_cfg(name: str, **overrides) -> OmegaConf:
+    cfg = OmegaConf.load(CONF / f"{name}.yaml")
+    return OmegaConf.merge(cfg, overrides)
+
+
+def test_every_registered_model_has_a_config_and_vice_versa():
+    assert {p.stem for p in CONF.glob("*.yaml")} == set(MODELS)
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_every_model_builds_at_its_minimum_size_and_gives_probabilities(name):
+    cfg = model_cfg(name)
+    side = max(min_input_size(cfg, 3, 3), 8)
+    model = build_network(cfg, (side, side, 3), 3)
+    out = np.asarray(model(np.full((2, side, side, 3), 128, np.float32)))
+    assert out.shape == (2, 3) and np.all(np.isfinite(out))
+    assert np.allclose(out.sum(1), 1.0, atol=1e-5)
+
+
+@pytest.mark.parametrize("name, shape, classes, params", [
+    ("ann", (80, 80, 1), 5, 3_343_621),        # DeFungi report, stated
+    ("cnn", (80, 80, 1), 5, 1_142_021),        # DeFungi report, stated
+])
+def test_published_parameter_counts(name, shape, classes, params):
+    assert build_network(model_cfg(name), shape, classes).count_params() == params
+
+
+def test_unknown_model_lists_valid_names():
+    with pytest.raises(ConfigError, match="valid names: .*'cnn'"):
+        build_network(OmegaConf.create({"name": "nope"}), (32, 32, 3), 2)
+
+
+def test_too_small_input_names_the_minimum():
+    with pytest.raises(ConfigError, match=r"minimum 22 px"):
+        build_network(model_cfg("cnn"), (16, 16, 3), 5)
+
+
+def test_sigmoid_head_has_one_unit_and_needs_two_classes():
+    assert build_network(model_cfg("ann", head="sigmoid"), (8, 8, 1), 2).output_shape == (None, 1)
+    with pytest.raises(ConfigError, match="exactly 2 classes"):
+        build_network(model_cfg("ann", head="sigmoid"), (8, 8, 1), 3)
+
+
+def test_augmentation_changes_training_batches_only():
+    aug = OmegaConf.create({"flip": "horizontal_and_vertical", "transpose": True, "contrast": 0.3, "brightness": 0.2})
+    model = build_model(model_cfg("ann"), aug, (8, 8, 3), 2, seed=0)
+    x = np.random.default_rng(0).integers(0, 255, (4, 8, 8, 3)).astype("float32")
+    assert np.allclose(model(x, training=False), model(x, training=False))
+    front = keras.Model(model.input, model.layers[-2].output)   # the augmentation stack
+    assert not np.allclose(front(x, training=True), x)
+    assert np.allclose(front(x, training=False), x)
