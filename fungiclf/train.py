@@ -26,6 +26,7 @@ from fungiclf.evaluation.plots import plot_confusion, plot_curves
 from fungiclf.evaluation.run_folder import write_csv, write_json
 from fungiclf.models import build_model
 from fungiclf.provenance import provenance
+from fungiclf.seeding import seed_everything
 from fungiclf.smoke import apply_smoke
 from fungiclf.training.fit import fit_keras
 
@@ -39,7 +40,7 @@ def train(cfg: DictConfig, run_dir: Path) -> dict:
     """Run one job and return its metrics.json content. Raises on failure."""
     run_dir.mkdir(parents=True, exist_ok=True)
     keras.backend.clear_session()
-    keras.utils.set_random_seed(int(cfg.seed))
+    seed_everything(int(cfg.seed))
     apply_smoke(cfg)
     OmegaConf.save(cfg, run_dir / "config_resolved.yaml", resolve=True)  # what actually ran
     cache_dir = str(Path(cfg.paths.cache_dir).expanduser())

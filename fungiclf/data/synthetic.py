@@ -153,7 +153,7 @@ def synthetic_root(cache_dir: str, n_per_class: int, patches_per_photo: int, siz
     return Path(cache_dir).expanduser() / "synthetic" / hashlib.sha256(key.encode()).hexdigest()[:16]
 
 
-def ensure_synthetic(cache_dir: str, n_per_class: int = 300, patches_per_photo: int = 5,
+def ensure_synthetic(cache_dir: str, n_per_class: int = 400, patches_per_photo: int = 5,
                      size: int = 64, seed: int = 0) -> Path:
     """Write the image folder once (atomically) and return its path.
 

@@ -34,7 +34,7 @@ def test_multirun_two_jobs_one_folder_each(cache_dir, tmp_path):
 
 @pytest.mark.parametrize("args, needle", [
     (["dataset=image_folder", "dataset.path=/no/such/folder"], "/no/such/folder"),
-    (["preprocess.size=8"], "preprocess.size"),
+    (["preprocess.size=8", "trainer.smoke=false"], "preprocess.size"),  # smoke would raise the size
     (["optimizer.lr=-1"], "'lr' parameter of optimizer"),
     (["dataset=medmnist", "dataset.path={npz}"], "train_images"),
     (["dataset=image_folder", "dataset.path={one_class}"], "at least two class folders"),

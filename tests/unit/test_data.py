@@ -94,9 +94,11 @@ def test_cache_is_hit_from_a_second_process_and_rebuilt_when_damaged(tmp_path):
     assert out.stdout.strip() == "True"
     # a changed setting is a new key; a damaged entry is rebuilt
     assert prepare(samples, "gray", (12, 12), str(tmp_path / "cache")).key != first.key
-    (tmp_path / "cache" / "prepared" / first.key / "images.npy").write_bytes(b"garbage")
+    expected, key = np.array(first.images), first.key
+    del first  # drop the memmap before truncating its file (reading it afterwards would SIGBUS)
+    (tmp_path / "cache" / "prepared" / key / "images.npy").write_bytes(b"garbage")
     again = prepare(samples, "rgb", (12, 12), str(tmp_path / "cache"))
-    assert not again.from_cache and np.array_equal(again.images, first.images)
+    assert not again.from_cache and np.array_equal(again.images, expected)
 
 
 def test_synthetic_is_deterministic_and_grouped(tmp_path):
