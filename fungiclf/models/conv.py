@@ -13,19 +13,19 @@ DEFAULT_BLOCKS = [{"filters": 32}, {"filters": 64}, {"filters": 128}]
 
 
 def build_cnn(input_shape, num_classes: int, activation: str = "softmax", blocks: list[dict] = DEFAULT_BLOCKS,
-              kernel: int = 3, convs: int = 1, padding: str = "valid", batch_norm: bool = False, pool: int | None = 2,
+              filters: int = 32, kernel: int = 3, convs: int = 1, padding: str = "valid", batch_norm: bool = False, pool: int | None = 2,
               block_dropout: float = 0.0, pooling: str = "flatten", dense: list[int] = (128,), dropout: float = 0.0,
               name: str = "cnn") -> keras.Model:
     """Conv blocks -> flatten or global average pooling -> Dense(dense...) -> classifier.
 
-    Each block dict may override ``filters`` (required), ``kernel``, ``convs``, ``batch_norm``,
+    Each block dict may override ``filters``, ``kernel``, ``convs``, ``batch_norm``,
     ``pool`` (None: no pooling) and ``dropout`` (the model-wide defaults otherwise).
     Defaults: the DeFungi report CNN, 1,142,021 params at 80x80x1 with 5 classes.
     """
     inputs = model_input(input_shape)
     x = rescale(inputs)
     for i, block in enumerate(blocks):
-        x = conv_block(x, int(block["filters"]), int(block.get("kernel", kernel)), int(block.get("convs", convs)),
+        x = conv_block(x, int(block.get("filters", filters)), int(block.get("kernel", kernel)), int(block.get("convs", convs)),
                        padding, bool(block.get("batch_norm", batch_norm)), block.get("pool", pool),
                        float(block.get("dropout", block_dropout)), name=f"block{i + 1}")
     x = layers.Flatten(name="flatten")(x) if pooling == "flatten" else layers.GlobalAveragePooling2D(name="gap")(x)

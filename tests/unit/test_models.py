@@ -33,9 +33,29 @@ def test_every_model_builds_at_its_minimum_size_and_gives_probabilities(name):
 @pytest.mark.parametrize("name, shape, classes, params", [
     ("ann", (80, 80, 1), 5, 3_343_621),        # DeFungi report, stated
     ("cnn", (80, 80, 1), 5, 1_142_021),        # DeFungi report, stated
+    ("cnn_deep", (80, 80, 1), 5, 5_895_333 + 960),   # stated: trainable + BN moving stats
+    ("vgg_mini", (28, 28, 3), 9, 91_561),      # PathMNIST report, printed summary
+    ("cnn4", (150, 150, 3), 5, 499_237),       # homework 002, computed from its layers
+    ("cnn_small", (640, 640, 1), 1, 258_831),  # chest X-ray 003, F=10 3x3, one logit
+    ("linear", (640, 640, 1), 1, 4_096_021),   # chest X-ray 003, 2 layers x 10
+    ("linear_relu", (640, 640, 1), 1, 4_096_021),
+    ("ann_dense", (80, 80, 1), 5, 7_244_293),  # our layout (the report gives none); README states it
 ])
 def test_published_parameter_counts(name, shape, classes, params):
-    assert build_network(model_cfg(name), shape, classes).count_params() == params
+    head = {"head": "sigmoid"} if classes == 1 else {}
+    model = build_network(model_cfg(name, **head), shape, max(classes, 2))
+    assert model.count_params() == params
+
+
+def test_cnn_deep_trainable_split_matches_the_report():
+    model = build_network(model_cfg("cnn_deep"), (80, 80, 1), 5)
+    trainable = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
+    assert trainable == 5_895_333 and model.count_params() - trainable == 960
+
+
+def test_cnn_small_filters_and_kernel_keys():
+    model = build_network(model_cfg("cnn_small", filters=10, kernel=5, head="sigmoid"), (640, 640, 1), 2)
+    assert model.count_params() == 263_791     # 5x5, 'same' (padding 2), PUBLISHED.md
 
 
 def test_unknown_model_lists_valid_names():
