@@ -10,7 +10,9 @@ from omegaconf import DictConfig, OmegaConf
 from fungiclf.errors import ConfigError
 from fungiclf.models.augment import augmentation_layers
 from fungiclf.models.conv import build_cnn
+from fungiclf.models.convmixer import build_convmixer
 from fungiclf.models.dense import build_ann, build_linear
+from fungiclf.models.resnet import build_resnet18, build_resnet34
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +40,9 @@ MODELS: dict[str, ModelSpec] = {
     "cnn4": ModelSpec(build_cnn),
     "vgg_mini": ModelSpec(build_cnn),
     "cnn_small": ModelSpec(build_cnn),
+    "resnet18": ModelSpec(build_resnet18, min_size=1),
+    "resnet34": ModelSpec(build_resnet34, min_size=1),
+    "convmixer": ModelSpec(build_convmixer),
 }
 
 # Keys of the model config that are the runner's, not the builder's.

@@ -53,6 +53,20 @@ def test_cnn_deep_trainable_split_matches_the_report():
     assert trainable == 5_895_333 and model.count_params() - trainable == 960
 
 
+@pytest.mark.parametrize("name, params", [("resnet18", 11_689_512), ("resnet34", 21_797_672)])
+def test_resnet_trainable_params_match_torchvision(name, params):
+    model = build_network(model_cfg(name), (224, 224, 3), 1000)
+    assert sum(int(np.prod(w.shape)) for w in model.trainable_weights) == params
+    assert not any(layer.name == "stem_pool" for layer in build_network(model_cfg(name), (32, 32, 3), 5).layers)
+
+
+def test_convmixer_depth_adds_blocks():
+    shallow = build_network(model_cfg("convmixer", dim=32, depth=8), (32, 32, 3), 5)
+    deep = build_network(model_cfg("convmixer", dim=32, depth=16), (32, 32, 3), 5)
+    per_block = 32 * 5 * 5 + 32 + 32 * 32 + 32 + 4 * 32   # depthwise, pointwise, 2 BN (gamma, beta, mean, var)
+    assert deep.count_params() - shallow.count_params() == 8 * (per_block + 4 * 32)
+
+
 def test_cnn_small_filters_and_kernel_keys():
     model = build_network(model_cfg("cnn_small", filters=10, kernel=5, head="sigmoid"), (640, 640, 1), 2)
     assert model.count_params() == 263_791     # 5x5, 'same' (padding 2), PUBLISHED.md
