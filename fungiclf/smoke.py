@@ -4,7 +4,7 @@ import logging
 
 from omegaconf import DictConfig, open_dict
 
-from fungiclf.models import min_input_size
+from fungiclf.models import get_spec, min_input_size
 from fungiclf.validation import check_size
 
 log = logging.getLogger(__name__)
@@ -30,7 +30,7 @@ def apply_smoke(cfg: DictConfig) -> None:
             cfg.cv.folds = SMOKE_FOLDS
         height, width = check_size(cfg.preprocess.size)
         channels = 1 if cfg.preprocess.color == "gray" else 3
-        floor = min_input_size(cfg.model, channels) if cfg.model.get("family", "keras") == "keras" else 1
+        floor = min_input_size(cfg.model, channels) if get_spec(cfg.model.name).kind == "keras" else 1
         side = max(min(height, width, SMOKE_SIZE), floor)
         cfg.preprocess.size = side
     log.info("trainer=smoke: %d epochs, <= %d images per class per split, %d px",

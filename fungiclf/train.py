@@ -10,6 +10,7 @@
 import logging
 import sys
 import time
+from functools import partial
 from pathlib import Path
 
 import hydra
@@ -24,11 +25,13 @@ from fungiclf.evaluation.evaluate import evaluate_split
 from fungiclf.evaluation.metrics import report_table
 from fungiclf.evaluation.plots import plot_confusion, plot_curves
 from fungiclf.evaluation.run_folder import write_csv, write_json
-from fungiclf.models import build_model
+from fungiclf.models import build_estimator, build_model, get_spec
+from fungiclf.models.classical import learned_values, predict_proba
 from fungiclf.provenance import provenance
 from fungiclf.seeding import seed_everything
 from fungiclf.smoke import apply_smoke
 from fungiclf.training.fit import fit_keras
+from fungiclf.training.fit_classical import fit_classical
 
 log = logging.getLogger("fungiclf.train")
 
@@ -51,30 +54,37 @@ def train(cfg: DictConfig, run_dir: Path) -> dict:
     write_csv(run_dir / "split.csv", data.split_table())
     timings["data_seconds"] = time.perf_counter() - started
 
-    input_shape = tuple(int(v) for v in data.images.shape[1:])
-    model = build_model(cfg.model, cfg.augment, input_shape, len(data.class_names), int(cfg.seed))
-    log.info("Built <model.name=%s>: %s params, input %s", cfg.model.name, f"{model.count_params():,}", input_shape)
-
     started = time.perf_counter()
-    result = fit_keras(model, data, cfg, run_dir)
+    classical = get_spec(cfg.model.name).kind == "sklearn"
+    if classical:
+        estimator, balance = fit_classical(build_estimator(cfg.model), data, cfg, run_dir)
+        predict, history, best_epoch, params = partial(predict_proba, estimator), None, None, learned_values(estimator)
+    else:
+        input_shape = tuple(int(v) for v in data.images.shape[1:])
+        model = build_model(cfg.model, cfg.augment, input_shape, len(data.class_names), int(cfg.seed))
+        log.info("Built <model.name=%s>: %s params, input %s", cfg.model.name, f"{model.count_params():,}", input_shape)
+        result = fit_keras(model, data, cfg, run_dir)
+        predict, history, best_epoch, balance = result.model.predict, result.history, result.best_epoch, result.balance
+        params = int(result.model.count_params())
     timings["train_seconds"] = time.perf_counter() - started
 
     started = time.perf_counter()
     threshold = float(cfg.model.get("threshold", 0.5))
     batch_size = int(cfg.trainer.batch_size)
-    val, _ = evaluate_split(result.model.predict, data, "val", batch_size, threshold)
-    test, predictions = evaluate_split(result.model.predict, data, "test", batch_size, threshold)
+    val, _ = evaluate_split(predict, data, "val", batch_size, threshold, flatten=classical)
+    test, predictions = evaluate_split(predict, data, "test", batch_size, threshold, flatten=classical)
     timings["eval_seconds"] = time.perf_counter() - started
 
     y_true = data.labels[data.index("test")]
     y_pred = predictions["predicted"].map({n: i for i, n in enumerate(data.class_names)}).to_numpy()
-    write_csv(run_dir / "history.csv", result.history)
+    if history is not None:
+        write_csv(run_dir / "history.csv", history)
+        plot_curves(history, run_dir / "curves.png")
     write_csv(run_dir / "predictions.csv", predictions)
     write_csv(run_dir / "classification_report.csv", report_table(y_true, y_pred, data.class_names))
     write_csv(run_dir / "confusion_matrix.csv",
               _labelled_matrix(test["confusion_matrix"], data.class_names))
     plot_confusion(np.array(test["confusion_matrix"]), data.class_names, run_dir / "confusion_matrix.png")
-    plot_curves(result.history, run_dir / "curves.png")
 
     metrics = {
         "status": "completed",
@@ -82,9 +92,9 @@ def train(cfg: DictConfig, run_dir: Path) -> dict:
         **{f"n_{s}": int(len(data.index(s))) for s in ("train", "val", "test")},
         "groups": {s: int(len(set(data.groups[data.index(s)]))) for s in ("train", "val", "test")},
         "skipped_files": len(data.skipped), "skipped": [list(s) for s in data.skipped[:100]],
-        "params": int(result.model.count_params()),
-        "epochs_run": int(len(result.history)), "best_epoch": result.best_epoch,
-        "monitor": cfg.trainer.monitor, "balance": result.balance,
+        "params": params,
+        "epochs_run": None if history is None else int(len(history)), "best_epoch": best_epoch,
+        "monitor": None if classical else cfg.trainer.monitor, "balance": balance,
         "timings": timings, "test": test, "val": val,
         "data_fingerprint": data.fingerprint, "split_fingerprint": data.split_fingerprint,
         "provenance": provenance(),
@@ -137,8 +147,9 @@ def _print_summary(metrics: dict, run_dir: Path) -> None:
             ("F1 (weighted)", test["f1_weighted"])]
     if test.get("roc_auc") is not None:
         rows.append(("ROC-AUC", test["roc_auc"]))
-    lines = [f"{metrics['model']} on {metrics['dataset']} (test split, n={metrics['n_test']}, "
-             f"{metrics['epochs_run']} epochs, best {metrics['best_epoch']}):", "| metric | value |", "|---|---|"]
+    epochs = f", {metrics['epochs_run']} epochs, best {metrics['best_epoch']}" if metrics["epochs_run"] else ""
+    lines = [f"{metrics['model']} on {metrics['dataset']} (test split, n={metrics['n_test']}{epochs}):",
+             "| metric | value |", "|---|---|"]
     lines += [f"| {name} | {value:.4f} |" for name, value in rows]
     lines.append(f"Run folder: {run_dir}")
     print("\n".join(lines), flush=True)

@@ -5,6 +5,7 @@ import pandas as pd
 
 from fungiclf.data.batches import ArrayBatches
 from fungiclf.data.dataset import Dataset
+from fungiclf.training.fit_classical import flat_pixels
 from fungiclf.evaluation.metrics import as_two_columns, classification_metrics, predict_labels
 
 
@@ -31,7 +32,7 @@ def evaluate_split(predict_fn, data: Dataset, split: str, batch_size: int, thres
     """
     index = data.index(split)
     if flatten:
-        raw = predict_fn(np.asarray(data.images[index]).reshape(len(index), -1).astype(np.float32) / 255.0)
+        raw = predict_fn(flat_pixels(data.images, index))
     else:
         raw = predict_fn(ArrayBatches(data.images, data.labels, index, batch_size), verbose=0)
     y_pred = predict_labels(raw, threshold)

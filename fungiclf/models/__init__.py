@@ -9,6 +9,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from fungiclf.errors import ConfigError
 from fungiclf.models.augment import augmentation_layers
+from fungiclf.models.classical import build_linear_svm, build_logreg, build_random_forest
 from fungiclf.models.conv import build_cnn
 from fungiclf.models.convmixer import build_convmixer
 from fungiclf.models.dense import build_ann, build_linear
@@ -22,12 +23,15 @@ class ModelSpec:
     """How to build one named model.
 
     Attributes:
-        builder: ``build_<arch>(input_shape, num_classes, activation, **kw) -> keras.Model``.
+        builder: ``build_<arch>(input_shape, num_classes, activation, **kw) -> keras.Model``,
+            or for kind "sklearn" ``build_<name>(**kw)`` -> an unfitted estimator.
         min_size: smallest input side in pixels, when fixed (else found by trying).
+        kind: "keras" or "sklearn" (fitted on flattened pixels in [0, 1]).
     """
 
-    builder: Callable[..., keras.Model]
+    builder: Callable[..., object]
     min_size: int | None = None
+    kind: str = "keras"
 
 
 MODELS: dict[str, ModelSpec] = {
@@ -43,10 +47,13 @@ MODELS: dict[str, ModelSpec] = {
     "resnet18": ModelSpec(build_resnet18, min_size=1),
     "resnet34": ModelSpec(build_resnet34, min_size=1),
     "convmixer": ModelSpec(build_convmixer),
+    "logreg": ModelSpec(build_logreg, min_size=1, kind="sklearn"),
+    "linear_svm": ModelSpec(build_linear_svm, min_size=1, kind="sklearn"),
+    "random_forest": ModelSpec(build_random_forest, min_size=1, kind="sklearn"),
 }
 
 # Keys of the model config that are the runner's, not the builder's.
-RUNNER_KEYS = {"name", "head", "threshold", "family"}
+RUNNER_KEYS = {"name", "head", "threshold"}
 
 
 def get_spec(name: str) -> ModelSpec:
@@ -59,6 +66,15 @@ def builder_kwargs(model_cfg: DictConfig) -> dict:
     """The model config minus runner keys and null values (so builder defaults stay in effect)."""
     kw = OmegaConf.to_container(model_cfg, resolve=True)
     return {k: v for k, v in kw.items() if k not in RUNNER_KEYS and v is not None}
+
+
+def build_estimator(model_cfg: DictConfig):
+    """An unfitted scikit-learn estimator for a model of kind "sklearn"."""
+    spec = get_spec(model_cfg.name)
+    try:
+        return spec.builder(**builder_kwargs(model_cfg))
+    except TypeError as exc:
+        raise ConfigError(f"model {model_cfg.name!r}: {exc}") from None
 
 
 def output_units(model_cfg: DictConfig, num_classes: int) -> tuple[int, str]:

@@ -141,3 +141,19 @@ def test_failed_job_writes_failed_metrics(make_cfg, tmp_path):
     assert "missing" in metrics["error"] and "\n" not in metrics["error"]
     assert len(train_module.FAILED_JOBS) == before + 1
     train_module.FAILED_JOBS.pop()
+
+
+@pytest.mark.parametrize("name", ["logreg", "linear_svm", "random_forest"])
+def test_classical_baselines_through_the_same_entrypoint(make_cfg, tmp_path, name):
+    path = write_npz(tmp_path / "tiny.npz", n=(60, 20, 30))
+    cfg = make_cfg("dataset=medmnist", f"dataset.path={path}", f"model={name}", "trainer.balance=class_weight",
+                   "preprocess.color=gray", "preprocess.size=28")
+    metrics = train(cfg, tmp_path / "run")
+    run = tmp_path / "run"
+    assert (run / "model.joblib").is_file() and not (run / "history.csv").exists()
+    assert metrics["balance"]["estimator_class_weight"] == "balanced"
+    assert metrics["epochs_run"] is None and metrics["params"] > 0
+    assert metrics["test"]["accuracy"] >= 0.9          # the classes differ by brightness
+    assert metrics["test"]["roc_auc"] is not None
+    predictions = pd.read_csv(run / "predictions.csv")
+    assert (predictions["true"] == predictions["predicted"]).mean() == pytest.approx(metrics["test"]["accuracy"])
