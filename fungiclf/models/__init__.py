@@ -8,6 +8,7 @@ import keras
 from omegaconf import DictConfig, OmegaConf
 
 from fungiclf.errors import ConfigError
+from fungiclf.models.applications import APPLICATIONS, build_application
 from fungiclf.models.augment import augmentation_layers
 from fungiclf.models.classical import build_linear_svm, build_logreg, build_random_forest
 from fungiclf.models.conv import build_cnn
@@ -47,13 +48,14 @@ MODELS: dict[str, ModelSpec] = {
     "resnet18": ModelSpec(build_resnet18, min_size=1),
     "resnet34": ModelSpec(build_resnet34, min_size=1),
     "convmixer": ModelSpec(build_convmixer),
+    **{name: ModelSpec(build_application, min_size=1) for name in APPLICATIONS},  # upscaled as needed
     "logreg": ModelSpec(build_logreg, min_size=1, kind="sklearn"),
     "linear_svm": ModelSpec(build_linear_svm, min_size=1, kind="sklearn"),
     "random_forest": ModelSpec(build_random_forest, min_size=1, kind="sklearn"),
 }
 
 # Keys of the model config that are the runner's, not the builder's.
-RUNNER_KEYS = {"name", "head", "threshold"}
+RUNNER_KEYS = {"name", "head", "threshold", "finetune"}
 
 
 def get_spec(name: str) -> ModelSpec:
@@ -63,9 +65,10 @@ def get_spec(name: str) -> ModelSpec:
 
 
 def builder_kwargs(model_cfg: DictConfig) -> dict:
-    """The model config minus runner keys and null values (so builder defaults stay in effect)."""
+    """The model config minus runner keys. Nulls are passed on: null means "none" (no weights,
+    no activation, no pooling), never "the builder's default"."""
     kw = OmegaConf.to_container(model_cfg, resolve=True)
-    return {k: v for k, v in kw.items() if k not in RUNNER_KEYS and v is not None}
+    return {k: v for k, v in kw.items() if k not in RUNNER_KEYS}
 
 
 def build_estimator(model_cfg: DictConfig):
@@ -95,6 +98,8 @@ def build_network(model_cfg: DictConfig, input_shape: tuple[int, int, int], num_
     units, activation = output_units(model_cfg, num_classes)
     try:
         return spec.builder(tuple(input_shape), units, activation, **builder_kwargs(model_cfg))
+    except ConfigError:
+        raise
     except ValueError as exc:
         if input_shape[0] < 512 and min_input_size(model_cfg, input_shape[2], num_classes) > min(input_shape[:2]):
             raise ConfigError(f"preprocess.size={list(input_shape[:2])} is smaller than model {model_cfg.name!r} accepts "

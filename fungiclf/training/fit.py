@@ -13,6 +13,7 @@ from omegaconf import DictConfig
 from fungiclf.data.batches import ArrayBatches
 from fungiclf.data.dataset import Dataset
 from fungiclf.errors import ConfigError
+from fungiclf.models.applications import unfreeze_top
 from fungiclf.training.balance import balance_mode, class_weights, oversample
 from fungiclf.training.callbacks import ValMacroF1, make_callbacks, monitor_mode
 from fungiclf.training.optimizers import build_optimizer
@@ -65,7 +66,8 @@ def compile_model(model: keras.Model, optimizer: keras.optimizers.Optimizer, sig
 def fit_keras(model: keras.Model, data: Dataset, cfg: DictConfig, run_dir: Path) -> FitResult:
     """Train on the train split, select on the val split; never touches test.
 
-    Writes history.csv (CSVLogger) and model.keras (best checkpoint) into ``run_dir``.
+    CSVLogger writes history_phase<N>.csv while a phase runs (merged into the returned
+    history afterwards); model.keras is the best checkpoint over all phases.
     """
     trainer = cfg.trainer
     epochs = int(check_number(trainer.epochs, "epochs", "trainer", 1, integer=True))
@@ -86,9 +88,6 @@ def fit_keras(model: keras.Model, data: Dataset, cfg: DictConfig, run_dir: Path)
     train_batches = ArrayBatches(data.images, y, train_index, batch_size, shuffle=True,
                                  sample_weight=sample_weight, seed=int(cfg.seed))
     val_batches = ArrayBatches(data.images, y, data.index("val"), batch_size)
-    optimizer = build_optimizer(cfg.optimizer, len(train_batches), epochs)
-    compile_model(model, optimizer, sigmoid)
-
     monitor = trainer.monitor
     val_f1 = ValMacroF1(val_batches, data.labels[data.index("val")], cfg.model.get("threshold", 0.5)) \
         if monitor == "val_f1_macro" else None
@@ -96,21 +95,43 @@ def fit_keras(model: keras.Model, data: Dataset, cfg: DictConfig, run_dir: Path)
     if cfg.optimizer.get("schedule") == "reduce_on_plateau":
         plateau = {"factor": cfg.optimizer.plateau_factor, "patience": cfg.optimizer.plateau_patience,
                    "min_lr": cfg.optimizer.min_lr}
-    callbacks = make_callbacks(run_dir, monitor, patience, "history.csv", plateau, val_f1)
-    log.info("Training <model.name=%s> for up to %d epochs, %d steps each, monitoring %s",
-             cfg.model.name, epochs, len(train_batches), monitor)
-    keras_history = model.fit(train_batches, validation_data=val_batches, epochs=epochs, callbacks=callbacks,
-                              verbose=int(trainer.verbose))
-    history = pd.DataFrame(keras_history.history)
+
+    def run_phase(net: keras.Model, phase: int, phase_epochs: int, lr_scale: float, best_so_far: float | None):
+        compile_model(net, build_optimizer(cfg.optimizer, len(train_batches), phase_epochs, lr_scale), sigmoid)
+        callbacks = make_callbacks(run_dir, monitor, patience, f"history_phase{phase}.csv", plateau, val_f1, best_so_far)
+        log.info("Training <model.name=%s> phase %d for up to %d epochs, %d steps each, monitoring %s",
+                 cfg.model.name, phase, phase_epochs, len(train_batches), monitor)
+        logged = net.fit(train_batches, validation_data=val_batches, epochs=phase_epochs, callbacks=callbacks,
+                         verbose=int(trainer.verbose)).history
+        (run_dir / f"history_phase{phase}.csv").unlink(missing_ok=True)  # merged into history.csv
+        return pd.DataFrame(logged).assign(phase=phase)
+
+    history = run_phase(model, 1, epochs, 1.0, None)
+    finetune = cfg.model.get("finetune")
+    if finetune and int(finetune.get("epochs") or 0) > 0:
+        best_value = _best(history, monitor)[1]
+        model = _reload(run_dir, model)
+        count = unfreeze_top(model, finetune.unfreeze)
+        log.info("Fine-tuning: %d backbone layers trainable <model.finetune.unfreeze=%s>", count, finetune.unfreeze)
+        history = pd.concat([history, run_phase(model, 2, int(finetune.epochs), float(finetune.lr_factor),
+                                                best_value)], ignore_index=True)
+    history.insert(0, "epoch", np.arange(1, len(history) + 1))
+    best, _ = _best(history, monitor)
+    return FitResult(_reload(run_dir, model), history, best + 1, balance)
+
+
+def _best(history: pd.DataFrame, monitor: str) -> tuple[int, float]:
+    """(row, value) of the best monitored epoch; a monitor never logged or always NaN is an error."""
     if monitor not in history:
         raise ConfigError(f"trainer.monitor={monitor!r} is not a logged metric; logged: {sorted(history.columns)}")
-    history.insert(0, "epoch", np.arange(1, len(history) + 1))
     values = history[monitor].to_numpy(dtype=float)
     if np.isnan(values).all():
         raise FloatingPointError(f"{monitor} was NaN in every epoch (the loss diverged); try a lower optimizer.lr")
-    best = int(np.nanargmin(values) if monitor_mode(monitor) == "min" else np.nanargmax(values))
+    row = int(np.nanargmin(values) if monitor_mode(monitor) == "min" else np.nanargmax(values))
+    return row, float(values[row])
+
+
+def _reload(run_dir: Path, model: keras.Model) -> keras.Model:
+    """The best checkpoint (model.keras), or ``model`` itself if no epoch was ever saved."""
     checkpoint = run_dir / "model.keras"
-    best_model = keras.models.load_model(checkpoint) if checkpoint.exists() else model
-    return FitResult(best_model, history, best + 1, balance)
-
-
+    return keras.models.load_model(checkpoint) if checkpoint.exists() else model

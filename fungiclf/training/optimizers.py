@@ -17,13 +17,14 @@ SCHEDULES = ["none", "cosine", "reduce_on_plateau"]
 SCHEDULE_KEYS = {"name", "lr", "schedule", "warmup_epochs", "plateau_factor", "plateau_patience", "min_lr"}
 
 
-def build_optimizer(cfg: DictConfig, steps_per_epoch: int, epochs: int) -> keras.optimizers.Optimizer:
-    """The optimizer of ``optimizer.name`` with ``optimizer.lr`` (constant or cosine-decayed).
+def build_optimizer(cfg: DictConfig, steps_per_epoch: int, epochs: int,
+                    lr_scale: float = 1.0) -> keras.optimizers.Optimizer:
+    """The optimizer of ``optimizer.name`` with ``optimizer.lr * lr_scale`` (constant or cosine-decayed).
 
     reduce_on_plateau is a callback (see callbacks.py); here it leaves the rate constant.
     """
     name = check_choice(cfg.name, sorted(OPTIMIZERS), "name", "optimizer")
-    lr = check_number(cfg.lr, "lr", "optimizer", 0.0, low_open=True)
+    lr = check_number(cfg.lr, "lr", "optimizer", 0.0, low_open=True) * lr_scale
     schedule = check_choice(cfg.get("schedule", "none"), SCHEDULES, "schedule", "optimizer")
     kwargs = {k: v for k, v in OmegaConf.to_container(cfg, resolve=True).items()
               if k not in SCHEDULE_KEYS and v is not None}

@@ -157,3 +157,23 @@ def test_classical_baselines_through_the_same_entrypoint(make_cfg, tmp_path, nam
     assert metrics["test"]["roc_auc"] is not None
     predictions = pd.read_csv(run / "predictions.csv")
     assert (predictions["true"] == predictions["predicted"]).mean() == pytest.approx(metrics["test"]["accuracy"])
+
+
+@pytest.mark.parametrize("name", ["vgg16", "mobilenetv2", "xception"])
+def test_transfer_backbones_train_a_smoke_epoch(make_cfg, tmp_path, name):
+    extra = ["model.finetune.epochs=1", "model.finetune.unfreeze=4"] if name == "vgg16" else []
+    cfg = make_cfg("trainer=smoke", f"model={name}", "preprocess.color=gray", *extra)
+    assert cfg.model.weights == "imagenet"   # smoke forces null: no download
+    metrics = train(cfg, tmp_path / "run")
+    assert_contract(tmp_path / "run", metrics)
+    history = pd.read_csv(tmp_path / "run" / "history.csv")
+    assert set(history["phase"]) == ({1, 2} if extra else {1})
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["resnet50", "inceptionv3", "densenet121", "efficientnetb0", "resnet18",
+                                  "resnet34", "convmixer", "cnn_deep", "cnn4", "vgg_mini", "cnn_small",
+                                  "ann_dense", "linear", "linear_relu"])
+def test_every_other_model_trains_a_smoke_epoch(make_cfg, tmp_path, name):
+    metrics = train(make_cfg("trainer=smoke", f"model={name}"), tmp_path / "run")
+    assert_contract(tmp_path / "run", metrics)
