@@ -7,6 +7,8 @@
     fungiclf-train trainer=smoke                     # seconds; what CI runs
 """
 
+import hashlib
+import json
 import logging
 import sys
 import time
@@ -19,17 +21,18 @@ import numpy as np
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
-from fungiclf.data.dataset import build_dataset
+from fungiclf.data.dataset import Dataset, build_dataset
 from fungiclf.errors import FungiclfError
 from fungiclf.evaluation.evaluate import evaluate_split
 from fungiclf.evaluation.metrics import report_table
 from fungiclf.evaluation.plots import plot_confusion, plot_curves
-from fungiclf.evaluation.run_folder import write_csv, write_json
+from fungiclf.evaluation.run_folder import read_metrics, write_csv, write_json
 from fungiclf.models import build_estimator, build_model, get_spec
 from fungiclf.models.classical import learned_values, predict_proba
 from fungiclf.provenance import provenance
 from fungiclf.seeding import seed_everything
 from fungiclf.smoke import apply_smoke
+from fungiclf.training.cv import Outcome, cross_validate
 from fungiclf.training.fit import fit_keras
 from fungiclf.training.fit_classical import fit_classical
 
@@ -39,8 +42,16 @@ log = logging.getLogger("fungiclf.train")
 FAILED_JOBS: list[str] = []
 
 
+def config_fingerprint(cfg: DictConfig) -> str:
+    """Hash of the resolved job config (``resume`` itself excluded), before smoke caps."""
+    content = OmegaConf.to_container(cfg, resolve=True)
+    content.pop("resume", None)
+    return hashlib.sha256(json.dumps(content, sort_keys=True, default=str).encode()).hexdigest()[:20]
+
+
 def train(cfg: DictConfig, run_dir: Path) -> dict:
     """Run one job and return its metrics.json content. Raises on failure."""
+    fingerprint = config_fingerprint(cfg)
     run_dir.mkdir(parents=True, exist_ok=True)
     keras.backend.clear_session()
     seed_everything(int(cfg.seed))
@@ -55,25 +66,12 @@ def train(cfg: DictConfig, run_dir: Path) -> dict:
     timings["data_seconds"] = time.perf_counter() - started
 
     started = time.perf_counter()
-    classical = get_spec(cfg.model.name).kind == "sklearn"
-    if classical:
-        estimator, balance = fit_classical(build_estimator(cfg.model), data, cfg, run_dir)
-        predict, history, best_epoch, params = partial(predict_proba, estimator), None, None, learned_values(estimator)
-    else:
-        input_shape = tuple(int(v) for v in data.images.shape[1:])
-        model = build_model(cfg.model, cfg.augment, input_shape, len(data.class_names), int(cfg.seed))
-        log.info("Built <model.name=%s>: %s params, input %s", cfg.model.name, f"{model.count_params():,}", input_shape)
-        result = fit_keras(model, data, cfg, run_dir)
-        predict, history, best_epoch, balance = result.model.predict, result.history, result.best_epoch, result.balance
-        params = int(result.model.count_params())
-    timings["train_seconds"] = time.perf_counter() - started
-
-    started = time.perf_counter()
-    threshold = float(cfg.model.get("threshold", 0.5))
-    batch_size = int(cfg.trainer.batch_size)
-    val, _ = evaluate_split(predict, data, "val", batch_size, threshold, flatten=classical)
-    test, predictions = evaluate_split(predict, data, "test", batch_size, threshold, flatten=classical)
-    timings["eval_seconds"] = time.perf_counter() - started
+    outcome = fit_and_evaluate(cfg, data, run_dir)
+    timings["train_seconds"], timings["eval_seconds"] = outcome.train_seconds, outcome.eval_seconds
+    history, test, predictions = outcome.history, outcome.test, outcome.predictions
+    cv = cross_validate(cfg, data, run_dir, fit_and_evaluate) if int(cfg.cv.folds or 0) else None
+    if cv is not None:
+        timings["cv_seconds"] = time.perf_counter() - started - outcome.train_seconds - outcome.eval_seconds
 
     y_true = data.labels[data.index("test")]
     y_pred = predictions["predicted"].map({n: i for i, n in enumerate(data.class_names)}).to_numpy()
@@ -92,15 +90,43 @@ def train(cfg: DictConfig, run_dir: Path) -> dict:
         **{f"n_{s}": int(len(data.index(s))) for s in ("train", "val", "test")},
         "groups": {s: int(len(set(data.groups[data.index(s)]))) for s in ("train", "val", "test")},
         "skipped_files": len(data.skipped), "skipped": [list(s) for s in data.skipped[:100]],
-        "params": params,
-        "epochs_run": None if history is None else int(len(history)), "best_epoch": best_epoch,
-        "monitor": None if classical else cfg.trainer.monitor, "balance": balance,
-        "timings": timings, "test": test, "val": val,
+        "params": outcome.params,
+        "epochs_run": None if history is None else int(len(history)), "best_epoch": outcome.best_epoch,
+        "monitor": None if history is None else cfg.trainer.monitor, "balance": outcome.balance,
+        "timings": timings, "test": test, "val": outcome.val,
+        **({"cv": cv} if cv is not None else {}),
+        "config_fingerprint": fingerprint,
         "data_fingerprint": data.fingerprint, "split_fingerprint": data.split_fingerprint,
         "provenance": provenance(),
     }
     write_json(run_dir / "metrics.json", metrics)
     return metrics
+
+
+def fit_and_evaluate(cfg: DictConfig, data: Dataset, run_dir: Path) -> Outcome:
+    """Build and fit the configured model on data's train split (selecting on val), then
+    predict val and test once each. Writes model.keras / model.joblib into ``run_dir``."""
+    started = time.perf_counter()
+    classical = get_spec(cfg.model.name).kind == "sklearn"
+    if classical:
+        estimator, balance = fit_classical(build_estimator(cfg.model), data, cfg, run_dir)
+        predict, history, best_epoch, params = partial(predict_proba, estimator), None, None, learned_values(estimator)
+    else:
+        input_shape = tuple(int(v) for v in data.images.shape[1:])
+        model = build_model(cfg.model, cfg.augment, input_shape, len(data.class_names), int(cfg.seed))
+        log.info("Built <model.name=%s>: %s params, input %s", cfg.model.name, f"{model.count_params():,}", input_shape)
+        result = fit_keras(model, data, cfg, run_dir)
+        predict, history, best_epoch, balance = result.model.predict, result.history, result.best_epoch, result.balance
+        params = int(result.model.count_params())
+    train_seconds = time.perf_counter() - started
+
+    started = time.perf_counter()
+    threshold = float(cfg.model.get("threshold", 0.5))
+    batch_size = int(cfg.trainer.batch_size)
+    val, _ = evaluate_split(predict, data, "val", batch_size, threshold, flatten=classical)
+    test, predictions = evaluate_split(predict, data, "test", batch_size, threshold, flatten=classical)
+    return Outcome(val, test, predictions, history, best_epoch, params, balance, train_seconds,
+                   time.perf_counter() - started)
 
 
 def _labelled_matrix(cm: list[list[int]], names: list[str]):
@@ -115,6 +141,10 @@ def run_job(cfg: DictConfig, run_dir: Path) -> float | None:
     Returns the value of ``cfg.optimized_metric`` (for sweepers), or None for a failed job.
     """
     run_dir.mkdir(parents=True, exist_ok=True)
+    previous = read_metrics(run_dir) if cfg.get("resume") else None
+    if previous and previous.get("status") == "completed" and previous.get("config_fingerprint") == config_fingerprint(cfg):
+        log.info("resume=true: %s already holds a completed run of this config; skipping it", run_dir)
+        return _metric_value(previous, cfg)
     try:
         metrics = train(cfg, run_dir)
     except FungiclfError as exc:
@@ -123,6 +153,11 @@ def run_job(cfg: DictConfig, run_dir: Path) -> float | None:
         log.exception("Job failed")
         return _record_failure(run_dir, cfg, f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
     _print_summary(metrics, run_dir)
+    return _metric_value(metrics, cfg)
+
+
+def _metric_value(metrics: dict, cfg: DictConfig) -> float | None:
+    """metrics[cfg.optimized_metric], a dotted key path such as "val.f1_macro"."""
     value = metrics
     for key in str(cfg.get("optimized_metric", "val.f1_macro")).split("."):
         value = value.get(key) if isinstance(value, dict) else None

@@ -73,3 +73,17 @@ def test_smoke_job_on_jax_never_imports_tensorflow(cache_dir, tmp_path):
     assert "NO_TF" in out.stdout
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert metrics["provenance"]["backend"] == "jax" and metrics["status"] == "completed"
+
+
+def test_resume_reruns_only_missing_or_changed_jobs(cache_dir, tmp_path):
+    import shutil
+    sweep = tmp_path / "sweep"
+    args = ["-m", "model=ann,cnn", "trainer=smoke", "trainer.verbose=0", f"hydra.sweep.dir={sweep}", "resume=true"]
+    assert run_cli(args, cache_dir).returncode == 0
+    kept = (sweep / "1" / "metrics.json").stat().st_mtime_ns
+    shutil.rmtree(sweep / "0")
+    out = run_cli(args, cache_dir)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert json.loads((sweep / "0" / "metrics.json").read_text())["status"] == "completed"   # ran again
+    assert (sweep / "1" / "metrics.json").stat().st_mtime_ns == kept                          # skipped
+    assert out.stdout.count("Run folder:") == 1

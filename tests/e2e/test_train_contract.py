@@ -177,3 +177,27 @@ def test_transfer_backbones_train_a_smoke_epoch(make_cfg, tmp_path, name):
 def test_every_other_model_trains_a_smoke_epoch(make_cfg, tmp_path, name):
     metrics = train(make_cfg("trainer=smoke", f"model={name}"), tmp_path / "run")
     assert_contract(tmp_path / "run", metrics)
+
+
+def test_cv_three_folds_on_a_tiny_set(make_cfg, tmp_path):
+    root = write_image_folder(tmp_path / "imgs", per_class=15, photos=3)
+    cfg = make_cfg("dataset=image_folder", f"dataset.path={root}", "dataset.group_pattern='^(.+)_\\d+\\.\\w+$'",
+                   "model=ann", "trainer.epochs=2", "trainer.max_per_class=16", "preprocess.size=16", "cv.folds=3")
+    metrics = train(cfg, tmp_path / "run")
+    cv = metrics["cv"]
+    assert cv["folds"] == 3 and len(cv["per_fold"]) == 3
+    # the held-out folds partition train+val; every fold reports the same fixed test split
+    assert sum(f["n_holdout"] for f in cv["per_fold"]) == metrics["n_train"] + metrics["n_val"]
+    accuracies = [f["val"]["accuracy"] for f in cv["per_fold"]]
+    assert cv["val_mean"]["accuracy"] == pytest.approx(np.mean(accuracies))
+    assert cv["val_sd"]["accuracy"] == pytest.approx(np.std(accuracies, ddof=1))
+    assert all((tmp_path / "run" / "cv" / f"fold_{k}" / "model.keras").is_file() for k in (1, 2, 3))
+    assert_contract(tmp_path / "run", metrics)   # the final model's files are unchanged by CV
+
+
+def test_cv_on_a_classical_model(make_cfg, tmp_path):
+    path = write_npz(tmp_path / "tiny.npz", n=(60, 20, 30))
+    cfg = make_cfg("dataset=medmnist", f"dataset.path={path}", "model=logreg", "cv.folds=5",
+                   "preprocess.color=gray", "preprocess.size=28")
+    cv = train(cfg, tmp_path / "run")["cv"]
+    assert len(cv["per_fold"]) == 5 and cv["test_mean"]["accuracy"] >= 0.9

@@ -1,0 +1,77 @@
+"""K-fold cross-validation over train+val; the test split stays fixed and is only predicted."""
+
+import dataclasses
+import logging
+from collections.abc import Callable
+from pathlib import Path
+
+import keras
+import numpy as np
+import pandas as pd
+from omegaconf import DictConfig
+
+from fungiclf.data.dataset import Dataset
+from fungiclf.data.split import kfold_indices
+from fungiclf.errors import ConfigError
+from fungiclf.validation import check_number
+
+log = logging.getLogger(__name__)
+
+SUMMARY_KEYS = ("accuracy", "precision_macro", "recall_macro", "f1_macro", "f1_weighted", "roc_auc")
+
+
+@dataclasses.dataclass
+class Outcome:
+    """One fitted model's results: val/test metrics, test predictions, history (None for sklearn)."""
+
+    val: dict
+    test: dict
+    predictions: pd.DataFrame
+    history: pd.DataFrame | None
+    best_epoch: int | None
+    params: int
+    balance: dict
+    train_seconds: float
+    eval_seconds: float
+
+
+def fold_dataset(data: Dataset, fit_rows: np.ndarray, holdout_rows: np.ndarray) -> Dataset:
+    """The same pixels with train/val reassigned to one fold; test rows unchanged."""
+    split = data.split.copy()
+    split[fit_rows] = "train"
+    split[holdout_rows] = "val"
+    return dataclasses.replace(data, split=split)
+
+
+def cross_validate(cfg: DictConfig, data: Dataset, run_dir: Path,
+                   fit_and_evaluate: Callable[[DictConfig, Dataset, Path], Outcome]) -> dict:
+    """Train ``cv.folds`` models on stratified (grouped) folds of train+val.
+
+    Each fold's model selects on, and reports "val" for, its held-out fold, and also reports
+    the fixed test split. Returns metrics.json's "cv" block: per-fold values, mean and sd
+    (sample standard deviation) of SUMMARY_KEYS. Fold artifacts go to ``run_dir/cv/fold_<k>``.
+    """
+    folds = int(check_number(cfg.cv.folds, "folds", "cv", 2, integer=True))
+    if cfg.cv.get("refit"):
+        raise ConfigError("cv.refit=true is not supported yet: the final model is trained on the regular split")
+    pool = np.flatnonzero(data.split != "test")
+    if folds > len(np.unique(data.groups[pool])):
+        raise ConfigError(f"cv.folds={folds} is more than the {len(np.unique(data.groups[pool]))} groups in train+val")
+    per_fold = []
+    for k, (fit, holdout) in enumerate(kfold_indices(data.labels[pool], data.groups[pool], folds, int(cfg.seed))):
+        log.info("CV fold %d/%d: %d fit, %d held out <cv.folds=%d>", k + 1, folds, len(fit), len(holdout), folds)
+        keras.backend.clear_session()
+        fold_dir = run_dir / "cv" / f"fold_{k + 1}"
+        fold_dir.mkdir(parents=True, exist_ok=True)
+        outcome = fit_and_evaluate(cfg, fold_dataset(data, pool[fit], pool[holdout]), fold_dir)
+        per_fold.append({"fold": k + 1, "n_fit": int(len(fit)), "n_holdout": int(len(holdout)),
+                         "best_epoch": outcome.best_epoch,
+                         "val": {key: outcome.val.get(key) for key in SUMMARY_KEYS},
+                         "test": {key: outcome.test.get(key) for key in SUMMARY_KEYS}})
+    summary: dict = {"folds": folds, "per_fold": per_fold}
+    for part in ("val", "test"):
+        for stat, fn in (("mean", np.mean), ("sd", lambda v: np.std(v, ddof=1))):
+            summary[f"{part}_{stat}"] = {
+                key: float(fn(values)) if len(values := [f[part][key] for f in per_fold if f[part][key] is not None]) > 1
+                else None for key in SUMMARY_KEYS}
+    return summary
