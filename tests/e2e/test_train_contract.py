@@ -170,12 +170,19 @@ def test_transfer_backbones_train_a_smoke_epoch(make_cfg, tmp_path, name):
     assert set(history["phase"]) == ({1, 2} if extra else {1})
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("name", ["resnet50", "inceptionv3", "densenet121", "efficientnetb0", "resnet18",
-                                  "resnet34", "convmixer", "cnn_deep", "cnn4", "vgg_mini", "cnn_small",
-                                  "ann_dense", "linear", "linear_relu"])
-def test_every_other_model_trains_a_smoke_epoch(make_cfg, tmp_path, name):
-    metrics = train(make_cfg("trainer=smoke", f"model={name}"), tmp_path / "run")
+HEAVY_BACKBONES = ["resnet50", "inceptionv3", "densenet121", "efficientnetb0"]  # 70-140 s each on 2 cores
+
+
+# Narrow variants keep the default suite fast; the same code at full width is `slow`
+# (full-width parameter counts are asserted by build-only tests in tests/unit/test_models.py).
+NARROW = {"resnet18": ["model.width=8"], "resnet34": ["model.width=8"], "convmixer": ["model.dim=32"]}
+
+
+@pytest.mark.parametrize("name, extra", [(n, NARROW.get(n, [])) for n in (
+    "resnet18", "resnet34", "convmixer", "cnn_deep", "cnn4", "vgg_mini", "cnn_small", "ann_dense", "linear",
+    "linear_relu")] + [pytest.param(n, [], marks=pytest.mark.slow) for n in HEAVY_BACKBONES + sorted(NARROW)])
+def test_every_other_model_trains_a_smoke_epoch(make_cfg, tmp_path, name, extra):
+    metrics = train(make_cfg("trainer=smoke", f"model={name}", *extra), tmp_path / "run")
     assert_contract(tmp_path / "run", metrics)
 
 
