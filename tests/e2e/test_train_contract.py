@@ -208,3 +208,16 @@ def test_cv_on_a_classical_model(make_cfg, tmp_path):
                    "preprocess.color=gray", "preprocess.size=28")
     cv = train(cfg, tmp_path / "run")["cv"]
     assert len(cv["per_fold"]) == 5 and cv["test_mean"]["accuracy"] >= 0.9
+
+
+def test_f1_monitor_plateau_schedule_and_affine_augmentation(make_cfg, tmp_path):
+    cfg = make_cfg("trainer=smoke", "model=ann", "augment=affine", "trainer.monitor=val_f1_macro",
+                   "optimizer.schedule=reduce_on_plateau", "optimizer.plateau_patience=0", "optimizer.plateau_factor=0.5")
+    metrics = train(cfg, tmp_path / "run")
+    history = pd.read_csv(tmp_path / "run" / "history.csv")
+    assert "val_f1_macro" in history and metrics["monitor"] == "val_f1_macro"
+    best = int(history["val_f1_macro"].to_numpy().argmax()) + 1
+    assert metrics["best_epoch"] == best
+    # the checkpoint the test metrics come from is the best-F1 epoch: its val F1 is reproduced
+    assert metrics["val"]["f1_macro"] == pytest.approx(history["val_f1_macro"].max(), abs=1e-6)
+    assert "learning_rate" in history
