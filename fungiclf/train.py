@@ -18,6 +18,7 @@ from pathlib import Path
 import hydra
 import keras
 import numpy as np
+import pandas as pd
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
@@ -129,8 +130,8 @@ def fit_and_evaluate(cfg: DictConfig, data: Dataset, run_dir: Path) -> Outcome:
                    time.perf_counter() - started)
 
 
-def _labelled_matrix(cm: list[list[int]], names: list[str]):
-    import pandas as pd
+def _labelled_matrix(cm: list[list[int]], names: list[str]) -> pd.DataFrame:
+    """confusion_matrix.csv: rows true class, columns predicted class."""
     table = pd.DataFrame(cm, index=names, columns=names)
     return table.rename_axis("true \\ predicted").reset_index()
 

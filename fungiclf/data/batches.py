@@ -6,6 +6,11 @@ import keras
 import numpy as np
 
 
+def flat_pixels(images: np.ndarray, index: np.ndarray) -> np.ndarray:
+    """Rows ``index`` as (len(index), H*W*C) float32 in [0, 1]: the scikit-learn models' input."""
+    return np.asarray(images[index]).reshape(len(index), -1).astype(np.float32) / 255.0
+
+
 class ArrayBatches(keras.utils.PyDataset):
     """Yields (x, y) or (x, y, sample_weight) batches of ``images[index]``.
 

@@ -1,5 +1,6 @@
 """From the dataset/preprocess config to split, decoded arrays: the data half of a run."""
 
+import hashlib
 import logging
 import time
 from dataclasses import dataclass
@@ -54,7 +55,6 @@ class Dataset:
 
     @property
     def split_fingerprint(self) -> str:
-        import hashlib
         return hashlib.sha256(self.split_table().to_csv(index=False).encode()).hexdigest()[:20]
 
 

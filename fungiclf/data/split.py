@@ -77,7 +77,7 @@ def kfold_indices(
 
 
 def check_no_group_leak(split: np.ndarray, groups: np.ndarray) -> None:
-    """Raise AssertionError-free ValueError if any group sits in two splits (a bug guard)."""
+    """Raise ValueError if any group sits in two splits (a guard against bugs, not user input)."""
     seen: dict[str, str] = {}
     for s, g in zip(split, groups):
         if seen.setdefault(g, s) != s:

@@ -3,9 +3,8 @@
 import numpy as np
 import pandas as pd
 
-from fungiclf.data.batches import ArrayBatches
+from fungiclf.data.batches import ArrayBatches, flat_pixels
 from fungiclf.data.dataset import Dataset
-from fungiclf.training.fit_classical import flat_pixels
 from fungiclf.evaluation.metrics import as_two_columns, classification_metrics, predict_labels
 
 

@@ -8,16 +8,12 @@ import numpy as np
 from omegaconf import DictConfig
 from sklearn.base import BaseEstimator
 
+from fungiclf.data.batches import flat_pixels
 from fungiclf.data.dataset import Dataset
 from fungiclf.errors import ConfigError
 from fungiclf.training.balance import balance_mode, oversample
 
 log = logging.getLogger(__name__)
-
-
-def flat_pixels(images: np.ndarray, index: np.ndarray) -> np.ndarray:
-    """(len(index), H*W*C) float32 in [0, 1]."""
-    return np.asarray(images[index]).reshape(len(index), -1).astype(np.float32) / 255.0
 
 
 def fit_classical(estimator: BaseEstimator, data: Dataset, cfg: DictConfig, run_dir: Path) -> tuple[BaseEstimator, dict]:

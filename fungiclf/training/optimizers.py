@@ -14,7 +14,7 @@ OPTIMIZERS: dict[str, type[keras.optimizers.Optimizer]] = {
 }
 SCHEDULES = ["none", "cosine", "reduce_on_plateau"]
 # Keys of the optimizer config that are not constructor arguments.
-SCHEDULE_KEYS = {"name", "lr", "schedule", "warmup_epochs", "plateau_factor", "plateau_patience", "min_lr"}
+SCHEDULE_KEYS = {"name", "lr", "schedule", "plateau_factor", "plateau_patience", "min_lr"}
 
 
 def build_optimizer(cfg: DictConfig, steps_per_epoch: int, epochs: int,
