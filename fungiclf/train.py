@@ -64,7 +64,10 @@ def train(cfg: DictConfig, run_dir: Path) -> dict:
     started = time.perf_counter()
     data = build_dataset(cfg, cache_dir)
     write_csv(run_dir / "split.csv", data.split_table())
+    if len(data.removed) or "low_variance" in data.quality or cfg.dataset.get("drop_cross_split_duplicates"):
+        write_csv(run_dir / "removed.csv", data.removed)
     timings["data_seconds"] = time.perf_counter() - started
+    timings["data_from_cache"] = data.from_cache
 
     started = time.perf_counter()
     outcome = fit_and_evaluate(cfg, data, run_dir)
@@ -91,6 +94,7 @@ def train(cfg: DictConfig, run_dir: Path) -> dict:
         **{f"n_{s}": int(len(data.index(s))) for s in ("train", "val", "test")},
         "groups": {s: int(len(set(data.groups[data.index(s)]))) for s in ("train", "val", "test")},
         "skipped_files": len(data.skipped), "skipped": [list(s) for s in data.skipped[:100]],
+        "duplicates_across_splits": data.duplicates, "data_quality": data.quality,
         "params": outcome.params,
         "epochs_run": None if history is None else int(len(history)), "best_epoch": outcome.best_epoch,
         "monitor": None if history is None else cfg.trainer.monitor, "balance": outcome.balance,

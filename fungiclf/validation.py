@@ -9,7 +9,8 @@ from typing import Any
 from fungiclf.errors import ConfigError
 
 
-def _fail(name: str, owner: str, expected: str, got: Any) -> ConfigError:
+def invalid(name: str, owner: str, expected: str, got: Any) -> ConfigError:
+    """The ConfigError for a bad value, in the one message template."""
     return ConfigError(f"The {name!r} parameter of {owner} must be {expected}. Got {got!r} instead.")
 
 
@@ -17,7 +18,7 @@ def check_choice(value: Any, choices: Iterable[Any], name: str, owner: str) -> A
     """Return ``value`` if it is one of ``choices``, else raise ConfigError."""
     choices = list(choices)
     if value not in choices:
-        raise _fail(name, owner, f"one of {choices}", value)
+        raise invalid(name, owner, f"one of {choices}", value)
     return value
 
 
@@ -37,13 +38,13 @@ def check_number(
     bracket = "(" if low_open or low is None else "["
     expected = f"{kind} in {bracket}{lo}, {hi}]" if high is not None else f"{kind} in {bracket}{lo}, inf)"
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise _fail(name, owner, expected, value)
+        raise invalid(name, owner, expected, value)
     if integer and not float(value).is_integer():
-        raise _fail(name, owner, expected, value)
+        raise invalid(name, owner, expected, value)
     if low is not None and (value < low or (low_open and value == low)):
-        raise _fail(name, owner, expected, value)
+        raise invalid(name, owner, expected, value)
     if high is not None and value > high:
-        raise _fail(name, owner, expected, value)
+        raise invalid(name, owner, expected, value)
     return int(value) if integer else value
 
 
@@ -57,5 +58,5 @@ def check_size(value: Any, name: str = "size", owner: str = "preprocess") -> tup
     except (TypeError, ValueError):
         ok = False
     if not ok:
-        raise _fail(name, owner, "a positive int or a [height, width] pair of positive ints", value)
+        raise invalid(name, owner, "a positive int or a [height, width] pair of positive ints", value)
     return pair[0], pair[1]

@@ -3,19 +3,22 @@
 import hashlib
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from omegaconf import DictConfig
 
+from fungiclf.data.enhance import pixel_settings
 from fungiclf.data.prepare import prepare
+from fungiclf.data.quality import cross_split_duplicates, low_variance_rows, pixel_variance
 from fungiclf.data.samples import SPLITS, Samples
 from fungiclf.data.sources import SOURCES
 from fungiclf.data.split import assign_splits, check_no_group_leak
 from fungiclf.data.synthetic import ensure_synthetic
-from fungiclf.errors import ConfigError
-from fungiclf.validation import check_choice, check_number, check_size
+from fungiclf.errors import ConfigError, DataError
+from fungiclf.validation import check_choice, check_number
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +34,14 @@ class Dataset:
         split: (N,) "train" / "val" / "test".
         class_names: label names.
         skipped: (id, reason) of files that could not be decoded.
-        fingerprint: cache key of the pixels; split_fingerprint: hash of split.csv.
+        fingerprint: cache key of the pixels.
+        grouped: whether items were grouped by a pattern.
+        excluded: (N,) "" for items in use, else why the item is left out of its split
+            ("low_variance", "duplicate", "fraction"). Excluded rows stay in split.csv.
+        removed: removed.csv: the low-variance and duplicate exclusions, with details.
+        quality: metrics.json's "data_quality" block (what was filtered, and how).
+        duplicates: metrics.json's "duplicates_across_splits" (counts by kind, dropped).
+        from_cache: whether the pixels came from the decode cache.
     """
 
     images: np.ndarray
@@ -43,19 +53,44 @@ class Dataset:
     skipped: list[tuple[str, str]]
     fingerprint: str
     grouped: bool
+    excluded: np.ndarray = None
+    removed: pd.DataFrame = field(default_factory=pd.DataFrame)
+    quality: dict = field(default_factory=dict)
+    duplicates: dict = field(default_factory=dict)
+    from_cache: bool = False
+
+    def __post_init__(self) -> None:
+        if self.excluded is None:
+            self.excluded = np.full(len(self.labels), "", dtype=object)
 
     def index(self, split: str) -> np.ndarray:
-        """Row indices of one split, in file order."""
-        return np.flatnonzero(self.split == split)
+        """Row indices of one split's items in use, in file order."""
+        return np.flatnonzero((self.split == split) & (self.excluded == ""))
 
     def split_table(self) -> pd.DataFrame:
-        """split.csv: id, label (class name), group, split."""
+        """split.csv: id, label (class name), group, split, excluded (reason or empty)."""
         return pd.DataFrame({"id": self.ids, "label": np.array(self.class_names)[self.labels],
-                             "group": self.groups, "split": self.split})
+                             "group": self.groups, "split": self.split, "excluded": self.excluded})
 
     @property
     def split_fingerprint(self) -> str:
         return hashlib.sha256(self.split_table().to_csv(index=False).encode()).hexdigest()[:20]
+
+
+def group_pattern(dataset: DictConfig) -> str | None:
+    """The grouping regex: ``dataset.group_pattern``, or the preset named by ``dataset.group_by``."""
+    by, explicit = dataset.get("group_by"), dataset.get("group_pattern")
+    if by is None:
+        return explicit
+    presets = dataset.get("group_presets")
+    if not presets:
+        raise ConfigError(f"dataset.group_by={by!r} needs a dataset with group presets (dataset=defungi); "
+                          f"set dataset.group_pattern to a regex instead")
+    check_choice(by, list(presets), "group_by", "dataset")
+    if explicit:
+        log.info("dataset.group_pattern=%r overrides dataset.group_by=%r", explicit, by)
+        return explicit
+    return presets[by]
 
 
 def load_samples(cfg: DictConfig, cache_dir: str) -> Samples:
@@ -64,10 +99,14 @@ def load_samples(cfg: DictConfig, cache_dir: str) -> Samples:
     if source == "synthetic":
         s = cfg.dataset.synthetic
         path = ensure_synthetic(cache_dir, s.n_per_class, s.patches_per_photo, s.size, s.seed)
-        return SOURCES["image_folder"](str(path), cfg.dataset.get("group_pattern"))
+        return SOURCES["image_folder"](str(path), group_pattern(cfg.dataset))
     if not cfg.dataset.get("path"):
         raise ConfigError(f"dataset.path is required for dataset {cfg.dataset.name!r} (e.g. dataset.path=/data/{cfg.dataset.name})")
-    return SOURCES[source](str(cfg.dataset.path), group_pattern=cfg.dataset.get("group_pattern"),
+    path = Path(str(cfg.dataset.path)).expanduser()
+    if not path.exists() and cfg.dataset.get("fetch"):
+        raise DataError(f"dataset.path {str(path)!r} does not exist: fetch it with "
+                        f"'fungiclf-data fetch {cfg.dataset.fetch}', or point dataset.path at your copy")
+    return SOURCES[source](str(path), group_pattern=group_pattern(cfg.dataset),
                            class_names=cfg.dataset.get("class_names"))
 
 
@@ -90,28 +129,98 @@ def cap_per_class(labels: np.ndarray, split: np.ndarray, limit: int, seed: int) 
     return np.sort(np.concatenate(keep)) if keep else np.array([], np.int64)
 
 
+def train_subset(labels: np.ndarray, groups: np.ndarray, rows: np.ndarray, fraction: float, seed: int) -> np.ndarray:
+    """A stratified, grouped ``fraction`` of ``rows``: boolean mask over ``rows``.
+
+    Every class keeps at least one group, so a small fraction cannot drop a class.
+    """
+    part = assign_splits(labels[rows], groups[rows], {"keep": fraction, "drop": 1.0 - fraction}, seed)
+    keep = part == "keep"
+    for cls in np.unique(labels[rows]):
+        of_class = labels[rows] == cls
+        if not keep[of_class].any():
+            keep |= groups[rows] == groups[rows][of_class][0]
+    return keep
+
+
+def exclude(cfg: DictConfig, data: Dataset, file_digests: np.ndarray, pixel_digests: np.ndarray) -> None:
+    """Mark low-variance images, cross-split duplicates and the unused training fraction.
+
+    Fills ``data.excluded``, ``data.removed``, ``data.quality`` and ``data.duplicates`` in place. Order: the
+    quality filter, then duplicates, then the training fraction of what is left.
+    """
+    removed = []
+    quality: dict = {}
+    low = cfg.preprocess.get("low_variance") or {}
+    threshold, percentile = low.get("threshold"), low.get("percentile")
+    if threshold is not None and percentile is not None:
+        raise ConfigError("preprocess.low_variance: set threshold or percentile, not both")
+    if threshold is not None or percentile is not None:
+        if threshold is not None:
+            check_number(threshold, "threshold", "preprocess.low_variance", 0)
+        else:
+            check_number(percentile, "percentile", "preprocess.low_variance", 0, 100)
+        splits = [check_choice(s, list(SPLITS), "splits", "preprocess.low_variance") for s in low.get("splits") or ["train"]]
+        rows = np.concatenate([data.index(s) for s in splits])
+        variances = pixel_variance(data.images, rows)
+        below, cut = low_variance_rows(variances, threshold, percentile)
+        data.excluded[rows[below]] = "low_variance"
+        removed += [(data.ids[r], data.split[r], "low_variance", round(float(v), 3)) for r, v in zip(rows[below], variances[below])]
+        quality["low_variance"] = {"threshold": cut, "percentile": percentile, "splits": splits, "removed": int(below.sum()),
+                                   "removed_per_split": {s: int((data.split[rows[below]] == s).sum()) for s in splits}}
+        log.info("Low-variance filter removed %d of %d images (variance < %.1f) <preprocess.low_variance>",
+                 below.sum(), len(rows), cut)
+
+    duplicates = cross_split_duplicates(np.where(data.excluded == "", data.split, ""), file_digests, pixel_digests)
+    drop = bool(cfg.dataset.get("drop_cross_split_duplicates", False))
+    counts = duplicates.groupby("kind").size().to_dict()
+    data.duplicates = {"exact": int(counts.get("exact", 0)), "pixel": int(counts.get("pixel", 0)),
+                                           "dropped": int(len(duplicates)) if drop else 0}
+    if len(duplicates):
+        log.warning("%d val/test images have a copy in an earlier split (%d same bytes, %d same pixels)%s",
+                    len(duplicates), counts.get("exact", 0), counts.get("pixel", 0),
+                    "; dropped <dataset.drop_cross_split_duplicates=true>" if drop else
+                    "; set dataset.drop_cross_split_duplicates=true to drop them")
+        if drop:
+            data.excluded[duplicates["row"].to_numpy()] = "duplicate"
+            removed += [(data.ids[r], data.split[r], "duplicate", f"{kind} copy in {other}")
+                        for r, kind, other in duplicates.itertuples(index=False)]
+
+    fraction = float(check_number(cfg.dataset.get("fraction", 1.0), "fraction", "dataset", 0, 1, low_open=True))
+    if fraction < 1.0:
+        rows = data.index("train")
+        keep = train_subset(data.labels, data.groups, rows, fraction, int(cfg.seed))
+        data.excluded[rows[~keep]] = "fraction"
+        log.info("dataset.fraction=%g: training on %d of %d train images", fraction, keep.sum(), len(rows))
+    quality["fraction"] = fraction
+    quality["excluded"] = {reason: int((data.excluded == reason).sum()) for reason in np.unique(data.excluded) if reason}
+    data.removed = pd.DataFrame(removed, columns=["id", "split", "reason", "detail"])
+    data.quality = quality
+
+
 def build_dataset(cfg: DictConfig, cache_dir: str) -> Dataset:
-    """load -> split -> (smoke cap) -> decode once. Logs counts per split."""
+    """load -> split -> (smoke cap) -> decode once -> exclusions. Logs counts per split."""
     started = time.perf_counter()
     samples = load_samples(cfg, cache_dir)
     split = assign_splits(samples.labels, samples.groups, _fractions(cfg), int(cfg.seed), samples.given_split)
-    check_no_group_leak(split, samples.groups)
+    check_no_group_leak(split, samples.groups, samples.given_split)
     limit = cfg.trainer.get("max_per_class")
     if limit:
         chosen = cap_per_class(samples.labels, split, int(limit), int(cfg.seed))
         samples, split = samples.subset(chosen), split[chosen]
-    color = check_choice(cfg.preprocess.color, ["gray", "rgb"], "color", "preprocess")
-    size = check_size(cfg.preprocess.size)
-    prepared = prepare(samples, color, size, cache_dir if cfg.preprocess.cache else None)
+    prepared = prepare(samples, pixel_settings(cfg.preprocess), cache_dir if cfg.preprocess.cache else None)
     kept = prepared.kept
     data = Dataset(
         images=prepared.images, labels=samples.labels[kept], ids=[samples.ids[i] for i in kept],
         groups=samples.groups[kept], split=split[kept], class_names=samples.class_names,
-        skipped=prepared.skipped, fingerprint=prepared.key, grouped=bool(cfg.dataset.get("group_pattern")),
+        skipped=prepared.skipped, fingerprint=prepared.key, grouped=bool(group_pattern(cfg.dataset)),
+        from_cache=prepared.from_cache,
     )
+    exclude(cfg, data, prepared.file_digests, prepared.pixel_digests)
     for s in SPLITS:
         if len(data.index(s)) == 0:
-            raise ConfigError(f"the {s} split is empty: dataset.split={dict(_fractions(cfg))} leaves no item for it")
+            raise DataError(f"the {s} split is empty after splitting and filtering (dataset.split="
+                            f"{dict(_fractions(cfg))}, dataset.fraction, preprocess.low_variance)")
     log.info("Data <dataset.name=%s>: %s in %.1fs", cfg.dataset.name,
              ", ".join(f"{s} {len(data.index(s))}" for s in SPLITS), time.perf_counter() - started)
     return data

@@ -1,13 +1,15 @@
 """Decode once: turn Samples into a uint8 image array, cached on disk across processes.
 
 Cache entry ``<cache_dir>/prepared/<key>/``: ``images.npy`` (N, H, W, C) uint8, loaded
-memory-mapped, and ``manifest.json`` (key, shape, kept indices, skipped files). The key
+memory-mapped, and ``manifest.json`` (key, shape, kept indices, skipped files, and per
+kept item a digest of its file bytes and of its decoded pixels, for duplicate checks). The key
 hashes the item list (path, size, mtime, or the array bytes) and every preprocessing
 setting, so a changed file or setting makes a new entry. Entries are written to a
 temporary folder and renamed into place; a half-written or damaged entry fails
 verification on load and is rebuilt.
 """
 
+import dataclasses
 import hashlib
 import json
 import logging
@@ -20,13 +22,14 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from fungiclf.data.decode import COLOR_CHANNELS, DecodeError, read_image, to_model_pixels
+from fungiclf.data.decode import COLOR_CHANNELS, DecodeError, decode_array, decode_file
+from fungiclf.data.enhance import PixelSettings, model_pixels
 from fungiclf.data.samples import Samples
 from fungiclf.errors import DataError
 
 log = logging.getLogger(__name__)
 
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2
 
 
 @dataclass
@@ -39,6 +42,8 @@ class Prepared:
         skipped: (id, reason) of items that could not be decoded.
         key: the cache key (data fingerprint).
         from_cache: whether the pixels were loaded from an existing entry.
+        file_digests: (N_kept,) hash of each item's file bytes (of its array for array sources).
+        pixel_digests: (N_kept,) hash of each item's decoded pixels at their stored size.
     """
 
     images: np.ndarray
@@ -46,11 +51,13 @@ class Prepared:
     skipped: list[tuple[str, str]]
     key: str
     from_cache: bool
+    file_digests: np.ndarray
+    pixel_digests: np.ndarray
 
 
-def cache_key(samples: Samples, color: str, size: tuple[int, int]) -> str:
+def cache_key(samples: Samples, settings: PixelSettings) -> str:
     """Fingerprint of the items and preprocessing settings (sha256 hex, 20 chars)."""
-    digest = hashlib.sha256(json.dumps([CACHE_FORMAT, color, list(size)]).encode())
+    digest = hashlib.sha256(json.dumps([CACHE_FORMAT, dataclasses.asdict(settings)], default=list).encode())
     if samples.paths is not None:
         for path in samples.paths:
             stat = os.stat(path)
@@ -67,27 +74,33 @@ def _load_entry(folder: Path, key: str) -> Prepared | None:
         manifest = json.loads((folder / "manifest.json").read_text())
         images = np.load(folder / "images.npy", mmap_mode="r")
         kept = np.asarray(manifest["kept"], dtype=np.int64)
+        file_digests = np.asarray(manifest["file_digests"], dtype=object)
+        pixel_digests = np.asarray(manifest["pixel_digests"], dtype=object)
         if manifest["key"] != key or list(images.shape) != manifest["shape"] or images.dtype != np.uint8 \
-                or len(kept) != images.shape[0]:
+                or not len(kept) == len(file_digests) == len(pixel_digests) == images.shape[0]:
             raise ValueError("manifest does not match images.npy")
     except FileNotFoundError:
         return None
     except Exception as exc:
         log.warning("Cache entry %s is damaged (%s); rebuilding it", folder, exc)
         return None
-    return Prepared(images, kept, [tuple(s) for s in manifest["skipped"]], key, True)
+    return Prepared(images, kept, [tuple(s) for s in manifest["skipped"]], key, True, file_digests, pixel_digests)
 
 
-def _decode_all(samples: Samples, color: str, size: tuple[int, int], workers: int) -> tuple[np.ndarray, np.ndarray, list]:
-    height, width = size
-    out = np.empty((len(samples), height, width, COLOR_CHANNELS[color]), np.uint8)
+def _decode_all(samples: Samples, settings: PixelSettings, workers: int) -> tuple[np.ndarray, ...]:
+    """Decode every item: (images, kept, skipped, file_digests, pixel_digests)."""
+    height, width = settings.size
+    out = np.empty((len(samples), height, width, COLOR_CHANNELS[settings.color]), np.uint8)
     ok = np.zeros(len(samples), bool)
+    file_digests = np.empty(len(samples), dtype=object)
+    pixel_digests = np.empty(len(samples), dtype=object)
     skipped: list[tuple[str, str]] = []
 
     def one(i: int) -> None:
         try:
-            source = samples.images[i] if samples.paths is None else read_image(samples.paths[i])
-            out[i] = to_model_pixels(source, color, size)
+            item = decode_array(samples.images[i]) if samples.paths is None else decode_file(samples.paths[i])
+            out[i] = model_pixels(item.image, settings)
+            file_digests[i], pixel_digests[i] = item.file_digest, item.pixel_digest
             ok[i] = True
         except DecodeError as exc:
             skipped.append((samples.ids[i], str(exc)))
@@ -96,38 +109,38 @@ def _decode_all(samples: Samples, color: str, size: tuple[int, int], workers: in
         list(tqdm(pool.map(one, range(len(samples))), total=len(samples), desc="decode", unit="img",
                   disable=len(samples) < 500, leave=False))
     kept = np.flatnonzero(ok)
-    return out[kept], kept, sorted(skipped)
+    return out[kept], kept, sorted(skipped), file_digests[kept], pixel_digests[kept]
 
 
-def prepare(samples: Samples, color: str, size: tuple[int, int], cache_dir: str | None,
-            workers: int | None = None) -> Prepared:
-    """Decode, convert and resize every item, or load them from the cache.
+def prepare(samples: Samples, settings: PixelSettings, cache_dir: str | None, workers: int | None = None) -> Prepared:
+    """Decode, convert, resize (and denoise / equalise) every item, or load them from the cache.
 
     Args:
         samples: items to decode (files or arrays).
-        color: "gray" or "rgb".
-        size: (height, width) in pixels.
+        settings: colour, size and enhancement settings.
         cache_dir: cache root; None disables the cache.
         workers: decoding threads; default all cores.
     """
-    key = cache_key(samples, color, size)
+    key = cache_key(samples, settings)
     folder = None if cache_dir is None else Path(cache_dir).expanduser() / "prepared" / key
     if folder is not None and (entry := _load_entry(folder, key)) is not None:
         log.info("Loaded %d prepared images from cache %s", entry.images.shape[0], folder)
         return entry
-    images, kept, skipped = _decode_all(samples, color, size, workers or os.cpu_count() or 1)
+    images, kept, skipped, file_digests, pixel_digests = _decode_all(samples, settings, workers or os.cpu_count() or 1)
     for item, reason in skipped:
         log.warning("Skipped %s: %s", item, reason)
     if len(kept) == 0:
         raise DataError(f"none of the {len(samples)} files could be decoded (first: {skipped[0][0]})")
     if folder is None:
-        return Prepared(images, kept, skipped, key, False)
+        return Prepared(images, kept, skipped, key, False, file_digests, pixel_digests)
     tmp = folder.with_name(f"{key}.tmp-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     np.save(tmp / "images.npy", images)
-    manifest = {"key": key, "format": CACHE_FORMAT, "shape": list(images.shape), "color": color,
-                "size": list(size), "kept": kept.tolist(), "skipped": skipped, "n_items": len(samples)}
+    manifest = {"key": key, "format": CACHE_FORMAT, "shape": list(images.shape),
+                "settings": dataclasses.asdict(settings), "kept": kept.tolist(), "skipped": skipped,
+                "n_items": len(samples), "file_digests": file_digests.tolist(),
+                "pixel_digests": pixel_digests.tolist()}
     (tmp / "manifest.json").write_text(json.dumps(manifest))
     shutil.rmtree(folder, ignore_errors=True)
     try:
@@ -136,6 +149,6 @@ def prepare(samples: Samples, color: str, size: tuple[int, int], cache_dir: str 
         shutil.rmtree(tmp, ignore_errors=True)
     entry = _load_entry(folder, key)
     if entry is None:
-        return Prepared(images, kept, skipped, key, False)
+        return Prepared(images, kept, skipped, key, False, file_digests, pixel_digests)
     entry.from_cache = False
     return entry

@@ -3,6 +3,7 @@
 import logging
 
 import numpy as np
+import pandas as pd
 from sklearn.model_selection import StratifiedGroupKFold
 
 from fungiclf.data.samples import SPLITS
@@ -76,12 +77,23 @@ def kfold_indices(
     return [(a, b) for a, b in splitter.split(np.zeros(len(labels)), labels, groups)]
 
 
-def check_no_group_leak(split: np.ndarray, groups: np.ndarray) -> None:
-    """Raise ValueError if any group sits in two splits (a guard against bugs, not user input)."""
+def check_no_group_leak(split: np.ndarray, groups: np.ndarray, given: np.ndarray | None = None) -> None:
+    """Raise ValueError if a group we assigned sits in two splits (a guard against bugs).
+
+    Items whose split the source ships (``given`` not "") are checked only against each
+    other, with a warning: a group spanning a published train/ and test/ is the source's.
+    """
+    assigned = np.ones(len(split), bool) if given is None else np.asarray(given) == ""
     seen: dict[str, str] = {}
-    for s, g in zip(split, groups):
+    for s, g in zip(split[assigned], groups[assigned]):
         if seen.setdefault(g, s) != s:
             raise ValueError(f"group {g!r} is in both {seen[g]!r} and {s!r}")
+    if given is not None and (~assigned).any():
+        per_group = pd.Series(np.asarray(split, dtype=object)).groupby(np.asarray(groups, dtype=object)).nunique()
+        crossing = list(per_group.index[per_group > 1])
+        if crossing:
+            log.warning("%d groups span the dataset's own split folders (e.g. %r): the source's split, kept as given",
+                        len(crossing), crossing[0])
 
 
 __all__ = ["SPLITS", "assign_splits", "kfold_indices", "check_no_group_leak"]

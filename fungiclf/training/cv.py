@@ -54,7 +54,7 @@ def cross_validate(cfg: DictConfig, data: Dataset, run_dir: Path,
     folds = int(check_number(cfg.cv.folds, "folds", "cv", 2, integer=True))
     if cfg.cv.get("refit"):
         raise ConfigError("cv.refit=true is not supported yet: the final model is trained on the regular split")
-    pool = np.flatnonzero(data.split != "test")
+    pool = np.sort(np.concatenate([data.index("train"), data.index("val")]))
     if folds > len(np.unique(data.groups[pool])):
         raise ConfigError(f"cv.folds={folds} is more than the {len(np.unique(data.groups[pool]))} groups in train+val")
     per_fold = []

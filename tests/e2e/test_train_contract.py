@@ -21,9 +21,10 @@ def assert_contract(run_dir, metrics: dict) -> None:
     assert json.loads((run_dir / "metrics.json").read_text())["status"] == "completed"
     test = metrics["test"]
     predictions = pd.read_csv(run_dir / "predictions.csv")
-    split = pd.read_csv(run_dir / "split.csv")
-    assert len(predictions) == metrics["n_test"] == int((split["split"] == "test").sum())
-    assert set(predictions["id"]) == set(split.loc[split["split"] == "test", "id"])
+    split = pd.read_csv(run_dir / "split.csv", keep_default_na=False)
+    in_test = (split["split"] == "test") & (split["excluded"] == "")
+    assert len(predictions) == metrics["n_test"] == int(in_test.sum())
+    assert set(predictions["id"]) == set(split.loc[in_test, "id"])
     assert np.array(test["confusion_matrix"]).sum() == metrics["n_test"]
     assert (predictions["true"] == predictions["predicted"]).mean() == pytest.approx(test["accuracy"])
     p_cols = [f"p_{c}" for c in metrics["classes"]]

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from fungiclf.data.decode import read_image, to_model_pixels, DecodeError
+from fungiclf.data.enhance import PixelSettings
 from fungiclf.data.prepare import prepare
 from fungiclf.data.sources import group_keys, load_image_folder, load_npz
 from fungiclf.data.synthetic import ensure_synthetic
@@ -85,19 +86,21 @@ def test_decoding_converts_depth_alpha_and_colour(tmp_path):
 def test_cache_is_hit_from_a_second_process_and_rebuilt_when_damaged(tmp_path):
     root = write_image_folder(tmp_path / "d", per_class=4)
     samples = load_image_folder(str(root))
-    first = prepare(samples, "rgb", (12, 12), str(tmp_path / "cache"))
+    first = prepare(samples, PixelSettings("rgb", (12, 12)), str(tmp_path / "cache"))
     assert not first.from_cache and first.images.shape == (12, 12, 12, 3)
     code = ("from fungiclf.data.sources import load_image_folder; from fungiclf.data.prepare import prepare;"
-            f"p = prepare(load_image_folder({str(root)!r}), 'rgb', (12, 12), {str(tmp_path / 'cache')!r});"
+            "from fungiclf.data.enhance import PixelSettings;"
+            f"p = prepare(load_image_folder({str(root)!r}), PixelSettings('rgb', (12, 12)), {str(tmp_path / 'cache')!r});"
             "print(p.from_cache)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "True"
     # a changed setting is a new key; a damaged entry is rebuilt
-    assert prepare(samples, "gray", (12, 12), str(tmp_path / "cache")).key != first.key
+    assert prepare(samples, PixelSettings("gray", (12, 12)), str(tmp_path / "cache")).key != first.key
+    assert prepare(samples, PixelSettings("rgb", (12, 12), clahe=True), str(tmp_path / "cache")).key != first.key
     expected, key = np.array(first.images), first.key
     del first  # drop the memmap before truncating its file (reading it afterwards would SIGBUS)
     (tmp_path / "cache" / "prepared" / key / "images.npy").write_bytes(b"garbage")
-    again = prepare(samples, "rgb", (12, 12), str(tmp_path / "cache"))
+    again = prepare(samples, PixelSettings("rgb", (12, 12)), str(tmp_path / "cache"))
     assert not again.from_cache and np.array_equal(again.images, expected)
 
 

@@ -1,0 +1,127 @@
+"""fungiclf-data: fetch datasets, describe one, clear the decode cache.
+
+    fungiclf-data fetch defungi [--dest DIR] [--url URL] [--sha256 HEX | --md5 HEX]
+    fungiclf-data fetch pneumoniamnist_224
+    fungiclf-data info PATH [--dataset defungi] [--group-by slide] [--group-pattern REGEX] [--json FILE]
+    fungiclf-data cache clear [--cache-dir DIR]
+
+Default folders come from the same config as fungiclf-train (paths.data_dir,
+paths.cache_dir; FUNGICLF_DATA and FUNGICLF_CACHE set them).
+"""
+
+import argparse
+import json
+import logging
+import shutil
+import sys
+from pathlib import Path
+
+import pandas as pd
+from hydra import compose, initialize_config_module
+from omegaconf import DictConfig, open_dict
+
+from fungiclf.data.dataset import load_samples
+from fungiclf.data.fetch import fetch
+from fungiclf.data.inventory import take_inventory
+from fungiclf.errors import FungiclfError
+
+log = logging.getLogger("fungiclf.data")
+
+
+def compose_config(*overrides: str) -> DictConfig:
+    """The fungiclf-train config, for its paths and dataset presets."""
+    with initialize_config_module(config_module="fungiclf.conf", version_base="1.3"):
+        return compose("train", overrides=list(overrides))
+
+
+def cmd_fetch(args: argparse.Namespace) -> None:
+    dest = Path(args.dest or compose_config().paths.data_dir).expanduser()
+    checksum = ("sha256", args.sha256) if args.sha256 else ("md5", args.md5) if args.md5 else None
+    print(fetch(args.name, dest, args.url, checksum))
+
+
+def cmd_info(args: argparse.Namespace) -> None:
+    path = Path(args.path).expanduser()
+    dataset = args.dataset or ("medmnist" if path.suffix == ".npz" else "image_folder")
+    cfg = compose_config(f"dataset={dataset}")
+    with open_dict(cfg):
+        cfg.dataset.path = str(path)
+        if args.group_by:
+            cfg.dataset.group_by = args.group_by
+        if args.group_pattern:
+            cfg.dataset.group_pattern = args.group_pattern
+    samples = load_samples(cfg, str(Path(cfg.paths.cache_dir).expanduser()))
+    inventory = take_inventory(samples)
+    items = inventory.items
+    exact, pixel = inventory.duplicate_sets("exact"), inventory.duplicate_sets("pixel")
+    unreadable = inventory.unreadable()
+    grouped = samples.groups is not None and len(set(samples.groups)) < len(samples)
+    lines = [f"{path}: {len(items):,} images, {len(samples.class_names)} classes"
+             + (f", {items['group'].nunique():,} groups" if grouped else "")]
+    lines.append(inventory.per_class().to_string(index=False))
+    if (items["split"] != "").any():
+        lines.append(pd.crosstab(items["label"], items["split"].replace("", "train (val carved out)")).to_string())
+    lines.append(f"unreadable files: {len(unreadable)}")
+    lines += [f"  {row.id}: {row.error}" for row in unreadable.head(20).itertuples()]
+    for name, sets in (("exact duplicates (same bytes)", exact), ("pixel duplicates (same decoded pixels)", pixel)):
+        lines.append(f"{name}: {sum(len(s) for s in sets)} files in {len(sets)} sets")
+        lines += [f"  {' = '.join(s)}" for s in sets[:10]]
+    print("\n".join(lines))
+    if args.json:
+        report = {"path": str(path), "images": len(items), "classes": samples.class_names,
+                  "groups": int(items["group"].nunique()) if grouped else None,
+                  "per_class": inventory.per_class().to_dict("records"),
+                  "unreadable": unreadable.to_dict("records"), "exact_duplicates": exact, "pixel_duplicates": pixel}
+        Path(args.json).write_text(json.dumps(report, indent=1))
+
+
+def cmd_cache_clear(args: argparse.Namespace) -> None:
+    root = Path(args.cache_dir or compose_config().paths.cache_dir).expanduser() / "prepared"
+    entries = [p for p in root.iterdir()] if root.is_dir() else []
+    size = sum(f.stat().st_size for p in entries for f in p.rglob("*") if f.is_file())
+    shutil.rmtree(root, ignore_errors=True)
+    print(f"Removed {len(entries)} prepared-array entries ({size / 1e6:.1f} MB) from {root}")
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="fungiclf-data", description=__doc__.split("\n\n")[0])
+    sub = top.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("fetch", help="download a dataset (checksum-verified)")
+    p.add_argument("name", help="defungi, chest_xray, or a MedMNIST set such as pneumoniamnist or pathmnist_128")
+    p.add_argument("--dest", help="folder to put it in (default: paths.data_dir)")
+    p.add_argument("--url", help="fetch from this address or local file instead (a mirror, a new release)")
+    sums = p.add_mutually_exclusive_group()
+    sums.add_argument("--sha256", help="expected sha256 of the download")
+    sums.add_argument("--md5", help="expected md5 of the download")
+    p.set_defaults(run=cmd_fetch)
+    p = sub.add_parser("info", help="per-class counts, sizes, modes, groups, unreadable files and duplicates")
+    p.add_argument("path", help="an image folder or a MedMNIST-style .npz")
+    p.add_argument("--dataset", help="a dataset config whose options apply (e.g. defungi: grouped by photograph)")
+    p.add_argument("--group-by", help="a preset of the dataset config (defungi: photograph, slide, none)")
+    p.add_argument("--group-pattern", help="regex on file names; first group = group key")
+    p.add_argument("--json", help="also write the full report to this file")
+    p.set_defaults(run=cmd_info)
+    p = sub.add_parser("cache", help="manage the decode cache")
+    cache = p.add_subparsers(dest="action", required=True)
+    p = cache.add_parser("clear", help="remove prepared arrays (never fetched datasets)")
+    p.add_argument("--cache-dir", help="cache root (default: paths.cache_dir)")
+    p.set_defaults(run=cmd_cache_clear)
+    return top
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console script: one-line errors and exit 1 for anything a user can cause."""
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    args = parser().parse_args(argv)
+    try:
+        args.run(args)
+    except FungiclfError as exc:
+        print(f"fungiclf-data: error: {exc}", file=sys.stderr)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        print("fungiclf-data: interrupted; nothing partial was kept", file=sys.stderr)
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

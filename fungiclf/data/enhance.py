@@ -1,0 +1,88 @@
+"""Pixel settings of the preprocess group, and the optional denoising / CLAHE step (OpenCV).
+
+Both run once per image after resizing, when the cache entry is built, so they cost
+nothing at training time and every setting is part of the cache key.
+"""
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+from omegaconf import DictConfig
+
+from fungiclf.data.decode import to_model_pixels
+from fungiclf.validation import check_choice, check_number, check_size, invalid
+
+DENOISERS = ["none", "median", "gaussian", "nlmeans"]
+
+
+@dataclass(frozen=True)
+class PixelSettings:
+    """How decoded images become model input (everything here enters the cache key).
+
+    Attributes:
+        color: "gray" or "rgb".
+        size: (height, width) in pixels.
+        denoise: one of DENOISERS.
+        denoise_kernel: median / Gaussian kernel side in pixels (odd).
+        denoise_h: non-local means filter strength (OpenCV's h; larger removes more noise).
+        clahe: contrast-limited adaptive histogram equalisation (on the L channel for RGB).
+        clahe_clip: CLAHE clip limit.
+        clahe_tiles: CLAHE grid side, in tiles.
+    """
+
+    color: str
+    size: tuple[int, int]
+    denoise: str = "none"
+    denoise_kernel: int = 3
+    denoise_h: float = 10.0
+    clahe: bool = False
+    clahe_clip: float = 2.0
+    clahe_tiles: int = 8
+
+
+def pixel_settings(preprocess: DictConfig) -> PixelSettings:
+    """Validate the preprocess group into PixelSettings."""
+    kernel = check_number(preprocess.get("denoise_kernel", 3), "denoise_kernel", "preprocess", 1, 31, integer=True)
+    if kernel % 2 == 0:
+        raise invalid("denoise_kernel", "preprocess", "an odd int in [1, 31]", kernel)
+    return PixelSettings(
+        color=check_choice(preprocess.color, ["gray", "rgb"], "color", "preprocess"),
+        size=check_size(preprocess.size),
+        denoise=check_choice(preprocess.get("denoise", "none") or "none", DENOISERS, "denoise", "preprocess"),
+        denoise_kernel=kernel,
+        denoise_h=float(check_number(preprocess.get("denoise_h", 10.0), "denoise_h", "preprocess", 0, low_open=True)),
+        clahe=bool(check_choice(preprocess.get("clahe", False), [True, False], "clahe", "preprocess")),
+        clahe_clip=float(check_number(preprocess.get("clahe_clip", 2.0), "clahe_clip", "preprocess", 0, low_open=True)),
+        clahe_tiles=check_number(preprocess.get("clahe_tiles", 8), "clahe_tiles", "preprocess", 1, 64, integer=True),
+    )
+
+
+def enhance(image: np.ndarray, settings: PixelSettings) -> np.ndarray:
+    """Denoise and/or equalise one (H, W, C) uint8 image; returns the same shape and dtype."""
+    rgb = image.shape[2] == 3
+    out = image if rgb else image[..., 0]
+    if settings.denoise == "median":
+        out = cv2.medianBlur(out, settings.denoise_kernel)
+    elif settings.denoise == "gaussian":
+        out = cv2.GaussianBlur(out, (settings.denoise_kernel, settings.denoise_kernel), 0)
+    elif settings.denoise == "nlmeans":
+        h = settings.denoise_h
+        out = cv2.fastNlMeansDenoisingColored(out, None, h, h) if rgb else cv2.fastNlMeansDenoising(out, None, h)
+    if settings.clahe:
+        clahe = cv2.createCLAHE(clipLimit=settings.clahe_clip, tileGridSize=(settings.clahe_tiles,) * 2)
+        if rgb:
+            lab = cv2.cvtColor(out, cv2.COLOR_RGB2LAB)
+            lab[..., 0] = clahe.apply(np.ascontiguousarray(lab[..., 0]))
+            out = cv2.cvtColor(lab, cv2.COLOR_LAB2RGB)
+        else:
+            out = clahe.apply(np.ascontiguousarray(out))
+    return out.reshape(image.shape)
+
+
+def model_pixels(image: np.ndarray, settings: PixelSettings) -> np.ndarray:
+    """Decoded uint8 image -> model input (height, width, channels) uint8."""
+    pixels = to_model_pixels(image, settings.color, settings.size)
+    if settings.denoise != "none" or settings.clahe:
+        pixels = enhance(pixels, settings)
+    return pixels

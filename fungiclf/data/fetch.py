@@ -1,0 +1,203 @@
+"""Download datasets: checksum-verified, atomic (a temporary name renamed at the end), and
+zip extraction that refuses members landing outside the destination.
+
+Names: ``defungi`` (UCI dataset 773), ``chest_xray`` (Kermany et al.; needs --url), and
+every 2D MedMNIST set at 28 px (``pathmnist``) or a larger size (``pathmnist_128``).
+"""
+
+import hashlib
+import http.client
+import logging
+import os
+import shutil
+import urllib.error
+import urllib.request
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from tqdm import tqdm
+
+from fungiclf.data.medmnist_info import SIZES, medmnist_info
+from fungiclf.errors import DataError
+
+log = logging.getLogger(__name__)
+
+CHUNK = 1 << 20  # bytes per read
+
+
+@dataclass(frozen=True)
+class Remote:
+    """One downloadable dataset.
+
+    Attributes:
+        name: what users type (``fungiclf-data fetch NAME``).
+        url: where it is published; None when there is no stable direct link.
+        checksum: (algorithm, hex digest) pinned in the package, or None when unpublished.
+        target: name of the file or folder the fetch leaves in the destination.
+        archive: a zip to extract into ``target`` (a folder).
+        how: where to get it by hand, for error messages.
+    """
+
+    name: str
+    url: str | None
+    checksum: tuple[str, str] | None
+    target: str
+    archive: bool
+    how: str = ""
+
+
+def _medmnist_remotes() -> dict[str, Remote]:
+    remotes = {}
+    for set_name, entry in medmnist_info().items():
+        for size in SIZES:
+            suffix = "" if size == 28 else f"_{size}"
+            if f"url{suffix}" not in entry:
+                continue
+            name = f"{set_name}{suffix}"
+            remotes[name] = Remote(name, entry[f"url{suffix}"], ("md5", entry[f"MD5{suffix}"]), f"{name}.npz", False,
+                                   "MedMNIST v2/v3 on Zenodo (CC BY 4.0)")
+    return remotes
+
+
+def remotes() -> dict[str, Remote]:
+    """Every dataset ``fetch`` knows, by name."""
+    return {
+        "defungi": Remote("defungi", "https://archive.ics.uci.edu/static/public/773/defungi.zip", None, "defungi", True,
+                          "UCI Machine Learning Repository, dataset 773 (CC BY 4.0)"),
+        "chest_xray": Remote("chest_xray", None, None, "chest_xray", True,
+                             "ChestXRay2017.zip from Mendeley Data, doi:10.17632/rscbjbr9sj (Kermany et al., "
+                             "CC BY 4.0); pass its address or local path with --url"),
+        **_medmnist_remotes(),
+    }
+
+
+def _hashers() -> dict[str, "hashlib._Hash"]:
+    return {"md5": hashlib.md5(usedforsecurity=False), "sha256": hashlib.sha256()}
+
+
+def file_digests(path: Path) -> dict[str, str]:
+    """md5 and sha256 of a file, hex."""
+    hashers = _hashers()
+    with open(path, "rb") as f:
+        while block := f.read(CHUNK):
+            for h in hashers.values():
+                h.update(block)
+    return {k: h.hexdigest() for k, h in hashers.items()}
+
+
+def _as_url(url: str) -> str:
+    return url if "://" in url else Path(url).expanduser().resolve().as_uri()
+
+
+def download(url: str, target: Path, checksum: tuple[str, str] | None, progress: bool = True) -> dict[str, str]:
+    """Fetch ``url`` into ``target`` via a temporary file, verifying ``checksum``.
+
+    On any failure (network error, a download shorter than announced, a checksum
+    mismatch, Ctrl-C) the temporary file is deleted and ``target`` is left untouched.
+
+    Returns:
+        the md5 and sha256 of the downloaded file.
+    """
+    target.parent.mkdir(parents=True, exist_ok=True)
+    part = target.with_name(f".{target.name}.part-{os.getpid()}")
+    hashers = _hashers()
+    try:
+        with urllib.request.urlopen(_as_url(url), timeout=60) as response, open(part, "wb") as out:
+            length = response.headers.get("Content-Length")
+            expected = int(length) if length and length.isdigit() else None
+            received = 0
+            with tqdm(total=expected, unit="B", unit_scale=True, desc=target.name, disable=not progress) as bar:
+                while block := response.read(CHUNK):
+                    out.write(block)
+                    for h in hashers.values():
+                        h.update(block)
+                    received += len(block)
+                    bar.update(len(block))
+        if expected is not None and received != expected:
+            raise DataError(f"download of {url} was cut off at {received:,} of {expected:,} bytes; run fetch again")
+        digests = {k: h.hexdigest() for k, h in hashers.items()}
+        if checksum is not None and digests[checksum[0]] != checksum[1].lower():
+            raise DataError(f"{target.name}: {checksum[0]} {digests[checksum[0]]} does not match the expected "
+                            f"{checksum[1]}; the download was deleted (a new release? pass --url and --sha256)")
+        os.replace(part, target)
+        return digests
+    except (OSError, http.client.HTTPException, ValueError) as exc:  # URLError is an OSError
+        reason = f"HTTP {exc.code} {exc.reason}" if isinstance(exc, urllib.error.HTTPError) \
+            else getattr(exc, "reason", None) or exc
+        raise DataError(f"download of {url} failed: {reason}") from None
+    finally:
+        part.unlink(missing_ok=True)
+
+
+def safe_extract(archive: Path, dest: Path) -> None:
+    """Extract a zip into ``dest`` (created), refusing the whole archive if any member
+    would land outside it (absolute paths, ``..``, links)."""
+    root = dest.resolve()
+    try:
+        with zipfile.ZipFile(archive) as zf:
+            for member in zf.infolist():
+                where = (root / member.filename).resolve()
+                is_link = (member.external_attr >> 16) & 0o170000 == 0o120000
+                if is_link or not where.is_relative_to(root):
+                    raise DataError(f"{archive.name}: member {member.filename!r} would be written outside "
+                                    f"{str(dest)!r}; refusing to extract")
+            dest.mkdir(parents=True, exist_ok=True)
+            zf.extractall(dest)
+    except zipfile.BadZipFile:
+        raise DataError(f"{str(archive)!r} is not a valid zip file") from None
+
+
+def _unwrap(folder: Path) -> Path:
+    """The folder that holds the data: descend through single sub-folders and nested zips."""
+    while True:
+        entries = [p for p in folder.iterdir() if not p.name.startswith((".", "__MACOSX"))]
+        zips = [p for p in entries if p.suffix.lower() == ".zip"]
+        if len(entries) == 1 and entries[0].is_dir():
+            folder = entries[0]
+        elif len(entries) == 1 and zips:
+            inner = folder / f".{zips[0].stem}"
+            safe_extract(zips[0], inner)
+            zips[0].unlink()
+            folder = inner
+        else:
+            return folder
+
+
+def fetch(name: str, dest_dir: Path, url: str | None = None, checksum: tuple[str, str] | None = None,
+          progress: bool = True) -> Path:
+    """Download (and unpack) dataset ``name`` into ``dest_dir``; returns the data path.
+
+    ``url`` replaces the pinned address (a mirror: the pinned checksum still applies);
+    ``checksum`` replaces the pinned checksum (a new release). Without
+    any checksum, the sha256 of the download is logged so that users can pin it.
+    """
+    known = remotes()
+    if name not in known:
+        sets = sorted(n for n in known if n not in ("defungi", "chest_xray") and not n.rsplit("_", 1)[-1].isdigit())
+        raise DataError(f"unknown dataset {name!r}: choose defungi, chest_xray, or a MedMNIST set "
+                        f"({', '.join(sets)}), optionally with _64, _128 or _224")
+    remote = known[name]
+    url = url or remote.url
+    if url is None:
+        raise DataError(f"{name} has no pinned download address: get {remote.how}")
+    checksum = checksum or remote.checksum  # a mirror serves the same file: the pinned value holds
+    target = Path(dest_dir).expanduser() / remote.target
+    if target.exists():
+        log.info("%s is already at %s", name, target)
+        return target
+    download_to = target.with_name(f"{remote.target}.zip") if remote.archive else target
+    digests = download(url, download_to, checksum, progress)
+    if checksum is None:
+        log.warning("%s has no published checksum; sha256 of this download: %s", name, digests["sha256"])
+    if remote.archive:
+        staging = target.with_name(f".{remote.target}.extracting-{os.getpid()}")
+        shutil.rmtree(staging, ignore_errors=True)
+        try:
+            safe_extract(download_to, staging)
+            os.replace(_unwrap(staging), target)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+            download_to.unlink(missing_ok=True)
+    log.info("Fetched %s to %s", name, target)
+    return target

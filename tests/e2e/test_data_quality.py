@@ -1,0 +1,135 @@
+"""Data handling inside real runs (logreg: seconds): duplicates across splits, the
+low-variance filter, training fractions, denoise/CLAHE, dataset presets, the cache."""
+
+import json
+import shutil
+
+import cv2
+import numpy as np
+import pandas as pd
+import pytest
+
+from fungiclf.data.sources import load_image_folder
+from fungiclf.errors import DataError
+from fungiclf.train import run_job, train
+from tests.conftest import write_image_folder
+
+FAST = ("model=logreg", "preprocess.size=12")
+
+
+def read_split(run_dir) -> pd.DataFrame:
+    return pd.read_csv(run_dir / "split.csv", keep_default_na=False)
+
+
+def test_duplicates_across_splits_are_counted_then_dropped(make_cfg, tmp_path):
+    root = write_image_folder(tmp_path / "d", per_class=20)
+    for f in sorted(root.glob("a/*.png"))[:10]:
+        shutil.copy(f, f.with_name(f"copy_{f.name}"))                       # same bytes
+        cv2.imwrite(str(f.with_name(f"{f.stem}_as.bmp")), cv2.imread(str(f)))  # same pixels only
+    cfg = make_cfg("dataset=image_folder", f"dataset.path={root}", *FAST)
+    metrics = train(cfg, tmp_path / "keep")
+    split = read_split(tmp_path / "keep").set_index("id")
+    order = {"train": 0, "val": 1, "test": 2}
+    exact = pixel = 0
+    for f in sorted(root.glob("a/a_*.png"))[:10]:
+        trio = {name: order[split.loc[f"a/{name}", "split"]] for name in (f.name, f"copy_{f.name}", f"{f.stem}_as.bmp")}
+        for name, rank in trio.items():   # one count per val/test item with a twin in an earlier split
+            twins = [r for other, r in trio.items() if other != name]
+            byte_twin = [r for other, r in trio.items() if other != name and other.endswith(".png")]
+            if name.endswith(".png") and min(byte_twin) < rank:
+                exact += 1
+            elif min(twins) < rank:
+                pixel += 1
+    found = metrics["duplicates_across_splits"]
+    assert found["exact"] == exact and found["pixel"] == pixel and found["dropped"] == 0 and exact + pixel > 0
+
+    metrics = train(make_cfg("dataset=image_folder", f"dataset.path={root}", "dataset.drop_cross_split_duplicates=true",
+                             *FAST), tmp_path / "drop")
+    removed = pd.read_csv(tmp_path / "drop" / "removed.csv")
+    assert len(removed) == exact + pixel == metrics["duplicates_across_splits"]["dropped"]
+    assert set(removed["split"]) <= {"val", "test"} and set(removed["reason"]) == {"duplicate"}
+    predictions = pd.read_csv(tmp_path / "drop" / "predictions.csv")
+    assert not set(predictions["id"]) & set(removed["id"])
+    assert metrics["n_test"] + metrics["n_val"] + len(removed) == int((read_split(tmp_path / "drop")["split"] != "train").sum())
+
+
+def test_low_variance_images_are_removed_from_train_and_listed(make_cfg, tmp_path):
+    root = write_image_folder(tmp_path / "d", per_class=20)
+    for cls in ("a", "b", "c"):
+        for i in range(6):
+            cv2.imwrite(str(root / cls / f"blank_{i}.png"), np.full((24, 24, 3), 30 + i, np.uint8))
+    metrics = train(make_cfg("dataset=image_folder", f"dataset.path={root}", "preprocess.low_variance.threshold=1.0",
+                             *FAST), tmp_path / "run")
+    split = read_split(tmp_path / "run")
+    blanks = split[split["id"].str.contains("blank")]
+    removed = pd.read_csv(tmp_path / "run" / "removed.csv")
+    in_train = blanks[blanks["split"] == "train"]
+    assert sorted(removed["id"]) == sorted(in_train["id"]) and (removed["detail"] == 0).all()
+    assert (in_train["excluded"] == "low_variance").all()
+    assert (blanks.loc[blanks["split"] != "train", "excluded"] == "").all()   # val/test untouched by default
+    assert metrics["data_quality"]["low_variance"]["removed"] == len(in_train) > 0
+    assert metrics["n_train"] == int(((split["split"] == "train") & (split["excluded"] == "")).sum())
+
+    metrics = train(make_cfg("dataset=image_folder", f"dataset.path={root}", "preprocess.low_variance.percentile=25",
+                             "preprocess.low_variance.splits=[train,val,test]", *FAST), tmp_path / "pct")
+    low = metrics["data_quality"]["low_variance"]
+    assert low["removed"] == pytest.approx(0.25 * len(read_split(tmp_path / "pct")), abs=3)
+    assert set(low["removed_per_split"]) == {"train", "val", "test"}
+
+
+def test_fraction_trains_on_a_grouped_stratified_subset(make_cfg, tmp_path):
+    root = write_image_folder(tmp_path / "d", per_class=30, photos=3)
+    args = ("dataset=image_folder", f"dataset.path={root}", "dataset.group_pattern='^(.+)_\\d+\\.\\w+$'", *FAST)
+    full = train(make_cfg(*args), tmp_path / "full")
+    part = train(make_cfg(*args, "dataset.fraction=0.3"), tmp_path / "part")
+    assert part["n_test"] == full["n_test"] and part["n_val"] == full["n_val"]
+    assert part["n_train"] == pytest.approx(0.3 * full["n_train"], abs=6) and part["n_train"] < full["n_train"]
+    split = read_split(tmp_path / "part")
+    assert set(split.loc[split["excluded"] == "fraction", "split"]) == {"train"}
+    used = split[(split["split"] == "train") & (split["excluded"] == "")]
+    assert set(used["label"]) == {"a", "b", "c"}
+    assert split.groupby("group")["excluded"].nunique().max() == 1            # whole photographs in or out
+    assert part["data_quality"]["fraction"] == 0.3
+    failed = run_job(make_cfg(*args, "dataset.fraction=0"), tmp_path / "zero")
+    assert failed is None and "'fraction' parameter of dataset" in json.loads((tmp_path / "zero" / "metrics.json").read_text())["error"]
+
+
+def test_denoise_and_clahe_change_the_cached_pixels(make_cfg, tmp_path):
+    root = write_image_folder(tmp_path / "d", per_class=8)
+    base = ("dataset=image_folder", f"dataset.path={root}", *FAST)
+    plain = train(make_cfg(*base), tmp_path / "plain")
+    assert plain["timings"]["data_from_cache"] is False
+    again = train(make_cfg(*base), tmp_path / "again")
+    assert again["timings"]["data_from_cache"] is True and again["data_fingerprint"] == plain["data_fingerprint"]
+    enhanced = train(make_cfg(*base, "preprocess.denoise=nlmeans", "preprocess.clahe=true"), tmp_path / "enh")
+    assert enhanced["data_fingerprint"] != plain["data_fingerprint"]
+    assert json.loads((tmp_path / "enh" / "metrics.json").read_text())["status"] == "completed"
+    for bad, key in (("preprocess.denoise=bilateral", "'denoise'"), ("preprocess.denoise_kernel=4", "'denoise_kernel'")):
+        assert run_job(make_cfg(*base, bad), tmp_path / "bad") is None
+        assert key in json.loads((tmp_path / "bad" / "metrics.json").read_text())["error"]
+
+
+def test_missing_classes_between_train_and_test_folders(tmp_path):
+    write_image_folder(tmp_path / "d" / "train", classes=("a", "b", "c"), per_class=4)
+    write_image_folder(tmp_path / "d" / "test", classes=("a", "b"), per_class=2)
+    samples = load_image_folder(str(tmp_path / "d"))   # class c has no test images: a warning, not an error
+    assert samples.class_names == ["a", "b", "c"]
+    write_image_folder(tmp_path / "e" / "train", classes=("a", "b"), per_class=4)
+    write_image_folder(tmp_path / "e" / "test", classes=("a", "b", "z"), per_class=2)
+    with pytest.raises(DataError, match="class 'z' has no folder in .*train"):
+        load_image_folder(str(tmp_path / "e"))
+
+
+@pytest.mark.parametrize("dataset", ["defungi", "pneumoniamnist", "pathmnist", "chest_xray"])
+def test_dataset_presets_say_how_to_fetch_missing_data(make_cfg, tmp_path, dataset):
+    cfg = make_cfg(f"dataset={dataset}", f"paths.data_dir={tmp_path}", *FAST)
+    assert run_job(cfg, tmp_path / "run") is None
+    error = json.loads((tmp_path / "run" / "metrics.json").read_text())["error"]
+    assert f"fungiclf-data fetch {dataset}" in error and str(tmp_path) in error
+
+
+def test_group_by_needs_a_dataset_with_presets(make_cfg, tmp_path):
+    root = write_image_folder(tmp_path / "d", per_class=4)
+    assert run_job(make_cfg("dataset=image_folder", f"dataset.path={root}", "+dataset.group_by=photograph", *FAST),
+                   tmp_path / "run") is None
+    assert "group presets" in json.loads((tmp_path / "run" / "metrics.json").read_text())["error"]
