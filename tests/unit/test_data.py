@@ -112,3 +112,27 @@ def test_synthetic_is_deterministic_and_grouped(tmp_path):
     assert all((a / f).read_bytes() == (b / f).read_bytes() for f in files_a)
     samples = load_image_folder(str(a), r"^(.+)_\d+\.\w+$")
     assert len(set(samples.groups)) == 10 and len(samples.class_names) == 5
+
+
+def test_cache_clear_removes_prepared_arrays_only(tmp_path, capsys):
+    from fungiclf.cli.data import main as data_main
+    root = write_image_folder(tmp_path / "cache" / "datasets" / "mine", per_class=3)
+    entry = prepare(load_image_folder(str(root)), PixelSettings("rgb", (8, 8)), str(tmp_path / "cache"))
+    assert (tmp_path / "cache" / "prepared" / entry.key).is_dir()
+    del entry
+    data_main(["cache", "clear", "--cache-dir", str(tmp_path / "cache")])
+    assert "Removed 1 prepared-array entries" in capsys.readouterr().out
+    assert not (tmp_path / "cache" / "prepared").exists() and len(list(root.rglob("*.png"))) == 9
+
+
+def test_enhancement_denoises_and_equalises():
+    from fungiclf.data.enhance import enhance
+    rng = np.random.default_rng(0)
+    flat = np.full((32, 32, 1), 100, np.uint8)
+    noisy = flat.copy()
+    noisy[rng.random((32, 32)) < 0.05] = 255                        # salt noise
+    cleaned = enhance(noisy, PixelSettings("gray", (32, 32), denoise="median"))
+    assert np.abs(cleaned.astype(int) - 100).mean() < 0.2 * np.abs(noisy.astype(int) - 100).mean()
+    dull = np.tile(np.linspace(100, 130, 32, dtype=np.uint8), (32, 1))[..., None].repeat(3, axis=2)
+    equalised = enhance(dull, PixelSettings("rgb", (32, 32), clahe=True, clahe_clip=4.0))
+    assert equalised.shape == dull.shape and np.ptp(equalised) > 2 * np.ptp(dull)
