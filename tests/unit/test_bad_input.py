@@ -94,3 +94,26 @@ def test_npz_labels_out_of_range_and_lengths_are_refused(tmp_path):
     (tmp_path / "junk.npz").write_bytes(b"junk")
     with pytest.raises(DataError, match="junk.npz' is not a readable .npz"):
         load_npz(str(tmp_path / "junk.npz"))
+
+
+def test_a_run_on_the_messy_folder_skips_and_counts_the_bad_files(make_cfg, tmp_path):
+    from fungiclf.train import train
+    root = messy_folder(tmp_path / "d")
+    metrics = train(make_cfg("dataset=image_folder", f"dataset.path={root}", "model=logreg", "preprocess.size=12"),
+                    tmp_path / "run")
+    assert metrics["status"] == "completed" and metrics["skipped_files"] == 5
+    assert {s[0] for s in metrics["skipped"]} == {f"a/{n}" for n in (
+        "zero.png", "notes.txt", "truncated.jpg", "truncated.png", "corrupt.tif")}
+    assert metrics["n_train"] + metrics["n_val"] + metrics["n_test"] == 6 * 3 + 11 - 5
+
+
+def test_a_failed_load_writes_no_cache_entry(tmp_path):
+    from fungiclf.data.enhance import PixelSettings
+    from fungiclf.data.prepare import prepare
+    from fungiclf.data.sources import load_image_folder
+    for cls in ("a", "b"):
+        (tmp_path / "d" / cls).mkdir(parents=True)
+        (tmp_path / "d" / cls / "x.jpg").write_bytes(b"\xff\xd8 not really")
+    with pytest.raises(DataError, match="none of the 2 files could be decoded"):
+        prepare(load_image_folder(str(tmp_path / "d")), PixelSettings("rgb", (8, 8)), str(tmp_path / "cache"))
+    assert not (tmp_path / "cache" / "prepared").exists() or not any((tmp_path / "cache" / "prepared").iterdir())

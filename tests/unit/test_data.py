@@ -1,5 +1,6 @@
 """Sources, decoding, cache and the synthetic set."""
 
+import os
 import subprocess
 import sys
 
@@ -101,7 +102,10 @@ def test_cache_is_hit_from_a_second_process_and_rebuilt_when_damaged(tmp_path):
     del first  # drop the memmap before truncating its file (reading it afterwards would SIGBUS)
     (tmp_path / "cache" / "prepared" / key / "images.npy").write_bytes(b"garbage")
     again = prepare(samples, PixelSettings("rgb", (12, 12)), str(tmp_path / "cache"))
-    assert not again.from_cache and np.array_equal(again.images, expected)
+    assert not again.from_cache and np.array_equal(again.images, expected) and again.key == key
+    changed = root / "a" / "a_000.png"
+    os.utime(changed, ns=(0, 10**18))            # same bytes, new modification time: a new key
+    assert prepare(samples, PixelSettings("rgb", (12, 12)), None).key != key
 
 
 def test_synthetic_is_deterministic_and_grouped(tmp_path):
