@@ -12,7 +12,11 @@ from omegaconf import DictConfig
 
 from fungiclf.data.enhance import pixel_settings
 from fungiclf.data.prepare import prepare
-from fungiclf.data.quality import cross_split_duplicates, low_variance_rows, pixel_variance
+from fungiclf.data.quality import (
+    cross_split_duplicates,
+    low_variance_rows,
+    pixel_variance,
+)
 from fungiclf.data.samples import SPLITS, Samples
 from fungiclf.data.sources import SOURCES
 from fungiclf.data.split import assign_splits, check_no_group_leak
@@ -175,7 +179,7 @@ def exclude(cfg: DictConfig, data: Dataset, file_digests: np.ndarray, pixel_dige
     drop = bool(cfg.dataset.get("drop_cross_split_duplicates", False))
     counts = duplicates.groupby("kind").size().to_dict()
     data.duplicates = {"exact": int(counts.get("exact", 0)), "pixel": int(counts.get("pixel", 0)),
-                                           "dropped": int(len(duplicates)) if drop else 0}
+                                           "dropped": len(duplicates) if drop else 0}
     if len(duplicates):
         log.warning("%d val/test images have a copy in an earlier split (%d same bytes, %d same pixels)%s",
                     len(duplicates), counts.get("exact", 0), counts.get("pixel", 0),

@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
-from fungiclf.data.decode import read_image, to_model_pixels, DecodeError
+from fungiclf.data.decode import DecodeError, read_image, to_model_pixels
 from fungiclf.data.enhance import PixelSettings
 from fungiclf.data.prepare import prepare
 from fungiclf.data.sources import group_keys, load_image_folder, load_npz

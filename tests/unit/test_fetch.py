@@ -18,7 +18,7 @@ from tests.conftest import write_npz
 class Files(BaseHTTPRequestHandler):
     """Serves ``self.server.files``: path -> bytes; paths starting /cut/ stop halfway."""
 
-    def do_GET(self):  # noqa: N802 (http.server's name)
+    def do_GET(self):
         body = self.server.files.get(self.path.split("?")[0])
         if body is None:
             self.send_error(404)
@@ -112,7 +112,7 @@ def test_zip_members_outside_the_destination_are_refused(server, tmp_path, membe
 
 
 def test_cli_gives_one_line_errors_and_accepts_a_local_file(server, tmp_path, capsys):
-    httpd, base = server
+    _, base = server
     with pytest.raises(SystemExit) as exit_info:
         data_main(["fetch", "nosuchset", "--dest", str(tmp_path)])
     err = capsys.readouterr().err.strip()

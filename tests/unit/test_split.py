@@ -91,7 +91,7 @@ def assert_grouped_and_stratified(labels, groups, split, tolerance=0.05):
     per_group = {}
     for g, s in zip(groups, split):
         assert per_group.setdefault(g, s) == s, f"group {g} crosses splits"
-    for name, target in FRACTIONS.items():
+    for name in FRACTIONS:
         share = np.bincount(labels[split == name], minlength=labels.max() + 1) / (split == name).sum()
         assert np.abs(share - np.bincount(labels) / len(labels)).max() <= tolerance, name
 
