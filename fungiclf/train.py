@@ -25,6 +25,7 @@ from omegaconf import DictConfig, OmegaConf
 from fungiclf.data.dataset import Dataset, build_dataset
 from fungiclf.errors import FungiclfError
 from fungiclf.evaluation.evaluate import evaluate_split
+from fungiclf.experiments import expand_row
 from fungiclf.evaluation.metrics import report_table
 from fungiclf.evaluation.plots import plot_confusion, plot_curves
 from fungiclf.evaluation.run_folder import read_metrics, write_csv, write_json
@@ -88,9 +89,16 @@ def train(cfg: DictConfig, run_dir: Path) -> dict:
               _labelled_matrix(test["confusion_matrix"], data.class_names))
     plot_confusion(np.array(test["confusion_matrix"]), data.class_names, run_dir / "confusion_matrix.png")
 
+    test_counts = np.bincount(y_true, minlength=len(data.class_names))
+    row = cfg.get("row")
     metrics = {
         "status": "completed",
         "dataset": cfg.dataset.name, "model": cfg.model.name, "classes": data.class_names,
+        "experiment": cfg.get("experiment_name"), "row": row, "published_source": cfg.get("published_source"),
+        "published": OmegaConf.to_container(cfg.rows[str(row)].get("published") or {}) if row is not None else {},
+        "baselines": {"majority_class": data.class_names[int(test_counts.argmax())],
+                      "majority_rate": float(test_counts.max() / test_counts.sum()),
+                      "chance_rate": 1.0 / len(data.class_names)},
         **{f"n_{s}": int(len(data.index(s))) for s in ("train", "val", "test")},
         "groups": {s: int(len(set(data.groups[data.index(s)]))) for s in ("train", "val", "test")},
         "skipped_files": len(data.skipped), "skipped": [list(s) for s in data.skipped[:100]],
@@ -140,17 +148,21 @@ def _labelled_matrix(cm: list[list[int]], names: list[str]) -> pd.DataFrame:
     return table.rename_axis("true \\ predicted").reset_index()
 
 
-def run_job(cfg: DictConfig, run_dir: Path) -> float | None:
+def run_job(cfg: DictConfig, run_dir: Path, task_overrides: list[str] | None = None) -> float | None:
     """Train one job; on failure write metrics.json with status "failed" and the one-line error.
 
-    Returns the value of ``cfg.optimized_metric`` (for sweepers), or None for a failed job.
+    ``task_overrides`` (the job's command-line overrides) are needed when ``cfg.row``
+    picks an experiment row. Returns the value of ``cfg.optimized_metric`` (for
+    sweepers), or None for a failed job.
     """
     run_dir.mkdir(parents=True, exist_ok=True)
-    previous = read_metrics(run_dir) if cfg.get("resume") else None
-    if previous and previous.get("status") == "completed" and previous.get("config_fingerprint") == config_fingerprint(cfg):
-        log.info("resume=true: %s already holds a completed run of this config; skipping it", run_dir)
-        return _metric_value(previous, cfg)
     try:
+        cfg = expand_row(cfg, list(task_overrides or []))
+        previous = read_metrics(run_dir) if cfg.get("resume") else None
+        if previous and previous.get("status") == "completed" and \
+                previous.get("config_fingerprint") == config_fingerprint(cfg):
+            log.info("resume=true: %s already holds a completed run of this config; skipping it", run_dir)
+            return _metric_value(previous, cfg)
         metrics = train(cfg, run_dir)
     except FungiclfError as exc:
         return _record_failure(run_dir, cfg, str(exc))
@@ -197,7 +209,8 @@ def _print_summary(metrics: dict, run_dir: Path) -> None:
 
 @hydra.main(version_base="1.3", config_path="pkg://fungiclf.conf", config_name="train")
 def hydra_main(cfg: DictConfig) -> float | None:
-    return run_job(cfg, Path(HydraConfig.get().runtime.output_dir))
+    hydra_config = HydraConfig.get()
+    return run_job(cfg, Path(hydra_config.runtime.output_dir), list(hydra_config.overrides.task))
 
 
 def main() -> None:

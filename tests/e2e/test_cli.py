@@ -6,8 +6,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
+from fungiclf.train import run_job
 from tests.conftest import write_image_folder
 
 
@@ -32,19 +34,18 @@ def test_multirun_two_jobs_one_folder_each(cache_dir, tmp_path):
     assert "Run folder:" in out.stdout
 
 
-@pytest.mark.parametrize("args, needle", [
-    (["dataset=image_folder", "dataset.path=/no/such/folder"], "/no/such/folder"),
-    (["preprocess.size=8", "trainer.smoke=false"], "preprocess.size"),  # smoke would raise the size
-    (["optimizer.lr=-1"], "'lr' parameter of optimizer"),
-    (["dataset=medmnist", "dataset.path={npz}"], "train_images"),
-    (["dataset=image_folder", "dataset.path={one_class}"], "at least two class folders"),
-])
-def test_bad_input_is_one_line_and_nonzero(cache_dir, tmp_path, args, needle):
+def bad_inputs(tmp_path) -> dict[str, Path]:
     npz = tmp_path / "empty.npz"
-    import numpy as np
     np.savez(npz, other=np.zeros(3))
     write_image_folder(tmp_path / "one", classes=("only",), per_class=2)
-    args = [a.format(npz=npz, one_class=tmp_path / "one") for a in args]
+    return {"npz": npz, "one_class": tmp_path / "one"}
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["dataset=image_folder", "dataset.path=/no/such/folder"], "/no/such/folder"),
+    (["optimizer.lr=-1"], "'lr' parameter of optimizer"),
+])
+def test_bad_input_is_one_line_and_nonzero(cache_dir, tmp_path, args, needle):
     out = run_cli([*args, "trainer=smoke", f"hydra.run.dir={tmp_path / 'run'}"], cache_dir)
     assert out.returncode != 0
     assert "Traceback" not in out.stderr + out.stdout
@@ -52,6 +53,19 @@ def test_bad_input_is_one_line_and_nonzero(cache_dir, tmp_path, args, needle):
     assert error_lines, out.stderr[-2000:]
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert metrics["status"] == "failed" and needle in metrics["error"]
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["preprocess.size=8", "trainer.smoke=false"], "preprocess.size"),  # smoke would raise the size
+    (["dataset=medmnist", "dataset.path={npz}"], "train_images"),
+    (["dataset=image_folder", "dataset.path={one_class}"], "at least two class folders"),
+])
+def test_more_bad_input_fails_the_job_in_one_line(make_cfg, tmp_path, args, needle):
+    """The same path as above, in-process (the subprocess cost is paid once, above)."""
+    paths = bad_inputs(tmp_path)
+    assert run_job(make_cfg(*[a.format(**paths) for a in args], "trainer=smoke"), tmp_path / "run") is None
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert metrics["status"] == "failed" and needle in metrics["error"] and "\n" not in metrics["error"]
 
 
 def test_unknown_config_key_is_refused_by_hydra(cache_dir, tmp_path):

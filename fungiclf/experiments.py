@@ -1,0 +1,32 @@
+"""Experiment rows: one sweep value picks a whole published configuration.
+
+An experiment YAML (conf/experiment/) lists ``rows``: name -> {overrides: [Hydra
+overrides], published: {metric key: value}}. Sweeping ``row=a,b,c`` runs exactly those
+configurations (not a Cartesian product). Each job re-composes the config with its row's
+overrides first and the command line's after, so ``trainer=smoke`` or ``dataset=...`` on
+the command line still win.
+"""
+
+from hydra import compose
+from omegaconf import DictConfig
+
+from fungiclf.errors import ConfigError
+
+
+def expand_row(cfg: DictConfig, task_overrides: list[str]) -> DictConfig:
+    """The config of ``cfg.row`` (unchanged when no row is chosen).
+
+    Args:
+        cfg: the composed job config.
+        task_overrides: the job's command-line overrides (``row=...`` among them); Hydra
+            must be initialised (inside ``@hydra.main`` or ``initialize_config_module``).
+    """
+    row = cfg.get("row")
+    if row is None:
+        return cfg
+    rows = cfg.get("rows") or {}
+    if str(row) not in rows:
+        raise ConfigError(f"row={row!r} is not a row of experiment {cfg.get('experiment_name')!r}; "
+                          f"rows are {list(rows)}")
+    row_overrides = list(rows[str(row)].get("overrides") or [])
+    return compose("train", overrides=[*row_overrides, *task_overrides])

@@ -1,0 +1,98 @@
+"""Experiments (conf/experiment/) and fungiclf-report."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from hydra import compose, initialize_config_module
+
+from fungiclf.cli.report import main as report_main
+from fungiclf.experiments import expand_row
+from fungiclf.train import run_job
+
+EXPERIMENTS = sorted(p.stem for p in (Path(__file__).resolve().parents[2] / "conf" / "experiment").glob("*.yaml"))
+
+
+def sweep_rows(name: str) -> list[str | None]:
+    with initialize_config_module(config_module="fungiclf.conf", version_base="1.3"):
+        params = compose("train", overrides=[f"experiment={name}"], return_hydra_config=True).hydra.sweeper.params
+    return str(params["row"]).split(",") if "row" in params else [None]
+
+
+def check_rows_compose(name: str, rows: list[str | None]) -> None:
+    with initialize_config_module(config_module="fungiclf.conf", version_base="1.3"):
+        for row in rows:
+            overrides = [f"experiment={name}", *([f"row={row}"] if row else []), "trainer=smoke"]
+            cfg = expand_row(compose("train", overrides=overrides), overrides)
+            assert cfg.experiment_name == name and cfg.trainer.smoke
+            if row:
+                for key in cfg.rows[row].published:
+                    assert key.split(".")[0] == "test" and key.split(".")[1] in {
+                        "accuracy", "precision_macro", "recall_macro", "f1_macro", "precision_weighted",
+                        "recall_weighted", "f1_weighted", "precision_pos", "recall_pos", "f1_pos"}
+
+
+@pytest.mark.parametrize("name", EXPERIMENTS)
+def test_first_and_last_row_of_every_experiment_compose(name):
+    rows = sweep_rows(name)
+    check_rows_compose(name, sorted({rows[0], rows[-1]}, key=rows.index))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", EXPERIMENTS)
+def test_every_row_of_every_experiment_composes(name):
+    check_rows_compose(name, sweep_rows(name))
+
+
+def test_an_unknown_row_is_a_failed_job(make_cfg, tmp_path):
+    overrides = ["experiment=pneumoniamnist_classical", "row=nosuch"]
+    assert run_job(make_cfg(*overrides), tmp_path, overrides) is None
+    assert "rows are ['logreg', 'linear_svm', 'random_forest']" in json.loads((tmp_path / "metrics.json").read_text())["error"]
+
+
+def test_experiment_sweep_on_synthetic_then_report(cache_dir, tmp_path, capsys):
+    """One experiment as one command (smoke, synthetic data), with one failing row, then the report."""
+    sweep = tmp_path / "sweep"
+    command = [sys.executable, "-m", "fungiclf.train", "-m", "experiment=pneumoniamnist_classical", "dataset=synthetic",
+               "trainer=smoke", "row=logreg,random_forest,nosuch", "cv.folds=2", f"paths.cache_dir={cache_dir}",
+               f"hydra.sweep.dir={sweep}"]
+    result = subprocess.run(command, capture_output=True, text=True, check=False)
+    assert result.returncode == 1 and "1 job(s) failed" in result.stderr and "nosuch" in result.stderr
+    report_main([str(sweep), "--metric", "test.accuracy"])
+    out = capsys.readouterr().out
+    table = pd.read_csv(sweep / "summary.csv").fillna({"error": "", "row": ""})
+    assert list(table["status"]) == ["completed", "completed", "failed"]          # failed last, never dropped
+    assert set(table["row"]) == {"logreg", "random_forest", "nosuch"} and "nosuch" in table.loc[2, "error"]
+    assert table.loc[0, "test.accuracy"] >= table.loc[1, "test.accuracy"]         # sorted by the metric
+    for _, run in table[table["status"] == "completed"].iterrows():
+        metrics = json.loads((Path(run["run"]) / "metrics.json").read_text())
+        assert run["test.accuracy"] == pytest.approx(metrics["test"]["accuracy"])
+        assert run["published test.accuracy"] == metrics["published"]["test.accuracy"]
+        assert run["diff test.accuracy"] == pytest.approx(metrics["test"]["accuracy"] - metrics["published"]["test.accuracy"])
+        assert run["cv test.accuracy sd"] == pytest.approx(metrics["cv"]["test_sd"]["accuracy"])
+    assert (sweep / "comparison.png").stat().st_size > 0 and (sweep / "summary.md").read_text().startswith("| run")
+    assert "| logreg" in out or "logreg " in out
+    report_main([str(sweep), "--format", "latex", "--out", str(tmp_path / "tex")])
+    assert "\\toprule" in (tmp_path / "tex" / "summary.tex").read_text()
+
+
+def test_report_flags_published_rows_at_the_majority_rate_or_below_chance(tmp_path):
+    from fungiclf.evaluation.report import collect
+    for name, published in (("a", 0.4833), ("b", 0.0834), ("c", 0.5661)):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "metrics.json").write_text(json.dumps({
+            "status": "completed", "test": {"accuracy": 0.5}, "published": {"test.accuracy": published},
+            "baselines": {"majority_rate": 0.4833, "chance_rate": 0.2}}))
+    table = collect([tmp_path / n for n in "abc"], "test.accuracy").set_index("run")
+    assert table.loc[str(tmp_path / "a"), "flag"] == "at majority rate"
+    assert table.loc[str(tmp_path / "b"), "flag"] == "below chance"
+    assert table.loc[str(tmp_path / "c"), "flag"] == ""
+
+
+def test_report_on_nothing_is_a_one_line_error(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        report_main([str(tmp_path)])
+    assert exit_info.value.code == 1 and "no metrics.json" in capsys.readouterr().err
