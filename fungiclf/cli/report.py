@@ -19,7 +19,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402 (after the backend is chosen)
 import pandas as pd  # noqa: E402
 
-from fungiclf.evaluation.report import collect, find_runs, format_table  # noqa: E402
+from fungiclf.evaluation.report import collect, find_runs, format_table, run_overrides  # noqa: E402
 
 
 def plot_comparison(table: pd.DataFrame, metric: str, path: Path) -> None:
@@ -44,14 +44,12 @@ def plot_comparison(table: pd.DataFrame, metric: str, path: Path) -> None:
 
 def best_command(table: pd.DataFrame, select_by: str) -> str:
     """fungiclf-train command for the completed run best on ``select_by`` (a val metric):
-    its varying overrides, the full training set, 3-fold CV."""
-    done = table[table["status"] == "completed"].sort_values(select_by, ascending=False)
-    if done.empty:
-        raise SystemExit("fungiclf-report: error: no completed run to choose from")
-    best = done.iloc[0]
-    fixed = [c for c in table.columns[1:] if c != "status" and "=" not in c and "." in c and not c.startswith(
-        ("test.", "val.", "cv ", "published", "reproduced", "diff"))]
-    overrides = [f"{c}={best[c]}" for c in fixed if best[c] != ""]
+    that run's own overrides, then the full training set and 3-fold CV."""
+    done = table[table["status"] == "completed"]
+    if select_by not in done or done[select_by].isna().all():
+        raise SystemExit(f"fungiclf-report: error: no completed run has {select_by}")
+    best = done.loc[done[select_by].idxmax()]
+    overrides = [o for o in run_overrides(Path(best["run"])) if not o.startswith(("dataset.fraction=", "cv.folds="))]
     return " ".join(["fungiclf-train", *overrides, "dataset.fraction=1.0", "cv.folds=3"])
 
 

@@ -22,10 +22,14 @@ def find_runs(paths: list[str]) -> list[Path]:
     return sorted(runs)
 
 
-def _overrides(run: Path) -> dict[str, str]:
+def run_overrides(run: Path) -> list[str]:
+    """The command-line overrides of a run (``.hydra/overrides.yaml``), as given."""
     file = run / ".hydra" / "overrides.yaml"
-    items = yaml.safe_load(file.read_text()) if file.is_file() else []
-    return dict(item.lstrip("+~").split("=", 1) for item in items or [] if "=" in item)
+    return list(yaml.safe_load(file.read_text()) or []) if file.is_file() else []
+
+
+def _overrides(run: Path) -> dict[str, str]:
+    return dict(item.lstrip("+~").split("=", 1) for item in run_overrides(run) if "=" in item)
 
 
 def dig(metrics: dict, key: str) -> float | None:

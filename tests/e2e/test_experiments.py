@@ -75,7 +75,11 @@ def test_experiment_sweep_on_synthetic_then_report(cache_dir, tmp_path, capsys):
         assert run["cv test.accuracy sd"] == pytest.approx(metrics["cv"]["test_sd"]["accuracy"])
     assert (sweep / "comparison.png").stat().st_size > 0 and (sweep / "summary.md").read_text().startswith("| run")
     assert "| logreg" in out or "logreg " in out
-    report_main([str(sweep), "--format", "latex", "--out", str(tmp_path / "tex")])
+    report_main([str(sweep), "--format", "latex", "--out", str(tmp_path / "tex"), "--metric", "test.accuracy",
+                 "--best", "--select", "val.accuracy"])
+    best = table[table["status"] == "completed"].sort_values("val.accuracy", ascending=False).iloc[0]["row"]
+    assert capsys.readouterr().out.strip().splitlines()[-1].startswith(
+        f"fungiclf-train row={best} experiment=pneumoniamnist_classical dataset=synthetic")
     assert "\\toprule" in (tmp_path / "tex" / "summary.tex").read_text()
 
 
