@@ -20,20 +20,6 @@ def run_cli(args: list[str], cache_dir: Path, env_extra: dict | None = None, cod
     return subprocess.run(command + args, capture_output=True, text=True, env=env, timeout=600)
 
 
-def test_multirun_two_jobs_one_folder_each(cache_dir, tmp_path):
-    sweep = tmp_path / "sweep"
-    out = run_cli(["-m", "model=ann,cnn", "trainer=smoke", "trainer.verbose=0", f"hydra.sweep.dir={sweep}"], cache_dir)
-    assert out.returncode == 0, out.stderr[-2000:]
-    models = set()
-    for job in ("0", "1"):
-        metrics = json.loads((sweep / job / "metrics.json").read_text())
-        assert metrics["status"] == "completed"
-        assert (sweep / job / ".hydra" / "overrides.yaml").is_file()
-        models.add(metrics["model"])
-    assert models == {"ann", "cnn"}
-    assert "Run folder:" in out.stdout
-
-
 def bad_inputs(tmp_path) -> dict[str, Path]:
     npz = tmp_path / "empty.npz"
     np.savez(npz, other=np.zeros(3))

@@ -1,4 +1,4 @@
-"""Experiments (conf/experiment/) and fungiclf-report."""
+"""Experiments (conf/experiment/) and fungiclf-report; the multirun test of the console script."""
 
 import json
 import subprocess
@@ -61,6 +61,9 @@ def test_experiment_sweep_on_synthetic_then_report(cache_dir, tmp_path, capsys):
                f"hydra.sweep.dir={sweep}"]
     result = subprocess.run(command, capture_output=True, text=True, check=False)
     assert result.returncode == 1 and "1 job(s) failed" in result.stderr and "nosuch" in result.stderr
+    assert result.stdout.count("Run folder:") == 2                                  # one summary per completed job
+    for job in ("0", "1", "2"):
+        assert (sweep / job / ".hydra" / "overrides.yaml").is_file() and (sweep / job / "metrics.json").is_file()
     report_main([str(sweep), "--metric", "test.accuracy"])
     out = capsys.readouterr().out
     table = pd.read_csv(sweep / "summary.csv").fillna({"error": "", "row": ""})
