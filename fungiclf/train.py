@@ -10,7 +10,9 @@
 import hashlib
 import json
 import logging
+import os
 import sys
+import tempfile
 import time
 from functools import partial
 from pathlib import Path
@@ -40,8 +42,9 @@ from fungiclf.training.fit_classical import fit_classical
 
 log = logging.getLogger("fungiclf.train")
 
-# One-line errors of the jobs of this process, printed when the sweep is over.
-FAILED_JOBS: list[str] = []
+# main() names a file here; every failed job, in this process or in a launcher's worker
+# process (hydra/launcher=joblib), appends its one-line error to it.
+FAILURES_FILE_ENV = "FUNGICLF_FAILED_JOBS_FILE"
 
 
 def config_fingerprint(cfg: DictConfig) -> str:
@@ -188,8 +191,9 @@ def _record_failure(run_dir: Path, cfg: DictConfig, message: str) -> None:
         "status": "failed", "error": message,
         "dataset": OmegaConf.select(cfg, "dataset.name"), "model": OmegaConf.select(cfg, "model.name"),
     })
-    FAILED_JOBS.append(f"{run_dir}: {message}")
-    return None
+    if failures_file := os.environ.get(FAILURES_FILE_ENV):
+        with open(failures_file, "a") as f:  # one short append per failed job
+            f.write(f"{run_dir}: {message}\n")
 
 
 def _print_summary(metrics: dict, run_dir: Path) -> None:
@@ -215,9 +219,12 @@ def hydra_main(cfg: DictConfig) -> float | None:
 
 def main() -> None:
     """Console script: run the job(s); exit 1 with one line per failed job."""
-    hydra_main()
-    if FAILED_JOBS:
-        print(f"fungiclf-train: {len(FAILED_JOBS)} job(s) failed:", *FAILED_JOBS, sep="\n  ", file=sys.stderr)
+    with tempfile.NamedTemporaryFile("r", prefix="fungiclf-failed-", suffix=".txt") as failures:
+        os.environ[FAILURES_FILE_ENV] = failures.name
+        hydra_main()
+        failed = failures.read().splitlines()
+    if failed:
+        print(f"fungiclf-train: {len(failed)} job(s) failed:", *failed, sep="\n  ", file=sys.stderr)
         sys.exit(1)
 
 

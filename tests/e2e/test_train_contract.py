@@ -132,16 +132,15 @@ def test_overfits_a_tiny_set(make_cfg, tmp_path):
     assert history["accuracy"].max() >= 0.95
 
 
-def test_failed_job_writes_failed_metrics(make_cfg, tmp_path):
-    from fungiclf import train as train_module
+def test_failed_job_writes_failed_metrics(make_cfg, tmp_path, monkeypatch):
+    from fungiclf.train import FAILURES_FILE_ENV
+    monkeypatch.setenv(FAILURES_FILE_ENV, str(tmp_path / "failed.txt"))
     cfg = make_cfg("dataset=image_folder", f"dataset.path={tmp_path / 'missing'}", "trainer=smoke")
-    before = len(train_module.FAILED_JOBS)
     assert run_job(cfg, tmp_path / "run") is None
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert metrics["status"] == "failed"
     assert "missing" in metrics["error"] and "\n" not in metrics["error"]
-    assert len(train_module.FAILED_JOBS) == before + 1
-    train_module.FAILED_JOBS.pop()
+    assert (tmp_path / "failed.txt").read_text() == f"{tmp_path / 'run'}: {metrics['error']}\n"
 
 
 @pytest.mark.parametrize("name", ["logreg", "linear_svm", "random_forest"])
