@@ -4,12 +4,15 @@
     fungiclf-report 'outputs/multirun/*/*' --metric test.accuracy --out results/
     fungiclf-report SWEEP --format latex
     fungiclf-report SWEEP --best            # the command that retrains the best setting with 3-fold CV
+    fungiclf-report SWEEP --curve dataset.fraction --metric val.accuracy   # learning curve (curve.png)
+    fungiclf-report SWEEP --history         # per-epoch validation curves of the runs (history.png)
 
 Writes summary.csv, summary.md (or summary.tex) and comparison.png into --out (default:
 the first PATH) and prints the table. Failed runs stay in the table with their error.
 """
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -42,6 +45,59 @@ def plot_comparison(table: pd.DataFrame, metric: str, path: Path) -> None:
     plt.close(figure)
 
 
+def plot_learning_curve(table: pd.DataFrame, key: str, metric: str, path: Path) -> None:
+    """``metric`` (a val/test key) and the training accuracy at the best epoch against a
+    numeric override ``key`` (e.g. dataset.fraction); runs sharing a value are averaged,
+    error bars are the CV sd when present, else the sd over those runs."""
+    done = table[(table["status"] == "completed") & table[key].astype(str).ne("")].copy()
+    done["x"] = pd.to_numeric(done[key], errors="coerce")
+    if done["x"].isna().any():
+        raise SystemExit(f"fungiclf-report: error: --curve {key}: values are not all numbers")
+    done["train accuracy"] = [best_epoch_value(Path(run), "accuracy") for run in done["run"]]
+    figure, axes = plt.subplots(figsize=(6, 4))
+    for column, sd_column, colour in ((metric, f"cv {metric} sd", "tab:orange"), ("train accuracy", None, "tab:blue")):
+        if done[column].isna().all():
+            continue
+        grouped = done.groupby("x")[column]
+        sd = done.groupby("x")[sd_column].mean() if sd_column in done and done[sd_column].notna().any() else grouped.std()
+        axes.errorbar(grouped.mean().index, grouped.mean(), yerr=sd.fillna(0), marker="o", capsize=3, color=colour,
+                      label=column)
+    axes.set_xlabel(key)
+    axes.set_ylabel("score")
+    axes.legend()
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+
+
+def best_epoch_value(run: Path, column: str) -> float | None:
+    """history.csv's ``column`` at the run's best epoch (None for sklearn runs)."""
+    history_file, metrics = run / "history.csv", json.loads((run / "metrics.json").read_text())
+    if not history_file.is_file() or not metrics.get("best_epoch"):
+        return None
+    history = pd.read_csv(history_file)
+    return float(history[column].iloc[metrics["best_epoch"] - 1]) if column in history else None
+
+
+def plot_histories(table: pd.DataFrame, path: Path) -> None:
+    """Per-epoch validation loss and accuracy of every completed Keras run, overlaid."""
+    figure, (loss, accuracy) = plt.subplots(1, 2, figsize=(11, 4))
+    for _, row in table[table["status"] == "completed"].iterrows():
+        history_file = Path(row["run"]) / "history.csv"
+        if history_file.is_file():
+            history = pd.read_csv(history_file)
+            label = str(row.get("row") or Path(row["run"]).name)
+            loss.plot(range(1, len(history) + 1), history["val_loss"], label=label)
+            accuracy.plot(range(1, len(history) + 1), history["val_accuracy"], label=label)
+    for axes, name in ((loss, "val_loss"), (accuracy, "val_accuracy")):
+        axes.set_xlabel("epoch")
+        axes.set_ylabel(name)
+    accuracy.legend(fontsize="small")
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+
+
 def best_command(table: pd.DataFrame, select_by: str) -> str:
     """fungiclf-train command for the completed run best on ``select_by`` (a val metric):
     that run's own overrides, then the full training set and 3-fold CV."""
@@ -62,6 +118,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--best", action="store_true",
                         help="print the command that retrains the run best on val (--select) with 3-fold CV")
     parser.add_argument("--select", default="val.f1_macro", help="validation metric --best chooses by")
+    parser.add_argument("--curve", metavar="KEY", help="learning curve: --metric against this numeric override "
+                                                       "(e.g. dataset.fraction), written to curve.png")
+    parser.add_argument("--history", action="store_true", help="overlay the runs' per-epoch validation curves "
+                                                               "in history.png")
     args = parser.parse_args(argv)
     runs = find_runs(args.paths)
     if not runs:
@@ -75,6 +135,13 @@ def main(argv: list[str] | None = None) -> None:
     (out / ("summary.md" if args.format == "markdown" else "summary.tex")).write_text(text + "\n")
     if args.metric in table and table[args.metric].notna().any():
         plot_comparison(table, args.metric, out / "comparison.png")
+    if args.curve:
+        if args.curve not in table:
+            print(f"fungiclf-report: error: --curve {args.curve}: no run varies it", file=sys.stderr)
+            sys.exit(1)
+        plot_learning_curve(table, args.curve, args.metric, out / "curve.png")
+    if args.history:
+        plot_histories(table, out / "history.png")
     print(text)
     failed = int((table["status"] != "completed").sum())
     print(f"\n{len(table)} runs, {failed} failed; written to {out}", file=sys.stderr)

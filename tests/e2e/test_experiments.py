@@ -119,3 +119,19 @@ def test_optuna_search_records_trials_as_runs(cache_dir, tmp_path):
     report_main([str(sweep), "--metric", "test.accuracy"])
     table = pd.read_csv(sweep / "summary.csv")
     assert len(table) == 3 and {"optimizer.lr", "trainer.batch_size"} <= set(table.columns)
+
+
+def test_learning_curve_and_history_plots(make_cfg, tmp_path, capsys):
+    from fungiclf.train import train
+    for k, fraction in enumerate((0.5, 1.0)):
+        run = tmp_path / "sweep" / str(k)
+        train(make_cfg("trainer=smoke", "model=linear", f"dataset.fraction={fraction}"), run)
+        (run / ".hydra").mkdir()
+        (run / ".hydra" / "overrides.yaml").write_text(f"- dataset.fraction={fraction}\n- trainer=smoke\n")
+    report_main([str(tmp_path / "sweep"), "--metric", "val.accuracy", "--curve", "dataset.fraction", "--history"])
+    table = pd.read_csv(tmp_path / "sweep" / "summary.csv")
+    assert sorted(table["dataset.fraction"]) == [0.5, 1.0] and "trainer" not in table   # only what varies
+    assert (tmp_path / "sweep" / "curve.png").stat().st_size > 0 and (tmp_path / "sweep" / "history.png").stat().st_size > 0
+    with pytest.raises(SystemExit):
+        report_main([str(tmp_path / "sweep"), "--curve", "optimizer.lr"])
+    assert "no run varies it" in capsys.readouterr().err
