@@ -36,6 +36,7 @@ from fungiclf.models.classical import learned_values, predict_proba
 from fungiclf.provenance import provenance
 from fungiclf.seeding import seed_everything
 from fungiclf.smoke import apply_smoke
+from fungiclf.tracking import check_logger, log_finished_run
 from fungiclf.training.cv import Outcome, cross_validate
 from fungiclf.training.fit import fit_keras
 from fungiclf.training.fit_classical import fit_classical
@@ -61,6 +62,7 @@ def train(cfg: DictConfig, run_dir: Path) -> dict:
     keras.backend.clear_session()
     seed_everything(int(cfg.seed))
     apply_smoke(cfg)
+    check_logger(cfg)
     OmegaConf.save(cfg, run_dir / "config_resolved.yaml", resolve=True)  # what actually ran
     cache_dir = str(Path(cfg.paths.cache_dir).expanduser())
     timings: dict[str, float] = {}
@@ -116,6 +118,7 @@ def train(cfg: DictConfig, run_dir: Path) -> dict:
         "provenance": provenance(),
     }
     write_json(run_dir / "metrics.json", metrics)
+    log_finished_run(cfg, run_dir, metrics, history)
     return metrics
 
 

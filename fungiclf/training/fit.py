@@ -15,6 +15,7 @@ from fungiclf.data.dataset import Dataset
 from fungiclf.errors import ConfigError
 from fungiclf.models.applications import unfreeze_top
 from fungiclf.training.balance import balance_mode, class_weights, oversample
+from fungiclf.tracking import epoch_callbacks
 from fungiclf.training.callbacks import ValMacroF1, make_callbacks, monitor_mode
 from fungiclf.training.optimizers import build_optimizer
 from fungiclf.validation import check_number
@@ -96,9 +97,12 @@ def fit_keras(model: keras.Model, data: Dataset, cfg: DictConfig, run_dir: Path)
         plateau = {"factor": cfg.optimizer.plateau_factor, "patience": cfg.optimizer.plateau_patience,
                    "min_lr": cfg.optimizer.min_lr}
 
+    trackers = epoch_callbacks(cfg, run_dir)  # one set for all phases: steps keep counting
+
     def run_phase(net: keras.Model, phase: int, phase_epochs: int, lr_scale: float, best_so_far: float | None):
         compile_model(net, build_optimizer(cfg.optimizer, len(train_batches), phase_epochs, lr_scale), sigmoid)
         callbacks = make_callbacks(run_dir, monitor, patience, f"history_phase{phase}.csv", plateau, val_f1, best_so_far)
+        callbacks += trackers
         log.info("Training <model.name=%s> phase %d for up to %d epochs, %d steps each, monitoring %s",
                  cfg.model.name, phase, phase_epochs, len(train_batches), monitor)
         logged = net.fit(train_batches, validation_data=val_batches, epochs=phase_epochs, callbacks=callbacks,

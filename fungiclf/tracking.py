@@ -1,0 +1,130 @@
+"""Experiment trackers (logger=mlflow | tensorboard). Optional: the run folder is the record.
+
+TensorBoard scalars are written live, every epoch, by a Keras callback (tensorboardX, so no
+TensorFlow is needed on JAX or torch). MLflow gets one run per completed job, logged at
+the end from the run folder: flattened config, per-epoch history, metrics, artifacts.
+"""
+
+import importlib.util
+import logging
+import os
+from pathlib import Path
+
+import keras
+import pandas as pd
+from omegaconf import DictConfig, OmegaConf
+
+from fungiclf.errors import ConfigError
+from fungiclf.validation import check_choice
+
+log = logging.getLogger(__name__)
+
+LOGGERS = ["none", "mlflow", "tensorboard"]
+INSTALL_HINT = "pip install 'fungiclf[tracking]'"
+
+
+def _tensorboard_dir(logger: DictConfig, run_dir: Path) -> Path:
+    folder = Path(str(logger.get("log_dir") or "tensorboard")).expanduser()
+    return folder if folder.is_absolute() else run_dir / folder
+
+
+class TensorBoardScalars(keras.callbacks.Callback):
+    """Writes every epoch's logs (loss, accuracy, val_*, learning rate) as TensorBoard scalars.
+
+    One instance spans all fine-tuning phases, so the step keeps counting across them.
+    """
+
+    def __init__(self, log_dir: Path):
+        super().__init__()
+        self.log_dir, self.writer, self.step = log_dir, None, 0
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        from tensorboardX import SummaryWriter  # optional dependency, checked by check_logger
+        self.writer = SummaryWriter(str(self.log_dir))
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        self.step += 1
+        for name, value in (logs or {}).items():
+            self.writer.add_scalar(name, float(value), self.step)
+        self.writer.flush()
+
+    def on_train_end(self, logs: dict | None = None) -> None:
+        self.writer.close()  # the writer thread has written everything once this returns
+
+
+def check_logger(cfg: DictConfig) -> str:
+    """The logger's name, after checking that its package is installed (before any work)."""
+    logger = cfg.get("logger") or {"name": "none"}
+    name = check_choice(logger.get("name", "none"), LOGGERS, "name", "logger")
+    module = {"mlflow": "mlflow", "tensorboard": "tensorboardX"}.get(name)
+    if module is not None and importlib.util.find_spec(module) is None:
+        raise ConfigError(f"logger={name} needs the {module} package: {INSTALL_HINT}")
+    return name
+
+
+def epoch_callbacks(cfg: DictConfig, run_dir: Path) -> list[keras.callbacks.Callback]:
+    """The live per-epoch callbacks of the configured logger (empty for none / mlflow)."""
+    if check_logger(cfg) != "tensorboard":
+        return []
+    return [TensorBoardScalars(_tensorboard_dir(cfg.logger, run_dir))]
+
+
+def scalar_metrics(metrics: dict) -> dict[str, float]:
+    """Flat numeric entries of metrics.json's test, val and cv blocks: {"test.accuracy": ...}."""
+    blocks = {key: metrics.get(key) or {} for key in ("test", "val")}
+    cv = metrics.get("cv") or {}
+    blocks.update({f"cv.{key}": value for key, value in cv.items() if key.endswith(("_mean", "_sd"))})
+    return {f"{block}.{name}": float(value) for block, values in blocks.items() for name, value in values.items()
+            if isinstance(value, (int, float)) and not isinstance(value, bool)}
+
+
+def log_finished_run(cfg: DictConfig, run_dir: Path, metrics: dict, history: pd.DataFrame | None) -> None:
+    """After a completed job: test metrics to TensorBoard, or the whole run to MLflow.
+
+    A tracker that fails here (a server down) costs a warning, not the job: the run
+    folder is already complete.
+    """
+    logger = cfg.get("logger") or {"name": "none"}
+    try:
+        _log_to(logger, cfg, run_dir, metrics, history)
+    except Exception as exc:  # the tracker's own errors vary (network, permissions, schema)
+        log.warning("logger=%s failed (%s: %s); the run folder %s is complete", logger.get("name"),
+                    type(exc).__name__, str(exc).splitlines()[0] if str(exc) else "", run_dir)
+
+
+def _log_to(logger: DictConfig, cfg: DictConfig, run_dir: Path, metrics: dict, history: pd.DataFrame | None) -> None:
+    name = logger.get("name", "none")
+    if name == "tensorboard":
+        from tensorboardX import SummaryWriter
+        with SummaryWriter(str(_tensorboard_dir(logger, run_dir))) as writer:
+            for key, value in scalar_metrics(metrics).items():
+                writer.add_scalar(key, value, 0)
+    elif name == "mlflow":
+        _log_mlflow(cfg, logger, run_dir, metrics, history)
+
+
+def _log_mlflow(cfg: DictConfig, logger: DictConfig, run_dir: Path, metrics: dict, history: pd.DataFrame | None) -> None:
+    import mlflow  # optional dependency, checked by check_logger
+    from mlflow.entities import Metric, Param
+    uri = str(logger.get("tracking_uri") or "./mlruns")
+    if "://" not in uri:  # a folder: MLflow's file store, which MLflow 3 only opens when asked to
+        os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
+        uri = Path(uri).expanduser().resolve().as_uri()
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_experiment(str(logger.get("experiment") or cfg.get("experiment_name") or "fungiclf"))
+    content = OmegaConf.to_container(cfg, resolve=True)
+    content.pop("rows", None)  # every row of the experiment: the job's own row is in "row"
+    params = {k: str(v)[:500] for k, v in pd.json_normalize(content, sep=".").iloc[0].items()}
+    with mlflow.start_run(run_name=f"{metrics.get('model')}:{run_dir.name}") as run:
+        client, timestamp = mlflow.tracking.MlflowClient(), 0
+        client.log_batch(run.info.run_id, params=[Param(k, v) for k, v in params.items()])
+        if history is not None:
+            per_epoch = [Metric(column, float(value), timestamp, step)
+                         for step, row in enumerate(history.to_dict("records"), start=1)
+                         for column, value in row.items() if column != "phase" and pd.notna(value)]
+            for start in range(0, len(per_epoch), 1000):
+                client.log_batch(run.info.run_id, metrics=per_epoch[start:start + 1000])
+        mlflow.log_metrics(scalar_metrics(metrics))
+        if logger.get("log_artifacts", True):
+            mlflow.log_artifacts(str(run_dir))
+    log.info("Logged to MLflow %s (run %s)", uri, run.info.run_id)
