@@ -135,3 +135,25 @@ def test_learning_curve_and_history_plots(make_cfg, tmp_path, capsys):
     with pytest.raises(SystemExit):
         report_main([str(tmp_path / "sweep"), "--curve", "optimizer.lr"])
     assert "no run varies it" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", EXPERIMENTS)
+def test_every_experiment_runs_as_one_smoke_command(cache_dir, tmp_path, name):
+    """`fungiclf-train -m experiment=NAME trainer=smoke` on small built-in or written data."""
+    from tests.conftest import write_image_folder
+    if name == "chest_xray_grid":   # binary: two classes with a train/ test/ layout like the real set
+        write_image_folder(tmp_path / "xray" / "train", classes=("NORMAL", "PNEUMONIA"), per_class=20)
+        write_image_folder(tmp_path / "xray" / "test", classes=("NORMAL", "PNEUMONIA"), per_class=8)
+        data = [f"dataset.path={tmp_path / 'xray'}"]
+    else:
+        data = ["dataset=synthetic"]
+    sweep = tmp_path / "sweep"
+    command = [sys.executable, "-m", "fungiclf.train", "-m", f"experiment={name}", "trainer=smoke", *data,
+               f"paths.cache_dir={cache_dir}", f"hydra.sweep.dir={sweep}", "trainer.verbose=0"]
+    result = subprocess.run(command, capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr[-3000:]
+    rows = sweep_rows(name)
+    jobs = sorted(p for p in sweep.iterdir() if (p / "metrics.json").is_file())
+    assert len(jobs) == (len(rows) if rows != [None] else 9)      # defungi_grid: 3 x 3
+    assert all(json.loads((job / "metrics.json").read_text())["status"] == "completed" for job in jobs)
