@@ -65,7 +65,7 @@ def train(cfg: DictConfig, run_dir: Path) -> dict:
     check_logger(cfg)
     OmegaConf.save(cfg, run_dir / "config_resolved.yaml", resolve=True)  # what actually ran
     cache_dir = str(Path(cfg.paths.cache_dir).expanduser())
-    timings: dict[str, float] = {}
+    timings: dict[str, float | bool] = {}
 
     started = time.perf_counter()
     data = build_dataset(cfg, cache_dir)
@@ -95,12 +95,11 @@ def train(cfg: DictConfig, run_dir: Path) -> dict:
     plot_confusion(np.array(test["confusion_matrix"]), data.class_names, run_dir / "confusion_matrix.png")
 
     test_counts = np.bincount(y_true, minlength=len(data.class_names))
-    row = cfg.get("row")
     metrics = {
         "status": "completed",
         "dataset": cfg.dataset.name, "model": cfg.model.name, "classes": data.class_names,
-        "experiment": cfg.get("experiment_name"), "row": row, "published_source": cfg.get("published_source"),
-        "published": OmegaConf.to_container(cfg.rows[str(row)].get("published") or {}) if row is not None else {},
+        "experiment": cfg.get("experiment_name"), "row": cfg.get("row"), "published_source": cfg.get("published_source"),
+        "published": published_numbers(cfg),
         "baselines": {"majority_class": data.class_names[int(test_counts.argmax())],
                       "majority_rate": float(test_counts.max() / test_counts.sum()),
                       "chance_rate": 1.0 / len(data.class_names)},
@@ -120,6 +119,13 @@ def train(cfg: DictConfig, run_dir: Path) -> dict:
     write_json(run_dir / "metrics.json", metrics)
     log_finished_run(cfg, run_dir, metrics, history)
     return metrics
+
+
+def published_numbers(cfg: DictConfig) -> dict[str, float]:
+    """The published numbers of the job's experiment row ({} without a row or numbers)."""
+    row = cfg.get("row")
+    published = cfg.rows[str(row)].get("published") if row is not None else None
+    return dict(OmegaConf.to_container(published)) if published else {}
 
 
 def fit_and_evaluate(cfg: DictConfig, data: Dataset, run_dir: Path) -> Outcome:

@@ -26,3 +26,29 @@ def test_submitit_local_runs_a_sweep_in_separate_processes(cache_dir, tmp_path):
     assert result.returncode == 0, result.stderr[-2000:]
     models = {json.loads((sweep / job / "metrics.json").read_text())["model"] for job in ("0", "1")}
     assert models == {"logreg", "linear"}
+
+
+@pytest.mark.slow
+def test_ray_launcher_against_a_local_head(cache_dir, tmp_path):
+    """hydra/launcher=ray_cluster joining a Ray head started on 127.0.0.1 (needs fungiclf[cluster])."""
+    pytest.importorskip("hydra_plugins.hydra_ray_launcher")
+    import os
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    ray = [sys.executable, "-m", "ray.scripts.scripts"]
+    subprocess.run([*ray, "start", "--head", f"--port={port}", "--node-ip-address=127.0.0.1", "--num-cpus=2",
+                    "--include-dashboard=false"], check=True, capture_output=True, timeout=120)
+    try:
+        sweep = tmp_path / "sweep"
+        command = [sys.executable, "-m", "fungiclf.train", "-m", "hydra/launcher=ray_cluster",
+                   "hydra.launcher.ray.remote.num_cpus=1", "model=logreg,random_forest", "trainer=smoke",
+                   f"paths.cache_dir={cache_dir}", f"hydra.sweep.dir={sweep}"]
+        result = subprocess.run(command, capture_output=True, text=True, check=False, timeout=400,
+                                env={**os.environ, "RAY_ADDRESS": f"127.0.0.1:{port}"})
+        assert result.returncode == 0, result.stderr[-2000:]
+        models = {json.loads((sweep / job / "metrics.json").read_text())["model"] for job in ("0", "1")}
+        assert models == {"logreg", "random_forest"}
+    finally:
+        subprocess.run([*ray, "stop", "--force"], capture_output=True, timeout=120, check=False)
