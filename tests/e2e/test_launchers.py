@@ -30,7 +30,7 @@ def test_submitit_local_runs_a_sweep_in_separate_processes(cache_dir, tmp_path):
 
 @pytest.mark.slow
 def test_ray_launcher_against_a_local_head(cache_dir, tmp_path):
-    """hydra/launcher=ray_cluster joining a Ray head started on 127.0.0.1 (needs fungiclf[cluster])."""
+    """hydra/launcher=ray_cluster joining a Ray head started on 127.0.0.1 (needs fungiclf[ray])."""
     pytest.importorskip("hydra_plugins.hydra_ray_launcher")
     import os
     import socket
