@@ -57,7 +57,7 @@ class Dataset:
     skipped: list[tuple[str, str]]
     fingerprint: str
     grouped: bool
-    excluded: np.ndarray = None
+    excluded: np.ndarray | None = None
     removed: pd.DataFrame = field(default_factory=pd.DataFrame)
     quality: dict = field(default_factory=dict)
     duplicates: dict = field(default_factory=dict)
@@ -147,7 +147,44 @@ def train_subset(labels: np.ndarray, groups: np.ndarray, rows: np.ndarray, fract
     return keep
 
 
-def exclude(cfg: DictConfig, data: Dataset, file_digests: np.ndarray, pixel_digests: np.ndarray) -> None:
+@dataclass(frozen=True)
+class Filters:
+    """What ``exclude`` leaves out, validated before any decoding.
+
+    Attributes:
+        threshold / percentile: the low-variance cut-off (at most one set; both None: off).
+        splits: the splits the low-variance filter applies to.
+        drop_duplicates: drop val/test items with a copy in an earlier split.
+        fraction: share of the training split to train on, in (0, 1].
+    """
+
+    threshold: float | None
+    percentile: float | None
+    splits: tuple[str, ...]
+    drop_duplicates: bool
+    fraction: float
+
+
+def filter_settings(cfg: DictConfig) -> Filters:
+    """Validate preprocess.low_variance, dataset.drop_cross_split_duplicates and dataset.fraction."""
+    low = cfg.preprocess.get("low_variance") or {}
+    threshold, percentile = low.get("threshold"), low.get("percentile")
+    if threshold is not None and percentile is not None:
+        raise ConfigError("preprocess.low_variance: set threshold or percentile, not both")
+    if threshold is not None:
+        check_number(threshold, "threshold", "preprocess.low_variance", 0)
+    if percentile is not None:
+        check_number(percentile, "percentile", "preprocess.low_variance", 0, 100)
+    return Filters(
+        threshold=threshold, percentile=percentile,
+        splits=tuple(check_choice(s, list(SPLITS), "splits", "preprocess.low_variance")
+                     for s in low.get("splits") or ["train"]),
+        drop_duplicates=bool(cfg.dataset.get("drop_cross_split_duplicates", False)),
+        fraction=float(check_number(cfg.dataset.get("fraction", 1.0), "fraction", "dataset", 0, 1, low_open=True)),
+    )
+
+
+def exclude(data: Dataset, filters: Filters, seed: int, file_digests: np.ndarray, pixel_digests: np.ndarray) -> None:
     """Mark low-variance images, cross-split duplicates and the unused training fraction.
 
     Fills ``data.excluded``, ``data.removed``, ``data.quality`` and ``data.duplicates`` in place. Order: the
@@ -155,28 +192,21 @@ def exclude(cfg: DictConfig, data: Dataset, file_digests: np.ndarray, pixel_dige
     """
     removed = []
     quality: dict = {}
-    low = cfg.preprocess.get("low_variance") or {}
-    threshold, percentile = low.get("threshold"), low.get("percentile")
-    if threshold is not None and percentile is not None:
-        raise ConfigError("preprocess.low_variance: set threshold or percentile, not both")
-    if threshold is not None or percentile is not None:
-        if threshold is not None:
-            check_number(threshold, "threshold", "preprocess.low_variance", 0)
-        else:
-            check_number(percentile, "percentile", "preprocess.low_variance", 0, 100)
-        splits = [check_choice(s, list(SPLITS), "splits", "preprocess.low_variance") for s in low.get("splits") or ["train"]]
+    if filters.threshold is not None or filters.percentile is not None:
+        splits = list(filters.splits)
         rows = np.concatenate([data.index(s) for s in splits])
         variances = pixel_variance(data.images, rows)
-        below, cut = low_variance_rows(variances, threshold, percentile)
+        below, cut = low_variance_rows(variances, filters.threshold, filters.percentile)
         data.excluded[rows[below]] = "low_variance"
         removed += [(data.ids[r], data.split[r], "low_variance", round(float(v), 3)) for r, v in zip(rows[below], variances[below])]
-        quality["low_variance"] = {"threshold": cut, "percentile": percentile, "splits": splits, "removed": int(below.sum()),
+        quality["low_variance"] = {"threshold": cut, "percentile": filters.percentile, "splits": splits,
+                                   "removed": int(below.sum()),
                                    "removed_per_split": {s: int((data.split[rows[below]] == s).sum()) for s in splits}}
         log.info("Low-variance filter removed %d of %d images (variance < %.1f) <preprocess.low_variance>",
                  below.sum(), len(rows), cut)
 
     duplicates = cross_split_duplicates(np.where(data.excluded == "", data.split, ""), file_digests, pixel_digests)
-    drop = bool(cfg.dataset.get("drop_cross_split_duplicates", False))
+    drop = filters.drop_duplicates
     counts = duplicates.groupby("kind").size().to_dict()
     data.duplicates = {"exact": int(counts.get("exact", 0)), "pixel": int(counts.get("pixel", 0)),
                                            "dropped": len(duplicates) if drop else 0}
@@ -190,10 +220,10 @@ def exclude(cfg: DictConfig, data: Dataset, file_digests: np.ndarray, pixel_dige
             removed += [(data.ids[r], data.split[r], "duplicate", f"{kind} copy in {other}")
                         for r, kind, other in duplicates.itertuples(index=False)]
 
-    fraction = float(check_number(cfg.dataset.get("fraction", 1.0), "fraction", "dataset", 0, 1, low_open=True))
+    fraction = filters.fraction
     if fraction < 1.0:
         rows = data.index("train")
-        keep = train_subset(data.labels, data.groups, rows, fraction, int(cfg.seed))
+        keep = train_subset(data.labels, data.groups, rows, fraction, seed)
         data.excluded[rows[~keep]] = "fraction"
         log.info("dataset.fraction=%g: training on %d of %d train images", fraction, keep.sum(), len(rows))
     quality["fraction"] = fraction
@@ -205,6 +235,7 @@ def exclude(cfg: DictConfig, data: Dataset, file_digests: np.ndarray, pixel_dige
 def build_dataset(cfg: DictConfig, cache_dir: str) -> Dataset:
     """load -> split -> (smoke cap) -> decode once -> exclusions. Logs counts per split."""
     started = time.perf_counter()
+    settings, filters = pixel_settings(cfg.preprocess), filter_settings(cfg)  # bad values fail before any work
     samples = load_samples(cfg, cache_dir)
     split = assign_splits(samples.labels, samples.groups, _fractions(cfg), int(cfg.seed), samples.given_split)
     check_no_group_leak(split, samples.groups, samples.given_split)
@@ -212,7 +243,7 @@ def build_dataset(cfg: DictConfig, cache_dir: str) -> Dataset:
     if limit:
         chosen = cap_per_class(samples.labels, split, int(limit), int(cfg.seed))
         samples, split = samples.subset(chosen), split[chosen]
-    prepared = prepare(samples, pixel_settings(cfg.preprocess), cache_dir if cfg.preprocess.cache else None)
+    prepared = prepare(samples, settings, cache_dir if cfg.preprocess.cache else None)
     kept = prepared.kept
     data = Dataset(
         images=prepared.images, labels=samples.labels[kept], ids=[samples.ids[i] for i in kept],
@@ -220,7 +251,7 @@ def build_dataset(cfg: DictConfig, cache_dir: str) -> Dataset:
         skipped=prepared.skipped, fingerprint=prepared.key, grouped=bool(group_pattern(cfg.dataset)),
         from_cache=prepared.from_cache,
     )
-    exclude(cfg, data, prepared.file_digests, prepared.pixel_digests)
+    exclude(data, filters, int(cfg.seed), prepared.file_digests, prepared.pixel_digests)
     for s in SPLITS:
         if len(data.index(s)) == 0:
             raise DataError(f"the {s} split is empty after splitting and filtering (dataset.split="
