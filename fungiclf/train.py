@@ -37,7 +37,7 @@ from fungiclf.provenance import provenance
 from fungiclf.seeding import seed_everything
 from fungiclf.smoke import apply_smoke
 from fungiclf.tracking import check_logger, log_finished_run
-from fungiclf.training.cv import Outcome, cross_validate
+from fungiclf.training.cv import Outcome, cross_validate, refit_dataset, refit_epochs, wants_refit
 from fungiclf.training.fit import fit_keras
 from fungiclf.training.fit_classical import fit_classical
 
@@ -63,6 +63,7 @@ def train(cfg: DictConfig, run_dir: Path) -> dict:
     seed_everything(int(cfg.seed))
     apply_smoke(cfg)
     check_logger(cfg)
+    refit = wants_refit(cfg.cv)
     OmegaConf.save(cfg, run_dir / "config_resolved.yaml", resolve=True)  # what actually ran
     cache_dir = str(Path(cfg.paths.cache_dir).expanduser())
     timings: dict[str, float | bool] = {}
@@ -76,12 +77,22 @@ def train(cfg: DictConfig, run_dir: Path) -> dict:
     timings["data_from_cache"] = data.from_cache
 
     started = time.perf_counter()
-    outcome = fit_and_evaluate(cfg, data, run_dir)
+    if refit:  # the folds come first: they choose how many epochs the refit on train+val runs
+        cv = cross_validate(cfg, data, run_dir, fit_and_evaluate)
+        timings["cv_seconds"] = time.perf_counter() - started
+        keras.backend.clear_session()
+        epochs = refit_epochs(cv)
+        log.info("cv.refit=true: training the final model on train+val (%d images)%s",
+                 len(data.index("train")) + len(data.index("val")), f" for {epochs} epochs per phase" if epochs else "")
+        outcome = fit_and_evaluate(cfg, refit_dataset(data), run_dir, epochs)
+        cv["refit"] = {"epochs_per_phase": epochs, "n_fit": len(data.index("train")) + len(data.index("val"))}
+    else:
+        outcome = fit_and_evaluate(cfg, data, run_dir)
+        cv = cross_validate(cfg, data, run_dir, fit_and_evaluate) if int(cfg.cv.folds or 0) else None
+        if cv is not None:
+            timings["cv_seconds"] = time.perf_counter() - started - outcome.train_seconds - outcome.eval_seconds
     timings["train_seconds"], timings["eval_seconds"] = outcome.train_seconds, outcome.eval_seconds
     history, test, predictions = outcome.history, outcome.test, outcome.predictions
-    cv = cross_validate(cfg, data, run_dir, fit_and_evaluate) if int(cfg.cv.folds or 0) else None
-    if cv is not None:
-        timings["cv_seconds"] = time.perf_counter() - started - outcome.train_seconds - outcome.eval_seconds
 
     y_true = data.labels[data.index("test")]
     y_pred = predictions["predicted"].map({n: i for i, n in enumerate(data.class_names)}).to_numpy()
@@ -109,7 +120,8 @@ def train(cfg: DictConfig, run_dir: Path) -> dict:
         "duplicates_across_splits": data.duplicates, "data_quality": data.quality,
         "params": outcome.params,
         "epochs_run": None if history is None else int(len(history)), "best_epoch": outcome.best_epoch,
-        "monitor": None if history is None else cfg.trainer.monitor, "balance": outcome.balance,
+        "monitor": None if history is None else ("loss" if refit else cfg.trainer.monitor),
+        "balance": outcome.balance,
         "timings": timings, "test": test, "val": outcome.val,
         **({"cv": cv} if cv is not None else {}),
         "config_fingerprint": fingerprint,
@@ -128,30 +140,35 @@ def published_numbers(cfg: DictConfig) -> dict[str, float]:
     return dict(OmegaConf.to_container(published)) if published else {}
 
 
-def fit_and_evaluate(cfg: DictConfig, data: Dataset, run_dir: Path) -> Outcome:
+def fit_and_evaluate(cfg: DictConfig, data: Dataset, run_dir: Path, fixed_epochs: list[int] | None = None) -> Outcome:
     """Build and fit the configured model on data's train split (selecting on val), then
-    predict val and test once each. Writes model.keras / model.joblib into ``run_dir``."""
+    predict val and test once each. Writes model.keras / model.joblib into ``run_dir``.
+
+    A refit passes a dataset without val rows (val metrics are then None) and, for Keras
+    models, ``fixed_epochs`` per phase (see fit_keras)."""
     started = time.perf_counter()
     classical = get_spec(cfg.model.name).kind == "sklearn"
     if classical:
         estimator, balance = fit_classical(build_estimator(cfg.model), data, cfg, run_dir)
         predict, history, best_epoch, params = partial(predict_proba, estimator), None, None, learned_values(estimator)
+        epochs_to_best = []
     else:
         input_shape = tuple(int(v) for v in data.images.shape[1:])
         model = build_model(cfg.model, cfg.augment, input_shape, len(data.class_names), int(cfg.seed))
         log.info("Built <model.name=%s>: %s params, input %s", cfg.model.name, f"{model.count_params():,}", input_shape)
-        result = fit_keras(model, data, cfg, run_dir)
+        result = fit_keras(model, data, cfg, run_dir, fixed_epochs)
         predict, history, best_epoch, balance = result.model.predict, result.history, result.best_epoch, result.balance
-        params = int(result.model.count_params())
+        params, epochs_to_best = int(result.model.count_params()), result.epochs_to_best
     train_seconds = time.perf_counter() - started
 
     started = time.perf_counter()
     threshold = float(cfg.model.get("threshold", 0.5))
     batch_size = int(cfg.trainer.batch_size)
-    val, _ = evaluate_split(predict, data, "val", batch_size, threshold, flatten=classical)
+    val = evaluate_split(predict, data, "val", batch_size, threshold, flatten=classical)[0] \
+        if len(data.index("val")) else None
     test, predictions = evaluate_split(predict, data, "test", batch_size, threshold, flatten=classical)
     return Outcome(val, test, predictions, history, best_epoch, params, balance, train_seconds,
-                   time.perf_counter() - started)
+                   time.perf_counter() - started, epochs_to_best)
 
 
 def _labelled_matrix(cm: list[list[int]], names: list[str]) -> pd.DataFrame:

@@ -27,21 +27,23 @@ class ValMacroF1(keras.callbacks.Callback):
 
 
 def make_callbacks(run_dir: Path, monitor: str, patience: int, history_file: str, plateau: dict | None,
-                   val_f1: ValMacroF1 | None, best_so_far: float | None = None) -> list[keras.callbacks.Callback]:
+                   val_f1: ValMacroF1 | None, best_so_far: float | None = None,
+                   select: bool = True) -> list[keras.callbacks.Callback]:
     """Callbacks in the order they must run (the F1 callback first, so the others see it).
 
     ``best_so_far``: the monitored value of an earlier phase's checkpoint, which a later
-    phase must beat before it overwrites model.keras.
+    phase must beat before it overwrites model.keras. ``select=False`` (a refit without a
+    validation split) leaves out the checkpoint and early stopping: every epoch runs.
     """
     mode = monitor_mode(monitor)
     callbacks: list[keras.callbacks.Callback] = [val_f1] if val_f1 is not None else []
-    callbacks += [
-        keras.callbacks.TerminateOnNaN(),
-        keras.callbacks.CSVLogger(str(run_dir / history_file)),
-        keras.callbacks.ModelCheckpoint(str(run_dir / "model.keras"), monitor=monitor, mode=mode,
-                                        save_best_only=True, initial_value_threshold=best_so_far),
-        keras.callbacks.EarlyStopping(monitor=monitor, mode=mode, patience=patience, restore_best_weights=True),
-    ]
+    callbacks += [keras.callbacks.TerminateOnNaN(), keras.callbacks.CSVLogger(str(run_dir / history_file))]
+    if select:
+        callbacks += [
+            keras.callbacks.ModelCheckpoint(str(run_dir / "model.keras"), monitor=monitor, mode=mode,
+                                            save_best_only=True, initial_value_threshold=best_so_far),
+            keras.callbacks.EarlyStopping(monitor=monitor, mode=mode, patience=patience, restore_best_weights=True),
+        ]
     if plateau:
         callbacks.append(keras.callbacks.ReduceLROnPlateau(monitor=monitor, mode=mode, **plateau))
     return callbacks

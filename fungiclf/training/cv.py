@@ -22,9 +22,13 @@ SUMMARY_KEYS = ("accuracy", "precision_macro", "recall_macro", "f1_macro", "f1_w
 
 @dataclasses.dataclass
 class Outcome:
-    """One fitted model's results: val/test metrics, test predictions, history (None for sklearn)."""
+    """One fitted model's results: val/test metrics, test predictions, history (None for sklearn).
 
-    val: dict
+    ``val`` is None for a refit model (it trained on val); ``epochs_to_best`` is FitResult's
+    ([] for sklearn).
+    """
+
+    val: dict | None
     test: dict
     predictions: pd.DataFrame
     history: pd.DataFrame | None
@@ -33,6 +37,7 @@ class Outcome:
     balance: dict
     train_seconds: float
     eval_seconds: float
+    epochs_to_best: list[int] = dataclasses.field(default_factory=list)
 
 
 def fold_dataset(data: Dataset, fit_rows: np.ndarray, holdout_rows: np.ndarray) -> Dataset:
@@ -52,8 +57,6 @@ def cross_validate(cfg: DictConfig, data: Dataset, run_dir: Path,
     (sample standard deviation) of SUMMARY_KEYS. Fold artifacts go to ``run_dir/cv/fold_<k>``.
     """
     folds = int(check_number(cfg.cv.folds, "folds", "cv", 2, integer=True))
-    if cfg.cv.get("refit"):
-        raise ConfigError("cv.refit=true is not supported yet: the final model is trained on the regular split")
     pool = np.sort(np.concatenate([data.index("train"), data.index("val")]))
     if folds > len(np.unique(data.groups[pool])):
         raise ConfigError(f"cv.folds={folds} is more than the {len(np.unique(data.groups[pool]))} groups in train+val")
@@ -65,7 +68,7 @@ def cross_validate(cfg: DictConfig, data: Dataset, run_dir: Path,
         fold_dir.mkdir(parents=True, exist_ok=True)
         outcome = fit_and_evaluate(cfg, fold_dataset(data, pool[fit], pool[holdout]), fold_dir)
         per_fold.append({"fold": k + 1, "n_fit": int(len(fit)), "n_holdout": int(len(holdout)),
-                         "best_epoch": outcome.best_epoch,
+                         "best_epoch": outcome.best_epoch, "epochs_to_best": outcome.epochs_to_best,
                          "val": {key: outcome.val.get(key) for key in SUMMARY_KEYS},
                          "test": {key: outcome.test.get(key) for key in SUMMARY_KEYS}})
     summary: dict = {"folds": folds, "per_fold": per_fold}
@@ -75,3 +78,30 @@ def cross_validate(cfg: DictConfig, data: Dataset, run_dir: Path,
                 key: float(fn(values)) if len(values := [f[part][key] for f in per_fold if f[part][key] is not None]) > 1
                 else None for key in SUMMARY_KEYS}
     return summary
+
+
+def wants_refit(cv: DictConfig) -> bool:
+    """cv.refit, checked: it needs cv.folds >= 2, whose folds choose the refit's epochs."""
+    refit = cv.get("refit")
+    if refit not in (None, True, False):
+        raise ConfigError(f"cv.refit must be true or false, got {refit!r}")
+    if refit and not int(cv.get("folds") or 0):
+        raise ConfigError("cv.refit=true needs cv.folds=K (K >= 2): the folds choose how long the refit trains")
+    return bool(refit)
+
+
+def refit_dataset(data: Dataset) -> Dataset:
+    """The same pixels with val folded into train: a refit trains on train+val, and has no val."""
+    split = np.where(np.isin(data.split, ["train", "val"]), "train", data.split)
+    return dataclasses.replace(data, split=split)
+
+
+def refit_epochs(cv_summary: dict) -> list[int] | None:
+    """Epochs per phase for a Keras refit: the median over folds of each phase's epochs up
+    to its best epoch (phase 1 at least 1). None for scikit-learn models (no epochs)."""
+    per_phase = [fold["epochs_to_best"] for fold in cv_summary["per_fold"]]
+    if not any(per_phase):
+        return None
+    phases = max(len(p) for p in per_phase)
+    medians = [round(float(np.median([p[i] if i < len(p) else 0 for p in per_phase]))) for i in range(phases)]
+    return [max(1, medians[0]), *medians[1:]]

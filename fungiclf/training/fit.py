@@ -30,14 +30,17 @@ class FitResult:
     Attributes:
         model: the network with the best weights (reloaded from model.keras).
         history: one row per epoch (epoch from 1, train/val loss and metrics, lr).
-        best_epoch: 1-based epoch of the best monitored value.
+        best_epoch: 1-based epoch of the best monitored value (the last epoch in a refit).
         balance: what balancing did: mode and class weights or per-class counts used.
+        epochs_to_best: per training phase, the epochs that phase ran up to and including
+            the best epoch ([phase 1] or [phase 1, fine-tuning]); what a refit repeats.
     """
 
     model: keras.Model
     history: pd.DataFrame
     best_epoch: int
     balance: dict = field(default_factory=dict)
+    epochs_to_best: list[int] = field(default_factory=list)
 
 
 def training_weights(trainer: DictConfig, data: Dataset, index: np.ndarray, sigmoid: bool) -> tuple[np.ndarray | None, dict]:
@@ -64,14 +67,20 @@ def compile_model(model: keras.Model, optimizer: keras.optimizers.Optimizer, sig
     model.compile(optimizer=optimizer, loss=loss, metrics=[metric])
 
 
-def fit_keras(model: keras.Model, data: Dataset, cfg: DictConfig, run_dir: Path) -> FitResult:
+def fit_keras(model: keras.Model, data: Dataset, cfg: DictConfig, run_dir: Path,
+              fixed_epochs: list[int] | None = None) -> FitResult:
     """Train on the train split, select on the val split; never touches test.
 
     CSVLogger writes history_phase<N>.csv while a phase runs (merged into the returned
     history afterwards); model.keras is the best checkpoint over all phases.
+
+    ``fixed_epochs`` (a refit, which has no val split): run exactly this many epochs per
+    phase, with no checkpoint selection or early stopping; the plateau schedule watches
+    the training loss. model.keras is the last epoch.
     """
     trainer = cfg.trainer
-    epochs = int(check_number(trainer.epochs, "epochs", "trainer", 1, integer=True))
+    refit = fixed_epochs is not None
+    epochs = fixed_epochs[0] if refit else int(check_number(trainer.epochs, "epochs", "trainer", 1, integer=True))
     batch_size = int(check_number(trainer.batch_size, "batch_size", "trainer", 1, integer=True))
     patience = int(check_number(trainer.patience, "patience", "trainer", 0, integer=True))
     sigmoid = cfg.model.get("head", "softmax") == "sigmoid"
@@ -88,8 +97,8 @@ def fit_keras(model: keras.Model, data: Dataset, cfg: DictConfig, run_dir: Path)
 
     train_batches = ArrayBatches(data.images, y, train_index, batch_size, shuffle=True,
                                  sample_weight=sample_weight, seed=int(cfg.seed))
-    val_batches = ArrayBatches(data.images, y, data.index("val"), batch_size)
-    monitor = trainer.monitor
+    val_batches = None if refit else ArrayBatches(data.images, y, data.index("val"), batch_size)
+    monitor = "loss" if refit else trainer.monitor
     val_f1 = ValMacroF1(val_batches, data.labels[data.index("val")], cfg.model.get("threshold", 0.5)) \
         if monitor == "val_f1_macro" else None
     plateau = None
@@ -101,7 +110,8 @@ def fit_keras(model: keras.Model, data: Dataset, cfg: DictConfig, run_dir: Path)
 
     def run_phase(net: keras.Model, phase: int, phase_epochs: int, lr_scale: float, best_so_far: float | None):
         compile_model(net, build_optimizer(cfg.optimizer, len(train_batches), phase_epochs, lr_scale), sigmoid)
-        callbacks = make_callbacks(run_dir, monitor, patience, f"history_phase{phase}.csv", plateau, val_f1, best_so_far)
+        callbacks = make_callbacks(run_dir, monitor, patience, f"history_phase{phase}.csv", plateau, val_f1,
+                                   best_so_far, select=not refit)
         callbacks += trackers
         log.info("Training <model.name=%s> phase %d for up to %d epochs, %d steps each, monitoring %s",
                  cfg.model.name, phase, phase_epochs, len(train_batches), monitor)
@@ -112,16 +122,24 @@ def fit_keras(model: keras.Model, data: Dataset, cfg: DictConfig, run_dir: Path)
 
     history = run_phase(model, 1, epochs, 1.0, None)
     finetune = cfg.model.get("finetune")
-    if finetune and int(finetune.get("epochs") or 0) > 0:
-        best_value = _best(history, monitor)[1]
-        model = _reload(run_dir, model)
+    finetune_epochs = int(finetune.get("epochs") or 0) if finetune else 0
+    if refit:
+        finetune_epochs = fixed_epochs[1] if len(fixed_epochs) > 1 else 0
+    if finetune_epochs > 0:
+        best_value = None if refit else _best(history, monitor)[1]
+        model = model if refit else _reload(run_dir, model)
         count = unfreeze_top(model, finetune.unfreeze)
         log.info("Fine-tuning: %d backbone layers trainable <model.finetune.unfreeze=%s>", count, finetune.unfreeze)
-        history = pd.concat([history, run_phase(model, 2, int(finetune.epochs), float(finetune.lr_factor),
+        history = pd.concat([history, run_phase(model, 2, finetune_epochs, float(finetune.lr_factor),
                                                 best_value)], ignore_index=True)
     history.insert(0, "epoch", np.arange(1, len(history) + 1))
+    if refit:
+        model.save(run_dir / "model.keras")
+        return FitResult(model, history, len(history), balance, list(fixed_epochs))
     best, _ = _best(history, monitor)
-    return FitResult(_reload(run_dir, model), history, best + 1, balance)
+    phases = history["phase"].to_numpy()
+    epochs_to_best = [int((phases[: best + 1] == p).sum()) for p in sorted(set(phases))]
+    return FitResult(_reload(run_dir, model), history, best + 1, balance, epochs_to_best)
 
 
 def _best(history: pd.DataFrame, monitor: str) -> tuple[int, float]:

@@ -2,11 +2,16 @@
 
 import json
 
+import joblib
 import keras
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.linear_model import LogisticRegression
 
+from fungiclf.data.batches import flat_pixels
+from fungiclf.data.dataset import build_dataset
+from fungiclf.errors import ConfigError
 from fungiclf.train import run_job, train
 from tests.conftest import write_image_folder, write_npz
 
@@ -212,6 +217,50 @@ def test_cv_on_a_classical_model(make_cfg, tmp_path):
                    "preprocess.color=gray", "preprocess.size=28")
     cv = train(cfg, tmp_path / "run")["cv"]
     assert len(cv["per_fold"]) == 5 and cv["test_mean"]["accuracy"] >= 0.9
+
+
+def test_cv_refit_trains_the_final_model_on_train_and_val(make_cfg, tmp_path):
+    root = write_image_folder(tmp_path / "imgs", per_class=15, photos=3)
+    cfg = make_cfg("dataset=image_folder", f"dataset.path={root}", "dataset.group_pattern='^(.+)_\\d+\\.\\w+$'",
+                   "model=ann", "trainer.epochs=3", "trainer.patience=1", "trainer.max_per_class=16",
+                   "preprocess.size=16", "cv.folds=2", "cv.refit=true")
+    run_dir = tmp_path / "run"
+    metrics = train(cfg, run_dir)
+    cv = metrics["cv"]
+    # the refit runs the median over folds of each fold's epochs up to its best epoch
+    fold_epochs = [f["epochs_to_best"] for f in cv["per_fold"]]
+    assert all(f["epochs_to_best"] == [f["best_epoch"]] for f in cv["per_fold"])
+    assert cv["refit"] == {"epochs_per_phase": [int(round(float(np.median(fold_epochs))))],
+                           "n_fit": metrics["n_train"] + metrics["n_val"]}
+    history = pd.read_csv(run_dir / "history.csv")
+    assert len(history) == metrics["epochs_run"] == cv["refit"]["epochs_per_phase"][0]
+    assert "val_loss" not in history   # no held-out split: nothing to select on
+    assert metrics["val"] is None and metrics["monitor"] == "loss"
+    # model.keras is the refit model: it reproduces predictions.csv on the test split
+    data = build_dataset(cfg, str(cfg.paths.cache_dir))
+    test_rows = data.index("test")
+    proba = keras.models.load_model(run_dir / "model.keras").predict(data.images[test_rows], verbose=0)
+    predictions = pd.read_csv(run_dir / "predictions.csv")
+    assert np.allclose(predictions[[f"p_{c}" for c in metrics["classes"]]].to_numpy(), proba, atol=1e-5)
+
+
+def test_cv_refit_of_a_classical_model_fits_train_and_val(make_cfg, tmp_path):
+    path = write_npz(tmp_path / "tiny.npz", n=(40, 20, 20))
+    cfg = make_cfg("dataset=medmnist", f"dataset.path={path}", "model=logreg", "cv.folds=2", "cv.refit=true",
+                   "preprocess.color=gray", "preprocess.size=28")
+    metrics = train(cfg, tmp_path / "run")
+    assert metrics["val"] is None and metrics["cv"]["refit"] == {"epochs_per_phase": None, "n_fit": 60}
+    data = build_dataset(cfg, str(cfg.paths.cache_dir))
+    pool = np.concatenate([data.index("train"), data.index("val")])
+    saved = joblib.load(tmp_path / "run" / "model.joblib")
+    expected = LogisticRegression(**saved.get_params()).fit(flat_pixels(data.images, pool), data.labels[pool])
+    assert np.allclose(saved.coef_, expected.coef_, atol=1e-6)
+
+
+def test_cv_refit_without_folds_is_a_config_error(make_cfg, tmp_path):
+    with pytest.raises(ConfigError, match=r"cv.refit=true needs cv.folds=K"):
+        train(make_cfg("trainer=smoke", "cv.refit=true"), tmp_path / "run")
+    assert not (tmp_path / "run" / "split.csv").exists()   # refused before any data work
 
 
 def test_f1_monitor_plateau_schedule_and_affine_augmentation(make_cfg, tmp_path):

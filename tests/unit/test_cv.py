@@ -1,0 +1,40 @@
+"""How a refit after cross-validation is set up: its data and its epochs."""
+
+import numpy as np
+import pytest
+from omegaconf import OmegaConf
+
+from fungiclf.data.dataset import Dataset
+from fungiclf.errors import ConfigError
+from fungiclf.training.cv import refit_dataset, refit_epochs, wants_refit
+
+
+def fold(*epochs_to_best: int) -> dict:
+    return {"epochs_to_best": list(epochs_to_best)}
+
+
+def test_refit_epochs_are_the_median_per_phase():
+    assert refit_epochs({"per_fold": [fold(3), fold(8), fold(5)]}) == [5]
+    # fine-tuning: a fold whose best epoch came in phase 1 ran no phase-2 epochs up to it
+    assert refit_epochs({"per_fold": [fold(4, 2), fold(6), fold(5, 3)]}) == [5, 2]
+    # phase 1 always runs: a fold can only reach phase 2 through it
+    assert refit_epochs({"per_fold": [fold(0, 3), fold(0, 1), fold(2, 2)]}) == [1, 2]
+    assert refit_epochs({"per_fold": [fold(), fold()]}) is None   # scikit-learn: no epochs
+
+
+def test_refit_dataset_folds_val_into_train_and_keeps_test():
+    split = np.array(["train", "val", "test", "val", "train", "test"])
+    data = Dataset(images=np.zeros((6, 2, 2, 1), np.uint8), labels=np.array([0, 1, 0, 1, 0, 1]),
+                   ids=[f"f{i}" for i in range(6)], groups=np.arange(6).astype(str), split=split,
+                   class_names=["a", "b"], skipped=[], fingerprint="test", grouped=False)
+    refit = refit_dataset(data)
+    assert list(refit.index("train")) == [0, 1, 3, 4] and list(refit.index("test")) == [2, 5]
+    assert len(refit.index("val")) == 0 and list(data.split) == list(split)   # the original is untouched
+
+
+@pytest.mark.parametrize("cv, message", [({"folds": 0, "refit": True}, "needs cv.folds"),
+                                         ({"folds": 3, "refit": "yes"}, "must be true or false")])
+def test_bad_refit_settings_are_one_line_errors(cv, message):
+    with pytest.raises(ConfigError, match=message):
+        wants_refit(OmegaConf.create(cv))
+    assert wants_refit(OmegaConf.create({"folds": 3, "refit": True}))
