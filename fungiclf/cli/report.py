@@ -80,19 +80,21 @@ def best_epoch_value(run: Path, column: str) -> float | None:
 
 
 def plot_histories(table: pd.DataFrame, path: Path) -> None:
-    """Per-epoch validation loss and accuracy of every completed Keras run, overlaid."""
+    """Per-epoch validation loss and accuracy of every completed Keras run, overlaid (a
+    refit run has no validation split and is left out)."""
     figure, (loss, accuracy) = plt.subplots(1, 2, figsize=(11, 4))
     for _, row in table[table["status"] == "completed"].iterrows():
         history_file = Path(row["run"]) / "history.csv"
-        if history_file.is_file():
-            history = pd.read_csv(history_file)
+        history = pd.read_csv(history_file) if history_file.is_file() else None
+        if history is not None and {"val_loss", "val_accuracy"} <= set(history.columns):
             label = str(row.get("row") or Path(row["run"]).name)
             loss.plot(range(1, len(history) + 1), history["val_loss"], label=label)
             accuracy.plot(range(1, len(history) + 1), history["val_accuracy"], label=label)
     for axes, name in ((loss, "val_loss"), (accuracy, "val_accuracy")):
         axes.set_xlabel("epoch")
         axes.set_ylabel(name)
-    accuracy.legend(fontsize="small")
+    if accuracy.lines:
+        accuracy.legend(fontsize="small")
     figure.tight_layout()
     figure.savefig(path, dpi=120)
     plt.close(figure)

@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 from sklearn.linear_model import LogisticRegression
 
+from fungiclf.cli.report import main as report_main
 from fungiclf.data.batches import flat_pixels
 from fungiclf.data.dataset import build_dataset
 from fungiclf.errors import ConfigError
@@ -242,6 +243,9 @@ def test_cv_refit_trains_the_final_model_on_train_and_val(make_cfg, tmp_path):
     proba = keras.models.load_model(run_dir / "model.keras").predict(data.images[test_rows], verbose=0)
     predictions = pd.read_csv(run_dir / "predictions.csv")
     assert np.allclose(predictions[[f"p_{c}" for c in metrics["classes"]]].to_numpy(), proba, atol=1e-5)
+    # the report reads a run without val metrics or a val history
+    report_main([str(run_dir), "--history", "--out", str(tmp_path / "report")])
+    assert (tmp_path / "report" / "summary.md").read_text().count("| completed |") == 1
 
 
 def test_cv_refit_of_a_classical_model_fits_train_and_val(make_cfg, tmp_path):
