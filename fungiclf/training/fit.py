@@ -134,12 +134,29 @@ def fit_keras(model: keras.Model, data: Dataset, cfg: DictConfig, run_dir: Path,
                                                 best_value)], ignore_index=True)
     history.insert(0, "epoch", np.arange(1, len(history) + 1))
     if refit:
+        if not np.isfinite(history["loss"].iloc[-1]):
+            raise FloatingPointError("the refit's training loss became NaN; try a lower optimizer.lr")
         model.save(run_dir / "model.keras")
         return FitResult(model, history, len(history), balance, list(fixed_epochs))
     best, _ = _best(history, monitor)
-    phases = history["phase"].to_numpy()
-    epochs_to_best = [int((phases[: best + 1] == p).sum()) for p in sorted(set(phases))]
-    return FitResult(_reload(run_dir, model), history, best + 1, balance, epochs_to_best)
+    return FitResult(_reload(run_dir, model), history, best + 1, balance, epochs_to_best_per_phase(history, monitor))
+
+
+def epochs_to_best_per_phase(history: pd.DataFrame, monitor: str) -> list[int]:
+    """Per phase, the epochs a refit must run to retrace the path to the best checkpoint.
+
+    A phase before the best one counts up to its own best epoch, since the next phase
+    started from that checkpoint; the best phase counts up to the best epoch; later ones 0.
+    """
+    best_row = _best(history, monitor)[0]
+    best_phase = history["phase"].iloc[best_row]
+    counts = []
+    for phase, rows in history.groupby("phase", sort=True):
+        if phase < best_phase:
+            counts.append(_best(rows.reset_index(drop=True), monitor)[0] + 1)
+        else:
+            counts.append(best_row - int(rows.index[0]) + 1 if phase == best_phase else 0)
+    return counts
 
 
 def _best(history: pd.DataFrame, monitor: str) -> tuple[int, float]:

@@ -1,12 +1,14 @@
 """How a refit after cross-validation is set up: its data and its epochs."""
 
 import numpy as np
+import pandas as pd
 import pytest
 from omegaconf import OmegaConf
 
 from fungiclf.data.dataset import Dataset
 from fungiclf.errors import ConfigError
 from fungiclf.training.cv import refit_dataset, refit_epochs, wants_refit
+from fungiclf.training.fit import epochs_to_best_per_phase
 
 
 def fold(*epochs_to_best: int) -> dict:
@@ -38,3 +40,15 @@ def test_bad_refit_settings_are_one_line_errors(cv, message):
     with pytest.raises(ConfigError, match=message):
         wants_refit(OmegaConf.create(cv))
     assert wants_refit(OmegaConf.create({"folds": 3, "refit": True}))
+
+
+def testepochs_to_best_per_phase_retrace_the_path_to_the_best_checkpoint():
+    # phase 1 peaks at its epoch 2 and stops at 4; fine-tuning starts from that checkpoint
+    # and peaks at its epoch 3: a refit runs 2 + 3 epochs
+    history = pd.DataFrame({"val_accuracy": [0.5, 0.7, 0.6, 0.65, 0.72, 0.74, 0.8, 0.75],
+                            "phase": [1, 1, 1, 1, 2, 2, 2, 2]})
+    assert epochs_to_best_per_phase(history, "val_accuracy") == [2, 3]
+    # fine-tuning never beats phase 1: the refit has nothing to fine-tune
+    history["val_accuracy"] = [0.5, 0.9, 0.6, 0.65, 0.72, 0.74, 0.8, 0.75]
+    assert epochs_to_best_per_phase(history, "val_accuracy") == [2, 0]
+    assert epochs_to_best_per_phase(history.assign(val_loss=[3, 2, 1, 2, 2, 2, 2, 2]), "val_loss") == [3, 0]
