@@ -248,6 +248,17 @@ def test_cv_refit_trains_the_final_model_on_train_and_val(make_cfg, tmp_path):
     assert (tmp_path / "report" / "summary.md").read_text().count("| completed |") == 1
 
 
+@pytest.mark.slow
+def test_cv_refit_of_a_fine_tuned_backbone_repeats_both_phases(make_cfg, tmp_path):
+    cfg = make_cfg("trainer=smoke", "model=vgg16", "preprocess.color=gray", "model.finetune.epochs=2",
+                   "model.finetune.unfreeze=4", "cv.folds=2", "cv.refit=true")
+    metrics = train(cfg, tmp_path / "run")
+    epochs = metrics["cv"]["refit"]["epochs_per_phase"]
+    assert len(epochs) == 2 and all(len(f["epochs_to_best"]) == 2 for f in metrics["cv"]["per_fold"])
+    history = pd.read_csv(tmp_path / "run" / "history.csv")
+    assert [int((history["phase"] == p).sum()) for p in (1, 2)] == epochs
+
+
 def test_cv_refit_of_a_classical_model_fits_train_and_val(make_cfg, tmp_path):
     path = write_npz(tmp_path / "tiny.npz", n=(40, 20, 20))
     cfg = make_cfg("dataset=medmnist", f"dataset.path={path}", "model=logreg", "cv.folds=2", "cv.refit=true",
