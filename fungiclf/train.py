@@ -63,7 +63,7 @@ def train(cfg: DictConfig, run_dir: Path) -> dict:
     seed_everything(int(cfg.seed))
     apply_smoke(cfg)
     check_logger(cfg)
-    refit = wants_refit(cfg.cv)
+    refit = wants_refit(cfg.cv)   # also checks cv.folds before any data work
     OmegaConf.save(cfg, run_dir / "config_resolved.yaml", resolve=True)  # what actually ran
     cache_dir = str(Path(cfg.paths.cache_dir).expanduser())
     timings: dict[str, float | bool] = {}

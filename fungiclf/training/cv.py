@@ -81,11 +81,14 @@ def cross_validate(cfg: DictConfig, data: Dataset, run_dir: Path,
 
 
 def wants_refit(cv: DictConfig) -> bool:
-    """cv.refit, checked: it needs cv.folds >= 2, whose folds choose the refit's epochs."""
+    """cv.refit, checked with cv.folds: a refit needs folds (K >= 2) to choose its epochs."""
     refit = cv.get("refit")
     if refit not in (None, True, False):
         raise ConfigError(f"cv.refit must be true or false, got {refit!r}")
-    if refit and not int(cv.get("folds") or 0):
+    folds = check_number(cv.get("folds") or 0, "folds", "cv", 0, integer=True)
+    if folds == 1:
+        raise ConfigError("cv.folds=1 is not cross-validation: use 0 (off) or K >= 2")
+    if refit and not folds:
         raise ConfigError("cv.refit=true needs cv.folds=K (K >= 2): the folds choose how long the refit trains")
     return bool(refit)
 

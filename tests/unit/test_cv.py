@@ -35,7 +35,9 @@ def test_refit_dataset_folds_val_into_train_and_keeps_test():
 
 
 @pytest.mark.parametrize("cv, message", [({"folds": 0, "refit": True}, "needs cv.folds"),
-                                         ({"folds": 3, "refit": "yes"}, "must be true or false")])
+                                         ({"folds": 3, "refit": "yes"}, "must be true or false"),
+                                         ({"folds": 1, "refit": False}, "is not cross-validation"),
+                                         ({"folds": "three", "refit": False}, "'folds' parameter of cv")])
 def test_bad_refit_settings_are_one_line_errors(cv, message):
     with pytest.raises(ConfigError, match=message):
         wants_refit(OmegaConf.create(cv))
