@@ -113,8 +113,8 @@ def fit_keras(model: keras.Model, data: Dataset, cfg: DictConfig, run_dir: Path,
         callbacks = make_callbacks(run_dir, monitor, patience, f"history_phase{phase}.csv", plateau, val_f1,
                                    best_so_far, select=not refit)
         callbacks += trackers
-        log.info("Training <model.name=%s> phase %d for up to %d epochs, %d steps each, monitoring %s",
-                 cfg.model.name, phase, phase_epochs, len(train_batches), monitor)
+        log.info("Training <model.name=%s> phase %d for %s%d epochs, %d steps each, monitoring %s",
+                 cfg.model.name, phase, "" if refit else "up to ", phase_epochs, len(train_batches), monitor)
         logged = net.fit(train_batches, validation_data=val_batches, epochs=phase_epochs, callbacks=callbacks,
                          verbose=int(trainer.verbose)).history
         (run_dir / f"history_phase{phase}.csv").unlink(missing_ok=True)  # merged into history.csv
