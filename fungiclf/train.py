@@ -81,11 +81,11 @@ def train(cfg: DictConfig, run_dir: Path) -> dict:
         cv = cross_validate(cfg, data, run_dir, fit_and_evaluate)
         timings["cv_seconds"] = time.perf_counter() - started
         keras.backend.clear_session()
-        epochs = refit_epochs(cv)
+        epochs, refit_data = refit_epochs(cv), refit_dataset(data)
+        cv["refit"] = {"epochs_per_phase": epochs, "n_fit": len(refit_data.index("train"))}
         log.info("cv.refit=true: training the final model on train+val (%d images)%s",
-                 len(data.index("train")) + len(data.index("val")), f" for {epochs} epochs per phase" if epochs else "")
-        outcome = fit_and_evaluate(cfg, refit_dataset(data), run_dir, epochs)
-        cv["refit"] = {"epochs_per_phase": epochs, "n_fit": len(data.index("train")) + len(data.index("val"))}
+                 cv["refit"]["n_fit"], f" for {epochs} epochs per phase" if epochs else "")
+        outcome = fit_and_evaluate(cfg, refit_data, run_dir, epochs)
     else:
         outcome = fit_and_evaluate(cfg, data, run_dir)
         cv = cross_validate(cfg, data, run_dir, fit_and_evaluate) if int(cfg.cv.folds or 0) else None
