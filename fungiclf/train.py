@@ -25,10 +25,11 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
 from fungiclf.data.dataset import Dataset, build_dataset
-from fungiclf.errors import FungiclfError
-from fungiclf.evaluation.evaluate import evaluate_split
+from fungiclf.errors import ConfigError, FungiclfError
+from fungiclf.data.views import usable_views
+from fungiclf.evaluation.evaluate import evaluate_split, split_probabilities
 from fungiclf.experiments import expand_row
-from fungiclf.evaluation.metrics import report_table
+from fungiclf.evaluation.metrics import THRESHOLD_RULES, as_two_columns, choose_threshold, report_table
 from fungiclf.evaluation.plots import plot_confusion, plot_curves
 from fungiclf.evaluation.run_folder import read_metrics, write_csv, write_json
 from fungiclf.models import build_estimator, build_model, get_spec
@@ -37,7 +38,8 @@ from fungiclf.provenance import provenance
 from fungiclf.seeding import seed_everything
 from fungiclf.smoke import apply_smoke
 from fungiclf.tracking import check_logger, log_finished_run
-from fungiclf.training.cv import Outcome, cross_validate, refit_dataset, refit_epochs, wants_refit
+from fungiclf.validation import check_choice, check_number
+from fungiclf.training.cv import Outcome, cross_validate, refit_dataset, refit_epochs, refit_threshold, wants_refit
 from fungiclf.training.fit import fit_keras
 from fungiclf.training.fit_classical import fit_classical
 
@@ -85,7 +87,8 @@ def train(cfg: DictConfig, run_dir: Path) -> dict:
         cv["refit"] = {"epochs_per_phase": epochs, "n_fit": len(refit_data.index("train"))}
         log.info("cv.refit=true: training the final model on train+val (%d images)%s",
                  cv["refit"]["n_fit"], f" for {epochs} epochs per phase" if epochs else "")
-        outcome = fit_and_evaluate(cfg, refit_data, run_dir, epochs)
+        rule = isinstance(cfg.model.get("threshold"), str)   # chosen on val: the folds' median
+        outcome = fit_and_evaluate(cfg, refit_data, run_dir, epochs, refit_threshold(cv) if rule else None)
     else:
         outcome = fit_and_evaluate(cfg, data, run_dir)
         cv = cross_validate(cfg, data, run_dir, fit_and_evaluate) if int(cfg.cv.folds or 0) else None
@@ -122,6 +125,9 @@ def train(cfg: DictConfig, run_dir: Path) -> dict:
         "epochs_run": None if history is None else int(len(history)), "best_epoch": outcome.best_epoch,
         "monitor": None if history is None else ("loss" if refit else cfg.trainer.monitor),
         "balance": outcome.balance,
+        "threshold": {"setting": cfg.model.get("threshold", 0.5), "value": outcome.threshold}
+        if len(data.class_names) == 2 else None,
+        "tta": cfg.trainer.get("tta") or "none",
         "timings": timings, "test": test, "val": outcome.val,
         **({"cv": cv} if cv is not None else {}),
         "config_fingerprint": fingerprint,
@@ -140,12 +146,13 @@ def published_numbers(cfg: DictConfig) -> dict[str, float]:
     return dict(OmegaConf.to_container(published)) if published else {}
 
 
-def fit_and_evaluate(cfg: DictConfig, data: Dataset, run_dir: Path, fixed_epochs: list[int] | None = None) -> Outcome:
+def fit_and_evaluate(cfg: DictConfig, data: Dataset, run_dir: Path, fixed_epochs: list[int] | None = None,
+                     fixed_threshold: float | None = None) -> Outcome:
     """Build and fit the configured model on data's train split (selecting on val), then
     predict val and test once each. Writes model.keras / model.joblib into ``run_dir``.
 
     A refit passes a dataset without val rows (val metrics are then None) and, for Keras
-    models, ``fixed_epochs`` per phase (see fit_keras)."""
+    models, ``fixed_epochs`` per phase (see fit_keras), and the folds' ``fixed_threshold``."""
     started = time.perf_counter()
     classical = get_spec(cfg.model.name).kind == "sklearn"
     if classical:
@@ -162,13 +169,31 @@ def fit_and_evaluate(cfg: DictConfig, data: Dataset, run_dir: Path, fixed_epochs
     train_seconds = time.perf_counter() - started
 
     started = time.perf_counter()
-    threshold = float(cfg.model.get("threshold", 0.5))
-    batch_size = int(cfg.trainer.batch_size)
-    val = evaluate_split(predict, data, "val", batch_size, threshold, flatten=classical)[0] \
-        if len(data.index("val")) else None
-    test, predictions = evaluate_split(predict, data, "test", batch_size, threshold, flatten=classical)
+    height, width = data.images.shape[1:3]
+    views = usable_views(str(cfg.trainer.get("tta") or "none"), height, width)
+    probabilities = partial(split_probabilities, predict, data, batch_size=int(cfg.trainer.batch_size),
+                            flatten=classical, views=views)
+    raw_val = probabilities("val") if len(data.index("val")) else None
+    threshold = decision_threshold(cfg.model.get("threshold", 0.5), data, raw_val, fixed_threshold)
+    val = evaluate_split(data, "val", raw_val, threshold)[0] if raw_val is not None else None
+    test, predictions = evaluate_split(data, "test", probabilities("test"), threshold)
     return Outcome(val, test, predictions, history, best_epoch, params, balance, train_seconds,
-                   time.perf_counter() - started, epochs_to_best)
+                   time.perf_counter() - started, epochs_to_best, threshold)
+
+
+def decision_threshold(setting, data: Dataset, raw_val: np.ndarray | None, fixed: float | None = None) -> float:
+    """model.threshold: a number, or a rule (THRESHOLD_RULES) applied to the validation
+    outputs of a two-class model. ``fixed`` (a refit, which has no val) wins."""
+    if fixed is not None:
+        return fixed
+    if not isinstance(setting, str):
+        return float(check_number(setting, "threshold", "model", 0.0, 1.0))
+    check_choice(setting, THRESHOLD_RULES, "threshold", "model")
+    if len(data.class_names) != 2:
+        raise ConfigError(f"model.threshold={setting} needs a two-class task; the dataset has {len(data.class_names)}")
+    chosen = choose_threshold(data.labels[data.index("val")], as_two_columns(raw_val)[:, 1], setting)
+    log.info("Decision threshold %.4f chosen on val <model.threshold=%s>", chosen, setting)
+    return chosen
 
 
 def _labelled_matrix(cm: list[list[int]], names: list[str]) -> pd.DataFrame:

@@ -5,10 +5,15 @@ import math
 import keras
 import numpy as np
 
+from fungiclf.data.mixing import Mixing, mix_batch
+from fungiclf.data.views import dihedral
 
-def flat_pixels(images: np.ndarray, index: np.ndarray) -> np.ndarray:
-    """Rows ``index`` as (len(index), H*W*C) float32 in [0, 1]: the scikit-learn models' input."""
-    return np.asarray(images[index]).reshape(len(index), -1).astype(np.float32) / 255.0
+
+def flat_pixels(images: np.ndarray, index: np.ndarray, view: int = 0) -> np.ndarray:
+    """Rows ``index`` (in dihedral ``view``) as (len(index), H*W*C) float32 in [0, 1]: the
+    scikit-learn models' input."""
+    rows = dihedral(np.asarray(images[index]), view)
+    return rows.reshape(len(index), -1).astype(np.float32) / 255.0
 
 
 class ArrayBatches(keras.utils.PyDataset):
@@ -16,21 +21,25 @@ class ArrayBatches(keras.utils.PyDataset):
 
     Args:
         images: (N, H, W, C) uint8, may be a memmap larger than RAM.
-        labels: (N,) int class indices.
+        targets: (N,) int class indices or binary targets, or (N, K) one-hot rows.
         index: rows of ``images`` to use, in order (repeats allowed: oversampling).
         batch_size: images per batch.
         shuffle: reshuffle ``index`` every epoch (training only).
         sample_weight: (N,) per-row weight or None.
-        seed: shuffling seed.
+        seed: shuffling and mixing seed.
+        mixing: mixup / CutMix of training batches (None: off).
+        view: dihedral view of every batch (test-time augmentation; 0 = as stored).
     """
 
-    def __init__(self, images: np.ndarray, labels: np.ndarray, index: np.ndarray, batch_size: int,
-                 shuffle: bool = False, sample_weight: np.ndarray | None = None, seed: int = 0) -> None:
+    def __init__(self, images: np.ndarray, targets: np.ndarray, index: np.ndarray, batch_size: int,
+                 shuffle: bool = False, sample_weight: np.ndarray | None = None, seed: int = 0,
+                 mixing: Mixing | None = None, view: int = 0) -> None:
         super().__init__()
-        self.images, self.labels, self.batch_size = images, labels, batch_size
+        self.images, self.targets, self.batch_size = images, targets, batch_size
         self.index = np.asarray(index, dtype=np.int64)
         self.order = self.index.copy()
         self.shuffle, self.sample_weight = shuffle, sample_weight
+        self.mixing, self.view = mixing, view
         self.rng = np.random.default_rng(seed)
         if shuffle:
             self.rng.shuffle(self.order)
@@ -40,12 +49,14 @@ class ArrayBatches(keras.utils.PyDataset):
 
     def __getitem__(self, i: int):
         rows = self.order[i * self.batch_size:(i + 1) * self.batch_size]
-        x = np.asarray(self.images[np.sort(rows)] if self.shuffle else self.images[rows])
-        rows = np.sort(rows) if self.shuffle else rows
-        y = self.labels[rows]
-        if self.sample_weight is None:
-            return x, y
-        return x, y, self.sample_weight[rows].astype("float32")
+        if self.shuffle:  # sorted rows read a memmap sequentially; the batch order is random anyway
+            rows = np.sort(rows)
+        x = dihedral(np.asarray(self.images[rows]), self.view)
+        y = self.targets[rows]
+        weight = None if self.sample_weight is None else self.sample_weight[rows].astype("float32")
+        if self.mixing is not None:
+            x, y, weight = mix_batch(x, y, weight, self.mixing, self.rng)
+        return (x, y) if weight is None else (x, y, weight)
 
     def on_epoch_end(self) -> None:
         if self.shuffle:

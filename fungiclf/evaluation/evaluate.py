@@ -1,4 +1,7 @@
-"""Evaluate a trained model on one split: one un-shuffled predict pass gives labels and predictions."""
+"""Evaluate a trained model on one split: one un-shuffled predict pass (per test-time view)
+gives the probabilities; labels and predictions come from the same rows."""
+
+from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
@@ -21,19 +24,29 @@ def predictions_table(data: Dataset, index: np.ndarray, proba: np.ndarray, y_pre
     return table
 
 
-def evaluate_split(predict_fn, data: Dataset, split: str, batch_size: int, threshold: float = 0.5,
-                   flatten: bool = False) -> tuple[dict, pd.DataFrame]:
-    """Metrics and the predictions table of ``split``.
+def split_probabilities(predict_fn: Callable, data: Dataset, split: str, batch_size: int, flatten: bool = False,
+                        views: tuple[int, ...] = (0,)) -> np.ndarray:
+    """Model outputs for ``split``'s rows, averaged over the dihedral ``views``.
 
     Args:
         predict_fn: maps a batch source to (N, K) or (N, 1) probabilities: ``model.predict``
             for Keras; for scikit-learn a function of a (N, D) float array (``flatten=True``).
+    Returns:
+        (N, K) probabilities, or (N, 1) p(class 1) for a sigmoid head.
     """
     index = data.index(split)
-    if flatten:
-        raw = predict_fn(flat_pixels(data.images, index))
-    else:
-        raw = predict_fn(ArrayBatches(data.images, data.labels, index, batch_size), verbose=0)
+    outputs = []
+    for view in views:
+        if flatten:
+            outputs.append(predict_fn(flat_pixels(data.images, index, view)))
+        else:
+            outputs.append(predict_fn(ArrayBatches(data.images, data.labels, index, batch_size, view=view), verbose=0))
+    return np.mean(np.asarray(outputs, dtype=np.float64), axis=0)
+
+
+def evaluate_split(data: Dataset, split: str, raw: np.ndarray, threshold: float = 0.5) -> tuple[dict, pd.DataFrame]:
+    """Metrics and the predictions table of ``split`` from its model outputs ``raw``."""
+    index = data.index(split)
     y_pred = predict_labels(raw, threshold)
     proba = as_two_columns(raw)
     metrics = classification_metrics(data.labels[index], y_pred, proba, data.class_names)

@@ -13,9 +13,49 @@ def as_two_columns(proba: np.ndarray) -> np.ndarray:
 
 
 def predict_labels(proba: np.ndarray, threshold: float = 0.5) -> np.ndarray:
-    """Predicted class per row: p(class 1) >= threshold for one sigmoid column, else argmax."""
+    """Predicted class per row: for two classes (one sigmoid column, or two softmax
+    columns) p(class 1) >= threshold; for more classes the argmax."""
     proba = np.asarray(proba)
-    return (proba[:, 0] >= threshold).astype(np.int64) if proba.shape[1] == 1 else proba.argmax(1)
+    if proba.shape[1] <= 2:
+        return (proba[:, -1] >= threshold).astype(np.int64)
+    return proba.argmax(1)
+
+
+THRESHOLD_RULES = ["val_youden", "val_accuracy", "val_f1_macro"]
+
+
+def choose_threshold(y_true: np.ndarray, p_pos: np.ndarray, rule: str) -> float:
+    """The decision threshold on p(class 1) that maximises ``rule`` on these (validation) rows.
+
+    Rules: "val_youden" (sensitivity + specificity - 1, i.e. balanced accuracy: robust to a
+    test set whose class shares differ), "val_accuracy", "val_f1_macro". The returned value
+    lies halfway between the two scores it separates, so it does not sit on a score.
+    """
+    y_true, p_pos = np.asarray(y_true).astype(int), np.asarray(p_pos, dtype=np.float64)
+    order = np.argsort(-p_pos, kind="stable")
+    scores, positive = p_pos[order], y_true[order]
+    n, n_pos = len(scores), int(positive.sum())
+    n_neg = n - n_pos
+    # cut k: the k highest scores are called positive (k = 0..n); only cuts between distinct scores count
+    tp = np.concatenate([[0], np.cumsum(positive)])
+    fp = np.arange(n + 1) - tp
+    valid = np.ones(n + 1, bool)
+    valid[1:n] = scores[:-1] != scores[1:]
+    tn, fn = n_neg - fp, n_pos - tp
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if rule == "val_youden":
+            value = np.nan_to_num(tp / n_pos) + np.nan_to_num(tn / n_neg)
+        elif rule == "val_accuracy":
+            value = (tp + tn) / n
+        elif rule == "val_f1_macro":
+            value = np.nan_to_num(2 * tp / (2 * tp + fp + fn)) + np.nan_to_num(2 * tn / (2 * tn + fn + fp))
+        else:
+            raise ValueError(f"unknown threshold rule {rule!r}; rules: {THRESHOLD_RULES}")
+    value = np.where(valid, value, -np.inf)
+    best = int(np.argmax(value))   # first best: the highest threshold among equals
+    upper = 1.0 if best == 0 else scores[best - 1]
+    lower = 0.0 if best == n else scores[best]
+    return float((upper + lower) / 2)
 
 
 def _roc_auc(y_true: np.ndarray, proba: np.ndarray, n_classes: int) -> float | None:

@@ -28,15 +28,20 @@ class ValMacroF1(keras.callbacks.Callback):
 
 def make_callbacks(run_dir: Path, monitor: str, patience: int, history_file: str, plateau: dict | None,
                    val_f1: ValMacroF1 | None, best_so_far: float | None = None,
-                   select: bool = True) -> list[keras.callbacks.Callback]:
+                   select: bool = True, ema: bool = False) -> list[keras.callbacks.Callback]:
     """Callbacks in the order they must run (the F1 callback first, so the others see it).
+
+    ``ema``: the optimizer keeps an exponential moving average of the weights; it is
+    swapped in for validation, the checkpoint and the end of training (SwapEMAWeights runs
+    first, so every later callback sees the averaged weights).
 
     ``best_so_far``: the monitored value of an earlier phase's checkpoint, which a later
     phase must beat before it overwrites model.keras. ``select=False`` (a refit without a
     validation split) leaves out the checkpoint and early stopping: every epoch runs.
     """
     mode = monitor_mode(monitor)
-    callbacks: list[keras.callbacks.Callback] = [val_f1] if val_f1 is not None else []
+    callbacks: list[keras.callbacks.Callback] = [keras.callbacks.SwapEMAWeights(swap_on_epoch=True)] if ema else []
+    callbacks += [val_f1] if val_f1 is not None else []
     callbacks += [keras.callbacks.TerminateOnNaN(), keras.callbacks.CSVLogger(str(run_dir / history_file))]
     if select:
         callbacks += [

@@ -25,7 +25,7 @@ class Outcome:
     """One fitted model's results: val/test metrics, test predictions, history (None for sklearn).
 
     ``val`` is None for a refit model (it trained on val); ``epochs_to_best`` is FitResult's
-    ([] for sklearn).
+    ([] for sklearn); ``threshold`` is the decision threshold on p(class 1) of a two-class model.
     """
 
     val: dict | None
@@ -38,6 +38,7 @@ class Outcome:
     train_seconds: float
     eval_seconds: float
     epochs_to_best: list[int] = dataclasses.field(default_factory=list)
+    threshold: float = 0.5
 
 
 def fold_dataset(data: Dataset, fit_rows: np.ndarray, holdout_rows: np.ndarray) -> Dataset:
@@ -69,6 +70,7 @@ def cross_validate(cfg: DictConfig, data: Dataset, run_dir: Path,
         outcome = fit_and_evaluate(cfg, fold_dataset(data, pool[fit], pool[holdout]), fold_dir)
         per_fold.append({"fold": k + 1, "n_fit": int(len(fit)), "n_holdout": int(len(holdout)),
                          "best_epoch": outcome.best_epoch, "epochs_to_best": outcome.epochs_to_best,
+                         "threshold": outcome.threshold,
                          "val": {key: outcome.val.get(key) for key in SUMMARY_KEYS},
                          "test": {key: outcome.test.get(key) for key in SUMMARY_KEYS}})
     summary: dict = {"folds": folds, "per_fold": per_fold}
@@ -108,3 +110,9 @@ def refit_epochs(cv_summary: dict) -> list[int] | None:
     phases = max(len(p) for p in per_phase)
     medians = [round(float(np.median([p[i] if i < len(p) else 0 for p in per_phase]))) for i in range(phases)]
     return [max(1, medians[0]), *medians[1:]]
+
+
+def refit_threshold(cv_summary: dict) -> float:
+    """The decision threshold of a refit whose model.threshold is chosen on val: the
+    median of the folds' thresholds (the refit has no val of its own)."""
+    return float(np.median([fold["threshold"] for fold in cv_summary["per_fold"]]))

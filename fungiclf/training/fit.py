@@ -12,6 +12,7 @@ from omegaconf import DictConfig
 
 from fungiclf.data.batches import ArrayBatches
 from fungiclf.data.dataset import Dataset
+from fungiclf.data.mixing import Mixing
 from fungiclf.errors import ConfigError
 from fungiclf.models.applications import unfreeze_top
 from fungiclf.training.balance import balance_mode, class_weights, oversample
@@ -60,11 +61,30 @@ def training_weights(trainer: DictConfig, data: Dataset, index: np.ndarray, sigm
     return per_class[data.labels], record
 
 
-def compile_model(model: keras.Model, optimizer: keras.optimizers.Optimizer, sigmoid: bool) -> None:
-    loss = "binary_crossentropy" if sigmoid else "sparse_categorical_crossentropy"
-    metric = keras.metrics.BinaryAccuracy(name="accuracy") if sigmoid else \
-        keras.metrics.SparseCategoricalAccuracy(name="accuracy")
+def compile_model(model: keras.Model, optimizer: keras.optimizers.Optimizer, sigmoid: bool,
+                  label_smoothing: float = 0.0) -> None:
+    """Cross-entropy on one-hot targets (softmax) or 0/1 targets (sigmoid), so that label
+    smoothing and mixed (soft) targets work alike."""
+    if sigmoid:
+        loss = keras.losses.BinaryCrossentropy(label_smoothing=label_smoothing)
+        metric = keras.metrics.BinaryAccuracy(name="accuracy")
+    else:
+        loss = keras.losses.CategoricalCrossentropy(label_smoothing=label_smoothing)
+        metric = keras.metrics.CategoricalAccuracy(name="accuracy")
     model.compile(optimizer=optimizer, loss=loss, metrics=[metric])
+
+
+def training_targets(labels: np.ndarray, num_classes: int, sigmoid: bool) -> np.ndarray:
+    """(N,) float 0/1 targets for a sigmoid head, else (N, K) one-hot float32 rows."""
+    return labels.astype("float32") if sigmoid else np.eye(num_classes, dtype="float32")[labels]
+
+
+def mixing_settings(trainer: DictConfig) -> Mixing | None:
+    """trainer.mixup / trainer.cutmix / trainer.mix_prob, validated (None when off)."""
+    mixing = Mixing(mixup=float(check_number(trainer.get("mixup") or 0.0, "mixup", "trainer", 0.0)),
+                    cutmix=float(check_number(trainer.get("cutmix") or 0.0, "cutmix", "trainer", 0.0)),
+                    prob=float(check_number(trainer.get("mix_prob", 1.0), "mix_prob", "trainer", 0.0, 1.0)))
+    return mixing if mixing.active else None
 
 
 def fit_keras(model: keras.Model, data: Dataset, cfg: DictConfig, run_dir: Path,
@@ -84,7 +104,8 @@ def fit_keras(model: keras.Model, data: Dataset, cfg: DictConfig, run_dir: Path,
     batch_size = int(check_number(trainer.batch_size, "batch_size", "trainer", 1, integer=True))
     patience = int(check_number(trainer.patience, "patience", "trainer", 0, integer=True))
     sigmoid = cfg.model.get("head", "softmax") == "sigmoid"
-    y = data.labels.astype("float32") if sigmoid else data.labels
+    y = training_targets(data.labels, len(data.class_names), sigmoid)
+    label_smoothing = float(check_number(trainer.get("label_smoothing") or 0.0, "label_smoothing", "trainer", 0.0, 0.5))
 
     train_index = data.index("train")
     balance = {"mode": balance_mode(trainer)}
@@ -96,7 +117,7 @@ def fit_keras(model: keras.Model, data: Dataset, cfg: DictConfig, run_dir: Path,
     balance.update(record)
 
     train_batches = ArrayBatches(data.images, y, train_index, batch_size, shuffle=True,
-                                 sample_weight=sample_weight, seed=int(cfg.seed))
+                                 sample_weight=sample_weight, seed=int(cfg.seed), mixing=mixing_settings(trainer))
     val_batches = None if refit else ArrayBatches(data.images, y, data.index("val"), batch_size)
     monitor = "loss" if refit else trainer.monitor
     val_f1 = ValMacroF1(val_batches, data.labels[data.index("val")], cfg.model.get("threshold", 0.5)) \
@@ -109,9 +130,10 @@ def fit_keras(model: keras.Model, data: Dataset, cfg: DictConfig, run_dir: Path,
     trackers = epoch_callbacks(cfg, run_dir)  # one set for all phases: steps keep counting
 
     def run_phase(net: keras.Model, phase: int, phase_epochs: int, lr_scale: float, best_so_far: float | None):
-        compile_model(net, build_optimizer(cfg.optimizer, len(train_batches), phase_epochs, lr_scale), sigmoid)
+        optimizer = build_optimizer(cfg.optimizer, len(train_batches), phase_epochs, lr_scale)
+        compile_model(net, optimizer, sigmoid, label_smoothing)
         callbacks = make_callbacks(run_dir, monitor, patience, f"history_phase{phase}.csv", plateau, val_f1,
-                                   best_so_far, select=not refit)
+                                   best_so_far, select=not refit, ema=bool(optimizer.use_ema))
         callbacks += trackers
         log.info("Training <model.name=%s> phase %d for %s%d epochs, %d steps each, monitoring %s",
                  cfg.model.name, phase, "" if refit else "up to ", phase_epochs, len(train_batches), monitor)

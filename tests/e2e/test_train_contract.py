@@ -289,3 +289,27 @@ def test_f1_monitor_plateau_schedule_and_affine_augmentation(make_cfg, tmp_path)
     # the checkpoint the test metrics come from is the best-F1 epoch: its val F1 is reproduced
     assert metrics["val"]["f1_macro"] == pytest.approx(history["val_f1_macro"].max(), abs=1e-6)
     assert "learning_rate" in history
+
+
+def test_threshold_chosen_on_val_and_test_time_views(make_cfg, tmp_path):
+    """model.threshold=val_youden is chosen on the val outputs (averaged over the TTA views)
+    and applied to test; predictions.csv follows that threshold."""
+    from fungiclf.data.views import dihedral
+    from fungiclf.evaluation.metrics import choose_threshold
+    path = write_npz(tmp_path / "tiny.npz", n=(40, 20, 20))
+    cfg = make_cfg("dataset=medmnist", f"dataset.path={path}", "trainer=smoke", "model=ann", "model.head=sigmoid",
+                   "model.threshold=val_youden", "trainer.tta=flips", "trainer.label_smoothing=0.1", "trainer.mixup=0.2")
+    metrics = train(cfg, tmp_path / "run")
+    assert_contract(tmp_path / "run", metrics)
+    data = build_dataset(cfg, str(cfg.paths.cache_dir))
+    model = keras.models.load_model(tmp_path / "run" / "model.keras")
+
+    def averaged(split):
+        images = np.asarray(data.images[data.index(split)], dtype=np.float32)
+        return np.mean([model.predict(dihedral(images, v), verbose=0)[:, 0] for v in (0, 2, 4, 6)], axis=0)
+
+    threshold = choose_threshold(data.labels[data.index("val")], averaged("val"), "val_youden")
+    assert metrics["threshold"] == {"setting": "val_youden", "value": pytest.approx(threshold)}
+    predictions = pd.read_csv(tmp_path / "run" / "predictions.csv")
+    assert np.allclose(predictions["p_1"], averaged("test"), atol=1e-5)
+    assert ((predictions["p_1"] >= threshold) == (predictions["predicted"].astype(str) == "1")).all()

@@ -1,0 +1,79 @@
+"""Training knobs any model can use: dihedral views, mixup / CutMix, thresholds chosen on
+val, warm-up, weight averaging."""
+
+import numpy as np
+import pytest
+
+from fungiclf.data.mixing import Mixing, mix_batch
+from fungiclf.data.views import TTA_VIEWS, dihedral, usable_views
+from fungiclf.evaluation.metrics import choose_threshold, predict_labels
+from fungiclf.errors import ConfigError
+from fungiclf.training.optimizers import build_optimizer
+
+
+def test_the_eight_dihedral_views_are_distinct_and_invert():
+    image = np.arange(2 * 3 * 3 * 1).reshape(2, 3, 3, 1)
+    views = [dihedral(image, v) for v in range(8)]
+    assert len({v.tobytes() for v in views}) == 8
+    assert np.array_equal(dihedral(image, 4), image[:, :, ::-1])         # a left-right mirror
+    assert np.array_equal(dihedral(dihedral(image, 1), 3), image)        # quarter turn back and forth
+    assert usable_views("dihedral", 4, 6) == (0, 2, 4, 6)                # odd turns would swap the sides
+    assert set(TTA_VIEWS) == {"none", "hflip", "flips", "dihedral"}
+
+
+def test_mixup_mixes_pixels_and_labels_by_the_same_amount():
+    rng = np.random.default_rng(0)
+    x = np.stack([np.zeros((4, 4, 1)), np.full((4, 4, 1), 200.0)]).astype(np.uint8)
+    y = np.eye(2, dtype=np.float32)
+    mixed_x, mixed_y, _ = mix_batch(x, y, None, Mixing(mixup=1.0), rng)
+    assert np.allclose(mixed_y.sum(1), 1.0)
+    share_of_white = mixed_x.reshape(2, -1).mean(1) / 200.0             # per image: the weight of image 1
+    assert np.allclose(share_of_white, mixed_y[:, 1], atol=1e-5)
+
+
+def test_cutmix_label_weights_equal_the_pasted_area():
+    rng = np.random.default_rng(3)
+    x = np.stack([np.zeros((10, 10, 1)), np.full((10, 10, 1), 255.0)]).astype(np.uint8)
+    y = np.eye(2, dtype=np.float32)
+    for _ in range(10):
+        mixed_x, mixed_y, weight = mix_batch(x, y, np.array([1.0, 3.0]), Mixing(cutmix=1.0), rng)
+        white = (mixed_x.reshape(2, -1) == 255).mean(1)
+        assert np.allclose(white, mixed_y[:, 1], atol=1e-6)
+        assert np.allclose(weight, mixed_y[:, 0] * 1.0 + mixed_y[:, 1] * 3.0)
+
+
+def test_mixing_off_leaves_the_batch_alone():
+    x, y = np.zeros((3, 2, 2, 1), np.uint8), np.eye(3, dtype=np.float32)
+    assert mix_batch(x, y, None, Mixing(), np.random.default_rng(0))[0] is x
+
+
+def test_threshold_rules_pick_the_best_cut_on_the_given_rows():
+    y = np.array([0, 0, 0, 0, 1, 1, 1, 0])
+    p = np.array([0.1, 0.2, 0.3, 0.35, 0.4, 0.6, 0.7, 0.8])
+    # accuracy: cut between 0.35 and 0.4 calls 0.4, 0.6, 0.7, 0.8 positive: 7 of 8 right
+    t = choose_threshold(y, p, "val_accuracy")
+    assert t == pytest.approx(0.375) and (predict_labels(p[:, None], t) == y).mean() == 7 / 8
+    # a threshold above every score calls everything negative when that is best
+    assert choose_threshold(np.zeros(4, int), np.array([0.2, 0.4, 0.6, 0.9]), "val_accuracy") > 0.9
+    youden = choose_threshold(y, p, "val_youden")
+    assert 0.35 < youden < 0.4
+    with pytest.raises(ValueError):
+        choose_threshold(y, p, "val_magic")
+
+
+def test_two_softmax_columns_honour_the_threshold():
+    proba = np.array([[0.7, 0.3], [0.4, 0.6]])
+    assert predict_labels(proba, 0.25).tolist() == [1, 1] and predict_labels(proba, 0.5).tolist() == [0, 1]
+
+
+def test_warmup_then_cosine_and_ema(make_cfg):
+    cfg = make_cfg("optimizer=adamw", "optimizer.schedule=cosine", "optimizer.warmup_epochs=2", "optimizer.ema=0.99",
+                   "optimizer.lr=0.01")
+    optimizer = build_optimizer(cfg.optimizer, steps_per_epoch=10, epochs=6)
+    schedule = optimizer.learning_rate if callable(optimizer.learning_rate) else optimizer._learning_rate
+    rates = [float(schedule(step)) for step in (0, 10, 20, 40, 60)]
+    assert rates[0] == pytest.approx(0.0) and rates[1] == pytest.approx(0.005) and rates[2] == pytest.approx(0.01)
+    assert rates[2] > rates[3] > rates[4] >= 0.0
+    assert optimizer.use_ema and optimizer.ema_momentum == pytest.approx(0.99)
+    with pytest.raises(ConfigError, match="needs optimizer.schedule=cosine"):
+        build_optimizer(make_cfg("optimizer.warmup_epochs=1").optimizer, 10, 5)
