@@ -21,6 +21,7 @@ log = logging.getLogger(__name__)
 
 LOGGERS = ["none", "mlflow", "tensorboard"]
 INSTALL_HINT = "pip install 'fungiclf[tracking]'"
+DEFAULT_MLFLOW_URI = "sqlite:///mlflow.db"  # MLflow's recommended local store, in the current folder
 
 
 def _tensorboard_dir(logger: DictConfig, run_dir: Path) -> Path:
@@ -106,8 +107,11 @@ def _log_to(logger: DictConfig, cfg: DictConfig, run_dir: Path, metrics: dict, h
 def _log_mlflow(cfg: DictConfig, logger: DictConfig, run_dir: Path, metrics: dict, history: pd.DataFrame | None) -> None:
     import mlflow  # optional dependency, checked by check_logger
     from mlflow.entities import Metric, Param
-    uri = str(logger.get("tracking_uri") or "./mlruns")
-    if "://" not in uri:  # a folder: MLflow's file store, which MLflow 3 only opens when asked to
+    uri = str(logger.get("tracking_uri") or DEFAULT_MLFLOW_URI)
+    if "://" not in uri:  # a folder: MLflow's file store, which MLflow 3 keeps in maintenance mode
+        log.warning("logger.tracking_uri=%s is a folder (MLflow's file store): MLflow 3's own readers (mlflow ui, "
+                    "mlflow.search_runs) open it only with MLFLOW_ALLOW_FILE_STORE=true; %s is the default",
+                    uri, DEFAULT_MLFLOW_URI)
         os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
         uri = Path(uri).expanduser().resolve().as_uri()
     mlflow.set_tracking_uri(uri)

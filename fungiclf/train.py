@@ -32,6 +32,7 @@ from fungiclf.experiments import expand_row
 from fungiclf.evaluation.metrics import THRESHOLD_RULES, as_two_columns, choose_threshold, report_table
 from fungiclf.evaluation.plots import plot_confusion, plot_curves
 from fungiclf.evaluation.run_folder import read_metrics, write_csv, write_json
+from fungiclf.evaluation.summary import majority_warning, print_summary
 from fungiclf.models import build_estimator, build_model, get_spec
 from fungiclf.models.classical import learned_values, predict_proba
 from fungiclf.provenance import provenance
@@ -80,7 +81,7 @@ def train(cfg: DictConfig, run_dir: Path) -> dict:
 
     started = time.perf_counter()
     if refit:  # the folds come first: they choose how many epochs the refit on train+val runs
-        cv = cross_validate(cfg, data, run_dir, fit_and_evaluate)
+        cv = cross_validate(cfg, data, run_dir, partial(fit_and_evaluate, intervals=False))
         timings["cv_seconds"] = time.perf_counter() - started
         keras.backend.clear_session()
         epochs, refit_data = refit_epochs(cv), refit_dataset(data)
@@ -91,7 +92,7 @@ def train(cfg: DictConfig, run_dir: Path) -> dict:
         outcome = fit_and_evaluate(cfg, refit_data, run_dir, epochs, refit_threshold(cv) if rule else None)
     else:
         outcome = fit_and_evaluate(cfg, data, run_dir)
-        cv = cross_validate(cfg, data, run_dir, fit_and_evaluate) if int(cfg.cv.folds or 0) else None
+        cv = cross_validate(cfg, data, run_dir, partial(fit_and_evaluate, intervals=False)) if int(cfg.cv.folds or 0) else None
         if cv is not None:
             timings["cv_seconds"] = time.perf_counter() - started - outcome.train_seconds - outcome.eval_seconds
     timings["train_seconds"], timings["eval_seconds"] = outcome.train_seconds, outcome.eval_seconds
@@ -134,6 +135,7 @@ def train(cfg: DictConfig, run_dir: Path) -> dict:
         "data_fingerprint": data.fingerprint, "split_fingerprint": data.split_fingerprint,
         "provenance": provenance(),
     }
+    metrics["warnings"] = [*data.warnings, *filter(None, [majority_warning(metrics)])]
     write_json(run_dir / "metrics.json", metrics)
     log_finished_run(cfg, run_dir, metrics, history)
     return metrics
@@ -147,12 +149,13 @@ def published_numbers(cfg: DictConfig) -> dict[str, float]:
 
 
 def fit_and_evaluate(cfg: DictConfig, data: Dataset, run_dir: Path, fixed_epochs: list[int] | None = None,
-                     fixed_threshold: float | None = None) -> Outcome:
+                     fixed_threshold: float | None = None, intervals: bool = True) -> Outcome:
     """Build and fit the configured model on data's train split (selecting on val), then
     predict val and test once each. Writes model.keras / model.joblib into ``run_dir``.
 
     A refit passes a dataset without val rows (val metrics are then None) and, for Keras
-    models, ``fixed_epochs`` per phase (see fit_keras), and the folds' ``fixed_threshold``."""
+    models, ``fixed_epochs`` per phase (see fit_keras), and the folds' ``fixed_threshold``.
+    ``intervals``: bootstrap confidence intervals for the test metrics (off for CV folds)."""
     started = time.perf_counter()
     classical = get_spec(cfg.model.name).kind == "sklearn"
     if classical:
@@ -176,7 +179,8 @@ def fit_and_evaluate(cfg: DictConfig, data: Dataset, run_dir: Path, fixed_epochs
     raw_val = probabilities("val") if len(data.index("val")) else None
     threshold = decision_threshold(cfg.model.get("threshold", 0.5), data, raw_val, fixed_threshold)
     val = evaluate_split(data, "val", raw_val, threshold)[0] if raw_val is not None else None
-    test, predictions = evaluate_split(data, "test", probabilities("test"), threshold)
+    test, predictions = evaluate_split(data, "test", probabilities("test"), threshold,
+                                       int(cfg.seed) if intervals else None)
     return Outcome(val, test, predictions, history, best_epoch, params, balance, train_seconds,
                    time.perf_counter() - started, epochs_to_best, threshold)
 
@@ -223,7 +227,7 @@ def run_job(cfg: DictConfig, run_dir: Path, task_overrides: list[str] | None = N
     except Exception as exc:  # a bug or a resource problem: keep the traceback in the run log
         log.exception("Job failed")
         return _record_failure(run_dir, cfg, f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
-    _print_summary(metrics, run_dir)
+    print_summary(metrics, run_dir)
     return _metric_value(metrics, cfg)
 
 
@@ -245,21 +249,6 @@ def _record_failure(run_dir: Path, cfg: DictConfig, message: str) -> None:
     if failures_file := os.environ.get(FAILURES_FILE_ENV):
         with open(failures_file, "a") as f:  # one short append per failed job
             f.write(f"{run_dir}: {message}\n")
-
-
-def _print_summary(metrics: dict, run_dir: Path) -> None:
-    test = metrics["test"]
-    rows = [("accuracy", test["accuracy"]), ("precision (macro)", test["precision_macro"]),
-            ("recall (macro)", test["recall_macro"]), ("F1 (macro)", test["f1_macro"]),
-            ("F1 (weighted)", test["f1_weighted"])]
-    if test.get("roc_auc") is not None:
-        rows.append(("ROC-AUC", test["roc_auc"]))
-    epochs = f", {metrics['epochs_run']} epochs, best {metrics['best_epoch']}" if metrics["epochs_run"] else ""
-    lines = [f"{metrics['model']} on {metrics['dataset']} (test split, n={metrics['n_test']}{epochs}):",
-             "| metric | value |", "|---|---|"]
-    lines += [f"| {name} | {value:.4f} |" for name, value in rows]
-    lines.append(f"Run folder: {run_dir}")
-    print("\n".join(lines), flush=True)
 
 
 @hydra.main(version_base="1.3", config_path="pkg://fungiclf.conf", config_name="train")

@@ -6,9 +6,12 @@
     fungiclf-report SWEEP --best            # the command that retrains the best setting with 3-fold CV
     fungiclf-report SWEEP --curve dataset.fraction --metric val.accuracy   # learning curve (curve.png)
     fungiclf-report SWEEP --history         # per-epoch validation curves of the runs (history.png)
+    fungiclf-report --compare RUN_A RUN_B   # paired bootstrap CI of the difference, McNemar's test
 
 Writes summary.csv, summary.md (or summary.tex) and comparison.png into --out (default:
-the first PATH) and prints the table. Failed runs stay in the table with their error.
+the first PATH) and prints the table. Failed runs stay in the table with their error;
+job folders without metrics.json are listed as incomplete. When runs differ in ``seed``,
+summary_by_seed.csv/.md hold mean ± sd and n of the runs that differ only in it.
 """
 
 import argparse
@@ -22,7 +25,10 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402 (after the backend is chosen)
 import pandas as pd  # noqa: E402
 
-from fungiclf.evaluation.report import collect, find_runs, format_table, run_overrides  # noqa: E402
+from fungiclf.errors import FungiclfError  # noqa: E402
+from fungiclf.evaluation.report import (aggregate_seeds, collect, compare_runs, dig, find_runs,  # noqa: E402
+                                        format_comparison, format_seed_table, format_table, override_columns,
+                                        read_run, run_overrides)
 
 
 def plot_comparison(table: pd.DataFrame, metric: str, path: Path) -> None:
@@ -72,7 +78,7 @@ def plot_learning_curve(table: pd.DataFrame, key: str, metric: str, path: Path) 
 
 def best_epoch_value(run: Path, column: str) -> float | None:
     """history.csv's ``column`` at the run's best epoch (None for sklearn runs)."""
-    history_file, metrics = run / "history.csv", json.loads((run / "metrics.json").read_text())
+    history_file, metrics = run / "history.csv", read_run(run)
     if not history_file.is_file() or not metrics.get("best_epoch"):
         return None
     history = pd.read_csv(history_file)
@@ -104,19 +110,22 @@ def best_command(table: pd.DataFrame, select_by: str) -> str:
     """fungiclf-train command for the completed run best on ``select_by`` (a val metric):
     that run's own overrides, then the full training set and 3-fold CV."""
     done = table[table["status"] == "completed"]
-    if select_by not in done or done[select_by].isna().all():
+    values = pd.Series([dig(read_run(Path(run)), select_by) for run in done["run"]], index=done.index, dtype=float)
+    if values.isna().all():
         raise SystemExit(f"fungiclf-report: error: no completed run has {select_by}")
-    best = done.loc[done[select_by].idxmax()]
+    best = done.loc[values.idxmax()]
     overrides = [o for o in run_overrides(Path(best["run"])) if not o.startswith(("dataset.fraction=", "cv.folds="))]
     return " ".join(["fungiclf-train", *overrides, "dataset.fraction=1.0", "cv.folds=3"])
 
 
-def main(argv: list[str] | None = None) -> None:
+def parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="fungiclf-report", description=__doc__.split("\n\n")[0])
-    parser.add_argument("paths", nargs="+", help="multirun folders, run folders or globs")
+    parser.add_argument("paths", nargs="*", help="multirun folders, run folders or globs")
     parser.add_argument("--metric", default="test.f1_macro", help="sort and plot by this metrics.json key")
     parser.add_argument("--format", choices=["markdown", "latex"], default="markdown")
     parser.add_argument("--out", help="folder for summary.* and comparison.png (default: the first path)")
+    parser.add_argument("--by-seed", action=argparse.BooleanOptionalAction, default=None,
+                        help="group runs that differ only in seed: mean ± sd and n (default: on when seeds vary)")
     parser.add_argument("--best", action="store_true",
                         help="print the command that retrains the run best on val (--select) with 3-fold CV")
     parser.add_argument("--select", default="val.f1_macro", help="validation metric --best chooses by")
@@ -124,29 +133,58 @@ def main(argv: list[str] | None = None) -> None:
                                                        "(e.g. dataset.fraction), written to curve.png")
     parser.add_argument("--history", action="store_true", help="overlay the runs' per-epoch validation curves "
                                                                "in history.png")
-    args = parser.parse_args(argv)
+    parser.add_argument("--compare", nargs=2, metavar=("RUN_A", "RUN_B"),
+                        help="paired comparison of two runs on the same test split")
+    return parser
+
+
+def fail(message: str) -> None:
+    print(f"fungiclf-report: error: {message}", file=sys.stderr)
+    sys.exit(1)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parser().parse_args(argv)
+    if args.compare:
+        try:
+            result = compare_runs(Path(args.compare[0]), Path(args.compare[1]))
+        except FungiclfError as exc:
+            fail(str(exc))
+        print(format_comparison(result))
+        if args.out:
+            Path(args.out).mkdir(parents=True, exist_ok=True)
+            (Path(args.out) / "compare.json").write_text(json.dumps(result, indent=2) + "\n")
+        return
+    if not args.paths:
+        fail("give run or sweep folders (or --compare RUN_A RUN_B)")
     runs = find_runs(args.paths)
     if not runs:
-        print(f"fungiclf-report: error: no metrics.json under {' '.join(args.paths)}", file=sys.stderr)
-        sys.exit(1)
+        fail(f"no metrics.json under {' '.join(args.paths)}")
     table = collect(runs, args.metric)
     out = Path(args.out or args.paths[0])
     out.mkdir(parents=True, exist_ok=True)
     table.to_csv(out / "summary.csv", index=False)
     text = format_table(table, args.format)
     (out / ("summary.md" if args.format == "markdown" else "summary.tex")).write_text(text + "\n")
+    seeds = [c for c in override_columns(table) if c in ("seed", "seed (override)")]
+    by_seed = bool(seeds) if args.by_seed is None else args.by_seed
+    if by_seed:
+        grouped = aggregate_seeds(table)
+        grouped.to_csv(out / "summary_by_seed.csv", index=False)
+        seed_text = format_seed_table(grouped, args.format)
+        (out / ("summary_by_seed.md" if args.format == "markdown" else "summary_by_seed.tex")).write_text(seed_text + "\n")
     if args.metric in table and table[args.metric].notna().any():
         plot_comparison(table, args.metric, out / "comparison.png")
     if args.curve:
         if args.curve not in table:
-            print(f"fungiclf-report: error: --curve {args.curve}: no run varies it", file=sys.stderr)
-            sys.exit(1)
+            fail(f"--curve {args.curve}: no run varies it")
         plot_learning_curve(table, args.curve, args.metric, out / "curve.png")
     if args.history:
         plot_histories(table, out / "history.png")
-    print(text)
+    print(seed_text if by_seed else text)
     failed = int((table["status"] != "completed").sum())
-    print(f"\n{len(table)} runs, {failed} failed; written to {out}", file=sys.stderr)
+    print(f"\n{len(table)} runs, {failed} failed or incomplete; written to {out}"
+          + (" (mean ± sd over seeds: summary_by_seed.*; per run: summary.*)" if by_seed else ""), file=sys.stderr)
     if args.best:
         print(best_command(table, args.select))
 

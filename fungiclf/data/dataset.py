@@ -11,6 +11,7 @@ import pandas as pd
 from omegaconf import DictConfig
 
 from fungiclf.data.enhance import pixel_settings
+from fungiclf.data.fetch import fetch_hint
 from fungiclf.data.prepare import prepare
 from fungiclf.data.quality import (
     cross_split_duplicates,
@@ -46,6 +47,8 @@ class Dataset:
         quality: metrics.json's "data_quality" block (what was filtered, and how).
         duplicates: metrics.json's "duplicates_across_splits" (counts by kind, dropped).
         from_cache: whether the pixels came from the decode cache.
+        warnings: things a user should know about this data, as metrics.json "warnings"
+            entries {"kind", "message"} (kind "small_val": a tiny val split).
     """
 
     images: np.ndarray
@@ -62,6 +65,7 @@ class Dataset:
     quality: dict = field(default_factory=dict)
     duplicates: dict = field(default_factory=dict)
     from_cache: bool = False
+    warnings: list[dict] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if self.excluded is None:
@@ -108,10 +112,15 @@ def load_samples(cfg: DictConfig, cache_dir: str) -> Samples:
         raise ConfigError(f"dataset.path is required for dataset {cfg.dataset.name!r} (e.g. dataset.path=/data/{cfg.dataset.name})")
     path = Path(str(cfg.dataset.path)).expanduser()
     if not path.exists() and cfg.dataset.get("fetch"):
-        raise DataError(f"dataset.path {str(path)!r} does not exist: fetch it with "
-                        f"'fungiclf-data fetch {cfg.dataset.fetch}', or point dataset.path at your copy")
-    return SOURCES[source](str(path), group_pattern=group_pattern(cfg.dataset),
-                           class_names=cfg.dataset.get("class_names"))
+        raise DataError(f"dataset.path {str(path)!r} does not exist: {fetch_hint(cfg.dataset.fetch, path)}")
+    samples = SOURCES[source](str(path), group_pattern=group_pattern(cfg.dataset),
+                              class_names=cfg.dataset.get("class_names"))
+    if cfg.dataset.get("val_from_train") and samples.given_split is not None:
+        # the source's own val joins train; val is then carved out of both by dataset.split
+        pooled = np.isin(samples.given_split, ["train", "val", ""])
+        samples.given_split = np.where(pooled, "", samples.given_split).astype(object)
+        log.info("dataset.val_from_train=true: val is carved out of the source's train and val items")
+    return samples
 
 
 def _fractions(cfg: DictConfig) -> dict[str, float]:
@@ -232,6 +241,26 @@ def exclude(data: Dataset, filters: Filters, seed: int, file_digests: np.ndarray
     data.quality = quality
 
 
+MIN_VAL_IMAGES, MIN_VAL_PER_CLASS = 50, 10
+
+
+def val_size_warnings(data: Dataset, given_val: bool) -> list[dict]:
+    """Warn (and log) when the split that selects checkpoints and stops training is tiny:
+    fewer than MIN_VAL_IMAGES images, or fewer than MIN_VAL_PER_CLASS of a class.
+    ``given_val``: the val items are the source's own (a val/ folder, an npz's val arrays)."""
+    labels = data.labels[data.index("val")]
+    counts = np.bincount(labels, minlength=len(data.class_names))
+    if len(labels) >= MIN_VAL_IMAGES and counts.min() >= MIN_VAL_PER_CLASS:
+        return []
+    smallest = data.class_names[int(counts.argmin())]
+    how = ("dataset.val_from_train=true carves val out of the training images instead (dataset.split.val "
+           "sets its share)") if given_val else "raise dataset.split.val"
+    text = (f"the val split has only {len(labels)} images ({counts.min()} of class {smallest}); checkpoint "
+            f"selection and early stopping use it, so they will be noisy: {how}")
+    log.warning("%s", text)
+    return [{"kind": "small_val", "message": text}]
+
+
 def build_dataset(cfg: DictConfig, cache_dir: str) -> Dataset:
     """load -> split -> (smoke cap) -> decode once -> exclusions. Logs counts per split."""
     started = time.perf_counter()
@@ -256,6 +285,8 @@ def build_dataset(cfg: DictConfig, cache_dir: str) -> Dataset:
         if len(data.index(s)) == 0:
             raise DataError(f"the {s} split is empty after splitting and filtering (dataset.split="
                             f"{dict(_fractions(cfg))}, dataset.fraction, preprocess.low_variance)")
+    if not limit:  # a capped (smoke) run is small on purpose
+        data.warnings += val_size_warnings(data, samples.given_split is not None and bool((samples.given_split == "val").any()))
     log.info("Data <dataset.name=%s>: %s in %.1fs", cfg.dataset.name,
              ", ".join(f"{s} {len(data.index(s))}" for s in SPLITS), time.perf_counter() - started)
     return data

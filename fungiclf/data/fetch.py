@@ -36,7 +36,8 @@ class Remote:
         checksum: (algorithm, hex digest) pinned in the package, or None when unpublished.
         target: name of the file or folder the fetch leaves in the destination.
         archive: a zip to extract into ``target`` (a folder).
-        how: where to get it by hand, for error messages.
+        how: where it comes from (and, without ``url``, where to get it by hand).
+        manual_file: without ``url``: the file a user downloads by hand and passes with --url.
     """
 
     name: str
@@ -45,6 +46,7 @@ class Remote:
     target: str
     archive: bool
     how: str = ""
+    manual_file: str | None = None
 
 
 def _medmnist_remotes() -> dict[str, Remote]:
@@ -66,8 +68,7 @@ def remotes() -> dict[str, Remote]:
         "defungi": Remote("defungi", "https://archive.ics.uci.edu/static/public/773/defungi.zip", None, "defungi", True,
                           "UCI Machine Learning Repository, dataset 773 (CC BY 4.0)"),
         "chest_xray": Remote("chest_xray", None, None, "chest_xray", True,
-                             "ChestXRay2017.zip from Mendeley Data, doi:10.17632/rscbjbr9sj (Kermany et al., "
-                             "CC BY 4.0); pass its address or local path with --url"),
+                             "Mendeley Data, doi:10.17632/rscbjbr9sj (Kermany et al., CC BY 4.0)", "ChestXRay2017.zip"),
         **_medmnist_remotes(),
     }
 
@@ -164,6 +165,20 @@ def _unwrap(folder: Path) -> Path:
             return folder
 
 
+def fetch_hint(name: str, missing: Path) -> str:
+    """How to get dataset ``name`` to the path ``missing``: a command that works as written
+    (the destination included), or the manual download it needs first."""
+    remote = remotes()[name]
+    missing = Path(missing).expanduser()
+    command = f"fungiclf-data fetch {name} --dest {missing.parent}"
+    if remote.url is None:
+        command += f" --url /path/to/{remote.manual_file}"
+    elsewhere = missing.name != remote.target
+    where = f" and set dataset.path={missing.parent / remote.target}" if elsewhere else ""
+    first = f"download {remote.manual_file} by hand from {remote.how}, then run" if remote.url is None else "run"
+    return f"{first} '{command}'{where}, or point dataset.path at your copy"
+
+
 def fetch(name: str, dest_dir: Path, url: str | None = None, checksum: tuple[str, str] | None = None,
           progress: bool = True) -> Path:
     """Download (and unpack) dataset ``name`` into ``dest_dir``; returns the data path.
@@ -180,7 +195,11 @@ def fetch(name: str, dest_dir: Path, url: str | None = None, checksum: tuple[str
     remote = known[name]
     url = url or remote.url
     if url is None:
-        raise DataError(f"{name} has no pinned download address: get {remote.how}")
+        raise DataError(f"{name} has no pinned download address: download {remote.manual_file} by hand from "
+                        f"{remote.how}, then run 'fungiclf-data fetch {name} --url /path/to/{remote.manual_file}'")
+    if "://" not in url and Path(url).expanduser().is_dir():
+        raise DataError(f"--url {url} is a folder; fetch takes the downloaded file. An unpacked copy needs no fetch: "
+                        f"train on it with dataset.path={Path(url).expanduser()}")
     checksum = checksum or remote.checksum  # a mirror serves the same file: the pinned value holds
     target = Path(dest_dir).expanduser() / remote.target
     if target.exists():

@@ -9,6 +9,7 @@ import pandas as pd
 from fungiclf.data.batches import ArrayBatches, flat_pixels
 from fungiclf.data.dataset import Dataset
 from fungiclf.evaluation.metrics import as_two_columns, classification_metrics, predict_labels
+from fungiclf.evaluation.uncertainty import bootstrap_ci
 
 
 def predictions_table(data: Dataset, index: np.ndarray, proba: np.ndarray, y_pred: np.ndarray) -> pd.DataFrame:
@@ -44,10 +45,16 @@ def split_probabilities(predict_fn: Callable, data: Dataset, split: str, batch_s
     return np.mean(np.asarray(outputs, dtype=np.float64), axis=0)
 
 
-def evaluate_split(data: Dataset, split: str, raw: np.ndarray, threshold: float = 0.5) -> tuple[dict, pd.DataFrame]:
-    """Metrics and the predictions table of ``split`` from its model outputs ``raw``."""
+def evaluate_split(data: Dataset, split: str, raw: np.ndarray, threshold: float = 0.5,
+                   ci_seed: int | None = None) -> tuple[dict, pd.DataFrame]:
+    """Metrics and the predictions table of ``split`` from its model outputs ``raw``.
+
+    With ``ci_seed``, the metrics get ``ci95``: bootstrap intervals resampling whole groups
+    when the dataset is grouped (see uncertainty.bootstrap_ci).
+    """
     index = data.index(split)
-    y_pred = predict_labels(raw, threshold)
-    proba = as_two_columns(raw)
-    metrics = classification_metrics(data.labels[index], y_pred, proba, data.class_names)
+    y_true, y_pred, proba = data.labels[index], predict_labels(raw, threshold), as_two_columns(raw)
+    metrics = classification_metrics(y_true, y_pred, proba, data.class_names)
+    if ci_seed is not None:
+        metrics["ci95"] = bootstrap_ci(y_true, y_pred, proba, data.groups[index] if data.grouped else None, ci_seed)
     return metrics, predictions_table(data, index, proba, y_pred)

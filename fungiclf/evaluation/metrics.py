@@ -101,7 +101,9 @@ def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray, proba: np.nda
         p, r, f, _ = precision_recall_fscore_support(y_true, y_pred, labels=[1], average=None, zero_division=0)
         out.update({"positive_class": class_names[1], "precision_pos": float(p[0]), "recall_pos": float(r[0]),
                     "f1_pos": float(f[0]), "false_negative_rate": float(fn / (fn + tp)) if fn + tp else None,
-                    "false_positive_rate": float(fp / (fp + tn)) if fp + tn else None})
+                    "false_positive_rate": float(fp / (fp + tn)) if fp + tn else None,
+                    "sensitivity": float(tp / (tp + fn)) if tp + fn else None,
+                    "specificity": float(tn / (tn + fp)) if tn + fp else None})
     return out
 
 

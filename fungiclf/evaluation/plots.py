@@ -42,3 +42,27 @@ def plot_curves(history: pd.DataFrame, path: Path) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def plot_gradcam(image: np.ndarray, heat: np.ndarray, title: str, path: Path) -> None:
+    """The image and its Grad-CAM overlay side by side.
+
+    Args:
+        image: (H, W) gray or (H, W, 3) RGB uint8, at any size.
+        heat: (h, w) map in [0, 1]; resized to the image.
+    """
+    import cv2
+    heat = cv2.resize(heat.astype(np.float32), (image.shape[1], image.shape[0]), interpolation=cv2.INTER_LINEAR)
+    gray = image.ndim == 2 or image.shape[2] == 1
+    shown = image.reshape(image.shape[:2]) if gray else image
+    fig, axes = plt.subplots(1, 2, figsize=(8, 4.3))
+    for ax, overlay in zip(axes, (False, True)):
+        ax.imshow(shown, cmap="gray" if gray else None, vmin=0, vmax=255)
+        if overlay:
+            ax.imshow(heat, cmap="jet", alpha=0.45, vmin=0, vmax=1)
+        ax.set_title("Grad-CAM" if overlay else "input")
+        ax.axis("off")
+    fig.suptitle(title)
+    fig.tight_layout(rect=(0, 0, 1, 0.94))
+    fig.savefig(path, dpi=100)
+    plt.close(fig)

@@ -1,24 +1,36 @@
-"""Collect run folders into one table: overrides that vary, main metrics, published numbers."""
+"""Collect run folders into one table: overrides that vary, main metrics with their
+intervals, per-class recall, published numbers; seeds aggregated; two runs compared."""
 
 import json
 import math
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import yaml
 
+from fungiclf.errors import FungiclfError
+from fungiclf.evaluation.uncertainty import mcnemar_exact, paired_bootstrap
+
 METRICS = ["accuracy", "precision_macro", "recall_macro", "f1_macro", "f1_weighted", "roc_auc"]
+CI_METRICS = ["accuracy", "f1_macro", "roc_auc"]      # the metrics with bootstrap intervals (test.ci95)
+BUILT_IN = ["run", "status", "model", "dataset"]
 NEAR = 0.005  # a published accuracy within this of the majority rate counts as "at" it
 
 
 def find_runs(paths: list[str]) -> list[Path]:
-    """Run folders (holding metrics.json) under each path or glob; CV fold folders excluded."""
+    """Run folders under each path or glob: folders holding metrics.json, and job folders of a
+    sweep (holding .hydra/) that have none yet (incomplete). CV fold folders are excluded."""
     runs: set[Path] = set()
     for pattern in paths:
         matches = sorted(Path().glob(pattern)) if any(c in pattern for c in "*?[") else [Path(pattern)]
         for root in matches:
-            found = [root / "metrics.json"] if (root / "metrics.json").is_file() else root.rglob("metrics.json")
-            runs |= {f.parent for f in found if "cv" not in f.parent.relative_to(root).parts[:-1]}
+            if (root / "metrics.json").is_file():
+                runs.add(root)
+                continue
+            found = [f.parent for f in root.rglob("metrics.json")]
+            found += [h.parent for h in root.rglob(".hydra") if h.is_dir()]
+            runs |= {run for run in found if "cv" not in run.relative_to(root).parts[:-1]}
     return sorted(runs)
 
 
@@ -32,74 +44,232 @@ def _overrides(run: Path) -> dict[str, str]:
     return dict(item.lstrip("+~").split("=", 1) for item in run_overrides(run) if "=" in item)
 
 
+def read_run(run: Path) -> dict:
+    """metrics.json of a run, or a stand-in with status "incomplete" when it has none (a job
+    killed or still running) or it cannot be read."""
+    try:
+        return json.loads((run / "metrics.json").read_text())
+    except (OSError, ValueError):
+        return {"status": "incomplete", "error": "no readable metrics.json (killed, or still running)"}
+
+
 def dig(metrics: dict, key: str) -> float | None:
-    """metrics["test"]["f1_macro"] for key "test.f1_macro"; None when absent."""
+    """metrics["test"]["f1_macro"] for key "test.f1_macro"; None when absent or not a number."""
     value = metrics
     for part in key.split("."):
         value = value.get(part) if isinstance(value, dict) else None
     return value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
-def collect(runs: list[Path], sort_by: str = "test.f1_macro") -> pd.DataFrame:
-    """One row per run: run, varying overrides, status, metrics, CV sd, published vs reproduced.
+def class_columns(metrics: dict) -> dict[str, float | None]:
+    """Per-class test recall: sensitivity / specificity and the false-negative rate for two
+    classes, ``recall <class>`` otherwise."""
+    test, classes = metrics.get("test") or {}, metrics.get("classes") or []
+    if len(classes) == 2:
+        return {"test.sensitivity": dig(test, "sensitivity") if "sensitivity" in test else dig(test, "recall_pos"),
+                "test.specificity": dig(test, "specificity"),
+                "test.false_negative_rate": dig(test, "false_negative_rate")}
+    return {f"recall {name}": dig(test, f"per_class.{name}.recall") for name in classes}
 
-    Published rows also get ``flag``: "at majority rate" or "below chance" when the
-    published accuracy is no better than always answering the largest test class, or
-    worse than 1 / classes.
+
+def _flags(metrics: dict) -> list[str]:
+    """Published accuracies at the majority rate or below chance; a model no better than the majority."""
+    flags = []
+    majority, chance = dig(metrics, "baselines.majority_rate"), dig(metrics, "baselines.chance_rate")
+    published = (metrics.get("published") or {}).get("test.accuracy")
+    if published is not None:
+        if chance is not None and published < chance:
+            flags.append("published below chance")
+        elif majority is not None and published <= majority + NEAR:
+            flags.append("published at majority rate")
+    accuracy = dig(metrics, "test.accuracy")
+    if accuracy is not None and majority is not None and accuracy <= majority:
+        flags.append("no better than majority")
+    if any(w.get("kind") == "small_val" for w in metrics.get("warnings") or [] if isinstance(w, dict)):
+        flags.append("small val")
+    return flags
+
+
+def run_row(run: Path, metrics: dict, sort_by: str) -> dict:
+    """One row of the table: status, model, test metrics (+ intervals), majority rate,
+    per-class recall, the ``sort_by`` key and its val / CV counterparts, published numbers."""
+    row = {"run": str(run), "status": metrics.get("status"), "model": metrics.get("model"),
+           "dataset": metrics.get("dataset")}
+    for name in METRICS:
+        row[f"test.{name}"] = dig(metrics, f"test.{name}")
+        if name == "accuracy":
+            row["majority_rate"] = dig(metrics, "baselines.majority_rate")
+    for name in CI_METRICS:
+        interval = ((metrics.get("test") or {}).get("ci95") or {}).get(name)
+        row[f"test.{name} ci_low"], row[f"test.{name} ci_high"] = interval if interval else (None, None)
+    row.update(class_columns(metrics))
+    row[sort_by] = dig(metrics, sort_by)
+    part, _, name = sort_by.partition(".")
+    if part == "test" and name:
+        row[f"val.{name}"] = dig(metrics, f"val.{name}")
+    if part in ("test", "val") and name:
+        row[f"cv {sort_by} mean"] = dig(metrics.get("cv") or {}, f"{part}_mean.{name}")
+        row[f"cv {sort_by} sd"] = dig(metrics.get("cv") or {}, f"{part}_sd.{name}")
+    row["train_seconds"] = dig(metrics, "timings.train_seconds")
+    row["params"] = metrics.get("params")
+    for key, published in (metrics.get("published") or {}).items():
+        reproduced = dig(metrics, key)
+        row[f"published {key}"] = published
+        row[f"reproduced {key}"] = reproduced
+        row[f"diff {key}"] = None if reproduced is None else reproduced - published
+    row["flag"] = ", ".join(_flags(metrics))
+    row["warnings"] = " | ".join(w["message"] if isinstance(w, dict) else str(w) for w in metrics.get("warnings") or [])
+    row["error"] = metrics.get("error", "")
+    return row
+
+
+def collect(runs: list[Path], sort_by: str = "test.f1_macro") -> pd.DataFrame:
+    """One row per run, with the overrides that vary between runs as columns.
+
+    An override named like a built-in column (``model=cnn``, ``dataset=defungi``) is left
+    out when it says the same as that column, and kept as ``<key> (override)`` otherwise.
+    Completed runs come first, sorted by ``sort_by`` (any numeric metrics.json key);
+    failed and incomplete runs last.
     """
     rows, overrides = [], []
     for run in runs:
-        metrics = json.loads((run / "metrics.json").read_text())
+        metrics = read_run(run)
         overrides.append(_overrides(run))
-        row = {"run": str(run), "status": metrics.get("status"),
-               "model": metrics.get("model"), "dataset": metrics.get("dataset")}
-        for name in METRICS:
-            row[f"test.{name}"] = dig(metrics, f"test.{name}")
-        row[f"val.{sort_by.split('.', 1)[-1]}"] = dig(metrics, f"val.{sort_by.split('.', 1)[-1]}")
-        cv = metrics.get("cv") or {}
-        part, name = sort_by.split(".", 1)
-        row[f"cv {sort_by} mean"] = dig(cv, f"{part}_mean.{name}")
-        row[f"cv {sort_by} sd"] = dig(cv, f"{part}_sd.{name}")
-        row["train_seconds"] = dig(metrics, "timings.train_seconds")
-        row["params"] = metrics.get("params")
-        row["majority_rate"] = dig(metrics, "baselines.majority_rate")
-        flags = []
-        for key, published in (metrics.get("published") or {}).items():
-            reproduced = dig(metrics, key)
-            row[f"published {key}"] = published
-            row[f"reproduced {key}"] = reproduced
-            row[f"diff {key}"] = None if reproduced is None else reproduced - published
-            if key == "test.accuracy":
-                majority, chance = dig(metrics, "baselines.majority_rate"), dig(metrics, "baselines.chance_rate")
-                if chance is not None and published < chance:
-                    flags.append("below chance")
-                elif majority is not None and published <= majority + NEAR:
-                    flags.append("at majority rate")
-        row["flag"] = ", ".join(flags)
-        row["error"] = metrics.get("error", "")
-        rows.append(row)
+        rows.append(run_row(run, metrics, sort_by))
     table = pd.DataFrame(rows)
     if table.empty:
         return table
     keys = sorted({k for o in overrides for k in o})
     varying = [k for k in keys if len({o.get(k) for o in overrides}) > 1]
-    for position, key in enumerate(varying):
-        table.insert(1 + position, key, [o.get(key, "") for o in overrides])
+    position = 1
+    for key in varying:
+        values = [o.get(key, "") for o in overrides]
+        if key in table.columns:
+            if all(v == "" or str(v) == str(t) for v, t in zip(values, table[key])):
+                continue                        # model=cnn and the model column agree
+            key = f"{key} (override)"
+        table.insert(position, key, values)
+        position += 1
     table["_failed"] = table["status"] != "completed"
-    order = sort_by if sort_by in table else f"test.{sort_by}"
-    table = table.sort_values(["_failed", order], ascending=[True, False], na_position="last").drop(columns="_failed")
-    return table.dropna(axis=1, how="all").reset_index(drop=True)
+    table = table.sort_values(["_failed", sort_by], ascending=[True, False], na_position="last").drop(columns="_failed")
+    keep = [c for c in table.columns if c in BUILT_IN or c == sort_by or table[c].notna().any() and
+            not (table[c].astype(str) == "").all()]
+    return table[keep].reset_index(drop=True)
+
+
+def override_columns(table: pd.DataFrame) -> list[str]:
+    """The columns collect() made from overrides (between the built-ins and the metrics)."""
+    return [c for c in table.columns[:table.columns.get_loc("status")] if c != "run"]
+
+
+def aggregate_seeds(table: pd.DataFrame) -> pd.DataFrame:
+    """Runs that differ only in ``seed`` as one row: mean and sd (sample) of every numeric
+    column, and ``n``. Only completed runs are aggregated; others are dropped."""
+    done = table[table["status"] == "completed"].fillna({"model": "", "dataset": ""})
+    keys = [c for c in override_columns(table) if c not in ("seed", "seed (override)")] + ["model", "dataset"]
+    numeric = [c for c in done.columns if c not in keys and pd.api.types.is_numeric_dtype(done[c])
+               and not c.endswith(("ci_low", "ci_high"))]   # an interval of one run is not one of the mean
+    rows = []
+    for values, part in done.groupby(keys, dropna=False, sort=False):
+        row = dict(zip(keys, values))
+        row["n"] = len(part)
+        for column in numeric:
+            row[f"{column} mean"] = part[column].mean()
+            row[f"{column} sd"] = part[column].std(ddof=1) if len(part) > 1 else None
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _number(value) -> str:
+    return "" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.4f}"
 
 
 def format_table(table: pd.DataFrame, fmt: str = "markdown") -> str:
-    """The table as Markdown (GitHub) or LaTeX (booktabs), numbers to 4 decimals."""
-    shown = table.copy()
+    """The per-run table as Markdown (GitHub) or LaTeX (booktabs): numbers to 4 decimals,
+    bootstrap intervals shown beside their metric as ``0.8120 (0.7900-0.8300)``."""
+    shown = table.drop(columns=[c for c in ("warnings",) if c in table])   # in summary.csv; "flag" names them
+    for name in CI_METRICS:
+        column, low, high = f"test.{name}", f"test.{name} ci_low", f"test.{name} ci_high"
+        if column in shown and low in shown:
+            shown[column] = [_number(v) + (f" ({lo:.4f}-{hi:.4f})" if lo == lo and lo is not None else "")
+                             for v, lo, hi in zip(shown[column], shown[low], shown[high])]
+        shown = shown.drop(columns=[c for c in (low, high) if c in shown])
     if "params" in shown:
         shown["params"] = shown["params"].astype("Int64")
     if "train_seconds" in shown:
         shown["train_seconds"] = shown["train_seconds"].round(1)
     for column in shown.columns:
         if shown[column].dtype.kind == "f" and column != "train_seconds":
-            shown[column] = [("" if value is None or (isinstance(value, float) and math.isnan(value))
-                              else f"{value:.4f}") for value in shown[column]]
+            shown[column] = [_number(value) for value in shown[column]]
     return shown.to_markdown(index=False, tablefmt="github" if fmt == "markdown" else "latex_booktabs")
+
+
+def format_seed_table(table: pd.DataFrame, fmt: str = "markdown") -> str:
+    """aggregate_seeds() output with ``mean ± sd`` cells."""
+    shown = pd.DataFrame()
+    for column in table.columns:
+        if column.endswith(" sd"):
+            continue
+        if column.endswith(" mean"):
+            base, sd = column[:-5], table.get(f"{column[:-5]} sd")
+            shown[base] = [_number(m) + ("" if s is None or s != s else f" ± {s:.4f}")
+                           for m, s in zip(table[column], sd if sd is not None else [None] * len(table))]
+        else:
+            shown[column] = table[column]
+    return shown.to_markdown(index=False, tablefmt="github" if fmt == "markdown" else "latex_booktabs")
+
+
+def compare_runs(run_a: Path, run_b: Path, seed: int = 0) -> dict:
+    """Paired comparison of two runs on the same test split: B - A in accuracy and macro-F1
+    with a paired bootstrap 95% interval (whole groups resampled when the split is grouped),
+    and McNemar's exact test on per-image correctness.
+
+    Raises FungiclfError when the runs' test splits differ (split_fingerprint or test ids).
+    """
+    metrics = []
+    for run in (run_a, run_b):
+        content = read_run(run)
+        if content.get("status") != "completed":
+            raise FungiclfError(f"{run} is not a completed run (status {content.get('status')!r})")
+        metrics.append(content)
+    fingerprints = [m.get("split_fingerprint") for m in metrics]
+    if fingerprints[0] != fingerprints[1]:
+        raise FungiclfError(f"the runs were tested on different splits (split_fingerprint {fingerprints[0]} vs "
+                            f"{fingerprints[1]}): a paired comparison needs the same test images; use the same "
+                            f"dataset, seed and split settings")
+    if metrics[0]["classes"] != metrics[1]["classes"]:
+        raise FungiclfError(f"the runs have different classes: {metrics[0]['classes']} vs {metrics[1]['classes']}")
+    a, b = (pd.read_csv(run / "predictions.csv", dtype={"id": str, "true": str, "predicted": str,
+                                                        "group": str}) for run in (run_a, run_b))
+    joined = a.merge(b, on="id", suffixes=("_a", "_b"), validate="one_to_one")
+    if len(joined) != len(a) or len(joined) != len(b) or (joined["true_a"] != joined["true_b"]).any():
+        raise FungiclfError("the runs' predictions.csv hold different test images or labels; cannot pair them")
+    classes = [str(c) for c in metrics[0]["classes"]]
+    index = {name: i for i, name in enumerate(classes)}
+    y_true = joined["true_a"].map(index).to_numpy()
+    pred_a, pred_b = joined["predicted_a"].map(index).to_numpy(), joined["predicted_b"].map(index).to_numpy()
+    groups = joined["group_a"].to_numpy() if "group_a" in joined else None
+    result = paired_bootstrap(y_true, pred_a, pred_b, len(classes), groups, seed)
+    result["mcnemar"] = mcnemar_exact(pred_a == y_true, pred_b == y_true)
+    result.update(n_test=int(len(joined)), split_fingerprint=fingerprints[0], run_a=str(run_a), run_b=str(run_b),
+                  model_a=metrics[0].get("model"), model_b=metrics[1].get("model"),
+                  accuracy_a=float(np.mean(pred_a == y_true)), accuracy_b=float(np.mean(pred_b == y_true)),
+                  f1_macro_a=dig(metrics[0], "test.f1_macro"), f1_macro_b=dig(metrics[1], "test.f1_macro"))
+    return result
+
+
+def format_comparison(result: dict) -> str:
+    """compare_runs() as a short Markdown table and the McNemar line."""
+    unit = "photograph groups" if result["unit"] == "group" else "images"
+    lines = [f"A: {result['run_a']} ({result['model_a']})", f"B: {result['run_b']} ({result['model_b']})",
+             f"same test split: {result['n_test']} images (split_fingerprint {result['split_fingerprint']}); "
+             f"paired bootstrap over {unit}, {result['resamples']} resamples, stratified by class", "",
+             "| metric | A | B | B - A | 95% CI of B - A |", "|---|---|---|---|---|"]
+    for key, name in (("accuracy", "accuracy"), ("f1_macro", "macro-F1")):
+        low, high = result[key]["ci95"]
+        lines.append(f"| {name} | {result[f'{key}_a']:.4f} | {result[f'{key}_b']:.4f} | "
+                     f"{result[key]['difference']:+.4f} | {low:+.4f} to {high:+.4f} |")
+    m = result["mcnemar"]
+    lines += ["", f"McNemar's exact test: A right and B wrong on {m['a_only']} images, A wrong and B right on "
+                  f"{m['b_only']}; p = {m['p_value']:.4g}"]
+    return "\n".join(lines)

@@ -9,6 +9,7 @@ import keras
 from keras import layers
 
 from fungiclf.errors import ConfigError
+from fungiclf.layers import BackbonePreprocess
 from fungiclf.models.blocks import classifier, dense_stack, model_input
 
 log = logging.getLogger(__name__)
@@ -18,40 +19,22 @@ BACKBONE = "backbone"  # layer name of the nested base model (fine-tuning finds 
 
 @dataclass(frozen=True)
 class Backbone:
-    """A keras.applications constructor, its preprocess_input and its smallest input side (px)."""
+    """A keras.applications constructor and its smallest input side (px); its preprocess_input is
+    fungiclf.layers.BACKBONE_PREPROCESS[name]."""
 
     build: Callable[..., keras.Model]
-    preprocess: Callable
     min_size: int
 
 
 APPLICATIONS: dict[str, Backbone] = {
-    "vgg16": Backbone(keras.applications.VGG16, keras.applications.vgg16.preprocess_input, 32),
-    "resnet50": Backbone(keras.applications.ResNet50, keras.applications.resnet.preprocess_input, 32),
-    "inceptionv3": Backbone(keras.applications.InceptionV3, keras.applications.inception_v3.preprocess_input, 75),
-    "xception": Backbone(keras.applications.Xception, keras.applications.xception.preprocess_input, 71),
-    "mobilenetv2": Backbone(keras.applications.MobileNetV2, keras.applications.mobilenet_v2.preprocess_input, 32),
-    "densenet121": Backbone(keras.applications.DenseNet121, keras.applications.densenet.preprocess_input, 32),
-    "efficientnetb0": Backbone(keras.applications.EfficientNetB0, keras.applications.efficientnet.preprocess_input, 32),
+    "vgg16": Backbone(keras.applications.VGG16, 32),
+    "resnet50": Backbone(keras.applications.ResNet50, 32),
+    "inceptionv3": Backbone(keras.applications.InceptionV3, 75),
+    "xception": Backbone(keras.applications.Xception, 71),
+    "mobilenetv2": Backbone(keras.applications.MobileNetV2, 32),
+    "densenet121": Backbone(keras.applications.DenseNet121, 32),
+    "efficientnetb0": Backbone(keras.applications.EfficientNetB0, 32),
 }
-
-
-@keras.saving.register_keras_serializable(package="fungiclf")
-class BackbonePreprocess(layers.Layer):
-    """The backbone's preprocess_input on 0-255 RGB pixels, as a layer (saved with the model)."""
-
-    def __init__(self, backbone: str, **kwargs) -> None:
-        super().__init__(**kwargs)
-        self.backbone = backbone
-
-    def call(self, inputs):
-        return APPLICATIONS[self.backbone].preprocess(inputs)
-
-    def compute_output_shape(self, input_shape):
-        return input_shape
-
-    def get_config(self) -> dict:
-        return {**super().get_config(), "backbone": self.backbone}
 
 
 def _weights_argument(backbone: str, weights: str | None) -> str | None:

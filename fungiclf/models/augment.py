@@ -7,33 +7,11 @@ RandomRotation made a training step about 400x slower (DESIGN.md).
 
 import logging
 
-import keras
-from keras import layers, ops
+from keras import layers
+
+from fungiclf.layers import RandomTranspose
 
 log = logging.getLogger(__name__)
-
-
-@keras.saving.register_keras_serializable(package="fungiclf")
-class RandomTranspose(layers.Layer):
-    """Swap height and width of each image with probability 0.5 (square images only)."""
-
-    def __init__(self, seed: int | None = None, **kwargs) -> None:
-        super().__init__(**kwargs)
-        self.seed = seed
-        self.seed_generator = keras.random.SeedGenerator(seed)
-
-    def call(self, inputs, training=None):
-        if not training:
-            return inputs
-        batch = ops.shape(inputs)[0]
-        flip = keras.random.uniform((batch, 1, 1, 1), seed=self.seed_generator) < 0.5
-        return ops.where(flip, ops.transpose(inputs, (0, 2, 1, 3)), inputs)
-
-    def compute_output_shape(self, input_shape):
-        return input_shape
-
-    def get_config(self) -> dict:
-        return {**super().get_config(), "seed": self.seed}
 
 
 def augmentation_layers(cfg: dict, input_shape: tuple[int, int, int], seed: int) -> list[layers.Layer]:

@@ -60,19 +60,31 @@ def test_unknown_config_key_is_refused_by_hydra(cache_dir, tmp_path):
     assert not (tmp_path / "run" / "metrics.json").exists()
 
 
-def test_smoke_job_on_jax_never_imports_tensorflow(cache_dir, tmp_path):
+def test_smoke_job_predict_and_explain_on_jax_never_import_tensorflow(cache_dir, tmp_path):
+    """Train, predict and explain (Grad-CAM through jax.grad) in one JAX process."""
     pytest.importorskip("jax")
-    code = ("import sys; sys.argv = ['fungiclf-train'] + sys.argv[1:]\n"
+    run = tmp_path / "run"
+    code = ("import sys, glob\n"
             "from fungiclf.train import main\n"
-            "try:\n    main()\nexcept SystemExit as e:\n    assert not e.code, e.code\n"
+            "from fungiclf.cli.predict import main as predict\n"
+            "from fungiclf.cli.explain import main as explain\n"
+            "def call(fn, argv):\n"
+            "    sys.argv = argv\n"
+            "    try:\n        fn()\n"
+            "    except SystemExit as e:\n        assert not e.code, (argv[0], e.code)\n"
+            "call(main, ['fungiclf-train'] + sys.argv[1:])\n"
+            f"images = sorted(glob.glob({str(cache_dir)!r} + '/synthetic/*/debris/*.png'))[:3]\n"
+            f"call(predict, ['fungiclf-predict', {str(run)!r}, *images, '--tta', '--out', {str(tmp_path / 'p.csv')!r}])\n"
+            f"call(explain, ['fungiclf-explain', {str(run)!r}, *images, '--out', {str(tmp_path / 'cam')!r}])\n"
             "import keras; assert keras.backend.backend() == 'jax'\n"
             "assert 'tensorflow' not in sys.modules, 'tensorflow was imported'\nprint('NO_TF')")
-    out = run_cli(["trainer=smoke", "trainer.verbose=0", f"hydra.run.dir={tmp_path / 'run'}"], cache_dir,
+    out = run_cli(["trainer=smoke", "trainer.verbose=0", f"hydra.run.dir={run}"], cache_dir,
                   {"KERAS_BACKEND": "jax"}, code=code)
     assert out.returncode == 0, out.stderr[-3000:]
     assert "NO_TF" in out.stdout
-    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["provenance"]["backend"] == "jax" and metrics["status"] == "completed"
+    assert len(list((tmp_path / "cam").glob("*_gradcam.png"))) == 3 and (tmp_path / "p.csv").is_file()
 
 
 def test_resume_reruns_only_missing_or_changed_jobs(cache_dir, tmp_path):
@@ -87,3 +99,10 @@ def test_resume_reruns_only_missing_or_changed_jobs(cache_dir, tmp_path):
     assert json.loads((sweep / "0" / "metrics.json").read_text())["status"] == "completed"   # ran again
     assert (sweep / "1" / "metrics.json").stat().st_mtime_ns == kept                          # skipped
     assert out.stdout.count("Run folder:") == 1
+    # the README's own sweep (model=ann,cnn) in the report: the model override is the model column
+    from fungiclf.cli.report import main as report_main
+    import pandas as pd
+    report_main([str(sweep), "--metric", "test.recall_macro"])
+    table = pd.read_csv(sweep / "summary.csv")
+    assert sorted(table["model"]) == ["ann", "cnn"] and "model (override)" not in table
+    assert table["test.recall_macro"].notna().all()

@@ -89,15 +89,16 @@ def test_experiment_sweep_on_synthetic_then_report(cache_dir, tmp_path, capsys):
 
 def test_report_flags_published_rows_at_the_majority_rate_or_below_chance(tmp_path):
     from fungiclf.evaluation.report import collect
-    for name, published in (("a", 0.4833), ("b", 0.0834), ("c", 0.5661)):
+    for name, published, reproduced in (("a", 0.4833, 0.5), ("b", 0.0834, 0.5), ("c", 0.5661, 0.5), ("d", 0.5, 0.4833)):
         (tmp_path / name).mkdir()
         (tmp_path / name / "metrics.json").write_text(json.dumps({
-            "status": "completed", "test": {"accuracy": 0.5}, "published": {"test.accuracy": published},
+            "status": "completed", "test": {"accuracy": reproduced}, "published": {"test.accuracy": published},
             "baselines": {"majority_rate": 0.4833, "chance_rate": 0.2}}))
-    table = collect([tmp_path / n for n in "abc"], "test.accuracy").set_index("run")
-    assert table.loc[str(tmp_path / "a"), "flag"] == "at majority rate"
-    assert table.loc[str(tmp_path / "b"), "flag"] == "below chance"
+    table = collect([tmp_path / n for n in "abcd"], "test.accuracy").set_index("run")
+    assert table.loc[str(tmp_path / "a"), "flag"] == "published at majority rate"
+    assert table.loc[str(tmp_path / "b"), "flag"] == "published below chance"
     assert table.loc[str(tmp_path / "c"), "flag"] == ""
+    assert table.loc[str(tmp_path / "d"), "flag"] == "no better than majority"      # the model itself
 
 
 def test_report_on_nothing_is_a_one_line_error(tmp_path, capsys):

@@ -32,12 +32,23 @@ def test_tensorboard_gets_every_epoch_and_the_test_metrics(make_cfg, tmp_path):
     assert {"loss", "accuracy", "val_accuracy"} <= set(scalars)
 
 
-def test_mlflow_gets_config_history_metrics_and_artifacts(make_cfg, tmp_path):
+def test_mlflow_gets_config_history_metrics_and_artifacts(make_cfg, tmp_path, monkeypatch):
+    """The default store (sqlite:///mlflow.db in the current folder) holds the run, and
+    MLflow's own reader finds it in a fresh process, as the README says to browse it."""
+    import subprocess
+    import sys
     from mlflow.tracking import MlflowClient
-    store = tmp_path / "mlruns"
-    metrics = train(make_cfg("trainer=smoke", "model=linear", "logger=mlflow", f"logger.tracking_uri={store}"),
-                    tmp_path / "run")
-    client = MlflowClient(tracking_uri=store.as_uri())
+    monkeypatch.chdir(tmp_path)
+    metrics = train(make_cfg("trainer=smoke", "model=linear", "logger=mlflow"), tmp_path / "run")
+    assert (tmp_path / "mlflow.db").is_file()
+    reader = ("import mlflow; mlflow.set_tracking_uri('sqlite:///mlflow.db'); "
+              "runs = mlflow.search_runs(experiment_names=['fungiclf']); print(len(runs), runs['metrics.test.accuracy'][0])")
+    env = {k: v for k, v in __import__("os").environ.items() if k != "MLFLOW_ALLOW_FILE_STORE"}
+    out = subprocess.run([sys.executable, "-c", reader], capture_output=True, text=True, cwd=tmp_path, env=env)
+    assert out.returncode == 0, out.stderr[-2000:]
+    count, accuracy = out.stdout.split()
+    assert count == "1" and float(accuracy) == pytest.approx(metrics["test"]["accuracy"])
+    client = MlflowClient(tracking_uri="sqlite:///mlflow.db")
     experiment = client.get_experiment_by_name("fungiclf")
     (run,) = client.search_runs([experiment.experiment_id])
     assert run.data.params["model.name"] == "linear" and run.data.params["trainer.smoke"] == "True"

@@ -1,0 +1,84 @@
+"""fungiclf-explain: Grad-CAM heat maps of a finished run's Keras model on images.
+
+    fungiclf-explain outputs/2026-11-24/10-00-00 slide1.jpg more/ --out gradcam/
+    fungiclf-explain RUN image.png --layer block2_conv1      # another layer than the last convolution
+
+For each image, a PNG with the input and the heat map of the predicted class side by side,
+the class and its probability in the title. The last convolutional layer is found
+automatically (for a Keras Applications model: the backbone's output); --layer overrides
+it. Works on every Keras backend. Models without convolutions (ann, linear, scikit-learn
+runs) are refused in one line. Exit status as fungiclf-predict: 0, 3 (some images
+skipped), 1 (error).
+"""
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from fungiclf.cli.predict import SOME_SKIPPED
+from fungiclf.errors import FungiclfError
+from fungiclf.evaluation.metrics import as_two_columns, predict_labels
+from fungiclf.evaluation.plots import plot_gradcam
+from fungiclf.inference.gradcam import cam_model, grad_cam
+from fungiclf.inference.images import find_images, load_images
+from fungiclf.inference.run import load_run, pick_run
+
+
+def parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="fungiclf-explain", description=__doc__.split("\n\n")[0])
+    parser.add_argument("run", help="a run folder, or a sweep folder with --best")
+    parser.add_argument("images", nargs="+", help="image files, folders (searched recursively) or quoted globs")
+    parser.add_argument("--best", metavar="METRIC", help="in a sweep folder, the completed run best on this key")
+    parser.add_argument("--layer", help="the layer to explain (default: the last convolution)")
+    parser.add_argument("--out", default="gradcam", help="folder for the PNGs (default: %(default)s)")
+    parser.add_argument("--batch-size", type=int, default=32, help="images per pass")
+    return parser
+
+
+def run(args: argparse.Namespace) -> int:
+    folder = pick_run(Path(args.run), args.best)
+    loaded = load_run(folder)
+    if loaded.model is None:
+        raise FungiclfError(f"{folder} holds a scikit-learn model: Grad-CAM needs a Keras network with convolutions")
+    cam = cam_model(loaded.model, args.layer)
+    paths, missing = find_images(args.images)
+    images = load_images(paths, loaded.pixels, keep_originals=True)
+    images.skipped[:0] = missing
+    for path, reason in images.skipped:
+        print(f"fungiclf-explain: skipped {path}: {reason}", file=sys.stderr)
+    if not images.paths:
+        raise FungiclfError(f"none of {' '.join(args.images)} could be read as an image")
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    written = 0
+    for start in range(0, len(images.paths), max(1, args.batch_size)):
+        batch = images.pixels[start:start + args.batch_size]
+        raw = loaded.outputs(batch)
+        predicted, proba = predict_labels(raw, loaded.threshold), as_two_columns(raw)
+        heat = grad_cam(cam, batch, predicted)
+        for i, path in enumerate(images.paths[start:start + args.batch_size]):
+            name, p = loaded.classes[predicted[i]], proba[i, predicted[i]]
+            target = out / f"{path.stem}_gradcam.png"
+            plot_gradcam(images.originals[start + i], heat[i], f"{path.name}: predicted {name} (p={p:.3f})", target)
+            written += 1
+    print(f"{written} Grad-CAM images of layer {cam.layer!r} written to {out}; {len(images.skipped)} skipped")
+    return SOME_SKIPPED if images.skipped else 0
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console script: one-line errors, exit status 0 / 3 (some images skipped) / 1."""
+    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    args = parser().parse_args(argv)
+    try:
+        status = run(args)
+    except FungiclfError as exc:
+        print(f"fungiclf-explain: error: {exc}", file=sys.stderr)
+        sys.exit(1)
+    sys.exit(status)
+
+
+if __name__ == "__main__":
+    main()

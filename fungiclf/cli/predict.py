@@ -1,0 +1,102 @@
+"""fungiclf-predict: apply a finished run's model to new images.
+
+    fungiclf-predict outputs/2026-11-24/10-00-00 slide1.jpg more/ 'batch_*/*.png'
+    fungiclf-predict outputs/multirun/2026-11-24/10-00-00 --best val.f1_macro new/ --top-k 2
+    fungiclf-predict RUN new/ --tta --out results.csv      # average over the eight dihedral views
+
+The run's own preprocessing (size, colour, denoising, CLAHE), decision threshold and
+test-time views are read from its folder. Writes predictions.csv (path, predicted, p_<class>
+per class, and with --top-k the k most likely classes) and prints the first rows.
+Exit status: 0 when every image was predicted, 3 when some could not be read (they are
+listed and skipped), 1 on an error (nothing written).
+"""
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from tqdm import tqdm
+
+from fungiclf.data.views import TTA_VIEWS, usable_views
+from fungiclf.errors import FungiclfError
+from fungiclf.evaluation.metrics import as_two_columns, predict_labels
+from fungiclf.evaluation.run_folder import write_csv
+from fungiclf.inference.images import find_images, load_images
+from fungiclf.inference.run import load_run, pick_run, predict_views
+
+log = logging.getLogger("fungiclf.predict")
+SOME_SKIPPED = 3   # exit status when some images could not be read
+
+
+def prediction_table(paths: list[Path], proba: np.ndarray, predicted: np.ndarray, classes: list[str],
+                     top_k: int) -> pd.DataFrame:
+    """predictions.csv: path, predicted, p_<class> per class, then top<i> / p_top<i> for i <= top_k."""
+    table = pd.DataFrame({"path": [str(p) for p in paths], "predicted": np.array(classes)[predicted]})
+    for k, name in enumerate(classes):
+        table[f"p_{name}"] = proba[:, k]
+    order = np.argsort(-proba, axis=1, kind="stable")
+    for i in range(min(top_k, len(classes))):
+        table[f"top{i + 1}"] = np.array(classes)[order[:, i]]
+        table[f"p_top{i + 1}"] = proba[np.arange(len(proba)), order[:, i]]
+    return table
+
+
+def parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="fungiclf-predict", description=__doc__.split("\n\n")[0])
+    parser.add_argument("run", help="a run folder, or a sweep folder with --best")
+    parser.add_argument("images", nargs="+", help="image files, folders (searched recursively) or quoted globs")
+    parser.add_argument("--best", metavar="METRIC", help="in a sweep folder, use the completed run with the highest "
+                                                         "value of this metrics.json key (e.g. val.f1_macro)")
+    parser.add_argument("--tta", nargs="?", const="dihedral", choices=sorted(TTA_VIEWS),
+                        help="average over test-time views (alone: the eight dihedral views; default: the run's own)")
+    parser.add_argument("--top-k", type=int, default=0, help="also list the k most likely classes per image")
+    parser.add_argument("--batch-size", type=int, default=64, help="images per forward pass")
+    parser.add_argument("--out", default="predictions.csv", help="where to write the table (default: %(default)s)")
+    return parser
+
+
+def run(args: argparse.Namespace) -> int:
+    folder = pick_run(Path(args.run), args.best)
+    loaded = load_run(folder)
+    paths, missing = find_images(args.images)
+    images = load_images(paths, loaded.pixels)
+    images.skipped[:0] = missing
+    for path, reason in images.skipped:
+        print(f"fungiclf-predict: skipped {path}: {reason}", file=sys.stderr)
+    if not images.paths:
+        raise FungiclfError(f"none of {' '.join(args.images)} could be read as an image")
+    height, width = loaded.pixels.size
+    views = usable_views(args.tta or loaded.tta, height, width)
+    with tqdm(total=len(images.paths) * len(views), desc="predict", unit="img", leave=False,
+              disable=len(images.paths) * len(views) < 500) as bar:
+        raw = predict_views(loaded.outputs, images.pixels, views, max(1, args.batch_size), bar.update)
+    proba = as_two_columns(raw)
+    table = prediction_table(images.paths, proba, predict_labels(raw, loaded.threshold), loaded.classes, args.top_k)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    write_csv(out, table)
+    shown = table[["path", "predicted"]].assign(probability=proba.max(1).round(4))
+    print(shown.head(20).to_markdown(index=False))
+    more = f" (first 20 of {len(table)})" if len(table) > 20 else ""
+    print(f"{len(table)} images predicted by {folder}{more}; {len(images.skipped)} skipped; views: {len(views)}; "
+          f"written to {out}")
+    return SOME_SKIPPED if images.skipped else 0
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console script: one-line errors, exit status 0 / 3 (some images skipped) / 1."""
+    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    args = parser().parse_args(argv)
+    try:
+        status = run(args)
+    except FungiclfError as exc:
+        print(f"fungiclf-predict: error: {exc}", file=sys.stderr)
+        sys.exit(1)
+    sys.exit(status)
+
+
+if __name__ == "__main__":
+    main()

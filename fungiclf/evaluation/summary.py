@@ -1,0 +1,52 @@
+"""What a person reads after a run: the test metrics with their intervals, per-class recall
+(sensitivity / specificity for two classes), the majority-class rate, and warnings."""
+
+from pathlib import Path
+
+
+def majority_warning(metrics: dict) -> dict | None:
+    """A warning (metrics.json "warnings" entry) when test accuracy is no better than
+    answering the majority class for every image."""
+    accuracy, baselines = metrics["test"]["accuracy"], metrics.get("baselines") or {}
+    rate = baselines.get("majority_rate")
+    if rate is None or accuracy > rate:
+        return None
+    return {"kind": "majority", "message": f"test accuracy {accuracy:.4f} is no better than answering "
+            f"{baselines['majority_class']} for every image ({rate:.4f}); look at the per-class recall and macro-F1"}
+
+
+def _interval(test: dict, key: str) -> str:
+    ci = (test.get("ci95") or {}).get(key)
+    return f"{ci[0]:.4f}-{ci[1]:.4f}" if ci else ""
+
+
+def summary_lines(metrics: dict) -> list[str]:
+    """The Markdown table printed after a run (metrics.json content in, lines out)."""
+    test, classes = metrics["test"], metrics["classes"]
+    rows = [("accuracy", test["accuracy"], _interval(test, "accuracy"))]
+    baselines = metrics.get("baselines") or {}
+    if baselines.get("majority_rate") is not None:
+        rows.append((f"majority-class rate ({baselines['majority_class']})", baselines["majority_rate"], ""))
+    rows += [("precision (macro)", test["precision_macro"], ""), ("recall (macro)", test["recall_macro"], ""),
+             ("F1 (macro)", test["f1_macro"], _interval(test, "f1_macro")), ("F1 (weighted)", test["f1_weighted"], "")]
+    if test.get("roc_auc") is not None:
+        rows.append(("ROC-AUC", test["roc_auc"], _interval(test, "roc_auc")))
+    if len(classes) == 2:
+        negative, positive = classes
+        rows += [(f"sensitivity (recall of {positive})", test["sensitivity"], ""),
+                 (f"specificity (recall of {negative})", test["specificity"], ""),
+                 ("false-negative rate", test["false_negative_rate"], "")]
+    else:
+        rows += [(f"recall {name}", test["per_class"][name]["recall"], "") for name in classes]
+    epochs = f", {metrics['epochs_run']} epochs, best {metrics['best_epoch']}" if metrics.get("epochs_run") else ""
+    unit = (test.get("ci95") or {}).get("unit")
+    resampling = f"; 95% CI: bootstrap over {'groups' if unit == 'group' else 'images'}" if unit else ""
+    lines = [f"{metrics['model']} on {metrics['dataset']} (test split, n={metrics['n_test']}{epochs}{resampling}):",
+             "| metric | value | 95% CI |", "|---|---|---|"]
+    lines += [f"| {name} | {'' if value is None else f'{value:.4f}'} | {ci} |" for name, value, ci in rows]
+    lines += [f"WARNING: {warning['message']}" for warning in metrics.get("warnings") or []]
+    return lines
+
+
+def print_summary(metrics: dict, run_dir: Path) -> None:
+    print("\n".join([*summary_lines(metrics), f"Run folder: {run_dir}"]), flush=True)

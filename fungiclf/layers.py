@@ -1,0 +1,60 @@
+"""The package's own Keras layers, registered for saving under the "fungiclf" package.
+
+``import fungiclf`` imports this module, so a saved ``model.keras`` loads in plain Keras
+afterwards: ``import fungiclf, keras; keras.models.load_model("run/model.keras")``.
+"""
+
+import keras
+from keras import layers, ops
+
+# keras.applications preprocess_input per backbone name (0-255 RGB in, the backbone's scale out).
+BACKBONE_PREPROCESS = {
+    "vgg16": keras.applications.vgg16.preprocess_input,
+    "resnet50": keras.applications.resnet.preprocess_input,
+    "inceptionv3": keras.applications.inception_v3.preprocess_input,
+    "xception": keras.applications.xception.preprocess_input,
+    "mobilenetv2": keras.applications.mobilenet_v2.preprocess_input,
+    "densenet121": keras.applications.densenet.preprocess_input,
+    "efficientnetb0": keras.applications.efficientnet.preprocess_input,
+}
+
+
+@keras.saving.register_keras_serializable(package="fungiclf")
+class RandomTranspose(layers.Layer):
+    """Swap height and width of each image with probability 0.5 (square images; training only)."""
+
+    def __init__(self, seed: int | None = None, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+
+    def call(self, inputs, training=None):
+        if not training:
+            return inputs
+        batch = ops.shape(inputs)[0]
+        flip = keras.random.uniform((batch, 1, 1, 1), seed=self.seed_generator) < 0.5
+        return ops.where(flip, ops.transpose(inputs, (0, 2, 1, 3)), inputs)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "seed": self.seed}
+
+
+@keras.saving.register_keras_serializable(package="fungiclf")
+class BackbonePreprocess(layers.Layer):
+    """The backbone's preprocess_input on 0-255 RGB pixels, as a layer (saved with the model)."""
+
+    def __init__(self, backbone: str, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.backbone = backbone
+
+    def call(self, inputs):
+        return BACKBONE_PREPROCESS[self.backbone](inputs)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "backbone": self.backbone}

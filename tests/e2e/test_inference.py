@@ -1,0 +1,187 @@
+"""fungiclf-predict and fungiclf-explain on finished runs."""
+
+import json
+import shutil
+from pathlib import Path
+
+import cv2
+import keras
+import numpy as np
+import pandas as pd
+import pytest
+
+from fungiclf.cli.explain import main as explain_main
+from fungiclf.cli.predict import main as predict_main
+from fungiclf.data.synthetic import ensure_synthetic
+from fungiclf.inference.gradcam import cam_model, grad_cam
+from fungiclf.inference.images import load_images
+from fungiclf.inference.run import load_run
+from fungiclf.train import train
+from tests.conftest import write_npz
+
+
+def exit_code(main, argv: list[str]) -> int:
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    return exit_info.value.code
+
+
+def synthetic_root(cfg) -> Path:
+    s = cfg.dataset.synthetic
+    return Path(ensure_synthetic(str(cfg.paths.cache_dir), s.n_per_class, s.patches_per_photo, s.size, s.seed))
+
+
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory, cache_dir):
+    """A Keras smoke run on the synthetic set, evaluated with four test-time views."""
+    from hydra import compose, initialize_config_module
+    folder = tmp_path_factory.mktemp("smoke")
+    with initialize_config_module(config_module="fungiclf.conf", version_base="1.3"):
+        cfg = compose("train", overrides=[f"paths.cache_dir={cache_dir}", "trainer=smoke", "trainer.verbose=0",
+                                          "trainer.tta=flips"])
+        train(cfg, folder / "run")
+    return folder / "run", synthetic_root(cfg)
+
+
+def test_predict_reproduces_the_runs_own_test_predictions(smoke_run, tmp_path):
+    run, root = smoke_run
+    expected = pd.read_csv(run / "predictions.csv")
+    files = [str(root / i) for i in expected["id"]]
+    assert exit_code(predict_main, [str(run), *files, "--out", str(tmp_path / "p.csv"), "--top-k", "2"]) == 0
+    got = pd.read_csv(tmp_path / "p.csv")
+    classes = json.loads((run / "metrics.json").read_text())["classes"]
+    p_columns = [f"p_{c}" for c in classes]
+    assert list(got["predicted"]) == list(expected["predicted"])
+    assert np.allclose(got[p_columns].to_numpy(), expected[p_columns].to_numpy(), atol=1e-5)
+    assert (got["top1"] == got["predicted"]).all() and (got["p_top1"] >= got["p_top2"]).all()
+
+
+def test_predict_applies_the_eight_dihedral_views(smoke_run, tmp_path):
+    run, root = smoke_run
+    files = sorted((root / "debris").glob("*.png"))[:6]
+    assert exit_code(predict_main, [str(run), *map(str, files), "--tta", "--out", str(tmp_path / "p.csv")]) == 0
+    loaded = load_run(run)
+    pixels = load_images(files, loaded.pixels).pixels.astype(np.float32)
+    views = [np.rot90(pixels, k, axes=(1, 2)) for k in range(4)]
+    views += [v[:, :, ::-1] for v in views]
+    expected = np.mean([loaded.model.predict(v, verbose=0) for v in views], axis=0)
+    got = pd.read_csv(tmp_path / "p.csv")[[f"p_{c}" for c in loaded.classes]].to_numpy()
+    assert np.allclose(got, expected, atol=1e-5)
+
+
+def test_a_scikit_learn_run_predicts_too_and_unreadable_images_are_skipped(make_cfg, tmp_path, capsys):
+    path = write_npz(tmp_path / "tiny.npz", n=(40, 20, 20))
+    train(make_cfg("dataset=medmnist", f"dataset.path={path}", "model=logreg", "preprocess.color=gray",
+                   "preprocess.size=14"), tmp_path / "run")
+    images = tmp_path / "new"
+    images.mkdir()
+    test_images = np.load(path)["test_images"][:4]
+    for i, image in enumerate(test_images):
+        cv2.imwrite(str(images / f"{i}.png"), image)
+    (images / "broken.png").write_bytes(b"\x89PNG not really")
+    code = exit_code(predict_main, [str(tmp_path / "run"), str(images), str(tmp_path / "gone.png"),
+                                    "--out", str(tmp_path / "p.csv")])
+    err = capsys.readouterr().err
+    assert code == 3 and "broken.png" in err and "gone.png" in err       # listed, and the exit status says so
+    got = pd.read_csv(tmp_path / "p.csv")
+    assert len(got) == 4 and set(got["predicted"].astype(str)) <= {"0", "1"}
+    labels = np.load(path)["test_labels"][:4, 0]
+    assert (got["predicted"].astype(int).to_numpy() == labels).mean() >= 0.75   # the classes differ by brightness
+
+
+def test_best_run_of_a_sweep_by_a_validation_metric(smoke_run, tmp_path):
+    run, root = smoke_run
+    for job, value in (("0", 0.2), ("1", 0.9)):
+        shutil.copytree(run, tmp_path / "sweep" / job)
+        metrics = json.loads((tmp_path / "sweep" / job / "metrics.json").read_text())
+        metrics["val"]["f1_macro"] = value
+        metrics["classes"] = metrics["classes"] if job == "1" else ["x"] * len(metrics["classes"])
+        (tmp_path / "sweep" / job / "metrics.json").write_text(json.dumps(metrics))
+    file = str(next((root / "debris").glob("*.png")))
+    assert exit_code(predict_main, [str(tmp_path / "sweep"), file, "--best", "val.f1_macro",
+                                    "--out", str(tmp_path / "p.csv")]) == 0
+    assert "x" not in set(pd.read_csv(tmp_path / "p.csv")["predicted"])    # job 1's classes: the best run
+    assert exit_code(predict_main, [str(tmp_path / "sweep"), file, "--out", str(tmp_path / "q.csv")]) == 1
+
+
+@pytest.mark.parametrize("damage", ["garbage", "lambda", "failed_run"])
+def test_unsafe_or_damaged_model_files_are_refused_in_one_line(smoke_run, make_cfg, tmp_path, capsys, damage):
+    run, root = smoke_run
+    copy = tmp_path / "run"
+    shutil.copytree(run, copy)
+    if damage == "garbage":
+        (copy / "model.keras").write_bytes(b"PK\x03\x04 tampered" * 10)
+    elif damage == "lambda":
+        inputs = keras.Input((32, 32, 3))
+        keras.Model(inputs, keras.layers.Lambda(lambda x: x * 2.0)(inputs)).save(copy / "model.keras")
+    else:
+        metrics = json.loads((copy / "metrics.json").read_text())
+        (copy / "metrics.json").write_text(json.dumps({**metrics, "status": "failed"}))
+    file = str(next((root / "debris").glob("*.png")))
+    assert exit_code(predict_main, [str(copy), file, "--out", str(tmp_path / "p.csv")]) == 1
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert {"garbage": "not a Keras model", "lambda": "unsafe deserialisation",
+            "failed_run": "not a completed run"}[damage] in err
+    assert not (tmp_path / "p.csv").exists()
+
+
+def object_images(root: Path, size: int = 48, side: int = 8, per_class: int = 150) -> dict[str, tuple[int, int]]:
+    """Two classes told apart only by one small object at a random place: a filled square
+    or a ring, on noise. Returns each file's object corner (row, column)."""
+    rng = np.random.default_rng(0)
+    corners = {}
+    for cls in ("square", "ring"):
+        (root / cls).mkdir(parents=True)
+        for i in range(per_class):
+            image = rng.integers(0, 80, (size, size)).astype(np.uint8)
+            y, x = (int(v) for v in rng.integers(0, size - side, 2))
+            patch = np.full((side, side), 230, np.uint8)
+            if cls == "ring":
+                patch[2:-2, 2:-2] = 40
+            image[y:y + side, x:x + side] = patch
+            cv2.imwrite(str(root / cls / f"{cls}_{i:03d}.png"), image)
+            corners[f"{cls}/{cls}_{i:03d}.png"] = (y, x)
+    return corners
+
+
+def test_grad_cam_heat_falls_on_the_object_that_defines_the_class(make_cfg, tmp_path):
+    """A small CNN trained to tell a square from a ring (8x8 px, anywhere in 48x48 noise) puts
+    most of its Grad-CAM heat on the object: measured here, a median of about 70% of the heat
+    inside the object's box widened by 3 px, a box that covers 8.5% of the image."""
+    size, side, margin = 48, 8, 3
+    corners = object_images(tmp_path / "data", size, side)
+    cfg = make_cfg("dataset=image_folder", f"dataset.path={tmp_path / 'data'}", "preprocess.color=gray",
+                   f"preprocess.size={size}", "augment=none", "model=cnn", "model.padding=same", "model.pooling=gap",
+                   "model.dense=[]", "model.blocks=[{filters: 16}, {filters: 32}, {filters: 32, pool: null}]",
+                   "trainer.epochs=30", "trainer.patience=30")
+    metrics = train(cfg, tmp_path / "run")
+    assert metrics["test"]["accuracy"] >= 0.9
+    loaded = load_run(tmp_path / "run")
+    ids = list(pd.read_csv(tmp_path / "run" / "predictions.csv")["id"])
+    images = load_images([tmp_path / "data" / i for i in ids], loaded.pixels)
+    predicted = loaded.outputs(images.pixels).argmax(1)
+    heat = grad_cam(cam_model(loaded.model), images.pixels, predicted)
+    assert heat.shape == (len(ids), size, size) and (heat.std(axis=(1, 2)) > 0.05).all()   # input size, not flat
+    shares = []
+    for h, i in zip(heat, ids):
+        y, x = corners[i]
+        box = h[max(0, y - margin):y + side + margin, max(0, x - margin):x + side + margin]
+        shares.append(box.sum() / h.sum())
+    box_area = (side + 2 * margin) ** 2 / size ** 2
+    assert np.median(shares) > 0.5 and np.median(shares) > 5 * box_area
+
+
+def test_explain_writes_one_picture_per_image_and_refuses_dense_models(smoke_run, make_cfg, tmp_path, capsys):
+    run, root = smoke_run
+    files = sorted((root / "spore_chain").glob("*.png"))[:2]
+    assert exit_code(explain_main, [str(run), *map(str, files), "--out", str(tmp_path / "cam")]) == 0
+    written = sorted((tmp_path / "cam").glob("*_gradcam.png"))
+    assert [p.name for p in written] == [f"{f.stem}_gradcam.png" for f in files]
+    assert cv2.imread(str(written[0])).shape[1] > cv2.imread(str(written[0])).shape[0]   # two panels side by side
+    assert exit_code(explain_main, [str(run), str(files[0]), "--layer", "nosuch", "--out", str(tmp_path / "c")]) == 1
+    assert "choose one of" in capsys.readouterr().err
+    train(make_cfg("trainer=smoke", "model=ann"), tmp_path / "ann")
+    assert exit_code(explain_main, [str(tmp_path / "ann"), str(files[0]), "--out", str(tmp_path / "c")]) == 1
+    err = capsys.readouterr().err
+    assert "no convolutional layer" in err and len(err.strip().splitlines()) == 1

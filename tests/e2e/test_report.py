@@ -1,0 +1,142 @@
+"""fungiclf-report on sweeps over every key a user sweeps, seeds aggregated, two runs compared."""
+
+import json
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from scipy.stats import binomtest
+
+from fungiclf.cli.report import main as report_main
+from fungiclf.evaluation.report import dig
+from fungiclf.train import train
+from tests.conftest import write_npz
+
+SWEEPS = {"model": ["logreg", "linear_svm", "random_forest"], "dataset": ["medmnist", "pneumoniamnist"],
+          "optimizer": ["adam", "sgd", "adamw"], "seed": ["0", "1", "2"], "preprocess.size": ["28", "32"],
+          "row": ["logreg", "linear_svm"]}
+METRIC_KEYS = ["test.accuracy", "test.false_negative_rate", "test.recall_pos", "test.sensitivity", "val.f1_macro",
+               "test.roc_auc", "timings.train_seconds", "n_test", "test.per_class.1.recall"]
+
+
+@pytest.fixture(scope="module")
+def binary_run(tmp_path_factory, cache_dir):
+    """One real run (logreg on a tiny binary npz) whose folder the sweeps below copy."""
+    from hydra import compose, initialize_config_module
+    root = tmp_path_factory.mktemp("binary")
+    path = write_npz(root / "tiny.npz", n=(40, 20, 30))
+    with initialize_config_module(config_module="fungiclf.conf", version_base="1.3"):
+        cfg = compose("train", overrides=[f"paths.cache_dir={cache_dir}", "dataset=medmnist", f"dataset.path={path}",
+                                          "model=logreg", "preprocess.color=gray", "preprocess.size=28"])
+        train(cfg, root / "run")
+    return root / "run"
+
+
+def fake_sweep(source, folder, key: str, values: list[str]) -> list[dict]:
+    """A sweep folder of copies of ``source``, job i overriding ``key=values[i]``, with
+    metrics that differ per job (and name the model / dataset as a real sweep would)."""
+    written = []
+    for i, value in enumerate(values):
+        job = folder / str(i)
+        shutil.copytree(source, job)
+        (job / ".hydra").mkdir()
+        (job / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump([f"{key}={value}", "trainer=smoke"]))
+        metrics = json.loads((job / "metrics.json").read_text())
+        metrics["test"]["accuracy"] -= 0.01 * i
+        metrics["test"]["false_negative_rate"] = 0.1 * i
+        if key in ("model", "dataset"):
+            metrics[key] = value
+        (job / "metrics.json").write_text(json.dumps(metrics))
+        written.append(metrics)
+    return written
+
+
+@pytest.mark.parametrize("key", sorted(SWEEPS))
+def test_report_on_a_sweep_over_each_key_with_any_metric(binary_run, tmp_path, key, capsys):
+    written = fake_sweep(binary_run, tmp_path / "sweep", key, SWEEPS[key])
+    for metric in METRIC_KEYS:
+        out = tmp_path / metric
+        report_main([str(tmp_path / "sweep"), "--metric", metric, "--out", str(out)])
+        table = pd.read_csv(out / "summary.csv", dtype={key: str})
+        expected = sorted((dig(m, metric) for m in written), reverse=True)
+        assert list(table[metric]) == pytest.approx(expected), metric          # every job, sorted by the metric
+        if key in ("model", "dataset"):
+            assert key in table and f"{key} (override)" not in table         # the override agrees with the column
+        else:
+            assert sorted(table[key]) == sorted(SWEEPS[key])
+    assert "sensitivity" in capsys.readouterr().out or key == "seed"         # by-seed prints the aggregate
+
+
+def test_an_override_that_disagrees_with_a_column_is_kept_apart(binary_run, tmp_path):
+    fake_sweep(binary_run, tmp_path / "sweep", "model", ["cnn", "ann"])      # metrics say model=cnn / ann ...
+    metrics = json.loads((tmp_path / "sweep" / "1" / "metrics.json").read_text())
+    metrics["model"] = "resnet18"                                            # ... but this job ran another model
+    (tmp_path / "sweep" / "1" / "metrics.json").write_text(json.dumps(metrics))
+    report_main([str(tmp_path / "sweep")])
+    table = pd.read_csv(tmp_path / "sweep" / "summary.csv")
+    assert set(table["model (override)"]) == {"cnn", "ann"} and set(table["model"]) == {"cnn", "resnet18"}
+
+
+def test_seeds_are_aggregated_as_mean_sd_and_n(binary_run, tmp_path, capsys):
+    for model in ("logreg", "linear_svm"):
+        for seed in range(3):
+            job = tmp_path / "sweep" / f"{model}-{seed}"
+            shutil.copytree(binary_run, job)
+            (job / ".hydra").mkdir()
+            (job / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump([f"model={model}", f"seed={seed}"]))
+            metrics = json.loads((job / "metrics.json").read_text())
+            metrics.update(model=model, test={**metrics["test"], "accuracy": 0.8 + 0.01 * seed + (model == "logreg") * 0.1})
+            (job / "metrics.json").write_text(json.dumps(metrics))
+    report_main([str(tmp_path / "sweep"), "--metric", "test.accuracy"])
+    grouped = pd.read_csv(tmp_path / "sweep" / "summary_by_seed.csv").set_index("model")
+    assert list(grouped["n"]) == [3, 3]
+    assert grouped.loc["logreg", "test.accuracy mean"] == pytest.approx(0.91)
+    assert grouped.loc["logreg", "test.accuracy sd"] == pytest.approx(0.01)
+    assert "0.9100 ± 0.0100" in capsys.readouterr().out
+    report_main([str(tmp_path / "sweep"), "--no-by-seed", "--out", str(tmp_path / "plain")])
+    assert not (tmp_path / "plain" / "summary_by_seed.csv").exists()
+
+
+def test_incomplete_job_folders_are_listed(binary_run, tmp_path):
+    fake_sweep(binary_run, tmp_path / "sweep", "seed", ["0", "1"])
+    (tmp_path / "sweep" / "1" / "metrics.json").unlink()                     # killed before it finished
+    report_main([str(tmp_path / "sweep"), "--no-by-seed"])
+    table = pd.read_csv(tmp_path / "sweep" / "summary.csv")
+    assert list(table["status"]) == ["completed", "incomplete"]
+
+
+def test_compare_two_runs_on_the_same_split(make_cfg, tmp_path, capsys):
+    path = write_npz(tmp_path / "tiny.npz", n=(60, 20, 60), seed=1)
+    runs = {}
+    for model in ("logreg", "linear_svm"):
+        runs[model] = tmp_path / model
+        train(make_cfg("dataset=medmnist", f"dataset.path={path}", f"model={model}", "preprocess.color=gray",
+                       "preprocess.size=8"), runs[model])
+    report_main(["--compare", str(runs["logreg"]), str(runs["linear_svm"]), "--out", str(tmp_path / "cmp")])
+    out = capsys.readouterr().out
+    result = json.loads((tmp_path / "cmp" / "compare.json").read_text())
+    a, b = (pd.read_csv(runs[m] / "predictions.csv") for m in ("logreg", "linear_svm"))
+    right_a, right_b = (a["true"] == a["predicted"]).to_numpy(), (b["true"] == b["predicted"]).to_numpy()
+    only_a, only_b = int((right_a & ~right_b).sum()), int((~right_a & right_b).sum())
+    assert (result["mcnemar"]["a_only"], result["mcnemar"]["b_only"]) == (only_a, only_b)
+    expected_p = 1.0 if only_a + only_b == 0 else binomtest(only_a, only_a + only_b).pvalue
+    assert result["mcnemar"]["p_value"] == pytest.approx(expected_p)
+    assert result["accuracy"]["difference"] == pytest.approx(right_b.mean() - right_a.mean())
+    low, high = result["accuracy"]["ci95"]
+    assert low <= result["accuracy"]["difference"] <= high and "McNemar" in out
+
+
+def test_compare_refuses_runs_on_different_splits(binary_run, tmp_path, capsys):
+    """Two runs whose split tables differ (another seed, other fractions) have different
+    split fingerprints; the comparison is refused in one line."""
+    shutil.copytree(binary_run, tmp_path / "a")
+    shutil.copytree(binary_run, tmp_path / "b")
+    metrics = json.loads((tmp_path / "b" / "metrics.json").read_text())
+    metrics["split_fingerprint"] = "0" * 20
+    (tmp_path / "b" / "metrics.json").write_text(json.dumps(metrics))
+    with pytest.raises(SystemExit) as exit_info:
+        report_main(["--compare", str(tmp_path / "a"), str(tmp_path / "b")])
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 1 and "different splits" in err and len(err.strip().splitlines()) == 1
