@@ -15,5 +15,6 @@ from fungiclf.quiet import import_keras_quietly  # noqa: E402
 import_keras_quietly()
 
 from fungiclf import layers  # noqa: E402,F401  (registers RandomTranspose, BackbonePreprocess)
+from fungiclf.settings import schema  # noqa: E402,F401  (stores the config schemas in Hydra's ConfigStore)
 
 __version__ = "0.1.0"

@@ -5,27 +5,20 @@ TensorFlow is needed on JAX or torch). MLflow gets one run per completed job, lo
 the end from the run folder: flattened config, per-epoch history, metrics, artifacts.
 """
 
-import importlib.util
 import logging
 import os
 from pathlib import Path
 
 import keras
 import pandas as pd
-from omegaconf import DictConfig, OmegaConf
-
-from fungiclf.errors import ConfigError
-from fungiclf.validation import check_choice
 
 log = logging.getLogger(__name__)
 
-LOGGERS = ["none", "mlflow", "tensorboard"]
-INSTALL_HINT = "pip install 'fungiclf[tracking]'"
 DEFAULT_MLFLOW_URI = "sqlite:///mlflow.db"  # MLflow's recommended local store, in the current folder
 
 
-def _tensorboard_dir(logger: DictConfig, run_dir: Path) -> Path:
-    folder = Path(str(logger.get("log_dir") or "tensorboard")).expanduser()
+def _tensorboard_dir(options: dict, run_dir: Path) -> Path:
+    folder = Path(str(options.get("log_dir") or "tensorboard")).expanduser()
     return folder if folder.is_absolute() else run_dir / folder
 
 
@@ -40,7 +33,7 @@ class TensorBoardScalars(keras.callbacks.Callback):
         self.log_dir, self.writer, self.step = log_dir, None, 0
 
     def on_train_begin(self, logs: dict | None = None) -> None:
-        from tensorboardX import SummaryWriter  # optional dependency, checked by check_logger
+        from tensorboardX import SummaryWriter  # optional dependency, checked by resolve
         self.writer = SummaryWriter(str(self.log_dir))
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
@@ -53,21 +46,11 @@ class TensorBoardScalars(keras.callbacks.Callback):
         self.writer.close()  # the writer thread has written everything once this returns
 
 
-def check_logger(cfg: DictConfig) -> str:
-    """The logger's name, after checking that its package is installed (before any work)."""
-    logger = cfg.get("logger") or {"name": "none"}
-    name = check_choice(logger.get("name", "none"), LOGGERS, "name", "logger")
-    module = {"mlflow": "mlflow", "tensorboard": "tensorboardX"}.get(name)
-    if module is not None and importlib.util.find_spec(module) is None:
-        raise ConfigError(f"logger={name} needs the {module} package: {INSTALL_HINT}")
-    return name
-
-
-def epoch_callbacks(cfg: DictConfig, run_dir: Path) -> list[keras.callbacks.Callback]:
-    """The live per-epoch callbacks of the configured logger (empty for none / mlflow)."""
-    if check_logger(cfg) != "tensorboard":
+def epoch_callbacks(logger, run_dir: Path) -> list[keras.callbacks.Callback]:
+    """The live per-epoch callbacks of LoggerSettings ``logger`` (empty for none / mlflow)."""
+    if logger.name != "tensorboard":
         return []
-    return [TensorBoardScalars(_tensorboard_dir(cfg.logger, run_dir))]
+    return [TensorBoardScalars(_tensorboard_dir(logger.options, run_dir))]
 
 
 def scalar_metrics(metrics: dict) -> dict[str, float]:
@@ -79,35 +62,33 @@ def scalar_metrics(metrics: dict) -> dict[str, float]:
             if isinstance(value, (int, float)) and not isinstance(value, bool)}
 
 
-def log_finished_run(cfg: DictConfig, run_dir: Path, metrics: dict, history: pd.DataFrame | None) -> None:
+def log_finished_run(logger, config: dict, run_dir: Path, metrics: dict, history: pd.DataFrame | None) -> None:
     """After a completed job: test metrics to TensorBoard, or the whole run to MLflow.
+
+    Args:
+        logger: LoggerSettings.
+        config: the run's settings as a config (settings.to_config), logged as MLflow params.
 
     A tracker that fails here (a server down) costs a warning, not the job: the run
     folder is already complete.
     """
-    logger = cfg.get("logger") or {"name": "none"}
     try:
-        _log_to(logger, cfg, run_dir, metrics, history)
+        if logger.name == "tensorboard":
+            from tensorboardX import SummaryWriter
+            with SummaryWriter(str(_tensorboard_dir(logger.options, run_dir))) as writer:
+                for key, value in scalar_metrics(metrics).items():
+                    writer.add_scalar(key, value, 0)
+        elif logger.name == "mlflow":
+            _log_mlflow(config, logger.options, run_dir, metrics, history)
     except Exception as exc:  # the tracker's own errors vary (network, permissions, schema)
-        log.warning("logger=%s failed (%s: %s); the run folder %s is complete", logger.get("name"),
+        log.warning("logger=%s failed (%s: %s); the run folder %s is complete", logger.name,
                     type(exc).__name__, str(exc).splitlines()[0] if str(exc) else "", run_dir)
 
 
-def _log_to(logger: DictConfig, cfg: DictConfig, run_dir: Path, metrics: dict, history: pd.DataFrame | None) -> None:
-    name = logger.get("name", "none")
-    if name == "tensorboard":
-        from tensorboardX import SummaryWriter
-        with SummaryWriter(str(_tensorboard_dir(logger, run_dir))) as writer:
-            for key, value in scalar_metrics(metrics).items():
-                writer.add_scalar(key, value, 0)
-    elif name == "mlflow":
-        _log_mlflow(cfg, logger, run_dir, metrics, history)
-
-
-def _log_mlflow(cfg: DictConfig, logger: DictConfig, run_dir: Path, metrics: dict, history: pd.DataFrame | None) -> None:
-    import mlflow  # optional dependency, checked by check_logger
+def _log_mlflow(config: dict, options: dict, run_dir: Path, metrics: dict, history: pd.DataFrame | None) -> None:
+    import mlflow  # optional dependency, checked by resolve
     from mlflow.entities import Metric, Param
-    uri = str(logger.get("tracking_uri") or DEFAULT_MLFLOW_URI)
+    uri = str(options.get("tracking_uri") or DEFAULT_MLFLOW_URI)
     if "://" not in uri:  # a folder: MLflow's file store, which MLflow 3 keeps in maintenance mode
         log.warning("logger.tracking_uri=%s is a folder (MLflow's file store): MLflow 3's own readers (mlflow ui, "
                     "mlflow.search_runs) open it only with MLFLOW_ALLOW_FILE_STORE=true; %s is the default",
@@ -115,9 +96,8 @@ def _log_mlflow(cfg: DictConfig, logger: DictConfig, run_dir: Path, metrics: dic
         os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
         uri = Path(uri).expanduser().resolve().as_uri()
     mlflow.set_tracking_uri(uri)
-    mlflow.set_experiment(str(logger.get("experiment") or cfg.get("experiment_name") or "fungiclf"))
-    content = OmegaConf.to_container(cfg, resolve=True)
-    content.pop("rows", None)  # every row of the experiment: the job's own row is in "row"
+    mlflow.set_experiment(str(options.get("experiment") or config.get("experiment_name") or "fungiclf"))
+    content = {k: v for k, v in config.items() if k != "rows"}   # the job's own row is in "row"
     params = {k: str(v)[:500] for k, v in pd.json_normalize(content, sep=".").iloc[0].items()}
     with mlflow.start_run(run_name=f"{metrics.get('model')}:{run_dir.name}") as run:
         client, timestamp = mlflow.tracking.MlflowClient(), 0
@@ -129,6 +109,6 @@ def _log_mlflow(cfg: DictConfig, logger: DictConfig, run_dir: Path, metrics: dic
             for start in range(0, len(per_epoch), 1000):
                 client.log_batch(run.info.run_id, metrics=per_epoch[start:start + 1000])
         mlflow.log_metrics(scalar_metrics(metrics))
-        if logger.get("log_artifacts", True):
+        if options.get("log_artifacts", True):
             mlflow.log_artifacts(str(run_dir))
     log.info("Logged to MLflow %s (run %s)", uri, run.info.run_id)

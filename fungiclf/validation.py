@@ -60,3 +60,37 @@ def check_size(value: Any, name: str = "size", owner: str = "preprocess") -> tup
     if not ok:
         raise invalid(name, owner, "a positive int or a [height, width] pair of positive ints", value)
     return pair[0], pair[1]
+
+
+def check_bool(value: Any, name: str, owner: str) -> bool:
+    """Return ``value`` if it is true or false (not 0/1 or a string)."""
+    if not isinstance(value, bool):
+        raise invalid(name, owner, "true or false", value)
+    return value
+
+
+def check_text(value: Any, name: str, owner: str, optional: bool = False) -> str | None:
+    """Return ``value`` if it is a non-empty string (or None when ``optional``)."""
+    if value is None and optional:
+        return None
+    if not isinstance(value, str) or not value:
+        raise invalid(name, owner, "a non-empty string" + (" or null" if optional else ""), value)
+    return value
+
+
+def check_int_list(value: Any, name: str, owner: str, low: int = 1) -> tuple[int, ...]:
+    """A list of ints, each >= low (an empty list is allowed)."""
+    expected = f"a list of ints >= {low}"
+    if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
+        raise invalid(name, owner, expected, value)
+    items = list(value)
+    if not all(isinstance(v, int) and not isinstance(v, bool) and v >= low for v in items):
+        raise invalid(name, owner, expected, items)
+    return tuple(items)
+
+
+def check_fraction(value: Any, name: str, owner: str) -> float:
+    """A float in [0, 1): dropout-like rates."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
+        raise invalid(name, owner, "a float in [0, 1)", value)
+    return float(value)

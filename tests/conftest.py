@@ -72,3 +72,27 @@ def write_npz(path: Path, n: tuple[int, int, int] = (40, 12, 12), size: int = 28
 @pytest.fixture
 def image_folder(tmp_path) -> Path:
     return write_image_folder(tmp_path / "images")
+
+
+def dataset_of(cfg):
+    """The decoded Dataset a run of ``cfg`` trains on (resolve, list, decode)."""
+    from fungiclf.data.dataset import list_items, load_pixels
+    from fungiclf.settings.resolve import resolve
+    settings = resolve(cfg)
+    listing = list_items(settings.dataset, settings.seed, settings.paths.cache_dir)
+    return load_pixels(listing, settings.preprocess, settings.filters, settings.seed, settings.paths.cache_dir)
+
+
+def model_settings(name: str, **overrides):
+    """ModelSettings of conf/model/<name>.yaml (weights=null: no downloads), with overrides."""
+    from fungiclf.settings.resolve import resolve_model
+    GlobalHydra.instance().clear()
+    with initialize_config_module(config_module="fungiclf.conf", version_base="1.3"):
+        group = compose("train", overrides=[f"model={name}"]).model
+    GlobalHydra.instance().clear()
+    from omegaconf import OmegaConf
+    content = OmegaConf.to_container(group, resolve=True)
+    if "weights" in content:
+        content["weights"] = None
+    content.update(overrides)
+    return resolve_model(content)

@@ -18,12 +18,13 @@ from pathlib import Path
 
 import pandas as pd
 from hydra import compose, initialize_config_module
-from omegaconf import DictConfig, open_dict
+from omegaconf import DictConfig, OmegaConf
 
 from fungiclf.data.dataset import load_samples
 from fungiclf.data.fetch import fetch
 from fungiclf.data.inventory import take_inventory
 from fungiclf.errors import FungiclfError
+from fungiclf.settings.resolve import resolve_dataset
 
 log = logging.getLogger("fungiclf.data")
 
@@ -44,13 +45,14 @@ def cmd_info(args: argparse.Namespace) -> None:
     path = Path(args.path).expanduser()
     dataset = args.dataset or ("medmnist" if path.suffix == ".npz" else "image_folder")
     cfg = compose_config(f"dataset={dataset}")
-    with open_dict(cfg):
-        cfg.dataset.path = str(path)
-        if args.group_by:
-            cfg.dataset.group_by = args.group_by
-        if args.group_pattern:
-            cfg.dataset.group_pattern = args.group_pattern
-    samples = load_samples(cfg, str(Path(cfg.paths.cache_dir).expanduser()))
+    group = OmegaConf.to_container(cfg.dataset, resolve=True)
+    group["path"] = str(path)
+    if args.group_by:
+        group["group_by"] = args.group_by
+    if args.group_pattern:
+        group["group_pattern"] = args.group_pattern
+    settings, _ = resolve_dataset(group, {})
+    samples = load_samples(settings, str(Path(cfg.paths.cache_dir).expanduser()))
     inventory = take_inventory(samples)
     items = inventory.items
     exact, pixel = inventory.duplicate_sets("exact"), inventory.duplicate_sets("pixel")

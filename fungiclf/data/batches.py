@@ -37,12 +37,16 @@ class ArrayBatches(keras.utils.PyDataset):
         super().__init__()
         self.images, self.targets, self.batch_size = images, targets, batch_size
         self.index = np.asarray(index, dtype=np.int64)
-        self.order = self.index.copy()
         self.shuffle, self.sample_weight = shuffle, sample_weight
-        self.mixing, self.view = mixing, view
-        self.rng = np.random.default_rng(seed)
-        if shuffle:
-            self.rng.shuffle(self.order)
+        self.mixing, self.view, self.seed = mixing, view, seed
+        self.set_epoch(0)
+
+    def set_epoch(self, epoch: int) -> None:
+        """Draw epoch ``epoch``'s shuffle and mixing from (seed, epoch): a resumed run sees
+        the batches the uninterrupted one would have."""
+        self.epoch = epoch
+        self.rng = np.random.default_rng([self.seed, epoch])
+        self.order = self.rng.permutation(self.index) if self.shuffle else self.index
 
     def __len__(self) -> int:
         return math.ceil(len(self.order) / self.batch_size)
@@ -59,5 +63,4 @@ class ArrayBatches(keras.utils.PyDataset):
         return (x, y) if weight is None else (x, y, weight)
 
     def on_epoch_end(self) -> None:
-        if self.shuffle:
-            self.rng.shuffle(self.order)
+        self.set_epoch(self.epoch + 1)   # EpochSync sets it again at the next epoch's start

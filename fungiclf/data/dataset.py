@@ -1,4 +1,9 @@
-"""From the dataset/preprocess config to split, decoded arrays: the data half of a run."""
+"""From DatasetSettings and PreprocessSettings to split, decoded arrays: the data half of a run.
+
+Two steps, so that checks on the items (settings/resolve.py ``check_task``) run between them:
+``list_items`` reads the source and splits it (nothing decoded), ``load_pixels`` decodes
+once (or loads the cache) and applies the exclusions.
+"""
 
 import hashlib
 import logging
@@ -8,10 +13,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from omegaconf import DictConfig
-
-from fungiclf.data.enhance import pixel_settings
 from fungiclf.data.fetch import fetch_hint
+from fungiclf.data.filters import Filters
 from fungiclf.data.prepare import prepare
 from fungiclf.data.quality import (
     cross_split_duplicates,
@@ -22,8 +25,7 @@ from fungiclf.data.samples import SPLITS, Samples
 from fungiclf.data.sources import SOURCES
 from fungiclf.data.split import assign_splits, check_no_group_leak
 from fungiclf.data.synthetic import ensure_synthetic
-from fungiclf.errors import ConfigError, DataError
-from fungiclf.validation import check_choice, check_number
+from fungiclf.errors import DataError
 
 log = logging.getLogger(__name__)
 
@@ -85,50 +87,22 @@ class Dataset:
         return hashlib.sha256(self.split_table().to_csv(index=False).encode()).hexdigest()[:20]
 
 
-def group_pattern(dataset: DictConfig) -> str | None:
-    """The grouping regex: ``dataset.group_pattern``, or the preset named by ``dataset.group_by``."""
-    by, explicit = dataset.get("group_by"), dataset.get("group_pattern")
-    if by is None:
-        return explicit
-    presets = dataset.get("group_presets")
-    if not presets:
-        raise ConfigError(f"dataset.group_by={by!r} needs a dataset with group presets (dataset=defungi); "
-                          f"set dataset.group_pattern to a regex instead")
-    check_choice(by, list(presets), "group_by", "dataset")
-    if explicit:
-        log.info("dataset.group_pattern=%r overrides dataset.group_by=%r", explicit, by)
-        return explicit
-    return presets[by]
-
-
-def load_samples(cfg: DictConfig, cache_dir: str) -> Samples:
-    """Read the source named by ``dataset.source`` (file list or arrays; nothing decoded)."""
-    source = check_choice(cfg.dataset.source, sorted(SOURCES) + ["synthetic"], "source", "dataset")
-    if source == "synthetic":
-        s = cfg.dataset.synthetic
-        path = ensure_synthetic(cache_dir, s.n_per_class, s.patches_per_photo, s.size, s.seed)
-        return SOURCES["image_folder"](str(path), group_pattern(cfg.dataset))
-    if not cfg.dataset.get("path"):
-        raise ConfigError(f"dataset.path is required for dataset {cfg.dataset.name!r} (e.g. dataset.path=/data/{cfg.dataset.name})")
-    path = Path(str(cfg.dataset.path)).expanduser()
-    if not path.exists() and cfg.dataset.get("fetch"):
-        raise DataError(f"dataset.path {str(path)!r} does not exist: {fetch_hint(cfg.dataset.fetch, path)}")
-    samples = SOURCES[source](str(path), group_pattern=group_pattern(cfg.dataset),
-                              class_names=cfg.dataset.get("class_names"))
-    if cfg.dataset.get("val_from_train") and samples.given_split is not None:
+def load_samples(dataset, cache_dir: str) -> Samples:
+    """Read the source of DatasetSettings ``dataset`` (file list or arrays; nothing decoded)."""
+    if dataset.source == "synthetic":
+        path = ensure_synthetic(cache_dir, **dataset.synthetic)
+        return SOURCES["image_folder"](str(path), dataset.group_pattern)
+    path = Path(dataset.path)
+    if not path.exists() and dataset.fetch:
+        raise DataError(f"dataset.path {str(path)!r} does not exist: {fetch_hint(dataset.fetch, path)}")
+    samples = SOURCES[dataset.source](str(path), group_pattern=dataset.group_pattern,
+                                      class_names=list(dataset.class_names) if dataset.class_names else None)
+    if dataset.val_from_train and samples.given_split is not None:
         # the source's own val joins train; val is then carved out of both by dataset.split
         pooled = np.isin(samples.given_split, ["train", "val", ""])
         samples.given_split = np.where(pooled, "", samples.given_split).astype(object)
         log.info("dataset.val_from_train=true: val is carved out of the source's train and val items")
     return samples
-
-
-def _fractions(cfg: DictConfig) -> dict[str, float]:
-    raw = cfg.dataset.split
-    fractions = {s: check_number(raw.get(s, 0.0), f"split.{s}", "dataset", 0.0, 1.0) for s in SPLITS}
-    if fractions["train"] <= 0 or abs(sum(fractions.values()) - 1.0) > 1e-6:
-        raise ConfigError(f"dataset.split fractions must be positive for train and sum to 1. Got {dict(fractions)} instead.")
-    return fractions
 
 
 def cap_per_class(labels: np.ndarray, split: np.ndarray, limit: int, seed: int) -> np.ndarray:
@@ -154,43 +128,6 @@ def train_subset(labels: np.ndarray, groups: np.ndarray, rows: np.ndarray, fract
         if not keep[of_class].any():
             keep |= groups[rows] == groups[rows][of_class][0]
     return keep
-
-
-@dataclass(frozen=True)
-class Filters:
-    """What ``exclude`` leaves out, validated before any decoding.
-
-    Attributes:
-        threshold / percentile: the low-variance cut-off (at most one set; both None: off).
-        splits: the splits the low-variance filter applies to.
-        drop_duplicates: drop val/test items with a copy in an earlier split.
-        fraction: share of the training split to train on, in (0, 1].
-    """
-
-    threshold: float | None
-    percentile: float | None
-    splits: tuple[str, ...]
-    drop_duplicates: bool
-    fraction: float
-
-
-def filter_settings(cfg: DictConfig) -> Filters:
-    """Validate preprocess.low_variance, dataset.drop_cross_split_duplicates and dataset.fraction."""
-    low = cfg.preprocess.get("low_variance") or {}
-    threshold, percentile = low.get("threshold"), low.get("percentile")
-    if threshold is not None and percentile is not None:
-        raise ConfigError("preprocess.low_variance: set threshold or percentile, not both")
-    if threshold is not None:
-        check_number(threshold, "threshold", "preprocess.low_variance", 0)
-    if percentile is not None:
-        check_number(percentile, "percentile", "preprocess.low_variance", 0, 100)
-    return Filters(
-        threshold=threshold, percentile=percentile,
-        splits=tuple(check_choice(s, list(SPLITS), "splits", "preprocess.low_variance")
-                     for s in low.get("splits") or ["train"]),
-        drop_duplicates=bool(cfg.dataset.get("drop_cross_split_duplicates", False)),
-        fraction=float(check_number(cfg.dataset.get("fraction", 1.0), "fraction", "dataset", 0, 1, low_open=True)),
-    )
 
 
 def exclude(data: Dataset, filters: Filters, seed: int, file_digests: np.ndarray, pixel_digests: np.ndarray) -> None:
@@ -261,32 +198,55 @@ def val_size_warnings(data: Dataset, given_val: bool) -> list[dict]:
     return [{"kind": "small_val", "message": text}]
 
 
-def build_dataset(cfg: DictConfig, cache_dir: str) -> Dataset:
-    """load -> split -> (smoke cap) -> decode once -> exclusions. Logs counts per split."""
-    started = time.perf_counter()
-    settings, filters = pixel_settings(cfg.preprocess), filter_settings(cfg)  # bad values fail before any work
-    samples = load_samples(cfg, cache_dir)
-    split = assign_splits(samples.labels, samples.groups, _fractions(cfg), int(cfg.seed), samples.given_split)
+@dataclass
+class Listing:
+    """The items of a dataset and their split, before decoding.
+
+    Attributes:
+        samples: what the source yielded (capped per class per split when asked).
+        split: (N,) "train" / "val" / "test" per item.
+        given_val: whether the val items are the source's own (a val/ folder, an npz's val).
+        capped: trainer.max_per_class (or trainer=smoke) capped the items.
+    """
+
+    samples: Samples
+    split: np.ndarray
+    given_val: bool
+    capped: bool
+
+
+def list_items(dataset, seed: int, cache_dir: str) -> Listing:
+    """Read the source of DatasetSettings ``dataset`` and split it (stratified, grouped);
+    cap the items per class per split when ``dataset.max_per_class`` is set."""
+    samples = load_samples(dataset, cache_dir)
+    split = assign_splits(samples.labels, samples.groups, dataset.split, seed, samples.given_split)
     check_no_group_leak(split, samples.groups, samples.given_split)
-    limit = cfg.trainer.get("max_per_class")
-    if limit:
-        chosen = cap_per_class(samples.labels, split, int(limit), int(cfg.seed))
+    given_val = samples.given_split is not None and bool((samples.given_split == "val").any())
+    if dataset.max_per_class:
+        chosen = cap_per_class(samples.labels, split, dataset.max_per_class, seed)
         samples, split = samples.subset(chosen), split[chosen]
-    prepared = prepare(samples, settings, cache_dir if cfg.preprocess.cache else None)
+    return Listing(samples, split, given_val, bool(dataset.max_per_class))
+
+
+def load_pixels(listing: Listing, preprocess, filters: Filters, seed: int, cache_dir: str) -> Dataset:
+    """Decode once (or load the cache entry) with PreprocessSettings ``preprocess``, then mark
+    the exclusions of ``filters``. Logs the counts per split."""
+    started = time.perf_counter()
+    samples, split = listing.samples, listing.split
+    prepared = prepare(samples, preprocess.pixels, cache_dir if preprocess.cache else None)
     kept = prepared.kept
     data = Dataset(
         images=prepared.images, labels=samples.labels[kept], ids=[samples.ids[i] for i in kept],
         groups=samples.groups[kept], split=split[kept], class_names=samples.class_names,
-        skipped=prepared.skipped, fingerprint=prepared.key, grouped=bool(group_pattern(cfg.dataset)),
+        skipped=prepared.skipped, fingerprint=prepared.key, grouped=samples.grouped,
         from_cache=prepared.from_cache,
     )
-    exclude(data, filters, int(cfg.seed), prepared.file_digests, prepared.pixel_digests)
+    exclude(data, filters, seed, prepared.file_digests, prepared.pixel_digests)
     for s in SPLITS:
         if len(data.index(s)) == 0:
-            raise DataError(f"the {s} split is empty after splitting and filtering (dataset.split="
-                            f"{dict(_fractions(cfg))}, dataset.fraction, preprocess.low_variance)")
-    if not limit:  # a capped (smoke) run is small on purpose
-        data.warnings += val_size_warnings(data, samples.given_split is not None and bool((samples.given_split == "val").any()))
-    log.info("Data <dataset.name=%s>: %s in %.1fs", cfg.dataset.name,
-             ", ".join(f"{s} {len(data.index(s))}" for s in SPLITS), time.perf_counter() - started)
+            raise DataError(f"the {s} split is empty after splitting and filtering (dataset.split, "
+                            f"dataset.fraction, preprocess.low_variance)")
+    if not listing.capped:  # a capped (smoke) run is small on purpose
+        data.warnings += val_size_warnings(data, listing.given_val)
+    log.info("Data: %s in %.1fs", ", ".join(f"{s} {len(data.index(s))}" for s in SPLITS), time.perf_counter() - started)
     return data

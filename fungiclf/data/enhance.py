@@ -8,10 +8,7 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
-from omegaconf import DictConfig
-
 from fungiclf.data.decode import to_model_pixels
-from fungiclf.validation import check_choice, check_number, check_size, invalid
 
 DENOISERS = ["none", "median", "gaussian", "nlmeans"]
 
@@ -39,23 +36,6 @@ class PixelSettings:
     clahe: bool = False
     clahe_clip: float = 2.0
     clahe_tiles: int = 8
-
-
-def pixel_settings(preprocess: DictConfig) -> PixelSettings:
-    """Validate the preprocess group into PixelSettings."""
-    kernel = check_number(preprocess.get("denoise_kernel", 3), "denoise_kernel", "preprocess", 1, 31, integer=True)
-    if kernel % 2 == 0:
-        raise invalid("denoise_kernel", "preprocess", "an odd int in [1, 31]", kernel)
-    return PixelSettings(
-        color=check_choice(preprocess.color, ["gray", "rgb"], "color", "preprocess"),
-        size=check_size(preprocess.size),
-        denoise=check_choice(preprocess.get("denoise", "none") or "none", DENOISERS, "denoise", "preprocess"),
-        denoise_kernel=kernel,
-        denoise_h=float(check_number(preprocess.get("denoise_h", 10.0), "denoise_h", "preprocess", 0, low_open=True)),
-        clahe=bool(check_choice(preprocess.get("clahe", False), [True, False], "clahe", "preprocess")),
-        clahe_clip=float(check_number(preprocess.get("clahe_clip", 2.0), "clahe_clip", "preprocess", 0, low_open=True)),
-        clahe_tiles=check_number(preprocess.get("clahe_tiles", 8), "clahe_tiles", "preprocess", 1, 64, integer=True),
-    )
 
 
 def enhance(image: np.ndarray, settings: PixelSettings) -> np.ndarray:

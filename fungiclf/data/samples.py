@@ -22,6 +22,7 @@ class Samples:
         given_split: (N,) "train"/"val"/"test"/"" when the source ships its own split
             ("" = to be assigned, as val carved out of a train/ folder), else None.
         skipped: files dropped while decoding, as (id, reason).
+        grouped: whether ``groups`` come from a grouping pattern (else each item is its own group).
     """
 
     class_names: list[str]
@@ -32,6 +33,7 @@ class Samples:
     images: np.ndarray | None = None
     given_split: np.ndarray | None = None
     skipped: list[tuple[str, str]] = field(default_factory=list)
+    grouped: bool = False
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -47,4 +49,5 @@ class Samples:
             images=None if self.images is None else self.images[index],
             given_split=None if self.given_split is None else self.given_split[index],
             skipped=list(self.skipped),
+            grouped=self.grouped,
         )

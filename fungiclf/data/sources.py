@@ -103,11 +103,55 @@ def load_image_folder(path: str, group_pattern: str | None = None, **_: object) 
         paths=paths,
         given_split=None if parts.keys() == {""} else np.array(
             [g if g != "train" or "val" in parts else "" for g in given], dtype=object),
+        grouped=bool(group_pattern),
     )
 
 
+def npz_pixels(x: np.ndarray, file: Path, key: str) -> np.ndarray:
+    """An npz image array as uint8 0-255: uint8 as is; floats in [0, 1] scaled (logged);
+    integer or integral float values in 0-255 cast. NaN, other ranges, other dtypes and
+    other shapes are refused: casting them would train on wrong pixels without a word."""
+    where = f"{str(file)!r} key {key!r}"
+    if x.ndim not in (3, 4) or 0 in x.shape[1:] or (x.ndim == 4 and x.shape[3] not in (1, 3, 4)):
+        raise DataError(f"{where} has shape {x.shape}; expected (N, H, W) or (N, H, W, C) with C 1, 3 or 4")
+    if x.dtype == np.uint8:
+        return x
+    if not (np.issubdtype(x.dtype, np.integer) or np.issubdtype(x.dtype, np.floating)):
+        raise DataError(f"{where} holds {x.dtype} values; expected uint8 pixels (or floats in [0, 1])")
+    if len(x) == 0:
+        return x.astype(np.uint8)
+    if np.issubdtype(x.dtype, np.floating) and not np.isfinite(x).all():
+        raise DataError(f"{where} holds NaN or infinite pixels ({int((~np.isfinite(x)).sum())} values)")
+    low, high = float(x.min()), float(x.max())
+    if np.issubdtype(x.dtype, np.floating) and low >= 0 and high <= 1:
+        log.info("%s: float pixels in [0, 1], scaled to 0-255", where)
+        return np.round(x * 255).astype(np.uint8)
+    if low >= 0 and high <= 255 and np.array_equal(x, np.round(x)):
+        log.info("%s: %s pixels in 0-255, stored as uint8", where, x.dtype)
+        return x.astype(np.uint8)
+    raise DataError(f"{where} holds {x.dtype} pixels in [{low:g}, {high:g}]; expected uint8 0-255 or floats in [0, 1]")
+
+
+def npz_labels(y: np.ndarray, file: Path, key: str) -> np.ndarray:
+    """Integer class labels of shape (N,) or (N, 1); multi-label and non-integer labels refused."""
+    where = f"{str(file)!r} key {key!r}"
+    if y.ndim == 2 and y.shape[1] > 1:
+        raise DataError(f"{where} is multi-label {y.shape}; only single-label tasks are supported")
+    if y.ndim > 2:
+        raise DataError(f"{where} has shape {y.shape}; expected (N,) or (N, 1) class labels")
+    y = y.reshape(-1)
+    if not (np.issubdtype(y.dtype, np.integer) or np.issubdtype(y.dtype, np.floating)) or \
+            (np.issubdtype(y.dtype, np.floating) and not (np.isfinite(y).all() and np.array_equal(y, np.round(y)))):
+        raise DataError(f"{where} holds {y.dtype} values that are not whole class numbers")
+    return y.astype(np.int64)
+
+
 def load_npz(path: str, class_names: list[str] | None = None, **_: object) -> Samples:
-    """A MedMNIST-style .npz: {train,val,test}_images (N,H,W[,C]) uint8 and _labels (N,1)."""
+    """A MedMNIST-style .npz: {train,val,test}_images (N,H,W[,C]) and _labels (N,1).
+
+    Pixels become uint8 (npz_pixels). Labels must be 0..K-1 with K = len(class_names), or,
+    without class names, exactly the labels present: {0, 7} names no 8-class task.
+    """
     file = Path(path).expanduser()
     if not file.is_file():
         raise DataError(f"dataset.path {str(file)!r} does not exist")
@@ -120,31 +164,42 @@ def load_npz(path: str, class_names: list[str] | None = None, **_: object) -> Sa
         for key in (f"{split}_images", f"{split}_labels"):
             if key not in data.files:
                 raise DataError(f"{str(file)!r} has no array {key!r} (found {sorted(data.files)})")
-        x, y = data[f"{split}_images"], data[f"{split}_labels"]
-        if y.ndim == 2 and y.shape[1] > 1:
-            raise DataError(f"{str(file)!r} key {split + '_labels'!r} is multi-label {y.shape}; only single-label tasks are supported")
-        y = y.reshape(-1)
+        try:
+            raw_x, raw_y = data[f"{split}_images"], data[f"{split}_labels"]
+        except Exception as exc:   # a damaged member (truncated zip entry, bad header)
+            raise DataError(f"{str(file)!r}: the {split} arrays cannot be read ({type(exc).__name__})") from None
+        x = npz_pixels(raw_x, file, f"{split}_images")
+        y = npz_labels(raw_y, file, f"{split}_labels")
         if len(x) != len(y):
             raise DataError(f"{str(file)!r}: {split}_images has {len(x)} rows but {split}_labels has {len(y)}")
-        if x.ndim not in (3, 4):
-            raise DataError(f"{str(file)!r} key {split + '_images'!r} has shape {x.shape}; expected (N,H,W) or (N,H,W,C)")
+        if split == "train" and len(x) == 0:
+            raise DataError(f"{str(file)!r}: train_images has no rows")
         images.append(x)
-        labels.append(y.astype(np.int64))
+        labels.append(y)
         ids += [f"{split}/{i}" for i in range(len(y))]
         given += [split] * len(y)
     all_labels = np.concatenate(labels)
-    n_classes = len(class_names) if class_names else int(all_labels.max()) + 1
-    if all_labels.min() < 0 or all_labels.max() >= n_classes:
-        raise DataError(f"{str(file)!r}: labels must lie in [0, {n_classes - 1}], found {all_labels.min()}..{all_labels.max()}")
-    shapes = {x.shape[1:] for x in images}
+    present = np.unique(all_labels)
+    if class_names:
+        if present.min() < 0 or present.max() >= len(class_names):
+            raise DataError(f"{str(file)!r}: labels must lie in [0, {len(class_names) - 1}] for the "
+                            f"{len(class_names)} classes of dataset.class_names; found {present.min()}..{present.max()}")
+        names = list(class_names)
+    else:
+        if present.min() < 0 or not np.array_equal(present, np.arange(len(present))):
+            raise DataError(f"{str(file)!r}: labels are {present.tolist()[:10]}, not 0..K-1; set dataset.class_names "
+                            f"(one name per label, {int(present.max()) + 1} names for labels up to {present.max()}) "
+                            f"or relabel the file")
+        names = [str(i) for i in range(len(present))]
+    shapes = {x.shape[1:] for x in images if len(x)}
     if len(shapes) > 1:
         raise DataError(f"{str(file)!r}: image shapes differ between splits: {sorted(shapes)}")
     return Samples(
-        class_names=list(class_names) if class_names else [str(i) for i in range(n_classes)],
+        class_names=names,
         ids=ids,
         labels=all_labels,
         groups=np.array(ids, dtype=object),
-        images=np.concatenate(images).astype(np.uint8, copy=False),
+        images=np.concatenate([x for x in images if len(x)]),
         given_split=np.array(given, dtype=object),
     )
 

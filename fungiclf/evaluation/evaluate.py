@@ -2,6 +2,7 @@
 gives the probabilities; labels and predictions come from the same rows."""
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -45,8 +46,19 @@ def split_probabilities(predict_fn: Callable, data: Dataset, split: str, batch_s
     return np.mean(np.asarray(outputs, dtype=np.float64), axis=0)
 
 
+@dataclass
+class Evaluation:
+    """One split evaluated: metrics.json's block, predictions.csv, and the (N,) true and
+    predicted class indices behind them."""
+
+    metrics: dict
+    predictions: pd.DataFrame
+    y_true: np.ndarray
+    y_pred: np.ndarray
+
+
 def evaluate_split(data: Dataset, split: str, raw: np.ndarray, threshold: float = 0.5,
-                   ci_seed: int | None = None) -> tuple[dict, pd.DataFrame]:
+                   ci_seed: int | None = None) -> Evaluation:
     """Metrics and the predictions table of ``split`` from its model outputs ``raw``.
 
     With ``ci_seed``, the metrics get ``ci95``: bootstrap intervals resampling whole groups
@@ -57,4 +69,4 @@ def evaluate_split(data: Dataset, split: str, raw: np.ndarray, threshold: float 
     metrics = classification_metrics(y_true, y_pred, proba, data.class_names)
     if ci_seed is not None:
         metrics["ci95"] = bootstrap_ci(y_true, y_pred, proba, data.groups[index] if data.grouped else None, ci_seed)
-    return metrics, predictions_table(data, index, proba, y_pred)
+    return Evaluation(metrics, predictions_table(data, index, proba, y_pred), y_true, y_pred)

@@ -67,6 +67,8 @@ def _roc_auc(y_true: np.ndarray, proba: np.ndarray, n_classes: int) -> float | N
         return float(roc_auc_score(y_true, proba[:, 1]))
     if len(present) < n_classes:  # OvR over the classes present, renormalised
         sub = proba[:, present] / np.clip(proba[:, present].sum(1, keepdims=True), 1e-12, None)
+        if len(present) == 2:     # two classes left: a binary AUC of the second against the first
+            return float(roc_auc_score(y_true == present[1], sub[:, 1]))
         return float(roc_auc_score(y_true, sub, multi_class="ovr", average="macro", labels=present))
     return float(roc_auc_score(y_true, proba, multi_class="ovr", average="macro"))
 

@@ -82,6 +82,8 @@ def weighted_auc(weights: np.ndarray, y_true: np.ndarray, proba: np.ndarray) -> 
     if proba.shape[1] == 2:
         return weighted_binary_auc(weights, y_true == 1, proba[:, 1])
     sub = proba[:, present] / np.clip(proba[:, present].sum(1, keepdims=True), 1e-12, None)
+    if len(present) == 2:   # as classification_metrics: the second present class against the first
+        return weighted_binary_auc(weights, y_true == present[1], sub[:, 1])
     return np.mean([weighted_binary_auc(weights, y_true == k, sub[:, i]) for i, k in enumerate(present)], axis=0)
 
 

@@ -12,11 +12,13 @@ import keras
 import numpy as np
 from omegaconf import OmegaConf
 
-from fungiclf.data.enhance import PixelSettings, pixel_settings
+from fungiclf.data.enhance import PixelSettings
+from fungiclf.data.filters import Filters
 from fungiclf.data.views import dihedral
 from fungiclf.errors import FungiclfError
 from fungiclf.evaluation.report import dig, find_runs, read_run
 from fungiclf.models.classical import predict_proba
+from fungiclf.settings.resolve import resolve_preprocess
 
 log = logging.getLogger(__name__)
 
@@ -95,13 +97,14 @@ def load_run(folder: Path) -> LoadedRun:
     config_file = folder / "config_resolved.yaml"
     if not config_file.is_file():
         raise FungiclfError(f"{folder} has no config_resolved.yaml: the preprocessing it trained with is unknown")
-    cfg = OmegaConf.load(config_file)
+    cfg = OmegaConf.to_container(OmegaConf.load(config_file), resolve=True)
     threshold = (metrics.get("threshold") or {}).get("value")
     if threshold is None:
-        setting = OmegaConf.select(cfg, "model.threshold", default=0.5)
+        setting = (cfg.get("model") or {}).get("threshold", 0.5)
         threshold = setting if isinstance(setting, (int, float)) else 0.5
-    run = LoadedRun(folder, [str(c) for c in metrics["classes"]], pixel_settings(cfg.preprocess), float(threshold),
-                    str(OmegaConf.select(cfg, "trainer.tta", default="none") or "none"))
+    pixels = resolve_preprocess(cfg.get("preprocess") or {}, Filters())[0].pixels
+    run = LoadedRun(folder, [str(c) for c in metrics["classes"]], pixels, float(threshold),
+                    str((cfg.get("trainer") or {}).get("tta") or "none"))
     if (folder / "model.keras").is_file():
         run.model = load_keras_model(folder / "model.keras")
     elif (folder / "model.joblib").is_file():

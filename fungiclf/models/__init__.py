@@ -1,13 +1,14 @@
-"""The model zoo: a registry from name to builder, and build_model(cfg) for the runner."""
+"""The model zoo: a registry from name to builder (with the checks of its parameters), and
+build_model(settings) for the runner."""
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import keras
-from omegaconf import DictConfig, OmegaConf
 
 from fungiclf.errors import ConfigError
+from fungiclf.models import params as checks
 from fungiclf.models.applications import APPLICATIONS, build_application
 from fungiclf.models.augment import augmentation_layers
 from fungiclf.models.classical import build_linear_svm, build_logreg, build_random_forest
@@ -28,27 +29,31 @@ class ModelSpec:
             or for kind "sklearn" ``build_<name>(**kw)`` -> an unfitted estimator.
         min_size: smallest input side in pixels, when fixed (else found by trying).
         kind: "keras" or "sklearn" (fitted on flattened pixels in [0, 1]).
+        params: the checks of the builder's keyword arguments (models/params.py); for
+            scikit-learn models the estimator validates its own.
     """
 
     builder: Callable[..., object]
     min_size: int | None = None
     kind: str = "keras"
+    params: dict = field(default_factory=dict)
 
 
 MODELS: dict[str, ModelSpec] = {
-    "ann": ModelSpec(build_ann),
-    "ann_dense": ModelSpec(build_ann),
-    "linear": ModelSpec(build_linear),
-    "linear_relu": ModelSpec(build_linear),
-    "cnn": ModelSpec(build_cnn),
-    "cnn_deep": ModelSpec(build_cnn),
-    "cnn4": ModelSpec(build_cnn),
-    "vgg_mini": ModelSpec(build_cnn),
-    "cnn_small": ModelSpec(build_cnn),
-    "resnet18": ModelSpec(build_resnet18, min_size=1),
-    "resnet34": ModelSpec(build_resnet34, min_size=1),
-    "convmixer": ModelSpec(build_convmixer),
-    **{name: ModelSpec(build_application, min_size=1) for name in APPLICATIONS},  # upscaled as needed
+    "ann": ModelSpec(build_ann, params=checks.DENSE),
+    "ann_dense": ModelSpec(build_ann, params=checks.DENSE),
+    "linear": ModelSpec(build_linear, params=checks.LINEAR),
+    "linear_relu": ModelSpec(build_linear, params=checks.LINEAR),
+    "cnn": ModelSpec(build_cnn, params=checks.CNN),
+    "cnn_deep": ModelSpec(build_cnn, params=checks.CNN),
+    "cnn4": ModelSpec(build_cnn, params=checks.CNN),
+    "vgg_mini": ModelSpec(build_cnn, params=checks.CNN),
+    "cnn_small": ModelSpec(build_cnn, params=checks.CNN),
+    "resnet18": ModelSpec(build_resnet18, min_size=1, params=checks.RESNET),
+    "resnet34": ModelSpec(build_resnet34, min_size=1, params=checks.RESNET),
+    "convmixer": ModelSpec(build_convmixer, params=checks.CONVMIXER),
+    **{name: ModelSpec(build_application, min_size=1, params=checks.application(sorted(APPLICATIONS)))
+       for name in APPLICATIONS},  # upscaled as needed
     "logreg": ModelSpec(build_logreg, min_size=1, kind="sklearn"),
     "linear_svm": ModelSpec(build_linear_svm, min_size=1, kind="sklearn"),
     "random_forest": ModelSpec(build_random_forest, min_size=1, kind="sklearn"),
@@ -64,62 +69,42 @@ def get_spec(name: str) -> ModelSpec:
     return MODELS[name]
 
 
-def builder_kwargs(model_cfg: DictConfig) -> dict:
-    """The model config minus runner keys. Nulls are passed on: null means "none" (no weights,
-    no activation, no pooling), never "the builder's default"."""
-    kw = OmegaConf.to_container(model_cfg, resolve=True)
-    return {k: v for k, v in kw.items() if k not in RUNNER_KEYS}
+def build_estimator(model):
+    """An unfitted scikit-learn estimator for ModelSettings ``model`` of kind "sklearn"."""
+    return get_spec(model.name).builder(**model.params)
 
 
-def build_estimator(model_cfg: DictConfig):
-    """An unfitted scikit-learn estimator for a model of kind "sklearn"."""
-    spec = get_spec(model_cfg.name)
-    try:
-        return spec.builder(**builder_kwargs(model_cfg))
-    except TypeError as exc:
-        raise ConfigError(f"model {model_cfg.name!r}: {exc}") from None
-
-
-def output_units(model_cfg: DictConfig, num_classes: int) -> tuple[int, str]:
+def output_units(head: str, num_classes: int) -> tuple[int, str]:
     """(units, activation) of the classifier: softmax over classes, or 1 sigmoid unit."""
-    head = model_cfg.get("head", "softmax")
-    if head == "softmax":
-        return num_classes, "softmax"
     if head == "sigmoid":
         if num_classes != 2:
             raise ConfigError(f"model.head=sigmoid needs exactly 2 classes; the dataset has {num_classes}")
         return 1, "sigmoid"
-    raise ConfigError(f"The 'head' parameter of model must be one of ['softmax', 'sigmoid']. Got {head!r} instead.")
+    return num_classes, "softmax"
 
 
-def build_network(model_cfg: DictConfig, input_shape: tuple[int, int, int], num_classes: int) -> keras.Model:
-    """The named architecture alone (no augmentation); a too-small input is a ConfigError."""
-    spec = get_spec(model_cfg.name)
-    units, activation = output_units(model_cfg, num_classes)
+def build_network(model, input_shape: tuple[int, int, int], num_classes: int) -> keras.Model:
+    """The architecture of ModelSettings ``model`` alone (no augmentation)."""
+    spec = get_spec(model.name)
+    units, activation = output_units(model.head, num_classes)
     try:
-        return spec.builder(tuple(input_shape), units, activation, **builder_kwargs(model_cfg))
-    except ConfigError:
-        raise
-    except ValueError as exc:
-        if input_shape[0] < 512 and min_input_size(model_cfg, input_shape[2], num_classes) > min(input_shape[:2]):
-            raise ConfigError(f"preprocess.size={list(input_shape[:2])} is smaller than model {model_cfg.name!r} accepts "
-                              f"(minimum {min_input_size(model_cfg, input_shape[2], num_classes)} px)") from None
-        raise ConfigError(f"model {model_cfg.name!r} cannot be built with these settings: {str(exc).splitlines()[0]}") from None
-    except TypeError as exc:
-        raise ConfigError(f"model {model_cfg.name!r}: {exc}") from None
+        return spec.builder(tuple(input_shape), units, activation, **model.params)
+    except ValueError as exc:   # settings were checked: a builder's ValueError is a size the net cannot take
+        raise ConfigError(f"model {model.name!r} cannot be built at {list(input_shape)}: "
+                          f"{str(exc).splitlines()[0]}") from None
 
 
-def min_input_size(model_cfg: DictConfig, channels: int = 3, num_classes: int = 2) -> int:
-    """Smallest square input side (pixels) the model builds at: fixed, or found by bisection."""
-    spec = get_spec(model_cfg.name)
+def min_input_size(model, channels: int = 3, num_classes: int = 2) -> int:
+    """Smallest square input side (pixels) ModelSettings ``model`` builds at: fixed, or
+    found by bisection (plain CNNs: every valid conv and pool shrinks the map)."""
+    spec = get_spec(model.name)
     if spec.min_size is not None:
         return spec.min_size
-    units, activation = output_units(model_cfg, max(num_classes, 2))
-    kw = builder_kwargs(model_cfg)
+    units, activation = output_units(model.head, max(num_classes, 2))
 
     def builds(side: int) -> bool:
         try:
-            spec.builder((side, side, channels), units, activation, **kw)
+            spec.builder((side, side, channels), units, activation, **model.params)
             return True
         except ValueError:
             return False
@@ -131,19 +116,19 @@ def min_input_size(model_cfg: DictConfig, channels: int = 3, num_classes: int = 
     return low
 
 
-def build_model(model_cfg: DictConfig, augment_cfg: DictConfig, input_shape: tuple[int, int, int],
-                num_classes: int, seed: int) -> keras.Model:
-    """Augmentation layers (training only) followed by the named network.
+def build_model(model, augment, input_shape: tuple[int, int, int], num_classes: int, seed: int) -> keras.Model:
+    """Augmentation layers (training only; AugmentSettings ``augment``) followed by the
+    network of ModelSettings ``model``.
 
     Input: uint8-valued (batch, H, W, C) images; output: class probabilities (batch, K) or
     (batch, 1) for a sigmoid head.
     """
-    network = build_network(model_cfg, input_shape, num_classes)
-    augment = augmentation_layers(OmegaConf.to_container(augment_cfg, resolve=True) or {}, input_shape, seed)
-    if not augment:
+    network = build_network(model, input_shape, num_classes)
+    augment_layers = augmentation_layers(augment.values, input_shape, seed)
+    if not augment_layers:
         return network
     inputs = keras.Input(shape=input_shape, name="image")
     x = inputs
-    for layer in augment:
+    for layer in augment_layers:
         x = layer(x)
     return keras.Model(inputs, network(x), name=f"{network.name}_augmented")

@@ -1,4 +1,5 @@
-"""Augmentation as Keras preprocessing layers at the front of the model (training only).
+"""Augmentation as Keras preprocessing layers at the front of the model (training only),
+found by name in AUGMENTATIONS like models are.
 
 Cheap on every backend: flips, a random transpose (with flips: all eight 90-degree views),
 contrast, brightness. Affine warps (rotation, zoom, translation) are opt-in: on JAX a
@@ -6,38 +7,61 @@ RandomRotation made a training step about 400x slower (DESIGN.md).
 """
 
 import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
 from keras import layers
 
 from fungiclf.layers import RandomTranspose
+from fungiclf.validation import check_bool, check_choice, check_number
 
 log = logging.getLogger(__name__)
 
+FLIPS = [None, "horizontal", "vertical", "horizontal_and_vertical"]
 
-def augmentation_layers(cfg: dict, input_shape: tuple[int, int, int], seed: int) -> list[layers.Layer]:
-    """The layers a config asks for, in a fixed order. Strengths are fractions (Keras' factors).
 
-    Keys: flip ("horizontal", "vertical", "horizontal_and_vertical" or null), transpose
-    (bool), contrast, brightness, rotation (fraction of a full turn), zoom, translate
-    (fraction of the side); 0 or null disables one.
-    """
-    out: list[layers.Layer] = []
-    if cfg.get("flip"):
-        out.append(layers.RandomFlip(cfg["flip"], seed=seed, name="aug_flip"))
-    if cfg.get("transpose"):
-        if input_shape[0] == input_shape[1]:
-            out.append(RandomTranspose(seed=seed, name="aug_transpose"))
-        else:
-            log.warning("augment.transpose ignored: images are not square (%dx%d)", *input_shape[:2])
-    if cfg.get("rotation"):
-        out.append(layers.RandomRotation(cfg["rotation"], fill_mode="reflect", seed=seed, name="aug_rotation"))
-    if cfg.get("zoom"):
-        out.append(layers.RandomZoom(cfg["zoom"], fill_mode="reflect", seed=seed, name="aug_zoom"))
-    if cfg.get("translate"):
-        t = cfg["translate"]
-        out.append(layers.RandomTranslation(t, t, fill_mode="reflect", seed=seed, name="aug_translate"))
-    if cfg.get("contrast"):
-        out.append(layers.RandomContrast(cfg["contrast"], value_range=(0, 255), seed=seed, name="aug_contrast"))
-    if cfg.get("brightness"):
-        out.append(layers.RandomBrightness(cfg["brightness"], value_range=(0, 255), seed=seed, name="aug_brightness"))
-    return out
+@dataclass(frozen=True)
+class Transform:
+    """One augmentation: ``check(value, key)`` cleans its config value (0, false, null: off);
+    ``build(value, input_shape, seed)`` makes its layer."""
+
+    check: Callable[[Any, str], Any]
+    build: Callable[[Any, tuple[int, int, int], int], layers.Layer | None]
+
+
+def strength(value: Any, key: str) -> float:
+    """A Keras factor: a fraction in [0, 1] (of a full turn, of the side, of the 0-255 range)."""
+    return float(check_number(value or 0.0, key, "augment", 0.0, 1.0))
+
+
+def _transpose(on: bool, input_shape: tuple[int, int, int], seed: int) -> layers.Layer | None:
+    if input_shape[0] != input_shape[1]:
+        log.warning("augment.transpose ignored: images are not square (%dx%d)", *input_shape[:2])
+        return None
+    return RandomTranspose(seed=seed, name="aug_transpose")
+
+
+# In the order the layers are applied.
+AUGMENTATIONS: dict[str, Transform] = {
+    "flip": Transform(lambda v, k: check_choice(v, FLIPS, k, "augment"),
+                      lambda v, shape, seed: layers.RandomFlip(v, seed=seed, name="aug_flip")),
+    "transpose": Transform(lambda v, k: check_bool(bool(v) if v in (0, 1, None) else v, k, "augment"), _transpose),
+    "rotation": Transform(strength, lambda v, shape, seed: layers.RandomRotation(
+        v, fill_mode="reflect", seed=seed, name="aug_rotation")),
+    "zoom": Transform(strength, lambda v, shape, seed: layers.RandomZoom(v, fill_mode="reflect", seed=seed,
+                                                                         name="aug_zoom")),
+    "translate": Transform(strength, lambda v, shape, seed: layers.RandomTranslation(
+        v, v, fill_mode="reflect", seed=seed, name="aug_translate")),
+    "contrast": Transform(strength, lambda v, shape, seed: layers.RandomContrast(
+        v, value_range=(0, 255), seed=seed, name="aug_contrast")),
+    "brightness": Transform(strength, lambda v, shape, seed: layers.RandomBrightness(
+        v, value_range=(0, 255), seed=seed, name="aug_brightness")),
+}
+
+
+def augmentation_layers(values: dict[str, Any], input_shape: tuple[int, int, int], seed: int) -> list[layers.Layer]:
+    """The layers of the transforms switched on in ``values`` (AugmentSettings.values), in
+    registry order."""
+    built = [AUGMENTATIONS[name].build(value, input_shape, seed) for name, value in values.items() if value]
+    return [layer for layer in built if layer is not None]

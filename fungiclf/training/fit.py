@@ -1,27 +1,71 @@
-"""One function around Keras fit: compile, fit with callbacks, reload the best checkpoint."""
+"""Keras fit: a plan of phases (epochs, learning-rate scale, layers to unfreeze, whether to
+select on val), run with checkpointing, early stopping and a state that survives a kill."""
 
 import logging
-
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import keras
 import numpy as np
 import pandas as pd
-from omegaconf import DictConfig
 
 from fungiclf.data.batches import ArrayBatches
 from fungiclf.data.dataset import Dataset
-from fungiclf.data.mixing import Mixing
-from fungiclf.errors import ConfigError
 from fungiclf.models.applications import unfreeze_top
-from fungiclf.training.balance import balance_mode, class_weights, oversample
-from fungiclf.tracking import epoch_callbacks
-from fungiclf.training.callbacks import ValMacroF1, make_callbacks, monitor_mode
+from fungiclf.training.balance import class_weights, oversample
+from fungiclf.training.callbacks import ValMacroF1, monitor_mode
 from fungiclf.training.optimizers import build_optimizer
-from fungiclf.validation import check_number
+from fungiclf.training.resume import (AtomicCheckpoint, EpochBackup, EpochSync, ReplayingEarlyStopping,
+                                      ReplayingReduceLROnPlateau, finished_phase, logged_epochs, mark_finished,
+                                      phase_dir, replace_atomically)
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Phase:
+    """One fit phase.
+
+    Attributes:
+        number: 1, or 2 for fine-tuning.
+        epochs: epochs to run (at most, when selecting).
+        lr_scale: factor on optimizer.lr.
+        unfreeze: backbone layers made trainable before the phase (phase 2), or None.
+    """
+
+    number: int
+    epochs: int
+    lr_scale: float = 1.0
+    unfreeze: int | str | None = None
+
+
+@dataclass(frozen=True)
+class FitPlan:
+    """The phases to run and how to choose the model.
+
+    Attributes:
+        phases: run in order; a phase with 0 epochs is skipped.
+        select: keep the best epoch on ``monitor`` (checkpoint + early stopping); False for a
+            refit, which runs every epoch and keeps the last (it has no val split).
+        monitor: the val metric selected on, or "loss" for a refit.
+    """
+
+    phases: tuple[Phase, ...]
+    select: bool = True
+    monitor: str = "val_loss"
+
+
+def plan_fit(model, trainer, fixed_epochs: list[int] | None = None) -> FitPlan:
+    """The plan of ModelSettings ``model`` and TrainerSettings ``trainer``: phase 1 for
+    trainer.epochs, plus model.finetune's phase 2; a refit runs ``fixed_epochs`` per phase."""
+    finetune = model.finetune or {}
+    epochs = list(fixed_epochs) if fixed_epochs is not None else [trainer.epochs, finetune.get("epochs", 0)]
+    phases = [Phase(1, epochs[0])]
+    if len(epochs) > 1 and epochs[1] > 0:
+        phases.append(Phase(2, epochs[1], finetune["lr_factor"], finetune["unfreeze"]))
+    if fixed_epochs is not None:
+        return FitPlan(tuple(phases), select=False, monitor="loss")
+    return FitPlan(tuple(phases), select=True, monitor=trainer.monitor)
 
 
 @dataclass
@@ -29,12 +73,12 @@ class FitResult:
     """What training produced.
 
     Attributes:
-        model: the network with the best weights (reloaded from model.keras).
-        history: one row per epoch (epoch from 1, train/val loss and metrics, lr).
-        best_epoch: 1-based epoch of the best monitored value (the last epoch in a refit).
+        model: the network with the chosen weights (the best checkpoint, or a refit's last epoch).
+        history: one row per epoch (epoch from 1, train/val loss and metrics, lr, phase).
+        best_epoch: 1-based epoch of the chosen weights.
         balance: what balancing did: mode and class weights or per-class counts used.
-        epochs_to_best: per training phase, the epochs that phase ran up to and including
-            the best epoch ([phase 1] or [phase 1, fine-tuning]); what a refit repeats.
+        epochs_to_best: per phase, the epochs that phase ran up to and including the best
+            epoch ([phase 1] or [phase 1, fine-tuning]); what a refit repeats.
     """
 
     model: keras.Model
@@ -44,19 +88,16 @@ class FitResult:
     epochs_to_best: list[int] = field(default_factory=list)
 
 
-def training_weights(trainer: DictConfig, data: Dataset, index: np.ndarray, sigmoid: bool) -> tuple[np.ndarray | None, dict]:
+def training_weights(trainer, data: Dataset, index: np.ndarray, sigmoid: bool) -> tuple[np.ndarray | None, dict]:
     """(per-row sample weights or None, record for metrics.json) from class weights and pos_weight."""
     weights = class_weights(trainer, data.labels[index], data.class_names)
-    pos_weight = trainer.get("pos_weight")
-    if pos_weight is not None and not sigmoid:
-        raise ConfigError("trainer.pos_weight needs model.head=sigmoid (a binary task with one output unit)")
-    if weights is None and pos_weight is None:
+    if weights is None and trainer.pos_weight is None:
         return None, {}
     per_class = np.ones(len(data.class_names), dtype=np.float32)
     for c, w in (weights or {}).items():
         per_class[c] = w
-    if pos_weight is not None:
-        per_class[1] *= check_number(pos_weight, "pos_weight", "trainer", 0.0, low_open=True)
+    if trainer.pos_weight is not None:
+        per_class[1] *= trainer.pos_weight
     record = {"class_weight": {data.class_names[c]: float(per_class[c]) for c in range(len(per_class))}}
     return per_class[data.labels], record
 
@@ -79,89 +120,124 @@ def training_targets(labels: np.ndarray, num_classes: int, sigmoid: bool) -> np.
     return labels.astype("float32") if sigmoid else np.eye(num_classes, dtype="float32")[labels]
 
 
-def mixing_settings(trainer: DictConfig) -> Mixing | None:
-    """trainer.mixup / trainer.cutmix / trainer.mix_prob, validated (None when off)."""
-    mixing = Mixing(mixup=float(check_number(trainer.get("mixup") or 0.0, "mixup", "trainer", 0.0)),
-                    cutmix=float(check_number(trainer.get("cutmix") or 0.0, "cutmix", "trainer", 0.0)),
-                    prob=float(check_number(trainer.get("mix_prob", 1.0), "mix_prob", "trainer", 0.0, 1.0)))
-    return mixing if mixing.active else None
+def fit_keras(model: keras.Model, data: Dataset, plan: FitPlan, settings, run_dir: Path,
+              trackers: list[keras.callbacks.Callback] = ()) -> FitResult:
+    """Run ``plan`` on data's train split (selecting on its val split; test is never touched).
 
+    Each phase logs to ``<run>/.fit/phase<N>/history.csv`` and keeps a backup there, so a
+    killed job continues where it stopped (training/resume.py; the caller clears the state
+    unless resuming). model.keras is the best checkpoint over all phases, or a refit's
+    last epoch.
 
-def fit_keras(model: keras.Model, data: Dataset, cfg: DictConfig, run_dir: Path,
-              fixed_epochs: list[int] | None = None) -> FitResult:
-    """Train on the train split, select on the val split; never touches test.
-
-    CSVLogger writes history_phase<N>.csv while a phase runs (merged into the returned
-    history afterwards); model.keras is the best checkpoint over all phases.
-
-    ``fixed_epochs`` (a refit, which has no val split): run exactly this many epochs per
-    phase, with no checkpoint selection or early stopping; the plateau schedule watches
-    the training loss. model.keras is the last epoch.
+    Args:
+        settings: the job's Settings (trainer, optimizer, model, seed are read).
+        trackers: live per-epoch callbacks (TensorBoard), one set for all phases.
     """
-    trainer = cfg.trainer
-    refit = fixed_epochs is not None
-    epochs = fixed_epochs[0] if refit else int(check_number(trainer.epochs, "epochs", "trainer", 1, integer=True))
-    batch_size = int(check_number(trainer.batch_size, "batch_size", "trainer", 1, integer=True))
-    patience = int(check_number(trainer.patience, "patience", "trainer", 0, integer=True))
-    sigmoid = cfg.model.get("head", "softmax") == "sigmoid"
-    y = training_targets(data.labels, len(data.class_names), sigmoid)
-    label_smoothing = float(check_number(trainer.get("label_smoothing") or 0.0, "label_smoothing", "trainer", 0.0, 0.5))
-
+    trainer, sigmoid = settings.trainer, settings.model.head == "sigmoid"
     train_index = data.index("train")
-    balance = {"mode": balance_mode(trainer)}
-    if balance["mode"] == "oversample":
-        train_index = oversample(train_index, data.labels, int(cfg.seed))
+    balance: dict = {"mode": trainer.balance}
+    if trainer.balance == "oversample":
+        train_index = oversample(train_index, data.labels, settings.seed)
         balance["counts_after"] = {data.class_names[c]: int(n) for c, n in
                                    zip(*np.unique(data.labels[train_index], return_counts=True))}
     sample_weight, record = training_weights(trainer, data, train_index, sigmoid)
     balance.update(record)
+    y = training_targets(data.labels, len(data.class_names), sigmoid)
+    train_batches = ArrayBatches(data.images, y, train_index, trainer.batch_size, shuffle=True,
+                                 sample_weight=sample_weight, seed=settings.seed,
+                                 mixing=trainer.mixing if trainer.mixing.active else None)
+    val_batches = ArrayBatches(data.images, y, data.index("val"), trainer.batch_size) if plan.select else None
+    val_f1 = ValMacroF1(val_batches, data.labels[data.index("val")], settings.model.threshold
+                        if not isinstance(settings.model.threshold, str) else 0.5) \
+        if plan.monitor == "val_f1_macro" else None
 
-    train_batches = ArrayBatches(data.images, y, train_index, batch_size, shuffle=True,
-                                 sample_weight=sample_weight, seed=int(cfg.seed), mixing=mixing_settings(trainer))
-    val_batches = None if refit else ArrayBatches(data.images, y, data.index("val"), batch_size)
-    monitor = "loss" if refit else trainer.monitor
-    val_f1 = ValMacroF1(val_batches, data.labels[data.index("val")], cfg.model.get("threshold", 0.5)) \
-        if monitor == "val_f1_macro" else None
-    plateau = None
-    if cfg.optimizer.get("schedule") == "reduce_on_plateau":
-        plateau = {"factor": cfg.optimizer.plateau_factor, "patience": cfg.optimizer.plateau_patience,
-                   "min_lr": cfg.optimizer.min_lr}
-
-    trackers = epoch_callbacks(cfg, run_dir)  # one set for all phases: steps keep counting
-
-    def run_phase(net: keras.Model, phase: int, phase_epochs: int, lr_scale: float, best_so_far: float | None):
-        optimizer = build_optimizer(cfg.optimizer, len(train_batches), phase_epochs, lr_scale)
-        compile_model(net, optimizer, sigmoid, label_smoothing)
-        callbacks = make_callbacks(run_dir, monitor, patience, f"history_phase{phase}.csv", plateau, val_f1,
-                                   best_so_far, select=not refit, ema=bool(optimizer.use_ema))
-        callbacks += trackers
-        log.info("Training <model.name=%s> phase %d for %s%d epochs, %d steps each, monitoring %s",
-                 cfg.model.name, phase, "" if refit else "up to ", phase_epochs, len(train_batches), monitor)
-        logged = net.fit(train_batches, validation_data=val_batches, epochs=phase_epochs, callbacks=callbacks,
-                         verbose=int(trainer.verbose)).history
-        (run_dir / f"history_phase{phase}.csv").unlink(missing_ok=True)  # merged into history.csv
-        return pd.DataFrame(logged).assign(phase=phase)
-
-    history = run_phase(model, 1, epochs, 1.0, None)
-    finetune = cfg.model.get("finetune")
-    finetune_epochs = int(finetune.get("epochs") or 0) if finetune else 0
-    if refit:
-        finetune_epochs = fixed_epochs[1] if len(fixed_epochs) > 1 else 0
-    if finetune_epochs > 0:
-        best_value = None if refit else _best(history, monitor)[1]
-        model = model if refit else _reload(run_dir, model)
-        count = unfreeze_top(model, finetune.unfreeze)
-        log.info("Fine-tuning: %d backbone layers trainable <model.finetune.unfreeze=%s>", count, finetune.unfreeze)
-        history = pd.concat([history, run_phase(model, 2, finetune_epochs, float(finetune.lr_factor),
-                                                best_value)], ignore_index=True)
+    histories, best_value = [], None
+    for phase in plan.phases:
+        if phase.epochs <= 0:
+            continue
+        if phase.unfreeze is not None:   # from the best checkpoint (a refit: phase 1's last epoch)
+            model = _reload(run_dir, model)
+            count = unfreeze_top(model, phase.unfreeze)
+            log.info("Fine-tuning: %d backbone layers trainable <model.finetune.unfreeze=%s>", count, phase.unfreeze)
+        done = finished_phase(run_dir, phase.number)
+        if done is None:
+            best_value = run_phase(model, phase, plan, settings, run_dir, train_batches, val_batches, val_f1,
+                                   best_value, trackers)
+        else:
+            log.info("resume=true: phase %d finished before; not run again", phase.number)
+            best_value = done.get("best_value")
+        histories.append(logged_epochs(phase_dir(run_dir, phase.number) / "history.csv").assign(phase=phase.number))
+    history = pd.concat(histories, ignore_index=True).drop(columns="epoch")
     history.insert(0, "epoch", np.arange(1, len(history) + 1))
-    if refit:
+    if not plan.select:
         if not np.isfinite(history["loss"].iloc[-1]):
             raise FloatingPointError("the refit's training loss became NaN; try a lower optimizer.lr")
-        model.save(run_dir / "model.keras")
-        return FitResult(model, history, len(history), balance, list(fixed_epochs))
-    best, _ = _best(history, monitor)
-    return FitResult(_reload(run_dir, model), history, best + 1, balance, epochs_to_best_per_phase(history, monitor))
+        return FitResult(model, history, len(history), balance, [p.epochs for p in plan.phases])
+    best, _ = _best(history, plan.monitor)
+    return FitResult(_reload(run_dir, model), history, best + 1, balance, epochs_to_best_per_phase(history, plan.monitor))
+
+
+def run_phase(model: keras.Model, phase: Phase, plan: FitPlan, settings, run_dir: Path, train_batches: ArrayBatches,
+              val_batches: ArrayBatches | None, val_f1: ValMacroF1 | None, best_so_far: float | None,
+              trackers) -> float | None:
+    """Fit one phase (continuing from its backup when there is one); returns the best
+    monitored value so far, which a later phase must beat to overwrite model.keras."""
+    trainer, folder = settings.trainer, phase_dir(run_dir, phase.number)
+    folder.mkdir(parents=True, exist_ok=True)
+    optimizer = build_optimizer(settings.optimizer, len(train_batches), phase.epochs, phase.lr_scale)
+    compile_model(model, optimizer, settings.model.head == "sigmoid", trainer.label_smoothing)
+    done_epochs = EpochBackup.saved_epoch(folder)
+    past = logged_epochs(folder / "history.csv")
+    past = past[past["epoch"] < done_epochs] if len(past) else past
+    past_logs = past.drop(columns="epoch").to_dict("records") if len(past) else []
+    if done_epochs:
+        log.info("resume=true: phase %d continues after epoch %d", phase.number, done_epochs)
+    mode = monitor_mode(plan.monitor)
+    if len(past) and plan.monitor in past:
+        seen = past[plan.monitor].min() if mode == "min" else past[plan.monitor].max()
+        best_so_far = seen if best_so_far is None else (min if mode == "min" else max)(best_so_far, seen)
+    callbacks: list[keras.callbacks.Callback] = [EpochSync(train_batches)]
+    if optimizer.use_ema:
+        callbacks.append(keras.callbacks.SwapEMAWeights(swap_on_epoch=True))
+    if val_f1 is not None:
+        callbacks.append(val_f1)
+    # The history row of an epoch is written before its backup, so after a kill it is never behind it.
+    callbacks += [keras.callbacks.TerminateOnNaN(), LogLearningRate(),
+                  keras.callbacks.CSVLogger(str(folder / "history.csv"), append=True)]
+    if plan.select:
+        callbacks += [
+            AtomicCheckpoint(str(run_dir / "model.keras"), monitor=plan.monitor, mode=mode, save_best_only=True,
+                             initial_value_threshold=best_so_far),
+            ReplayingEarlyStopping(past_logs, monitor=plan.monitor, mode=mode, patience=trainer.patience),
+        ]
+    if settings.optimizer.schedule == "reduce_on_plateau":
+        callbacks.append(ReplayingReduceLROnPlateau(past_logs, monitor=plan.monitor, mode=mode,
+                                                    factor=settings.optimizer.plateau_factor,
+                                                    patience=settings.optimizer.plateau_patience,
+                                                    min_lr=settings.optimizer.min_lr))
+    callbacks += [*trackers, EpochBackup(folder)]
+    log.info("Training <model.name=%s> phase %d for %s%d epochs, %d steps each, monitoring %s",
+             settings.model.name, phase.number, "up to " if plan.select else "", phase.epochs, len(train_batches),
+             plan.monitor)
+    model.fit(train_batches, validation_data=val_batches, epochs=phase.epochs, callbacks=callbacks,
+              verbose=trainer.verbose)
+    history = logged_epochs(folder / "history.csv")
+    if plan.select and plan.monitor in history:
+        values = history[plan.monitor]
+        phase_best = values.min() if mode == "min" else values.max()
+        best_so_far = phase_best if best_so_far is None else (min if mode == "min" else max)(best_so_far, phase_best)
+    mark_finished(run_dir, phase.number, {"best_value": None if best_so_far is None else float(best_so_far)})
+    if not plan.select:
+        replace_atomically(run_dir / "model.keras", lambda tmp: model.save(tmp))
+    return best_so_far
+
+
+class LogLearningRate(keras.callbacks.Callback):
+    """Adds the optimizer's current learning rate to the epoch logs (history.csv's learning_rate)."""
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            logs["learning_rate"] = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
 
 
 def epochs_to_best_per_phase(history: pd.DataFrame, monitor: str) -> list[int]:
@@ -182,9 +258,7 @@ def epochs_to_best_per_phase(history: pd.DataFrame, monitor: str) -> list[int]:
 
 
 def _best(history: pd.DataFrame, monitor: str) -> tuple[int, float]:
-    """(row, value) of the best monitored epoch; a monitor never logged or always NaN is an error."""
-    if monitor not in history:
-        raise ConfigError(f"trainer.monitor={monitor!r} is not a logged metric; logged: {sorted(history.columns)}")
+    """(row, value) of the best monitored epoch; a monitor always NaN is an error."""
     values = history[monitor].to_numpy(dtype=float)
     if np.isnan(values).all():
         raise FloatingPointError(f"{monitor} was NaN in every epoch (the loss diverged); try a lower optimizer.lr")

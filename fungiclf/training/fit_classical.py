@@ -5,34 +5,31 @@ from pathlib import Path
 
 import joblib
 import numpy as np
-from omegaconf import DictConfig
 from sklearn.base import BaseEstimator
 
 from fungiclf.data.batches import flat_pixels
 from fungiclf.data.dataset import Dataset
-from fungiclf.errors import ConfigError
-from fungiclf.training.balance import balance_mode, oversample
+from fungiclf.training.balance import oversample
+from fungiclf.training.resume import replace_atomically
 
 log = logging.getLogger(__name__)
 
 
-def fit_classical(estimator: BaseEstimator, data: Dataset, cfg: DictConfig, run_dir: Path) -> tuple[BaseEstimator, dict]:
-    """Fit on train (the val split is only evaluated), save model.joblib; returns (estimator, balance record)."""
-    mode = balance_mode(cfg.trainer)
+def fit_classical(estimator: BaseEstimator, data: Dataset, trainer, seed: int, run_dir: Path) -> tuple[BaseEstimator, dict]:
+    """Fit on train (the val split is only evaluated) with TrainerSettings ``trainer``'s
+    balancing; save model.joblib. Returns (estimator, balance record)."""
     index = data.index("train")
-    record: dict = {"mode": mode}
-    if mode == "class_weight":
-        if cfg.trainer.get("class_weight") not in (None, "balanced"):
-            raise ConfigError("scikit-learn models take trainer.class_weight=balanced or model.class_weight=balanced only")
+    record: dict = {"mode": trainer.balance}
+    if trainer.balance == "class_weight":
         estimator.set_params(class_weight="balanced")
-    elif mode == "oversample":
-        index = oversample(index, data.labels, int(cfg.seed))
+    elif trainer.balance == "oversample":
+        index = oversample(index, data.labels, seed)
     if "random_state" in estimator.get_params():
-        estimator.set_params(random_state=int(cfg.seed))
+        estimator.set_params(random_state=seed)
     record["estimator_class_weight"] = estimator.get_params().get("class_weight")
-    log.info("Fitting <model.name=%s> on %d images of %d features", cfg.model.name, len(index),
+    log.info("Fitting %s on %d images of %d features", type(estimator).__name__, len(index),
              int(np.prod(data.images.shape[1:])))
     estimator.fit(flat_pixels(data.images, index), data.labels[index])
-    # joblib files run code when loaded: load only a model.joblib you made yourself.
-    joblib.dump(estimator, run_dir / "model.joblib")
+    # joblib files run code when loaded: fungiclf-predict loads only those of completed runs.
+    replace_atomically(run_dir / "model.joblib", lambda tmp: joblib.dump(estimator, tmp))
     return estimator, record

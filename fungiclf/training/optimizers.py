@@ -1,50 +1,75 @@
-"""Optimizers by name, with an optional cosine learning-rate schedule."""
+"""Optimizers by name (each with the arguments of its own that a config may set), the
+learning-rate schedule, and weight averaging."""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
 import keras
-from omegaconf import DictConfig, OmegaConf
 
 from fungiclf.errors import ConfigError
-from fungiclf.validation import check_choice, check_number
+from fungiclf.validation import check_bool, check_number
 
-OPTIMIZERS: dict[str, type[keras.optimizers.Optimizer]] = {
-    "adam": keras.optimizers.Adam,
-    "adamw": keras.optimizers.AdamW,
-    "rmsprop": keras.optimizers.RMSprop,
-    "sgd": keras.optimizers.SGD,
-}
 SCHEDULES = ["none", "cosine", "reduce_on_plateau"]
-# Keys of the optimizer config that are not constructor arguments.
-SCHEDULE_KEYS = {"name", "lr", "schedule", "plateau_factor", "plateau_patience", "min_lr", "warmup_epochs", "ema"}
+# Keys of the optimizer group that are the runner's, not the optimizer class's.
+RUNNER_KEYS = {"name", "lr", "schedule", "plateau_factor", "plateau_patience", "min_lr", "warmup_epochs", "ema"}
 
 
-def build_optimizer(cfg: DictConfig, steps_per_epoch: int, epochs: int,
-                    lr_scale: float = 1.0) -> keras.optimizers.Optimizer:
-    """The optimizer of ``optimizer.name`` with ``optimizer.lr * lr_scale`` (constant or cosine-decayed).
+def _unit(value: Any, key: str) -> float:
+    return float(check_number(value, key, "optimizer", 0.0, 1.0))
 
-    ``optimizer.warmup_epochs`` (cosine only) raises the rate linearly from 0 over that many
-    epochs before the decay; ``optimizer.ema`` (a momentum such as 0.999) keeps an
-    exponential moving average of the weights, which validation and the checkpoint use.
-    reduce_on_plateau is a callback (see callbacks.py); here it leaves the rate constant.
+
+def _decay(value: Any, key: str) -> float | None:
+    return None if value is None else float(check_number(value, key, "optimizer", 0.0))
+
+
+@dataclass(frozen=True)
+class OptimizerSpec:
+    """A Keras optimizer class and the checks of the arguments a config may give it."""
+
+    cls: type[keras.optimizers.Optimizer]
+    arguments: dict[str, Callable[[Any, str], Any]]
+
+    def check_kwargs(self, group: dict) -> dict:
+        """The class's own arguments from the optimizer group, checked; other keys refused."""
+        unknown = sorted(set(group) - RUNNER_KEYS - set(self.arguments))
+        if unknown:
+            raise ConfigError(f"optimizer.{unknown[0]} does not apply to {self.cls.__name__}; its arguments are "
+                              f"{sorted(self.arguments)}")
+        return {key: check(group[key], key) for key, check in self.arguments.items()
+                if key in group and group[key] is not None}
+
+
+ADAM_ARGUMENTS = {"beta_1": _unit, "beta_2": _unit, "weight_decay": _decay}
+OPTIMIZERS: dict[str, OptimizerSpec] = {
+    "adam": OptimizerSpec(keras.optimizers.Adam, ADAM_ARGUMENTS),
+    "adamw": OptimizerSpec(keras.optimizers.AdamW, ADAM_ARGUMENTS),
+    "rmsprop": OptimizerSpec(keras.optimizers.RMSprop, {"rho": _unit, "momentum": _unit, "weight_decay": _decay}),
+    "sgd": OptimizerSpec(keras.optimizers.SGD, {"momentum": _unit, "nesterov": lambda v, k: check_bool(v, k, "optimizer"),
+                                                 "weight_decay": _decay}),
+}
+
+
+def build_optimizer(settings, steps_per_epoch: int, epochs: int, lr_scale: float = 1.0) -> keras.optimizers.Optimizer:
+    """The optimizer of OptimizerSettings ``settings`` with rate ``lr * lr_scale``: constant, or
+    cosine-decayed over ``epochs`` after a linear warm-up of ``warmup_epochs`` from 0.
+
+    ``ema`` keeps an exponential moving average of the weights, which validation and the
+    checkpoint use (callbacks.py). reduce_on_plateau is a callback; here it leaves the
+    rate constant.
     """
-    name = check_choice(cfg.name, sorted(OPTIMIZERS), "name", "optimizer")
-    lr = check_number(cfg.lr, "lr", "optimizer", 0.0, low_open=True) * lr_scale
-    schedule = check_choice(cfg.get("schedule", "none"), SCHEDULES, "schedule", "optimizer")
-    kwargs = {k: v for k, v in OmegaConf.to_container(cfg, resolve=True).items()
-              if k not in SCHEDULE_KEYS and v is not None}
-    warmup = float(check_number(cfg.get("warmup_epochs") or 0, "warmup_epochs", "optimizer", 0.0))
-    if warmup and schedule != "cosine":
-        raise ConfigError(f"optimizer.warmup_epochs={warmup:g} needs optimizer.schedule=cosine")
+    lr = settings.lr * lr_scale
     rate: float | keras.optimizers.schedules.LearningRateSchedule = float(lr)
-    if schedule == "cosine":
-        warmup_steps = int(round(min(warmup, epochs) * steps_per_epoch))
+    if settings.schedule == "cosine":
+        warmup_steps = int(round(min(settings.warmup_epochs, epochs) * steps_per_epoch))
         decay_steps = max(1, steps_per_epoch * epochs - warmup_steps)
         rate = keras.optimizers.schedules.CosineDecay(0.0, decay_steps, warmup_target=float(lr),
                                                       warmup_steps=warmup_steps) if warmup_steps else \
             keras.optimizers.schedules.CosineDecay(float(lr), decay_steps=decay_steps)
-    ema = cfg.get("ema")
-    if ema is not None:
-        kwargs.update(use_ema=True, ema_momentum=float(check_number(ema, "ema", "optimizer", 0.0, 1.0, low_open=True)))
+    kwargs = dict(settings.kwargs)
+    if settings.ema is not None:
+        kwargs.update(use_ema=True, ema_momentum=settings.ema)
     try:
-        return OPTIMIZERS[name](learning_rate=rate, **kwargs)
+        return OPTIMIZERS[settings.name].cls(learning_rate=rate, **kwargs)
     except (TypeError, ValueError) as exc:
-        raise ConfigError(f"optimizer {name!r}: {str(exc).splitlines()[0]}") from None
+        raise ConfigError(f"optimizer {settings.name!r}: {str(exc).splitlines()[0]}") from None

@@ -11,10 +11,9 @@ from sklearn.linear_model import LogisticRegression
 
 from fungiclf.cli.report import main as report_main
 from fungiclf.data.batches import flat_pixels
-from fungiclf.data.dataset import build_dataset
 from fungiclf.errors import ConfigError
 from fungiclf.train import run_job, train
-from tests.conftest import write_image_folder, write_npz
+from tests.conftest import dataset_of, write_image_folder, write_npz
 
 CONTRACT = ["metrics.json", "confusion_matrix.csv", "confusion_matrix.png", "classification_report.csv",
             "history.csv", "curves.png", "predictions.csv", "split.csv", "model.keras", "config_resolved.yaml"]
@@ -58,7 +57,8 @@ def test_smoke_on_synthetic_writes_the_contract(make_cfg, tmp_path):
     assert len(metrics["classes"]) == 5
     # smoke caps: <= 16 per class per split, <= 2 epochs, 32 px
     assert metrics["n_train"] <= 5 * 16 and metrics["epochs_run"] <= 2
-    assert cfg.preprocess.size == 32
+    import yaml
+    assert yaml.safe_load((tmp_path / "config_resolved.yaml").read_text())["preprocess"]["size"] == [32, 32]
     split = pd.read_csv(tmp_path / "split.csv")
     assert split.groupby("group")["split"].nunique().max() == 1   # grouped by photograph
 
@@ -238,7 +238,7 @@ def test_cv_refit_trains_the_final_model_on_train_and_val(make_cfg, tmp_path):
     assert "val_loss" not in history   # no held-out split: nothing to select on
     assert metrics["val"] is None and metrics["monitor"] == "loss"
     # model.keras is the refit model: it reproduces predictions.csv on the test split
-    data = build_dataset(cfg, str(cfg.paths.cache_dir))
+    data = dataset_of(cfg)
     test_rows = data.index("test")
     proba = keras.models.load_model(run_dir / "model.keras").predict(data.images[test_rows], verbose=0)
     predictions = pd.read_csv(run_dir / "predictions.csv")
@@ -265,7 +265,7 @@ def test_cv_refit_of_a_classical_model_fits_train_and_val(make_cfg, tmp_path):
                    "preprocess.color=gray", "preprocess.size=28")
     metrics = train(cfg, tmp_path / "run")
     assert metrics["val"] is None and metrics["cv"]["refit"] == {"epochs_per_phase": None, "n_fit": 60}
-    data = build_dataset(cfg, str(cfg.paths.cache_dir))
+    data = dataset_of(cfg)
     pool = np.concatenate([data.index("train"), data.index("val")])
     saved = joblib.load(tmp_path / "run" / "model.joblib")
     expected = LogisticRegression(**saved.get_params()).fit(flat_pixels(data.images, pool), data.labels[pool])
@@ -301,7 +301,7 @@ def test_threshold_chosen_on_val_and_test_time_views(make_cfg, tmp_path):
                    "model.threshold=val_youden", "trainer.tta=flips", "trainer.label_smoothing=0.1", "trainer.mixup=0.2")
     metrics = train(cfg, tmp_path / "run")
     assert_contract(tmp_path / "run", metrics)
-    data = build_dataset(cfg, str(cfg.paths.cache_dir))
+    data = dataset_of(cfg)
     model = keras.models.load_model(tmp_path / "run" / "model.keras")
 
     def averaged(split):

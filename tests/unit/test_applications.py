@@ -11,19 +11,15 @@ import threading
 import keras
 import numpy as np
 import pytest
-from omegaconf import OmegaConf
 
 from fungiclf.errors import ConfigError
 from fungiclf.models import build_network
 from fungiclf.models.applications import find_backbone
-
-CONF = __import__("pathlib").Path(__file__).resolve().parents[2] / "conf" / "model"
+from tests.conftest import model_settings
 
 
 def vgg_cfg(weights):
-    cfg = OmegaConf.load(CONF / "vgg16.yaml")
-    cfg.weights = weights
-    return cfg
+    return model_settings("vgg16", weights=weights)
 
 
 @pytest.fixture
@@ -78,14 +74,12 @@ def test_weights_from_a_local_file(tmp_path):
     model = build_network(vgg_cfg(str(path)), (32, 32, 3), 5)
     loaded = find_backbone(model).get_weights()
     assert all(np.array_equal(a, b) for a, b in zip(loaded, source.get_weights()))
-    with pytest.raises(ConfigError, match="does not exist"):
-        build_network(vgg_cfg(str(tmp_path / "missing.weights.h5")), (32, 32, 3), 5)
+    with pytest.raises(ConfigError, match="path of an existing .weights.h5 file"):   # refused before any work
+        vgg_cfg(str(tmp_path / "missing.weights.h5"))
 
 
 def test_gray_input_is_repeated_and_small_input_upscaled():
-    cfg = OmegaConf.load(CONF / "xception.yaml")
-    cfg.weights = None
-    model = build_network(cfg, (28, 28, 1), 3)
+    model = build_network(model_settings("xception"), (28, 28, 1), 3)
     assert model.get_layer("gray_to_rgb") is not None
     assert model.get_layer("upscale").output.shape[1:3] == (71, 71)
     assert not find_backbone(model).trainable

@@ -6,8 +6,7 @@ import pytest
 from omegaconf import OmegaConf
 
 from fungiclf.errors import ConfigError
-from fungiclf.smoke import apply_smoke
-from fungiclf.training.balance import balance_mode
+from fungiclf.settings.resolve import resolve
 from fungiclf.training.optimizers import build_optimizer
 from fungiclf.validation import check_size
 
@@ -41,15 +40,14 @@ def test_cache_dir_env_var_and_explicit_value(make_cfg, monkeypatch, tmp_path):
 
 
 def test_smoke_wins_over_overrides(make_cfg):
-    cfg = make_cfg("trainer=smoke", "trainer.epochs=50", "preprocess.size=128", "trainer.max_per_class=500")
-    apply_smoke(cfg)
-    assert cfg.trainer.epochs == 2 and cfg.preprocess.size == 32 and cfg.trainer.max_per_class == 16
+    settings = resolve(make_cfg("trainer=smoke", "trainer.epochs=50", "preprocess.size=128", "trainer.max_per_class=500"))
+    assert settings.trainer.epochs == 2 and settings.preprocess.pixels.size == (32, 32)
+    assert settings.dataset.max_per_class == 16
 
 
 def test_smoke_keeps_the_models_minimum_size(make_cfg):
-    cfg = make_cfg("trainer=smoke", "model.blocks=[{filters: 8}, {filters: 8}, {filters: 8}, {filters: 8}]")
-    apply_smoke(cfg)
-    assert cfg.preprocess.size == 46   # four valid 3x3 conv + 2x2 pool blocks need 46 px
+    settings = resolve(make_cfg("trainer=smoke", "model.blocks=[{filters: 8}, {filters: 8}, {filters: 8}, {filters: 8}]"))
+    assert settings.preprocess.pixels.size == (46, 46)   # four valid 3x3 conv + 2x2 pool blocks need 46 px
 
 
 @pytest.mark.parametrize("value, ok", [(64, (64, 64)), ([32, 48], (32, 48)), (0, None), ("big", None), ([1, 2, 3], None)])
@@ -62,14 +60,13 @@ def test_size_parsing(value, ok):
 
 
 def test_optimizer_errors_use_the_template(make_cfg):
-    cfg = make_cfg("optimizer.lr=-1")
     with pytest.raises(ConfigError, match=r"The 'lr' parameter of optimizer must be a float in \(0.0, inf\). Got -1"):
-        build_optimizer(cfg.optimizer, 10, 2)
-    cfg = make_cfg("optimizer=sgd", "optimizer.schedule=cosine")
-    assert build_optimizer(cfg.optimizer, 10, 2).__class__.__name__ == "SGD"
+        resolve(make_cfg("optimizer.lr=-1"))
+    settings = resolve(make_cfg("optimizer=sgd", "optimizer.schedule=cosine"))
+    assert build_optimizer(settings.optimizer, 10, 2).__class__.__name__ == "SGD"
 
 
 def test_conflicting_balance_settings_are_an_error(make_cfg):
-    assert balance_mode(make_cfg("trainer.class_weight=balanced").trainer) == "class_weight"
+    assert resolve(make_cfg("trainer.class_weight=balanced")).trainer.balance == "class_weight"
     with pytest.raises(ConfigError, match="conflicts"):
-        balance_mode(make_cfg("trainer.class_weight=balanced", "trainer.balance=oversample").trainer)
+        resolve(make_cfg("trainer.class_weight=balanced", "trainer.balance=oversample"))

@@ -3,11 +3,11 @@
 import numpy as np
 import pandas as pd
 import pytest
-from omegaconf import OmegaConf
 
 from fungiclf.data.dataset import Dataset
 from fungiclf.errors import ConfigError
-from fungiclf.training.cv import refit_dataset, refit_epochs, wants_refit
+from fungiclf.settings.resolve import resolve_cv
+from fungiclf.training.cv import refit_dataset, refit_epochs
 from fungiclf.training.fit import epochs_to_best_per_phase
 
 
@@ -35,13 +35,13 @@ def test_refit_dataset_folds_val_into_train_and_keeps_test():
 
 
 @pytest.mark.parametrize("cv, message", [({"folds": 0, "refit": True}, "needs cv.folds"),
-                                         ({"folds": 3, "refit": "yes"}, "must be true or false"),
-                                         ({"folds": 1, "refit": False}, "is not cross-validation"),
+                                         ({"folds": 3, "refit": "yes"}, "'refit' parameter of cv must be true or false"),
+                                         ({"folds": 1, "refit": False}, "must be 0 \\(off\\) or an int >= 2"),
                                          ({"folds": "three", "refit": False}, "'folds' parameter of cv")])
 def test_bad_refit_settings_are_one_line_errors(cv, message):
     with pytest.raises(ConfigError, match=message):
-        wants_refit(OmegaConf.create(cv))
-    assert wants_refit(OmegaConf.create({"folds": 3, "refit": True}))
+        resolve_cv(cv)
+    assert resolve_cv({"folds": 3, "refit": True}).refit
 
 
 def testepochs_to_best_per_phase_retrace_the_path_to_the_best_checkpoint():

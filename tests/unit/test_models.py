@@ -3,19 +3,13 @@
 import keras
 import numpy as np
 import pytest
-from omegaconf import OmegaConf
 
 from fungiclf.errors import ConfigError
 from fungiclf.models import MODELS, build_model, build_network, min_input_size
+from fungiclf.settings.resolve import resolve, resolve_augment, resolve_model
+from tests.conftest import model_settings as model_cfg
 
 CONF = __import__("pathlib").Path(__file__).resolve().parents[2] / "conf" / "model"
-
-
-def model_cfg(name: str, **overrides) -> OmegaConf:
-    cfg = OmegaConf.load(CONF / f"{name}.yaml")
-    if "weights" in cfg:
-        cfg.weights = None   # no downloads in tests
-    return OmegaConf.merge(cfg, overrides)
 
 
 def test_every_registered_model_has_a_config_and_vice_versa():
@@ -80,13 +74,13 @@ def test_cnn_small_filters_and_kernel_keys():
 
 
 def test_unknown_model_lists_valid_names():
-    with pytest.raises(ConfigError, match="valid names: .*'cnn'"):
-        build_network(OmegaConf.create({"name": "nope"}), (32, 32, 3), 2)
+    with pytest.raises(ConfigError, match=r"The 'name' parameter of model must be one of \[.*'cnn'"):
+        resolve_model({"name": "nope"})
 
 
-def test_too_small_input_names_the_minimum():
+def test_too_small_input_names_the_minimum(make_cfg):
     with pytest.raises(ConfigError, match=r"minimum 22 px"):
-        build_network(model_cfg("cnn"), (16, 16, 3), 5)
+        resolve(make_cfg("preprocess.size=16"))
 
 
 def test_sigmoid_head_has_one_unit_and_needs_two_classes():
@@ -96,7 +90,7 @@ def test_sigmoid_head_has_one_unit_and_needs_two_classes():
 
 
 def test_augmentation_changes_training_batches_only():
-    aug = OmegaConf.create({"flip": "horizontal_and_vertical", "transpose": True, "contrast": 0.3, "brightness": 0.2})
+    aug = resolve_augment({"flip": "horizontal_and_vertical", "transpose": True, "contrast": 0.3, "brightness": 0.2})
     model = build_model(model_cfg("ann"), aug, (8, 8, 3), 2, seed=0)
     x = np.random.default_rng(0).integers(0, 255, (4, 8, 8, 3)).astype("float32")
     assert np.allclose(model(x, training=False), model(x, training=False))

@@ -8,6 +8,7 @@ from fungiclf.data.mixing import Mixing, mix_batch
 from fungiclf.data.views import TTA_VIEWS, dihedral, usable_views
 from fungiclf.evaluation.metrics import choose_threshold, predict_labels
 from fungiclf.errors import ConfigError
+from fungiclf.settings.resolve import resolve
 from fungiclf.training.optimizers import build_optimizer
 
 
@@ -67,13 +68,13 @@ def test_two_softmax_columns_honour_the_threshold():
 
 
 def test_warmup_then_cosine_and_ema(make_cfg):
-    cfg = make_cfg("optimizer=adamw", "optimizer.schedule=cosine", "optimizer.warmup_epochs=2", "optimizer.ema=0.99",
-                   "optimizer.lr=0.01")
-    optimizer = build_optimizer(cfg.optimizer, steps_per_epoch=10, epochs=6)
+    settings = resolve(make_cfg("optimizer=adamw", "optimizer.schedule=cosine", "optimizer.warmup_epochs=2",
+                                "optimizer.ema=0.99", "optimizer.lr=0.01"))
+    optimizer = build_optimizer(settings.optimizer, steps_per_epoch=10, epochs=6)
     schedule = optimizer.learning_rate if callable(optimizer.learning_rate) else optimizer._learning_rate
     rates = [float(schedule(step)) for step in (0, 10, 20, 40, 60)]
     assert rates[0] == pytest.approx(0.0) and rates[1] == pytest.approx(0.005) and rates[2] == pytest.approx(0.01)
     assert rates[2] > rates[3] > rates[4] >= 0.0
     assert optimizer.use_ema and optimizer.ema_momentum == pytest.approx(0.99)
     with pytest.raises(ConfigError, match="needs optimizer.schedule=cosine"):
-        build_optimizer(make_cfg("optimizer.warmup_epochs=1").optimizer, 10, 5)
+        resolve(make_cfg("optimizer.warmup_epochs=1"))

@@ -81,10 +81,11 @@ def defungi_like_folder(root, seed: int = 0):
 
 
 def split_of(make_cfg, root, *overrides):
-    from fungiclf.data.dataset import _fractions, load_samples
-    cfg = make_cfg("dataset=defungi", f"dataset.path={root}", *overrides)
-    samples = load_samples(cfg, str(cfg.paths.cache_dir))
-    return samples, assign_splits(samples.labels, samples.groups, _fractions(cfg), int(cfg.seed))
+    from fungiclf.data.dataset import load_samples
+    from fungiclf.settings.resolve import resolve
+    settings = resolve(make_cfg("dataset=defungi", f"dataset.path={root}", *overrides))
+    samples = load_samples(settings.dataset, settings.paths.cache_dir)
+    return samples, assign_splits(samples.labels, samples.groups, settings.dataset.split, settings.seed)
 
 
 def assert_grouped_and_stratified(labels, groups, split, tolerance=0.05):

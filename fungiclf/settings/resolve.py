@@ -1,0 +1,387 @@
+"""resolve(cfg): the composed config -> checked, typed Settings, before any data is read.
+
+Every value is checked here, once, in one message template ("The 'lr' parameter of
+optimizer must be a float in (0.0, inf). Got -1 instead."); the trainer=smoke caps and the
+model's minimum input size are applied here too. What needs the data's classes (folds vs
+the smallest class, a sigmoid head vs the class count) is checked by ``check_task`` after
+the items are listed and split, still before any image is decoded.
+"""
+
+import importlib.util
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from omegaconf import DictConfig, OmegaConf
+
+from fungiclf.data.enhance import DENOISERS, PixelSettings
+from fungiclf.data.filters import Filters
+from fungiclf.data.mixing import Mixing
+from fungiclf.data.samples import SPLITS
+from fungiclf.data.views import TTA_VIEWS
+from fungiclf.errors import ConfigError
+from fungiclf.evaluation.metrics import THRESHOLD_RULES
+from fungiclf.models import MODELS, RUNNER_KEYS, min_input_size
+from fungiclf.models.augment import AUGMENTATIONS
+from fungiclf.models.params import check_params, finetune as check_finetune
+from fungiclf.settings import (AugmentSettings, CVSettings, DatasetSettings, ExperimentSettings, LoggerSettings,
+                               ModelSettings, OptimizerSettings, PathsSettings, PreprocessSettings, Settings,
+                               TrainerSettings)
+from fungiclf.training.optimizers import OPTIMIZERS, SCHEDULES
+from fungiclf.validation import (check_bool, check_choice, check_number, check_size, check_text, invalid)
+
+SOURCES = ["image_folder", "npz", "synthetic"]
+MONITORS = ["val_loss", "val_accuracy", "val_f1_macro"]
+BALANCE_MODES = ["none", "class_weight", "oversample"]
+LOGGERS = {"none": None, "mlflow": "mlflow", "tensorboard": "tensorboardX"}   # name -> package it needs
+INSTALL_HINT = "pip install 'fungiclf[tracking]'"
+SMOKE_EPOCHS, SMOKE_PER_CLASS, SMOKE_SIZE, SMOKE_FOLDS = 2, 16, 32, 2
+TOP = "fungiclf-train"   # the owner named in messages about top-level keys
+
+
+def _plain(node: Any) -> Any:
+    """A config node as plain Python (lists, dicts), interpolations resolved."""
+    return OmegaConf.to_container(node, resolve=True) if OmegaConf.is_config(node) else node
+
+
+def _group(cfg: DictConfig, name: str) -> dict:
+    node = cfg.get(name)
+    return dict(_plain(node)) if node is not None else {}
+
+
+def resolve(cfg: DictConfig) -> Settings:
+    """Check the composed job config and turn it into Settings (smoke caps applied).
+
+    Raises:
+        ConfigError: one line naming the key, the value and what is allowed.
+    """
+    try:
+        content = OmegaConf.to_container(cfg, resolve=True, throw_on_missing=False)
+    except Exception as exc:   # an interpolation that cannot be resolved (${oc.env:...} and the like)
+        raise ConfigError(f"the config cannot be resolved: {' '.join(str(exc).split())[:300]}") from None
+    seed = int(check_number(content.get("seed"), "seed", TOP, 0, 2 ** 32 - 1, integer=True))
+    trainer_cfg = content.get("trainer") or {}
+    dataset, filters = resolve_dataset(content.get("dataset") or {}, trainer_cfg)
+    preprocess, filters = resolve_preprocess(content.get("preprocess") or {}, filters)
+    model = resolve_model(content.get("model") or {})
+    trainer = resolve_trainer(trainer_cfg, model)
+    cv = resolve_cv(content.get("cv") or {})
+    settings = Settings(
+        seed=seed, dataset=dataset, preprocess=preprocess, filters=filters,
+        augment=resolve_augment(content.get("augment") or {}),
+        model=model, optimizer=resolve_optimizer(content.get("optimizer") or {}), trainer=trainer, cv=cv,
+        logger=resolve_logger(content.get("logger") or {"name": "none"}),
+        experiment=resolve_experiment(content),
+        paths=resolve_paths(content.get("paths") or {}),
+        resume=check_bool(content.get("resume", False), "resume", TOP),
+        optimized_metric=check_text(content.get("optimized_metric", "val.f1_macro"), "optimized_metric", TOP),
+    )
+    settings = apply_smoke(settings) if trainer.smoke else settings
+    check_input_size(settings)
+    return settings
+
+
+def resolve_paths(paths: dict) -> PathsSettings:
+    values = {}
+    for key in ("cache_dir", "data_dir", "output_dir"):
+        values[key] = str(Path(check_text(paths.get(key), key, "paths")).expanduser())
+    return PathsSettings(**values)
+
+
+def group_pattern(dataset: dict) -> str | None:
+    """The grouping regex: ``dataset.group_pattern``, or the preset named by ``dataset.group_by``."""
+    by, explicit = dataset.get("group_by"), dataset.get("group_pattern")
+    if by is not None:
+        presets = dataset.get("group_presets")
+        if not presets:
+            raise ConfigError(f"dataset.group_by={by!r} needs a dataset with group presets (dataset=defungi); "
+                              f"set dataset.group_pattern to a regex instead")
+        check_choice(by, list(presets), "group_by", "dataset")
+        explicit = explicit or presets[by]
+    if explicit is None:
+        return None
+    try:
+        regex = re.compile(check_text(explicit, "group_pattern", "dataset"))
+    except re.error as exc:
+        raise ConfigError(f"dataset.group_pattern {explicit!r} is not a valid regular expression: {exc}") from None
+    if regex.groups < 1:
+        raise ConfigError(f"dataset.group_pattern {explicit!r} has no capturing group (the group key)")
+    return explicit
+
+
+def resolve_dataset(d: dict, trainer: dict) -> tuple[DatasetSettings, Filters]:
+    """dataset.* (and trainer.max_per_class) -> DatasetSettings; fraction and duplicates -> Filters."""
+    name = check_text(d.get("name"), "name", "dataset")
+    source = check_choice(d.get("source"), SOURCES, "source", "dataset")
+    synthetic, path = None, None
+    if source == "synthetic":
+        s = d.get("synthetic") or {}
+        synthetic = {"n_per_class": int(check_number(s.get("n_per_class", 400), "synthetic.n_per_class", "dataset", 2,
+                                                     integer=True)),
+                     "patches_per_photo": int(check_number(s.get("patches_per_photo", 5), "synthetic.patches_per_photo",
+                                                           "dataset", 1, integer=True)),
+                     "size": int(check_number(s.get("size", 64), "synthetic.size", "dataset", 16, integer=True)),
+                     "seed": int(check_number(s.get("seed", 0), "synthetic.seed", "dataset", 0, integer=True))}
+    else:
+        raw = d.get("path")
+        if raw is None or raw == "???":
+            raise ConfigError(f"dataset.path is required for dataset {name!r} (e.g. dataset.path=/data/{name})")
+        path = str(Path(check_text(raw, "path", "dataset")).expanduser())
+    class_names = d.get("class_names")
+    if class_names is not None:
+        if isinstance(class_names, str) or not all(isinstance(c, (str, int)) for c in class_names) \
+                or len(set(map(str, class_names))) != len(class_names) or len(class_names) < 2:
+            raise invalid("class_names", "dataset", "null or a list of at least two distinct names", class_names)
+        class_names = tuple(str(c) for c in class_names)
+    raw_split = d.get("split") or {}
+    if not isinstance(raw_split, Mapping) or set(raw_split) - set(SPLITS):
+        raise invalid("split", "dataset", "a mapping {train, val, test} of fractions", raw_split)
+    split = {s: float(check_number(raw_split.get(s, 0.0), f"split.{s}", "dataset", 0.0, 1.0)) for s in SPLITS}
+    if split["train"] <= 0 or abs(sum(split.values()) - 1.0) > 1e-6:
+        raise ConfigError(f"The 'split' parameter of dataset must be fractions with train > 0 that sum to 1. "
+                          f"Got {split} instead.")
+    limit = trainer.get("max_per_class")
+    settings = DatasetSettings(
+        name=name, source=source, path=path, group_pattern=group_pattern(d), class_names=class_names, split=split,
+        val_from_train=check_bool(d.get("val_from_train", False), "val_from_train", "dataset"),
+        fetch=d.get("fetch"), synthetic=synthetic,
+        max_per_class=None if limit is None else int(check_number(limit, "max_per_class", "trainer", 1, integer=True)),
+    )
+    filters = Filters(
+        drop_duplicates=check_bool(d.get("drop_cross_split_duplicates", False), "drop_cross_split_duplicates", "dataset"),
+        fraction=float(check_number(d.get("fraction", 1.0), "fraction", "dataset", 0.0, 1.0, low_open=True)),
+    )
+    return settings, filters
+
+
+def resolve_preprocess(p: dict, filters: Filters) -> tuple[PreprocessSettings, Filters]:
+    """preprocess.* -> PixelSettings (the cache key) and the low-variance filter."""
+    kernel = int(check_number(p.get("denoise_kernel", 3), "denoise_kernel", "preprocess", 1, 31, integer=True))
+    if kernel % 2 == 0:
+        raise invalid("denoise_kernel", "preprocess", "an odd int in [1, 31]", kernel)
+    pixels = PixelSettings(
+        color=check_choice(p.get("color"), ["gray", "rgb"], "color", "preprocess"),
+        size=check_size(p.get("size")),
+        denoise=check_choice(p.get("denoise", "none") or "none", DENOISERS, "denoise", "preprocess"),
+        denoise_kernel=kernel,
+        denoise_h=float(check_number(p.get("denoise_h", 10.0), "denoise_h", "preprocess", 0, low_open=True)),
+        clahe=check_bool(p.get("clahe", False), "clahe", "preprocess"),
+        clahe_clip=float(check_number(p.get("clahe_clip", 2.0), "clahe_clip", "preprocess", 0, low_open=True)),
+        clahe_tiles=int(check_number(p.get("clahe_tiles", 8), "clahe_tiles", "preprocess", 1, 64, integer=True)),
+    )
+    low = p.get("low_variance") or {}
+    threshold, percentile = low.get("threshold"), low.get("percentile")
+    if threshold is not None and percentile is not None:
+        raise ConfigError("preprocess.low_variance: set threshold or percentile, not both")
+    if threshold is not None:
+        threshold = float(check_number(threshold, "threshold", "preprocess.low_variance", 0))
+    if percentile is not None:
+        percentile = float(check_number(percentile, "percentile", "preprocess.low_variance", 0, 100))
+    splits = tuple(check_choice(s, list(SPLITS), "splits", "preprocess.low_variance") for s in low.get("splits") or ["train"])
+    filters = Filters(threshold, percentile, splits, filters.drop_duplicates, filters.fraction)
+    return PreprocessSettings(pixels, check_bool(p.get("cache", True), "cache", "preprocess")), filters
+
+
+def resolve_augment(a: dict) -> AugmentSettings:
+    """augment.* -> the strength of every registered transform (unknown keys are refused)."""
+    unknown = sorted(set(a) - set(AUGMENTATIONS))
+    if unknown:
+        raise ConfigError(f"augment.{unknown[0]} is not an augmentation; they are {list(AUGMENTATIONS)}")
+    return AugmentSettings({name: transform.check(a.get(name), name) for name, transform in AUGMENTATIONS.items()})
+
+
+def resolve_model(m: dict) -> ModelSettings:
+    """model.* -> ModelSettings: the name, head, threshold and the family's parameters."""
+    name = check_choice(m.get("name"), sorted(MODELS), "name", "model")
+    spec = MODELS[name]
+    head = check_choice(m.get("head", "softmax"), ["softmax", "sigmoid"], "head", "model")
+    threshold = m.get("threshold", 0.5)
+    if isinstance(threshold, str):
+        check_choice(threshold, THRESHOLD_RULES, "threshold", "model")
+    else:
+        threshold = float(check_number(threshold, "threshold", "model", 0.0, 1.0))
+    params = {k: v for k, v in m.items() if k not in RUNNER_KEYS}
+    if spec.kind == "sklearn":
+        if head != "softmax":
+            raise ConfigError(f"model.head=sigmoid is for Keras models; {name} gives class probabilities itself")
+        params = check_estimator_params(spec, params, name)
+        return ModelSettings(name, "sklearn", head, threshold, params)
+    finetune = check_finetune(m.get("finetune"), "finetune") if "finetune" in m else None
+    return ModelSettings(name, "keras", head, threshold, check_params(spec.params, params, name), finetune)
+
+
+def check_estimator_params(spec, params: dict, name: str) -> dict:
+    """scikit-learn's own parameter validation, before any data is read."""
+    try:
+        estimator = spec.builder(**params)
+        estimator._validate_params()   # the estimator's declared constraints, the same message template
+    except TypeError as exc:
+        raise ConfigError(f"model {name!r}: {exc}") from None
+    except ValueError as exc:
+        raise ConfigError(f"model.{str(exc).splitlines()[0]}".replace("model.The ", "The model ")) from None
+    return params
+
+
+def resolve_optimizer(o: dict) -> OptimizerSettings:
+    """optimizer.* -> OptimizerSettings; the class's own arguments are checked by building it."""
+    name = check_choice(o.get("name"), sorted(OPTIMIZERS), "name", "optimizer")
+    schedule = check_choice(o.get("schedule", "none"), SCHEDULES, "schedule", "optimizer")
+    warmup = float(check_number(o.get("warmup_epochs") or 0, "warmup_epochs", "optimizer", 0.0))
+    if warmup and schedule != "cosine":
+        raise ConfigError(f"optimizer.warmup_epochs={warmup:g} needs optimizer.schedule=cosine")
+    ema = o.get("ema")
+    settings = OptimizerSettings(
+        name=name, lr=float(check_number(o.get("lr"), "lr", "optimizer", 0.0, low_open=True)), schedule=schedule,
+        warmup_epochs=warmup,
+        ema=None if ema is None else float(check_number(ema, "ema", "optimizer", 0.0, 1.0, low_open=True)),
+        plateau_factor=float(check_number(o.get("plateau_factor", 0.5), "plateau_factor", "optimizer", 0.0, 1.0,
+                                          low_open=True)),
+        plateau_patience=int(check_number(o.get("plateau_patience", 2), "plateau_patience", "optimizer", 0,
+                                          integer=True)),
+        min_lr=float(check_number(o.get("min_lr", 1e-6), "min_lr", "optimizer", 0.0)),
+        kwargs=OPTIMIZERS[name].check_kwargs(o),
+    )
+    return settings
+
+
+def resolve_trainer(t: dict, model: ModelSettings) -> TrainerSettings:
+    """trainer.* -> TrainerSettings (balancing reconciled with the older class_weight spelling)."""
+    mode = check_choice(t.get("balance", "none"), BALANCE_MODES, "balance", "trainer")
+    class_weight = t.get("class_weight")
+    if class_weight is not None:
+        if mode not in ("none", "class_weight"):
+            raise ConfigError(f"trainer.class_weight={class_weight!r} conflicts with trainer.balance={mode!r}; "
+                              f"set one of them")
+        mode = "class_weight"
+        if isinstance(class_weight, str):
+            check_choice(class_weight, ["balanced"], "class_weight", "trainer")
+        elif isinstance(class_weight, Mapping):
+            class_weight = {str(k): float(check_number(v, f"class_weight.{k}", "trainer", 0.0, low_open=True))
+                            for k, v in class_weight.items()}
+        else:
+            raise invalid("class_weight", "trainer", "'balanced' or a mapping of class name to weight", class_weight)
+    if model.kind == "sklearn" and isinstance(class_weight, dict):
+        raise ConfigError("scikit-learn models take trainer.class_weight=balanced or model.class_weight=balanced only")
+    pos_weight = t.get("pos_weight")
+    if pos_weight is not None:
+        pos_weight = float(check_number(pos_weight, "pos_weight", "trainer", 0.0, low_open=True))
+        if model.head != "sigmoid":
+            raise ConfigError("trainer.pos_weight needs model.head=sigmoid (a binary task with one output unit)")
+    return TrainerSettings(
+        epochs=int(check_number(t.get("epochs"), "epochs", "trainer", 1, integer=True)),
+        batch_size=int(check_number(t.get("batch_size"), "batch_size", "trainer", 1, integer=True)),
+        patience=int(check_number(t.get("patience"), "patience", "trainer", 0, integer=True)),
+        monitor=check_choice(t.get("monitor", "val_loss"), MONITORS, "monitor", "trainer"),
+        balance=mode, class_weight=class_weight, pos_weight=pos_weight,
+        label_smoothing=float(check_number(t.get("label_smoothing") or 0.0, "label_smoothing", "trainer", 0.0, 0.5)),
+        mixing=Mixing(mixup=float(check_number(t.get("mixup") or 0.0, "mixup", "trainer", 0.0)),
+                      cutmix=float(check_number(t.get("cutmix") or 0.0, "cutmix", "trainer", 0.0)),
+                      prob=float(check_number(t.get("mix_prob", 1.0), "mix_prob", "trainer", 0.0, 1.0))),
+        tta=check_choice(t.get("tta") or "none", list(TTA_VIEWS), "tta", "trainer"),
+        verbose=int(check_choice(t.get("verbose", 2), [0, 1, 2], "verbose", "trainer")),
+        smoke=check_bool(t.get("smoke", False), "smoke", "trainer"),
+    )
+
+
+def resolve_cv(c: dict) -> CVSettings:
+    folds = int(check_number(c.get("folds") or 0, "folds", "cv", 0, integer=True))
+    if folds == 1:
+        raise ConfigError("The 'folds' parameter of cv must be 0 (off) or an int >= 2. Got 1 instead.")
+    refit = check_bool(c.get("refit") or False, "refit", "cv")
+    if refit and not folds:
+        raise ConfigError("cv.refit=true needs cv.folds=K (K >= 2): the folds choose how long the refit trains")
+    return CVSettings(folds, refit)
+
+
+def resolve_logger(logger: dict) -> LoggerSettings:
+    """logger.* -> LoggerSettings, after checking that the tracker's package is installed."""
+    name = check_choice(logger.get("name", "none"), list(LOGGERS), "name", "logger")
+    package = LOGGERS[name]
+    if package is not None and importlib.util.find_spec(package) is None:
+        raise ConfigError(f"logger={name} needs the {package} package: {INSTALL_HINT}")
+    return LoggerSettings(name, {k: v for k, v in logger.items() if k != "name"})
+
+
+def resolve_experiment(content: dict) -> ExperimentSettings:
+    """The experiment row's name and published numbers (expand_row has checked the row)."""
+    row = content.get("row")
+    rows = content.get("rows") or {}
+    published = (rows.get(str(row)) or {}).get("published") if row is not None else None
+    return ExperimentSettings(content.get("experiment_name"), None if row is None else str(row),
+                              dict(published or {}), content.get("published_source"))
+
+
+def apply_smoke(settings: Settings) -> Settings:
+    """trainer=smoke: <= 2 epochs (1 per fine-tune phase), <= 16 items per class per split,
+    <= 32 px (or the model's minimum), no weight downloads, <= 2 CV folds. Applied after
+    composition, so no experiment or override can undo it."""
+    import dataclasses as dc
+    model = settings.model
+    params = {**model.params, **({"weights": None} if "weights" in model.params else {})}
+    finetune = None if model.finetune is None else {**model.finetune, "epochs": min(model.finetune["epochs"], 1)}
+    model = dc.replace(model, params=params, finetune=finetune)
+    pixels = settings.preprocess.pixels
+    channels = 1 if pixels.color == "gray" else 3
+    floor = min_input_size(model, channels) if model.kind == "keras" else 1
+    side = max(min(*pixels.size, SMOKE_SIZE), floor)
+    return dc.replace(
+        settings, model=model,
+        trainer=dc.replace(settings.trainer, epochs=min(settings.trainer.epochs, SMOKE_EPOCHS)),
+        dataset=dc.replace(settings.dataset, max_per_class=min(settings.dataset.max_per_class or SMOKE_PER_CLASS,
+                                                               SMOKE_PER_CLASS)),
+        preprocess=dc.replace(settings.preprocess, pixels=dc.replace(pixels, size=(side, side))),
+        cv=dc.replace(settings.cv, folds=min(settings.cv.folds, SMOKE_FOLDS)),
+    )
+
+
+def check_input_size(settings: Settings) -> None:
+    """A Keras model must build at preprocess.size (found by trying, once, for plain CNNs)."""
+    if settings.model.kind != "keras":
+        return
+    pixels = settings.preprocess.pixels
+    floor = min_input_size(settings.model, 1 if pixels.color == "gray" else 3)
+    if min(pixels.size) < floor:
+        raise ConfigError(f"preprocess.size={list(pixels.size)} is smaller than model {settings.model.name!r} accepts "
+                          f"(minimum {floor} px)")
+
+
+def check_task(settings: Settings, class_names: list[str], labels: np.ndarray, groups: np.ndarray,
+               split: np.ndarray) -> None:
+    """Checks that need the listed items (before any decoding): the class count against the
+    head and threshold rule, a training split with every class, CV folds against the
+    smallest class and the groups of train+val, class weights naming real classes.
+
+    Args:
+        class_names: the dataset's classes; labels, groups, split: (N,) per listed item.
+    """
+    model, classes = settings.model, len(class_names)
+    if model.head == "sigmoid" and classes != 2:
+        raise ConfigError(f"model.head=sigmoid needs exactly 2 classes; the dataset has {classes}")
+    if isinstance(model.threshold, str) and classes != 2:
+        raise ConfigError(f"model.threshold={model.threshold} needs a two-class task; the dataset has {classes}")
+    in_train = np.unique(labels[split == "train"])
+    if len(in_train) < 2:
+        raise ConfigError(f"the train split holds {len(in_train)} class ({[class_names[i] for i in in_train]}): "
+                          f"a classifier needs at least two")
+    missing = sorted(set(range(classes)) - set(in_train.tolist()))
+    if missing:
+        raise ConfigError(f"class {class_names[missing[0]]!r} has no image in the train split: the model cannot "
+                          f"learn it (too few images of it, or dataset.split sends them elsewhere)")
+    weights = settings.trainer.class_weight
+    if isinstance(weights, dict) and set(weights) - set(class_names):
+        raise ConfigError(f"trainer.class_weight names unknown classes {sorted(set(weights) - set(class_names))}; "
+                          f"classes are {class_names}")
+    folds = settings.cv.folds
+    if folds:
+        pool = np.isin(split, ["train", "val"])
+        counts = np.bincount(labels[pool], minlength=classes)
+        smallest = int(counts[counts > 0].min()) if (counts > 0).any() else 0
+        if folds > smallest:
+            raise ConfigError(f"The 'folds' parameter of cv must be an int in [2, {smallest}] (the smallest class in "
+                              f"train+val has {smallest} images). Got {folds} instead.")
+        n_groups = len(np.unique(groups[pool]))
+        if folds > n_groups:
+            raise ConfigError(f"The 'folds' parameter of cv must be an int in [2, {n_groups}] (the groups in "
+                              f"train+val). Got {folds} instead.")

@@ -1,0 +1,106 @@
+"""Fit one model on a dataset's train split, then predict val and test once each."""
+
+import dataclasses
+import logging
+import time
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from fungiclf.data.dataset import Dataset
+from fungiclf.data.views import usable_views
+from fungiclf.evaluation.evaluate import evaluate_split, split_probabilities
+from fungiclf.evaluation.metrics import as_two_columns, choose_threshold
+from fungiclf.models import build_estimator, build_model
+from fungiclf.models.classical import learned_values, predict_proba
+from fungiclf.training.fit import FitPlan, fit_keras
+from fungiclf.training.fit_classical import fit_classical
+
+log = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass
+class Outcome:
+    """One fitted model's results.
+
+    Attributes:
+        val: val metrics, or None for a refit (it trained on val).
+        test: test metrics (with ci95 for the run's own model).
+        predictions: predictions.csv of the test split.
+        history: per-epoch history, or None for scikit-learn models.
+        best_epoch: 1-based epoch of the chosen weights (None for scikit-learn).
+        params: parameter count (or learned values of an estimator).
+        balance: what balancing did.
+        train_seconds, eval_seconds: wall time of fitting and of predicting val and test.
+        epochs_to_best: per phase, epochs up to the best one ([] for scikit-learn).
+        threshold: decision threshold on p(class 1) for two classes.
+        y_true, y_pred: (N_test,) class indices behind predictions.csv.
+    """
+
+    val: dict | None
+    test: dict
+    predictions: pd.DataFrame
+    history: pd.DataFrame | None
+    best_epoch: int | None
+    params: int
+    balance: dict
+    train_seconds: float
+    eval_seconds: float
+    epochs_to_best: list[int] = dataclasses.field(default_factory=list)
+    threshold: float = 0.5
+    y_true: np.ndarray | None = None
+    y_pred: np.ndarray | None = None
+
+
+def fit_and_evaluate(settings, data: Dataset, run_dir: Path, plan: FitPlan, trackers=(),
+                     fixed_threshold: float | None = None, intervals: bool = True) -> Outcome:
+    """Build and fit the model of Settings ``settings`` on data's train split (a Keras model
+    by ``plan``), then predict val and test, averaged over the run's test-time views.
+
+    Writes model.keras / model.joblib into ``run_dir``. ``fixed_threshold`` (a refit's,
+    from its folds) replaces a threshold chosen on val; ``intervals`` adds bootstrap
+    confidence intervals to the test metrics (off for CV folds).
+    """
+    started = time.perf_counter()
+    model_settings = settings.model
+    classical = model_settings.kind == "sklearn"
+    if classical:
+        estimator, balance = fit_classical(build_estimator(model_settings), data, settings.trainer, settings.seed,
+                                           run_dir)
+        predict, history, best_epoch, params = partial(predict_proba, estimator), None, None, learned_values(estimator)
+        epochs_to_best: list[int] = []
+    else:
+        input_shape = tuple(int(v) for v in data.images.shape[1:])
+        model = build_model(model_settings, settings.augment, input_shape, len(data.class_names), settings.seed)
+        log.info("Built <model.name=%s>: %s params, input %s", model_settings.name, f"{model.count_params():,}",
+                 input_shape)
+        result = fit_keras(model, data, plan, settings, run_dir, list(trackers))
+        predict, history, best_epoch, balance = result.model.predict, result.history, result.best_epoch, result.balance
+        params, epochs_to_best = int(result.model.count_params()), result.epochs_to_best
+    train_seconds = time.perf_counter() - started
+
+    started = time.perf_counter()
+    height, width = data.images.shape[1:3]
+    probabilities = partial(split_probabilities, predict, data, batch_size=settings.trainer.batch_size,
+                            flatten=classical, views=usable_views(settings.trainer.tta, height, width))
+    raw_val = probabilities("val") if len(data.index("val")) else None
+    threshold = decision_threshold(model_settings.threshold, data, raw_val, fixed_threshold)
+    val = evaluate_split(data, "val", raw_val, threshold).metrics if raw_val is not None else None
+    test = evaluate_split(data, "test", probabilities("test"), threshold, settings.seed if intervals else None)
+    return Outcome(val, test.metrics, test.predictions, history, best_epoch, params, balance, train_seconds,
+                   time.perf_counter() - started, epochs_to_best, threshold, test.y_true, test.y_pred)
+
+
+def decision_threshold(setting: float | str, data: Dataset, raw_val: np.ndarray | None,
+                       fixed: float | None = None) -> float:
+    """model.threshold: a number, or a rule applied to the val outputs of a two-class model
+    (checked in resolve); ``fixed`` (a refit's, which has no val) wins."""
+    if fixed is not None:
+        return fixed
+    if not isinstance(setting, str):
+        return float(setting)
+    chosen = choose_threshold(data.labels[data.index("val")], as_two_columns(raw_val)[:, 1], setting)
+    log.info("Decision threshold %.4f chosen on val <model.threshold=%s>", chosen, setting)
+    return chosen
