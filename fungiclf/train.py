@@ -50,13 +50,13 @@ def run(settings: Settings, run_dir: Path) -> dict:
     """resolve (done) -> data -> model, fit, evaluate -> run folder. Raises on failure."""
     stamp = fingerprint(settings)
     run_dir.mkdir(parents=True, exist_ok=True)
-    write_yaml(run_dir / "config_resolved.yaml", to_config(settings))    # exactly what runs
     keras.backend.clear_session()
     seed_everything(settings.seed)
     started = time.perf_counter()
     listing = list_items(settings.dataset, settings.seed, settings.paths.cache_dir)
     samples = listing.samples
     check_task(settings, samples.class_names, samples.labels, samples.groups, listing.split)   # before decoding
+    write_yaml(run_dir / "config_resolved.yaml", to_config(settings))    # exactly what runs
     data = load_pixels(listing, settings.preprocess, settings.filters, settings.seed, settings.paths.cache_dir)
     timings: dict = {"data_seconds": time.perf_counter() - started, "data_from_cache": data.from_cache}
     trained = train_and_evaluate(settings, data, run_dir, stamp)

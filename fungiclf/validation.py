@@ -50,15 +50,16 @@ def check_number(
 
 def check_size(value: Any, name: str = "size", owner: str = "preprocess") -> tuple[int, int]:
     """Parse an image size given as one int (square) or [height, width]; pixels."""
+    given = value
     if isinstance(value, int) and not isinstance(value, bool):
         value = [value, value]
     try:
         pair = [int(v) for v in value]
-        ok = len(pair) == 2 and all(p >= 1 and p == v for p, v in zip(pair, value))
+        ok = len(pair) == 2 and all(p >= 1 and p == v and not isinstance(v, bool) for p, v in zip(pair, value))
     except (TypeError, ValueError):
         ok = False
     if not ok:
-        raise invalid(name, owner, "a positive int or a [height, width] pair of positive ints", value)
+        raise invalid(name, owner, "a positive int or a [height, width] pair of positive ints", given)
     return pair[0], pair[1]
 
 

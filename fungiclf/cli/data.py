@@ -21,7 +21,7 @@ from hydra import compose, initialize_config_module
 from omegaconf import DictConfig, OmegaConf
 
 from fungiclf.data.dataset import load_samples
-from fungiclf.data.fetch import fetch
+from fungiclf.data.fetch import MAX_EXPANDED_GB, MAX_RATIO, Limits, fetch
 from fungiclf.data.inventory import take_inventory
 from fungiclf.errors import FungiclfError
 from fungiclf.settings.resolve import resolve_dataset
@@ -38,7 +38,8 @@ def compose_config(*overrides: str) -> DictConfig:
 def cmd_fetch(args: argparse.Namespace) -> None:
     dest = Path(args.dest or compose_config().paths.data_dir).expanduser()
     checksum = ("sha256", args.sha256) if args.sha256 else ("md5", args.md5) if args.md5 else None
-    print(fetch(args.name, dest, args.url, checksum))
+    limits = Limits(int(args.max_expanded_gb * 1e9), args.max_ratio)
+    print(fetch(args.name, dest, args.url, checksum, limits=limits))
 
 
 def cmd_info(args: argparse.Namespace) -> None:
@@ -95,6 +96,10 @@ def parser() -> argparse.ArgumentParser:
     sums = p.add_mutually_exclusive_group()
     sums.add_argument("--sha256", help="expected sha256 of the download")
     sums.add_argument("--md5", help="expected md5 of the download")
+    p.add_argument("--max-expanded-gb", type=float, default=MAX_EXPANDED_GB,
+                   help="refuse an archive that would unpack to more than this (default %(default)g GB)")
+    p.add_argument("--max-ratio", type=float, default=MAX_RATIO,
+                   help="refuse an archive that would unpack to more than this many times its size (default %(default)g)")
     p.set_defaults(run=cmd_fetch)
     p = sub.add_parser("info", help="per-class counts, sizes, modes, groups, unreadable files and duplicates")
     p.add_argument("path", help="an image folder or a MedMNIST-style .npz")

@@ -16,7 +16,6 @@ import logging
 import sys
 from pathlib import Path
 
-import numpy as np
 
 from fungiclf.cli.predict import SOME_SKIPPED
 from fungiclf.errors import FungiclfError

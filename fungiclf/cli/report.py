@@ -15,7 +15,6 @@ summary_by_seed.csv/.md hold mean ± sd and n of the runs that differ only in it
 """
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -26,6 +25,7 @@ import matplotlib.pyplot as plt  # noqa: E402 (after the backend is chosen)
 import pandas as pd  # noqa: E402
 
 from fungiclf.errors import FungiclfError  # noqa: E402
+from fungiclf.evaluation.run_folder import write_csv, write_json, write_text  # noqa: E402
 from fungiclf.evaluation.report import (aggregate_seeds, collect, compare_runs, dig, find_runs,  # noqa: E402
                                         format_comparison, format_seed_table, format_table, override_columns,
                                         read_run, run_overrides)
@@ -153,7 +153,7 @@ def main(argv: list[str] | None = None) -> None:
         print(format_comparison(result))
         if args.out:
             Path(args.out).mkdir(parents=True, exist_ok=True)
-            (Path(args.out) / "compare.json").write_text(json.dumps(result, indent=2) + "\n")
+            write_json(Path(args.out) / "compare.json", result)
         return
     if not args.paths:
         fail("give run or sweep folders (or --compare RUN_A RUN_B)")
@@ -163,16 +163,16 @@ def main(argv: list[str] | None = None) -> None:
     table = collect(runs, args.metric)
     out = Path(args.out or args.paths[0])
     out.mkdir(parents=True, exist_ok=True)
-    table.to_csv(out / "summary.csv", index=False)
+    write_csv(out / "summary.csv", table)
     text = format_table(table, args.format)
-    (out / ("summary.md" if args.format == "markdown" else "summary.tex")).write_text(text + "\n")
+    write_text(out / ("summary.md" if args.format == "markdown" else "summary.tex"), text + "\n")
     seeds = [c for c in override_columns(table) if c in ("seed", "seed (override)")]
     by_seed = bool(seeds) if args.by_seed is None else args.by_seed
     if by_seed:
         grouped = aggregate_seeds(table)
-        grouped.to_csv(out / "summary_by_seed.csv", index=False)
+        write_csv(out / "summary_by_seed.csv", grouped)
         seed_text = format_seed_table(grouped, args.format)
-        (out / ("summary_by_seed.md" if args.format == "markdown" else "summary_by_seed.tex")).write_text(seed_text + "\n")
+        write_text(out / ("summary_by_seed.md" if args.format == "markdown" else "summary_by_seed.tex"), seed_text + "\n")
     if args.metric in table and table[args.metric].notna().any():
         plot_comparison(table, args.metric, out / "comparison.png")
     if args.curve:

@@ -238,7 +238,7 @@ def load_pixels(listing: Listing, preprocess, filters: Filters, seed: int, cache
     data = Dataset(
         images=prepared.images, labels=samples.labels[kept], ids=[samples.ids[i] for i in kept],
         groups=samples.groups[kept], split=split[kept], class_names=samples.class_names,
-        skipped=prepared.skipped, fingerprint=prepared.key, grouped=samples.grouped,
+        skipped=[*samples.skipped, *prepared.skipped], fingerprint=prepared.key, grouped=samples.grouped,
         from_cache=prepared.from_cache,
     )
     exclude(data, filters, seed, prepared.file_digests, prepared.pixel_digests)

@@ -24,6 +24,28 @@ from fungiclf.errors import DataError
 log = logging.getLogger(__name__)
 
 CHUNK = 1 << 20  # bytes per read
+MAX_EXPANDED_GB = 200.0   # default cap on what an archive may unpack to (PathMNIST 224 px is 16 GB)
+MAX_RATIO = 100.0         # default cap on unpacked / packed size (images and npz compress a few times at most)
+HEX_LENGTH = {"md5": 32, "sha256": 64}
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What an archive may expand to: at most ``max_bytes`` in all and ``max_ratio`` times
+    its own size (a zip bomb stops at the first member that would pass either)."""
+
+    max_bytes: int = int(MAX_EXPANDED_GB * 1e9)
+    max_ratio: float = MAX_RATIO
+
+
+def check_checksum(checksum: tuple[str, str] | None) -> tuple[str, str] | None:
+    """A checksum given by hand must be hex of the algorithm's length: refused before downloading."""
+    if checksum is None:
+        return None
+    algorithm, value = checksum
+    if len(value) != HEX_LENGTH[algorithm] or any(c not in "0123456789abcdefABCDEF" for c in value):
+        raise DataError(f"--{algorithm} {value!r} is not a {algorithm} digest ({HEX_LENGTH[algorithm]} hex digits)")
+    return algorithm, value.lower()
 
 
 @dataclass(frozen=True)
@@ -131,25 +153,49 @@ def download(url: str, target: Path, checksum: tuple[str, str] | None, progress:
         part.unlink(missing_ok=True)
 
 
-def safe_extract(archive: Path, dest: Path) -> None:
-    """Extract a zip into ``dest`` (created), refusing the whole archive if any member
-    would land outside it (absolute paths, ``..``, links)."""
+def safe_extract(archive: Path, dest: Path, limits: Limits = Limits()) -> None:
+    """Extract a zip into ``dest`` (created), refusing the whole archive if any member would
+    land outside it (absolute paths, ``..``, links) or the archive would expand past
+    ``limits``; the bytes actually written are counted too, whatever the headers claim."""
     root = dest.resolve()
+    budget = min(limits.max_bytes, int(archive.stat().st_size * limits.max_ratio))
     try:
         with zipfile.ZipFile(archive) as zf:
-            for member in zf.infolist():
+            members = zf.infolist()
+            for member in members:
                 where = (root / member.filename).resolve()
                 is_link = (member.external_attr >> 16) & 0o170000 == 0o120000
                 if is_link or not where.is_relative_to(root):
                     raise DataError(f"{archive.name}: member {member.filename!r} would be written outside "
                                     f"{str(dest)!r}; refusing to extract")
+            declared = sum(member.file_size for member in members)
+            if declared > budget:
+                raise DataError(_too_big(archive, declared, limits))
             dest.mkdir(parents=True, exist_ok=True)
-            zf.extractall(dest)
+            written = 0
+            for member in members:
+                target = root / member.filename
+                if member.is_dir():
+                    target.mkdir(parents=True, exist_ok=True)
+                    continue
+                target.parent.mkdir(parents=True, exist_ok=True)
+                with zf.open(member) as source, open(target, "wb") as out:
+                    while block := source.read(CHUNK):
+                        written += len(block)
+                        if written > budget:
+                            raise DataError(_too_big(archive, written, limits))
+                        out.write(block)
     except zipfile.BadZipFile:
         raise DataError(f"{str(archive)!r} is not a valid zip file") from None
 
 
-def _unwrap(folder: Path) -> Path:
+def _too_big(archive: Path, size: int, limits: Limits) -> str:
+    return (f"{archive.name} would expand to more than {size / 1e9:.1f} GB, past the limit of "
+            f"{limits.max_bytes / 1e9:g} GB or {limits.max_ratio:g} times its {archive.stat().st_size / 1e6:.1f} MB; "
+            f"refusing it (raise --max-expanded-gb / --max-ratio if it is genuine)")
+
+
+def _unwrap(folder: Path, limits: Limits = Limits()) -> Path:
     """The folder that holds the data: descend through single sub-folders and nested zips."""
     while True:
         entries = [p for p in folder.iterdir() if not p.name.startswith((".", "__MACOSX"))]
@@ -158,7 +204,7 @@ def _unwrap(folder: Path) -> Path:
             folder = entries[0]
         elif len(entries) == 1 and zips:
             inner = folder / f".{zips[0].stem}"
-            safe_extract(zips[0], inner)
+            safe_extract(zips[0], inner, limits)
             zips[0].unlink()
             folder = inner
         else:
@@ -179,8 +225,28 @@ def fetch_hint(name: str, missing: Path) -> str:
     return f"{first} '{command}'{where}, or point dataset.path at your copy"
 
 
+def clean_stale(dest_dir: Path) -> None:
+    """Remove partial downloads and staging folders that killed fetches left behind (their
+    process is gone)."""
+    for leftover in Path(dest_dir).glob(".*"):
+        pid = leftover.name.rsplit("-", 1)[-1]
+        if (".part-" in leftover.name or ".extracting-" in leftover.name) and pid.isdigit() and not _alive(int(pid)):
+            log.info("Removing %s, left by an interrupted fetch", leftover)
+            shutil.rmtree(leftover, ignore_errors=True) if leftover.is_dir() else leftover.unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def fetch(name: str, dest_dir: Path, url: str | None = None, checksum: tuple[str, str] | None = None,
-          progress: bool = True) -> Path:
+          progress: bool = True, limits: Limits = Limits()) -> Path:
     """Download (and unpack) dataset ``name`` into ``dest_dir``; returns the data path.
 
     ``url`` replaces the pinned address (a mirror: the pinned checksum still applies);
@@ -200,8 +266,10 @@ def fetch(name: str, dest_dir: Path, url: str | None = None, checksum: tuple[str
     if "://" not in url and Path(url).expanduser().is_dir():
         raise DataError(f"--url {url} is a folder; fetch takes the downloaded file. An unpacked copy needs no fetch: "
                         f"train on it with dataset.path={Path(url).expanduser()}")
-    checksum = checksum or remote.checksum  # a mirror serves the same file: the pinned value holds
+    checksum = check_checksum(checksum) or remote.checksum  # a mirror serves the same file: the pinned value holds
     target = Path(dest_dir).expanduser() / remote.target
+    if target.parent.is_dir():
+        clean_stale(target.parent)
     if target.exists():
         log.info("%s is already at %s", name, target)
         return target
@@ -213,8 +281,8 @@ def fetch(name: str, dest_dir: Path, url: str | None = None, checksum: tuple[str
         staging = target.with_name(f".{remote.target}.extracting-{os.getpid()}")
         shutil.rmtree(staging, ignore_errors=True)
         try:
-            safe_extract(download_to, staging)
-            os.replace(_unwrap(staging), target)
+            safe_extract(download_to, staging, limits)
+            os.replace(_unwrap(staging, limits), target)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
             download_to.unlink(missing_ok=True)

@@ -21,7 +21,7 @@ class Samples:
         images: (N, H, W) or (N, H, W, C) uint8 for array sources, else None.
         given_split: (N,) "train"/"val"/"test"/"" when the source ships its own split
             ("" = to be assigned, as val carved out of a train/ folder), else None.
-        skipped: files dropped while decoding, as (id, reason).
+        skipped: entries left out while listing (symbolic link loops, links to nothing), as (id, reason).
         grouped: whether ``groups`` come from a grouping pattern (else each item is its own group).
     """
 

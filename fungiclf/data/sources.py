@@ -1,6 +1,7 @@
 """Data sources: an image folder and a MedMNIST-style .npz, found by name in SOURCES."""
 
 import logging
+import os
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -16,10 +17,28 @@ SPLIT_DIR_NAMES = {"train": "train", "training": "train", "val": "val", "valid":
                    "validation": "val", "test": "test", "testing": "test"}
 
 
-def _files_in(folder: Path) -> list[Path]:
-    """Regular, non-hidden files under ``folder`` (recursively), sorted."""
-    return sorted(p for p in folder.rglob("*") if p.is_file() and not any(
-        part.startswith(".") for part in p.relative_to(folder).parts))
+def _files_in(folder: Path) -> tuple[list[Path], list[tuple[Path, str]]]:
+    """Regular, non-hidden files under ``folder`` (recursively, following links), sorted; and
+    (path, reason) of what was left out: a link back into a folder already walked (a loop)
+    or a link to nothing."""
+    files, ignored, seen = [], [], set()
+    for top, dirs, names in os.walk(folder, followlinks=True):
+        here = os.stat(top)
+        if (here.st_dev, here.st_ino) in seen:   # reached again through a link: a loop
+            ignored.append((Path(top), "symbolic link loop"))
+            dirs[:] = []
+            continue
+        seen.add((here.st_dev, here.st_ino))
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for name in names:
+            path = Path(top) / name
+            if name.startswith("."):
+                continue
+            if path.is_file():
+                files.append(path)
+            elif path.is_symlink():
+                ignored.append((path, "link to nothing"))
+    return sorted(files), ignored
 
 
 def _class_dirs(folder: Path) -> list[Path]:
@@ -79,7 +98,7 @@ def load_image_folder(path: str, group_pattern: str | None = None, **_: object) 
     if len(class_names) < 2:
         raise DataError(f"dataset.path {str(root)!r} needs at least two class folders, found {len(class_names)}")
     index = {c: i for i, c in enumerate(class_names)}
-    ids, labels, paths, given = [], [], [], []
+    ids, labels, paths, given, ignored = [], [], [], [], []
     for split, folder in parts.items():
         present = {d.name for d in _class_dirs(folder)}
         for missing in sorted(set(class_names) - present):
@@ -87,7 +106,8 @@ def load_image_folder(path: str, group_pattern: str | None = None, **_: object) 
                 raise DataError(f"class {missing!r} has no folder in {str(folder)!r}: the model cannot learn it")
             log.warning("class %r has no folder in %s: it will not be evaluated there", missing, folder)
         for cls in sorted(present):
-            files = _files_in(folder / cls)
+            files, left_out = _files_in(folder / cls)
+            ignored += [(str(p.relative_to(root)), reason) for p, reason in left_out]
             if not files and split in ("", "train"):
                 raise DataError(f"class folder {str(folder / cls)!r} is empty")
             for f in files:
@@ -95,6 +115,9 @@ def load_image_folder(path: str, group_pattern: str | None = None, **_: object) 
                 labels.append(index[cls])
                 paths.append(str(f))
                 given.append(split)
+    if ignored:
+        log.warning("%d entries of %s left out: %s", len(ignored), root,
+                    ", ".join(f"{p} ({reason})" for p, reason in ignored[:5]))
     return Samples(
         class_names=class_names,
         ids=ids,
@@ -104,6 +127,7 @@ def load_image_folder(path: str, group_pattern: str | None = None, **_: object) 
         given_split=None if parts.keys() == {""} else np.array(
             [g if g != "train" or "val" in parts else "" for g in given], dtype=object),
         grouped=bool(group_pattern),
+        skipped=ignored,
     )
 
 

@@ -33,6 +33,12 @@ def write_json(path: Path, payload: dict) -> None:
     os.replace(tmp, path)
 
 
+def write_text(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
 def write_csv(path: Path, table: pd.DataFrame) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     table.to_csv(tmp, index=False)

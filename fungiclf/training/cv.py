@@ -3,6 +3,7 @@
 import dataclasses
 import json
 import logging
+import shutil
 from pathlib import Path
 
 import keras
@@ -11,7 +12,7 @@ import numpy as np
 from fungiclf.data.dataset import Dataset
 from fungiclf.data.split import kfold_indices
 from fungiclf.training.fit import plan_fit
-from fungiclf.training.resume import prepare_state, replace_atomically
+from fungiclf.training.resume import STATE_DIR, prepare_state, replace_atomically
 from fungiclf.training.run import fit_and_evaluate
 
 log = logging.getLogger(__name__)
@@ -55,6 +56,7 @@ def cross_validate(settings, data: Dataset, run_dir: Path, fingerprint: str) -> 
                       "test": {key: outcome.test.get(key) for key in SUMMARY_KEYS}}
             replace_atomically(fold_dir / "fold.json",
                                lambda tmp: Path(tmp).write_text(json.dumps({"fingerprint": fingerprint, **record})))
+            shutil.rmtree(fold_dir / STATE_DIR, ignore_errors=True)   # fold.json is the fold's record now
         else:
             log.info("resume=true: CV fold %d/%d finished before; not run again", k + 1, folds)
         per_fold.append(record)

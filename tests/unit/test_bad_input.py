@@ -117,3 +117,15 @@ def test_a_failed_load_writes_no_cache_entry(tmp_path):
     with pytest.raises(DataError, match="none of the 2 files could be decoded"):
         prepare(load_image_folder(str(tmp_path / "d")), PixelSettings("rgb", (8, 8)), str(tmp_path / "cache"))
     assert not (tmp_path / "cache" / "prepared").exists() or not any((tmp_path / "cache" / "prepared").iterdir())
+
+
+def test_symlink_loops_and_dangling_links_are_counted(make_cfg, tmp_path):
+    from fungiclf.train import train
+    root = write_image_folder(tmp_path / "d", per_class=8, size=12)
+    (root / "a" / "loop").symlink_to(root / "a", target_is_directory=True)   # a/loop/loop/... forever
+    (root / "b" / "gone.png").symlink_to(tmp_path / "nowhere.png")
+    metrics = train(make_cfg("dataset=image_folder", f"dataset.path={root}", "model=logreg", "preprocess.size=12"),
+                    tmp_path / "run")
+    assert metrics["skipped_files"] == 2
+    assert sorted(metrics["skipped"]) == [["a/loop", "symbolic link loop"], ["b/gone.png", "link to nothing"]]
+    assert metrics["n_train"] + metrics["n_val"] + metrics["n_test"] == 24    # every real image, once

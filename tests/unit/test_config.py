@@ -70,3 +70,33 @@ def test_conflicting_balance_settings_are_an_error(make_cfg):
     assert resolve(make_cfg("trainer.class_weight=balanced")).trainer.balance == "class_weight"
     with pytest.raises(ConfigError, match="conflicts"):
         resolve(make_cfg("trainer.class_weight=balanced", "trainer.balance=oversample"))
+
+
+ROUND_TRIP = [[f"{group}={option}"] for group, option in
+              [(g, p.stem) for g in GROUPS for p in sorted((CONF / g).glob("*.yaml"))]
+              if not (group == "dataset" and option in ("image_folder", "medmnist"))] + [
+    ["dataset=image_folder", "dataset.path=/data/x"], ["dataset=medmnist", "dataset.path=/data/x.npz"],
+    ["trainer=smoke", "model=resnet18", "cv.folds=5"], ["experiment=chest_xray_grid", "row=m25b"],
+    ["dataset=defungi", "dataset.group_by=slide", "preprocess.size=[40,60]", "trainer.class_weight={H1: 2.0}"],
+    ["model=vgg16", "model.finetune.epochs=3", "model.finetune.unfreeze=all", "logger=tensorboard"],
+    ["model.threshold=val_youden", "optimizer=adamw", "optimizer.schedule=cosine", "optimizer.warmup_epochs=2"],
+]
+
+
+@pytest.mark.parametrize("overrides", ROUND_TRIP, ids=[" ".join(o) for o in ROUND_TRIP])
+def test_resolved_settings_round_trip_through_yaml(make_cfg, overrides, tmp_path):
+    """config_resolved.yaml (settings.to_config) resolves to the very same settings."""
+    import yaml
+    from fungiclf.experiments import expand_row
+    from fungiclf.settings import to_config
+    from hydra import initialize_config_module
+    from hydra.core.global_hydra import GlobalHydra
+    cfg = make_cfg(*overrides)
+    if "row" in " ".join(overrides):
+        GlobalHydra.instance().clear()
+        with initialize_config_module(config_module="fungiclf.conf", version_base="1.3"):
+            cfg = expand_row(cfg, [f"paths.cache_dir={tmp_path}", *overrides])
+    settings = resolve(cfg)
+    (tmp_path / "config_resolved.yaml").write_text(yaml.safe_dump(to_config(settings)))
+    again = resolve(OmegaConf.load(tmp_path / "config_resolved.yaml"))
+    assert again == settings

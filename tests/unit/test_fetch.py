@@ -2,6 +2,9 @@
 
 import hashlib
 import io
+import os
+import subprocess
+import sys
 import threading
 import zipfile
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -10,15 +13,17 @@ import numpy as np
 import pytest
 
 from fungiclf.cli.data import main as data_main
-from fungiclf.data.fetch import fetch, remotes
+from fungiclf.data.fetch import Limits, fetch, remotes
 from fungiclf.errors import DataError
 from tests.conftest import write_npz
 
 
 class Files(BaseHTTPRequestHandler):
-    """Serves ``self.server.files``: path -> bytes; paths starting /cut/ stop halfway."""
+    """Serves ``self.server.files``: path -> bytes; paths starting /cut/ stop halfway.
+    Every requested path is recorded in ``self.server.requests``."""
 
     def do_GET(self):
+        self.server.requests.append(self.path)
         body = self.server.files.get(self.path.split("?")[0])
         if body is None:
             self.send_error(404)
@@ -35,7 +40,7 @@ class Files(BaseHTTPRequestHandler):
 @pytest.fixture
 def server():
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), Files)
-    httpd.files = {}
+    httpd.files, httpd.requests = {}, []
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
     yield httpd, f"http://127.0.0.1:{httpd.server_address[1]}"
@@ -45,7 +50,7 @@ def server():
 
 def zip_bytes(members: dict[str, bytes]) -> bytes:
     buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as zf:
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as zf:
         for name, data in members.items():
             zf.writestr(name, data)
     return buffer.getvalue()
@@ -130,3 +135,47 @@ def test_cli_gives_one_line_errors_and_accepts_a_local_file(server, tmp_path, ca
                "--sha256", hashlib.sha256(archive.read_bytes()).hexdigest()])
     assert capsys.readouterr().out.strip() == str(tmp_path / "data" / "chest_xray")
     assert sorted(p.name for p in (tmp_path / "data" / "chest_xray").iterdir()) == ["test", "train"]
+
+
+def test_an_archive_that_expands_past_the_limits_is_refused_and_cleaned_up(server, tmp_path, capsys):
+    """A zip of zeros (a few KB packed, 20 MB unpacked) passes neither the ratio nor the
+    absolute cap; nothing of it stays behind, and the caps are command-line options."""
+    httpd, base = server
+    httpd.files["/defungi.zip"] = body = zip_bytes({"H1/zeros.bin": bytes(20_000_000), "H2/a.jpg": b"x"})
+    assert len(body) < 100_000
+    with pytest.raises(DataError, match="would expand to more than"):
+        fetch("defungi", tmp_path / "data", url=f"{base}/defungi.zip", progress=False)
+    assert leftovers(tmp_path / "data") == []
+    with pytest.raises(DataError, match="past the limit of 0.01 GB"):
+        fetch("defungi", tmp_path / "data", url=f"{base}/defungi.zip", progress=False,
+              limits=Limits(max_bytes=10_000_000, max_ratio=1e9))
+    path = fetch("defungi", tmp_path / "data", url=f"{base}/defungi.zip", progress=False,
+                 limits=Limits(max_bytes=10**9, max_ratio=1e6))          # genuine: raise the caps
+    assert (path / "H1" / "zeros.bin").stat().st_size == 20_000_000
+    with pytest.raises(SystemExit):
+        data_main(["fetch", "defungi", "--dest", str(tmp_path / "cli"), "--url", f"{base}/defungi.zip"])
+    assert "--max-ratio" in capsys.readouterr().err
+
+
+def test_a_checksum_that_is_not_hex_is_refused_before_downloading(server, tmp_path, capsys):
+    httpd, base = server
+    httpd.files["/p.npz"] = b"x" * 10
+    for flag, value in (("--sha256", "xyz"), ("--md5", "abc123")):
+        with pytest.raises(SystemExit):
+            data_main(["fetch", "pathmnist", "--dest", str(tmp_path), "--url", f"{base}/p.npz", flag, value])
+        assert "hex digits" in capsys.readouterr().err
+    assert httpd.requests == []
+
+
+def test_leftovers_of_a_killed_fetch_are_removed_by_the_next(server, tmp_path):
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()                                   # a pid that no longer runs
+    data = tmp_path / "data"
+    (data / f".defungi.extracting-{dead.pid}" / "H1").mkdir(parents=True)
+    (data / f".defungi.extracting-{dead.pid}" / "H1" / "big.bin").write_bytes(b"0" * 1000)
+    (data / f".pathmnist.npz.part-{dead.pid}").write_bytes(b"partial")
+    (data / f".other.part-{os.getpid()}").write_bytes(b"a live fetch's file: kept")
+    httpd, base = server
+    httpd.files["/defungi.zip"] = zip_bytes({"H1/a.jpg": b"x", "H2/b.jpg": b"y"})
+    fetch("defungi", data, url=f"{base}/defungi.zip", progress=False)
+    assert sorted(p.name for p in data.iterdir()) == [f".other.part-{os.getpid()}", "defungi"]
