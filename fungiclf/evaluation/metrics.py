@@ -13,10 +13,11 @@ def as_two_columns(proba: np.ndarray) -> np.ndarray:
 
 
 def predict_labels(proba: np.ndarray, threshold: float = 0.5) -> np.ndarray:
-    """Predicted class per row: for two classes (one sigmoid column, or two softmax
-    columns) p(class 1) >= threshold; for more classes the argmax."""
+    """Predicted class per row: for one sigmoid column p(class 1) >= threshold; for two
+    columns the argmax at the default 0.5 (a tie goes to class 0, as the estimator's own
+    predict does) and p(class 1) >= threshold otherwise; for more classes the argmax."""
     proba = np.asarray(proba)
-    if proba.shape[1] <= 2:
+    if proba.shape[1] == 1 or (proba.shape[1] == 2 and threshold != 0.5):
         return (proba[:, -1] >= threshold).astype(np.int64)
     return proba.argmax(1)
 
