@@ -100,3 +100,19 @@ def test_resolved_settings_round_trip_through_yaml(make_cfg, overrides, tmp_path
     (tmp_path / "config_resolved.yaml").write_text(yaml.safe_dump(to_config(settings)))
     again = resolve(OmegaConf.load(tmp_path / "config_resolved.yaml"))
     assert again == settings
+
+
+def test_a_misspelt_key_in_a_yaml_file_is_refused_by_the_schema(tmp_path):
+    """An experiment file (found through hydra.searchpath) with a key the trainer schema does
+    not have fails when the config is composed, naming the key."""
+    from hydra import compose, initialize_config_module
+    from hydra.core.global_hydra import GlobalHydra
+    from omegaconf.errors import ConfigKeyError
+    (tmp_path / "experiment").mkdir()
+    (tmp_path / "experiment" / "typo.yaml").write_text("# @package _global_\ntrainer: {patince: 3}\n")
+    GlobalHydra.instance().clear()
+    with initialize_config_module(config_module="fungiclf.conf", version_base="1.3"):
+        with pytest.raises(Exception, match="patince") as info:
+            compose("train", overrides=[f"hydra.searchpath=[file://{tmp_path}]", "experiment=typo"])
+    assert isinstance(info.value, ConfigKeyError) or "patince" in str(info.value)
+    GlobalHydra.instance().clear()
