@@ -29,16 +29,19 @@ class ArrayBatches(keras.utils.PyDataset):
         seed: shuffling and mixing seed.
         mixing: mixup / CutMix of training batches (None: off).
         view: dihedral view of every batch (test-time augmentation; 0 = as stored).
+        multiple_of: batch sizes are padded to a multiple of this (data-parallel replicas
+            each take an equal share); padding rows repeat the batch's last row with sample
+            weight 0, so they change no loss or metric, and predictions are trimmed by the caller.
     """
 
     def __init__(self, images: np.ndarray, targets: np.ndarray, index: np.ndarray, batch_size: int,
                  shuffle: bool = False, sample_weight: np.ndarray | None = None, seed: int = 0,
-                 mixing: Mixing | None = None, view: int = 0) -> None:
+                 mixing: Mixing | None = None, view: int = 0, multiple_of: int = 1) -> None:
         super().__init__()
         self.images, self.targets, self.batch_size = images, targets, batch_size
         self.index = np.asarray(index, dtype=np.int64)
         self.shuffle, self.sample_weight = shuffle, sample_weight
-        self.mixing, self.view, self.seed = mixing, view, seed
+        self.mixing, self.view, self.seed, self.multiple_of = mixing, view, seed, multiple_of
         self.set_epoch(0)
 
     def set_epoch(self, epoch: int) -> None:
@@ -60,7 +63,20 @@ class ArrayBatches(keras.utils.PyDataset):
         weight = None if self.sample_weight is None else self.sample_weight[rows].astype("float32")
         if self.mixing is not None:
             x, y, weight = mix_batch(x, y, weight, self.mixing, self.rng)
+        if self.multiple_of > 1:
+            x, y, weight = pad_batch(x, y, weight, self.multiple_of)
         return (x, y) if weight is None else (x, y, weight)
 
     def on_epoch_end(self) -> None:
         self.set_epoch(self.epoch + 1)   # EpochSync sets it again at the next epoch's start
+
+
+def pad_batch(x: np.ndarray, y: np.ndarray, weight: np.ndarray | None, multiple_of: int):
+    """Pad a batch to a multiple of ``multiple_of`` rows with copies of its last row, weighted 0."""
+    weight = np.ones(len(x), np.float32) if weight is None else weight
+    missing = -len(x) % multiple_of
+    if missing:
+        x = np.concatenate([x, np.repeat(x[-1:], missing, axis=0)])
+        y = np.concatenate([y, np.repeat(y[-1:], missing, axis=0)])
+        weight = np.concatenate([weight, np.zeros(missing, np.float32)])
+    return x, y, weight

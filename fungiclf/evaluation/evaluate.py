@@ -27,12 +27,13 @@ def predictions_table(data: Dataset, index: np.ndarray, proba: np.ndarray, y_pre
 
 
 def split_probabilities(predict_fn: Callable, data: Dataset, split: str, batch_size: int, flatten: bool = False,
-                        views: tuple[int, ...] = (0,)) -> np.ndarray:
+                        views: tuple[int, ...] = (0,), multiple_of: int = 1) -> np.ndarray:
     """Model outputs for ``split``'s rows, averaged over the dihedral ``views``.
 
     Args:
         predict_fn: maps a batch source to (N, K) or (N, 1) probabilities: ``model.predict``
             for Keras; for scikit-learn a function of a (N, D) float array (``flatten=True``).
+        multiple_of: data-parallel replicas (batches padded, outputs trimmed).
     Returns:
         (N, K) probabilities, or (N, 1) p(class 1) for a sigmoid head.
     """
@@ -42,7 +43,8 @@ def split_probabilities(predict_fn: Callable, data: Dataset, split: str, batch_s
         if flatten:
             outputs.append(predict_fn(flat_pixels(data.images, index, view)))
         else:
-            outputs.append(predict_fn(ArrayBatches(data.images, data.labels, index, batch_size, view=view), verbose=0))
+            batches = ArrayBatches(data.images, data.labels, index, batch_size, view=view, multiple_of=multiple_of)
+            outputs.append(predict_fn(batches, verbose=0)[:len(index)])   # padding rows, if any, are last
     return np.mean(np.asarray(outputs, dtype=np.float64), axis=0)
 
 

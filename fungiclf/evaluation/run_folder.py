@@ -1,5 +1,6 @@
 """Writing the run folder's files (contract in DESIGN.md), each written atomically."""
 
+import dataclasses
 import json
 import math
 import os
@@ -80,6 +81,7 @@ def metrics_record(settings, data, trained, timings: dict, fingerprint: str) -> 
         "balance": outcome.balance,
         "threshold": {"setting": settings.model.threshold, "value": outcome.threshold} if len(names) == 2 else None,
         "tta": settings.trainer.tta,
+        "compute": dataclasses.asdict(trained.compute) if trained.compute is not None else None,
         "timings": timings, "test": outcome.test, "val": outcome.val,
         **({"cv": trained.cv} if trained.cv is not None else {}),
         "config_fingerprint": fingerprint,

@@ -126,6 +126,10 @@ class TrainerSettings:
         tta: test-time views for val and test (data/views.py TTA_VIEWS).
         verbose: Keras fit verbosity.
         smoke: the trainer=smoke caps were applied.
+        precision: float32, mixed_float16 or mixed_bfloat16 (Keras dtype policy).
+        jit_compile: "auto" (Keras' rule: XLA on a GPU, not on CPU with TensorFlow, always
+            compiled on JAX), true or false.
+        devices: "auto" (every accelerator of the machine) or a number of data-parallel replicas.
     """
 
     epochs: int
@@ -140,6 +144,9 @@ class TrainerSettings:
     tta: str = "none"
     verbose: int = 2
     smoke: bool = False
+    precision: str = "float32"
+    jit_compile: str | bool = "auto"
+    devices: str | int = "auto"
 
 
 @dataclass(frozen=True)
@@ -236,7 +243,8 @@ def to_config(settings: Settings) -> dict:
                     "pos_weight": trainer.pos_weight, "max_per_class": dataset.max_per_class,
                     "verbose": trainer.verbose, "smoke": trainer.smoke, "label_smoothing": trainer.label_smoothing,
                     "mixup": trainer.mixing.mixup, "cutmix": trainer.mixing.cutmix, "mix_prob": trainer.mixing.prob,
-                    "tta": trainer.tta},
+                    "tta": trainer.tta, "precision": trainer.precision, "jit_compile": trainer.jit_compile,
+                    "devices": trainer.devices},
         "logger": {"name": settings.logger.name, **settings.logger.options},
     }
 

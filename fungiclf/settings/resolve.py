@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import keras
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
@@ -29,6 +30,7 @@ from fungiclf.models.params import check_params, finetune as check_finetune
 from fungiclf.settings import (AugmentSettings, CVSettings, DatasetSettings, ExperimentSettings, LoggerSettings,
                                ModelSettings, OptimizerSettings, PathsSettings, PreprocessSettings, Settings,
                                TrainerSettings)
+from fungiclf.training.compute import JIT_MODES, PRECISIONS
 from fungiclf.training.optimizers import OPTIMIZERS, SCHEDULES
 from fungiclf.validation import (check_bool, check_choice, check_number, check_size, check_text, invalid)
 
@@ -264,6 +266,12 @@ def resolve_trainer(t: dict, model: ModelSettings) -> TrainerSettings:
             raise invalid("class_weight", "trainer", "'balanced' or a mapping of class name to weight", class_weight)
     if model.kind == "sklearn" and isinstance(class_weight, dict):
         raise ConfigError("scikit-learn models take trainer.class_weight=balanced or model.class_weight=balanced only")
+    devices = t.get("devices", "auto")
+    if devices != "auto":
+        devices = int(check_number(devices, "devices", "trainer", 1, integer=True))
+        if devices > 1 and keras.backend.backend() != "jax":
+            raise ConfigError(f"trainer.devices={devices} needs KERAS_BACKEND=jax: Keras' distribution API runs on "
+                              f"JAX (this run uses {keras.backend.backend()})")
     pos_weight = t.get("pos_weight")
     if pos_weight is not None:
         pos_weight = float(check_number(pos_weight, "pos_weight", "trainer", 0.0, low_open=True))
@@ -282,6 +290,9 @@ def resolve_trainer(t: dict, model: ModelSettings) -> TrainerSettings:
         tta=check_choice(t.get("tta") or "none", list(TTA_VIEWS), "tta", "trainer"),
         verbose=int(check_choice(t.get("verbose", 2), [0, 1, 2], "verbose", "trainer")),
         smoke=check_bool(t.get("smoke", False), "smoke", "trainer"),
+        precision=check_choice(t.get("precision", "float32"), PRECISIONS, "precision", "trainer"),
+        jit_compile=check_choice(t.get("jit_compile", "auto"), JIT_MODES, "jit_compile", "trainer"),
+        devices=devices,
     )
 
 

@@ -152,6 +152,9 @@ class TrainerSchema:
     cutmix: Any = 0.0             # float >= 0
     mix_prob: Any = 1.0           # float in [0, 1]
     tta: Any = "none"             # none | hflip | flips | dihedral
+    precision: Any = "float32"    # float32 | mixed_float16 | mixed_bfloat16
+    jit_compile: Any = "auto"     # auto | true | false
+    devices: Any = "auto"         # auto | int >= 1
 
 
 @dataclass

@@ -20,7 +20,7 @@ class ValMacroF1(keras.callbacks.Callback):
         self.batches, self.labels, self.threshold = batches, labels, threshold
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        proba = self.model.predict(self.batches, verbose=0)
+        proba = self.model.predict(self.batches, verbose=0)[:len(self.labels)]   # batches may be padded
         pred = (proba[:, 0] >= self.threshold).astype(int) if proba.shape[1] == 1 else proba.argmax(1)
         if logs is not None:
             logs["val_f1_macro"] = float(f1_score(self.labels, pred, average="macro", zero_division=0))

@@ -103,7 +103,7 @@ def training_weights(trainer, data: Dataset, index: np.ndarray, sigmoid: bool) -
 
 
 def compile_model(model: keras.Model, optimizer: keras.optimizers.Optimizer, sigmoid: bool,
-                  label_smoothing: float = 0.0) -> None:
+                  label_smoothing: float = 0.0, jit_compile: str | bool = "auto") -> None:
     """Cross-entropy on one-hot targets (softmax) or 0/1 targets (sigmoid), so that label
     smoothing and mixed (soft) targets work alike."""
     if sigmoid:
@@ -112,7 +112,7 @@ def compile_model(model: keras.Model, optimizer: keras.optimizers.Optimizer, sig
     else:
         loss = keras.losses.CategoricalCrossentropy(label_smoothing=label_smoothing)
         metric = keras.metrics.CategoricalAccuracy(name="accuracy")
-    model.compile(optimizer=optimizer, loss=loss, metrics=[metric])
+    model.compile(optimizer=optimizer, loss=loss, metrics=[metric], jit_compile=jit_compile)
 
 
 def training_targets(labels: np.ndarray, num_classes: int, sigmoid: bool) -> np.ndarray:
@@ -143,10 +143,12 @@ def fit_keras(model: keras.Model, data: Dataset, plan: FitPlan, settings, run_di
     sample_weight, record = training_weights(trainer, data, train_index, sigmoid)
     balance.update(record)
     y = training_targets(data.labels, len(data.class_names), sigmoid)
+    replicas = trainer.devices if isinstance(trainer.devices, int) else 1
     train_batches = ArrayBatches(data.images, y, train_index, trainer.batch_size, shuffle=True,
                                  sample_weight=sample_weight, seed=settings.seed,
-                                 mixing=trainer.mixing if trainer.mixing.active else None)
-    val_batches = ArrayBatches(data.images, y, data.index("val"), trainer.batch_size) if plan.select else None
+                                 mixing=trainer.mixing if trainer.mixing.active else None, multiple_of=replicas)
+    val_batches = ArrayBatches(data.images, y, data.index("val"), trainer.batch_size, multiple_of=replicas) \
+        if plan.select else None
     val_f1 = ValMacroF1(val_batches, data.labels[data.index("val")], settings.model.threshold
                         if not isinstance(settings.model.threshold, str) else 0.5) \
         if plan.monitor == "val_f1_macro" else None
@@ -185,7 +187,7 @@ def run_phase(model: keras.Model, phase: Phase, plan: FitPlan, settings, run_dir
     trainer, folder = settings.trainer, phase_dir(run_dir, phase.number)
     folder.mkdir(parents=True, exist_ok=True)
     optimizer = build_optimizer(settings.optimizer, len(train_batches), phase.epochs, phase.lr_scale)
-    compile_model(model, optimizer, settings.model.head == "sigmoid", trainer.label_smoothing)
+    compile_model(model, optimizer, settings.model.head == "sigmoid", trainer.label_smoothing, trainer.jit_compile)
     done_epochs = EpochBackup.saved_epoch(folder)
     past = logged_epochs(folder / "history.csv")
     past = past[past["epoch"] < done_epochs] if len(past) else past
@@ -197,7 +199,7 @@ def run_phase(model: keras.Model, phase: Phase, plan: FitPlan, settings, run_dir
         seen = past[plan.monitor].min() if mode == "min" else past[plan.monitor].max()
         best_so_far = seen if best_so_far is None else (min if mode == "min" else max)(best_so_far, seen)
     callbacks: list[keras.callbacks.Callback] = [EpochSync(train_batches)]
-    if optimizer.use_ema:
+    if getattr(model.optimizer, "inner_optimizer", model.optimizer).use_ema:
         callbacks.append(keras.callbacks.SwapEMAWeights(swap_on_epoch=True))
     if val_f1 is not None:
         callbacks.append(val_f1)

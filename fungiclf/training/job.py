@@ -1,5 +1,6 @@
 """The training half of a job: the final model, and the cross-validation folds around it."""
 
+import dataclasses
 import logging
 import time
 from dataclasses import dataclass
@@ -9,6 +10,7 @@ import keras
 
 from fungiclf.data.dataset import Dataset
 from fungiclf.tracking import epoch_callbacks
+from fungiclf.training.compute import Compute, compute_context
 from fungiclf.training.cv import cross_validate, refit_dataset, refit_epochs, refit_threshold
 from fungiclf.training.fit import plan_fit
 from fungiclf.training.resume import prepare_state
@@ -19,21 +21,29 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class Trained:
-    """The final model's outcome, the CV block for metrics.json (None without folds), and
-    the seconds the folds took."""
+    """The final model's outcome, the CV block for metrics.json (None without folds), the
+    seconds the folds took, and what the job computed with."""
 
     outcome: Outcome
     cv: dict | None
     cv_seconds: float | None
+    compute: Compute | None = None
 
 
 def train_and_evaluate(settings, data: Dataset, run_dir: Path, fingerprint: str) -> Trained:
-    """Fit and evaluate the run's own model; with cv.folds, the folds too.
+    """Fit and evaluate the run's own model (and CV folds) under the job's precision and
+    data-parallel distribution (training/compute.py)."""
+    with compute_context(settings.trainer) as compute:
+        concrete = dataclasses.replace(settings, trainer=dataclasses.replace(settings.trainer, devices=compute.devices))
+        trained = _train_and_evaluate(concrete, data, run_dir, fingerprint)
+    trained.compute = compute
+    return trained
 
-    Without cv.refit the final model trains on the regular split and the folds follow. With
+
+def _train_and_evaluate(settings, data: Dataset, run_dir: Path, fingerprint: str) -> Trained:
+    """Without cv.refit the final model trains on the regular split and the folds follow. With
     cv.refit the folds come first: they choose how many epochs (and which threshold) the
-    final model, trained on train+val, gets.
-    """
+    final model, trained on train+val, gets."""
     trackers = epoch_callbacks(settings.logger, run_dir)
     prepare_state(run_dir, fingerprint, settings.resume)
     if not settings.cv.refit:

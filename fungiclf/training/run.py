@@ -83,8 +83,10 @@ def fit_and_evaluate(settings, data: Dataset, run_dir: Path, plan: FitPlan, trac
 
     started = time.perf_counter()
     height, width = data.images.shape[1:3]
+    replicas = settings.trainer.devices if isinstance(settings.trainer.devices, int) else 1
     probabilities = partial(split_probabilities, predict, data, batch_size=settings.trainer.batch_size,
-                            flatten=classical, views=usable_views(settings.trainer.tta, height, width))
+                            flatten=classical, views=usable_views(settings.trainer.tta, height, width),
+                            multiple_of=replicas)
     raw_val = probabilities("val") if len(data.index("val")) else None
     threshold = decision_threshold(model_settings.threshold, data, raw_val, fixed_threshold)
     val = evaluate_split(data, "val", raw_val, threshold).metrics if raw_val is not None else None

@@ -106,3 +106,18 @@ def test_resume_reruns_only_missing_or_changed_jobs(cache_dir, tmp_path):
     table = pd.read_csv(sweep / "summary.csv")
     assert sorted(table["model"]) == ["ann", "cnn"] and "model (override)" not in table
     assert table["test.recall_macro"].notna().all()
+
+
+def test_data_parallel_over_two_simulated_devices_on_jax(cache_dir, tmp_path):
+    """trainer.devices=2 with Keras' distribution API over two XLA host devices; a test split
+    of 75 images (not a multiple of the batch) is padded and trimmed, never dropped."""
+    pytest.importorskip("jax")
+    run = tmp_path / "run"
+    out = run_cli(["trainer=smoke", "trainer.devices=2", "trainer.batch_size=8", "trainer.max_per_class=15",
+                   "trainer.verbose=0", f"hydra.run.dir={run}"], cache_dir,
+                  {"KERAS_BACKEND": "jax", "XLA_FLAGS": "--xla_force_host_platform_device_count=2"})
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "Data parallel over 2 devices" in out.stdout + out.stderr
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["compute"]["devices"] == 2 and metrics["n_test"] == 75
+    assert sum(1 for _ in open(run / "predictions.csv")) == 76

@@ -313,3 +313,14 @@ def test_threshold_chosen_on_val_and_test_time_views(make_cfg, tmp_path):
     predictions = pd.read_csv(tmp_path / "run" / "predictions.csv")
     assert np.allclose(predictions["p_1"], averaged("test"), atol=1e-5)
     assert ((predictions["p_1"] >= threshold) == (predictions["predicted"].astype(str) == "1")).all()
+
+
+def test_mixed_precision_runs_and_the_policy_is_restored(make_cfg, tmp_path):
+    metrics = train(make_cfg("trainer=smoke", "model=ann", "trainer.precision=mixed_bfloat16"), tmp_path / "run")
+    assert metrics["status"] == "completed" and metrics["compute"]["precision"] == "mixed_bfloat16"
+    model = keras.models.load_model(tmp_path / "run" / "model.keras")
+    assert model.get_layer("ann").get_layer("predictions").dtype_policy.compute_dtype == "float32"
+    assert keras.mixed_precision.dtype_policy().name == "float32"          # global state restored after the job
+    with pytest.raises(ConfigError, match="needs KERAS_BACKEND=jax"):
+        from fungiclf.settings.resolve import resolve
+        resolve(make_cfg("trainer.devices=2"))

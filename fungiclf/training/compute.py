@@ -1,0 +1,66 @@
+"""How a job computes: the dtype policy, XLA compilation, and data parallelism over the
+devices of one machine (Keras' own distribution API). Keras keeps the first and the last
+as global state, so ``compute_context`` sets them for one job and restores them after."""
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import keras
+
+from fungiclf.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+PRECISIONS = ["float32", "mixed_float16", "mixed_bfloat16"]
+JIT_MODES = ["auto", True, False]
+
+
+@dataclass(frozen=True)
+class Compute:
+    """What a job ran with, for metrics.json: ``precision`` (a Keras dtype policy name),
+    ``jit_compile`` (as given: auto, true, false) and ``devices`` (data-parallel replicas)."""
+
+    precision: str = "float32"
+    jit_compile: str | bool = "auto"
+    devices: int = 1
+
+
+def accelerators() -> list[str]:
+    """The GPU/TPU devices Keras' distribution API sees (empty on a CPU-only machine)."""
+    return [d for d in keras.distribution.list_devices() if not d.lower().startswith("cpu")]
+
+
+def replica_count(setting: str | int) -> int:
+    """trainer.devices: "auto" uses every accelerator of the machine (1 on CPU); N uses N
+    devices of the default kind (on CPU: the host devices XLA was told to simulate)."""
+    if setting == "auto":
+        return max(1, len(accelerators())) if keras.backend.backend() == "jax" else 1
+    available = keras.distribution.list_devices() if keras.backend.backend() == "jax" else []
+    if setting > 1 and keras.backend.backend() != "jax":
+        raise ConfigError(f"trainer.devices={setting} needs KERAS_BACKEND=jax: Keras' distribution API runs on JAX")
+    if setting > max(1, len(available)):
+        raise ConfigError(f"trainer.devices={setting}, but Keras sees {len(available)} device(s): {available}")
+    return int(setting)
+
+
+@contextmanager
+def compute_context(trainer) -> Iterator[Compute]:
+    """Set the dtype policy and the data-parallel distribution of TrainerSettings ``trainer``
+    for the block; restores float32 and no distribution afterwards."""
+    devices = replica_count(trainer.devices)
+    if devices > 1 and trainer.batch_size % devices:
+        raise ConfigError(f"trainer.batch_size={trainer.batch_size} must be a multiple of trainer.devices={devices} "
+                          f"(each device takes an equal share of a batch)")
+    keras.mixed_precision.set_dtype_policy(trainer.precision)
+    if devices > 1:
+        chosen = keras.distribution.list_devices()[:devices]
+        keras.distribution.set_distribution(keras.distribution.DataParallel(devices=chosen))
+        log.info("Data parallel over %d devices <trainer.devices=%s>: %s", devices, trainer.devices, chosen)
+    try:
+        yield Compute(trainer.precision, trainer.jit_compile, devices)
+    finally:
+        keras.mixed_precision.set_dtype_policy("float32")
+        if devices > 1:
+            keras.distribution.set_distribution(None)
