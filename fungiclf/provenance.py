@@ -50,3 +50,18 @@ def provenance() -> dict:
         "device": device_name(),
         "host_cpus": os.cpu_count(),
     }
+
+
+def resources() -> dict:
+    """Memory of this process, in MB: the peak resident set so far and the current one
+    (None where /proc is missing)."""
+    import resource
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024   # KB on Linux
+    current = None
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                current = int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return {"max_rss_mb": round(peak, 1), "rss_mb": None if current is None else round(current, 1)}

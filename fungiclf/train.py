@@ -50,6 +50,7 @@ def run(settings: Settings, run_dir: Path) -> dict:
     """resolve (done) -> data -> model, fit, evaluate -> run folder. Raises on failure."""
     stamp = fingerprint(settings)
     run_dir.mkdir(parents=True, exist_ok=True)
+    job_started, started_at = time.perf_counter(), time.time()
     keras.backend.clear_session()
     seed_everything(settings.seed)
     started = time.perf_counter()
@@ -63,6 +64,7 @@ def run(settings: Settings, run_dir: Path) -> dict:
     timings.update(train_seconds=trained.outcome.train_seconds, eval_seconds=trained.outcome.eval_seconds)
     if trained.cv_seconds is not None:
         timings["cv_seconds"] = trained.cv_seconds
+    timings.update(job_seconds=time.perf_counter() - job_started, started_at=started_at, finished_at=time.time())
     metrics = write_run_folder(run_dir, settings, data, trained, timings, stamp)
     shutil.rmtree(run_dir / STATE_DIR, ignore_errors=True)   # the fit state has served its purpose
     log_finished_run(settings.logger, to_config(settings), run_dir, metrics, trained.outcome.history)

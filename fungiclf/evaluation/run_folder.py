@@ -12,7 +12,7 @@ import pandas as pd
 from fungiclf.evaluation.metrics import report_table
 from fungiclf.evaluation.plots import plot_confusion, plot_curves
 from fungiclf.evaluation.summary import majority_warning
-from fungiclf.provenance import provenance
+from fungiclf.provenance import provenance, resources
 
 
 def _clean(value):
@@ -86,7 +86,7 @@ def metrics_record(settings, data, trained, timings: dict, fingerprint: str) -> 
         **({"cv": trained.cv} if trained.cv is not None else {}),
         "config_fingerprint": fingerprint,
         "data_fingerprint": data.fingerprint, "split_fingerprint": data.split_fingerprint,
-        "provenance": provenance(),
+        "provenance": provenance(), "resources": resources(),
     }
     metrics["warnings"] = [*data.warnings, *filter(None, [majority_warning(metrics)])]
     return metrics

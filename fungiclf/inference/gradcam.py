@@ -121,7 +121,8 @@ def class_gradients(cam: CamModel, activations: np.ndarray, classes: np.ndarray)
         return np.asarray(jax.grad(lambda a: _scores(cam, a, classes))(jax.numpy.asarray(activations)))
     if backend == "torch":
         import torch
-        tensor = torch.tensor(activations, requires_grad=True, device=keras.backend.get_device() or "cpu")
+        device = cam.kernel.value.device   # where the model's weights live
+        tensor = torch.tensor(activations, requires_grad=True, device=device)
         _scores(cam, tensor, classes).backward()
         return tensor.grad.detach().cpu().numpy()
     raise FungiclfError(f"Grad-CAM does not support the {backend!r} backend")
@@ -137,7 +138,7 @@ def grad_cam(cam: CamModel, images: np.ndarray, classes: np.ndarray) -> np.ndarr
         (N, H, W) float32 in [0, 1] (each map divided by its maximum; all zero when no
         location speaks for the class).
     """
-    activations = np.asarray(cam.features(images.astype(np.float32), training=False), dtype=np.float32)
+    activations = ops.convert_to_numpy(cam.features(images.astype(np.float32), training=False)).astype(np.float32)
     gradients = class_gradients(cam, activations, np.asarray(classes))
     weights = gradients.mean(axis=(1, 2), keepdims=True)                  # one weight per channel
     maps = np.maximum((weights * activations).sum(-1), 0.0)               # (N, h, w)

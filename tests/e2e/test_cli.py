@@ -60,9 +60,11 @@ def test_unknown_config_key_is_refused_by_hydra(cache_dir, tmp_path):
     assert not (tmp_path / "run" / "metrics.json").exists()
 
 
-def test_smoke_job_predict_and_explain_on_jax_never_import_tensorflow(cache_dir, tmp_path):
-    """Train, predict and explain (Grad-CAM through jax.grad) in one JAX process."""
-    pytest.importorskip("jax")
+@pytest.mark.parametrize("backend", ["jax", "torch"])
+def test_smoke_job_predict_and_explain_on_other_backends_never_import_tensorflow(cache_dir, tmp_path, backend):
+    """Train, predict and explain (Grad-CAM through the backend's own autodiff) in one
+    process of each installed backend other than TensorFlow."""
+    pytest.importorskip(backend)
     run = tmp_path / "run"
     code = ("import sys, glob\n"
             "from fungiclf.train import main\n"
@@ -76,14 +78,14 @@ def test_smoke_job_predict_and_explain_on_jax_never_import_tensorflow(cache_dir,
             f"images = sorted(glob.glob({str(cache_dir)!r} + '/synthetic/*/debris/*.png'))[:3]\n"
             f"call(predict, ['fungiclf-predict', {str(run)!r}, *images, '--tta', '--out', {str(tmp_path / 'p.csv')!r}])\n"
             f"call(explain, ['fungiclf-explain', {str(run)!r}, *images, '--out', {str(tmp_path / 'cam')!r}])\n"
-            "import keras; assert keras.backend.backend() == 'jax'\n"
+            f"import keras; assert keras.backend.backend() == {backend!r}\n"
             "assert 'tensorflow' not in sys.modules, 'tensorflow was imported'\nprint('NO_TF')")
     out = run_cli(["trainer=smoke", "trainer.verbose=0", f"hydra.run.dir={run}"], cache_dir,
-                  {"KERAS_BACKEND": "jax"}, code=code)
+                  {"KERAS_BACKEND": backend}, code=code)
     assert out.returncode == 0, out.stderr[-3000:]
     assert "NO_TF" in out.stdout
     metrics = json.loads((run / "metrics.json").read_text())
-    assert metrics["provenance"]["backend"] == "jax" and metrics["status"] == "completed"
+    assert metrics["provenance"]["backend"] == backend and metrics["status"] == "completed"
     assert len(list((tmp_path / "cam").glob("*_gradcam.png"))) == 3 and (tmp_path / "p.csv").is_file()
 
 

@@ -1,0 +1,76 @@
+"""Training speed per installed Keras backend, and what the default augmentation costs on each.
+
+    .venv/bin/python benchmarks/backends.py [PATH] [--epochs 2] [--size 80] [--color gray]
+
+For each backend that imports here (tensorflow, jax, torch), in its own process: the report
+CNN on cached DeFungi arrays (PATH defaults to ../shared/data/defungi) through fungiclf's
+fit path, once with augment=none and once with augment=basic (flips, transpose,
+contrast, brightness), after a warm-up epoch of each. Prints training images per second
+and the step-time ratio basic / none per backend. Run by hand; not part of the tests.
+"""
+
+import argparse
+import importlib.util
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+DEFUNGI = Path(__file__).resolve().parents[2] / "shared" / "data" / "defungi"
+PACKAGES = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}
+
+CHILD = """
+import sys, tempfile, time
+from pathlib import Path
+import fungiclf, keras
+sys.path.insert(0, {bench!r})
+from overhead import settings_for, run_fungiclf
+from fungiclf.data.dataset import list_items, load_pixels
+from fungiclf.settings.resolve import resolve_augment
+import dataclasses
+rates = {{}}
+with tempfile.TemporaryDirectory() as scratch:
+    base = settings_for({path!r}, {size}, {color!r}, {epochs}, 32, {cache!r})
+    listing = list_items(base.dataset, base.seed, base.paths.cache_dir)
+    data = load_pixels(listing, base.preprocess, base.filters, base.seed, base.paths.cache_dir)
+    for name, augment in (("none", {{}}), ("basic", {{"flip": "horizontal_and_vertical", "transpose": True,
+                                                   "contrast": 0.2, "brightness": 0.1}})):
+        settings = dataclasses.replace(base, augment=resolve_augment(augment))
+        run_fungiclf(dataclasses.replace(settings, trainer=dataclasses.replace(settings.trainer, epochs=1)), data,
+                     Path(scratch) / f"warm_{{name}}", 1)
+        seconds = run_fungiclf(settings, data, Path(scratch) / name, {epochs})
+        rates[name] = len(data.index("train")) * {epochs} / seconds
+print(f"RESULT {{keras.backend.backend()}} none={{rates['none']:.0f}} basic={{rates['basic']:.0f}}")
+"""
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("path", nargs="?", default=str(DEFUNGI))
+    parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--size", type=int, default=80)
+    parser.add_argument("--color", default="gray", choices=["gray", "rgb"])
+    parser.add_argument("--cache", default=os.path.expanduser("~/.cache/fungiclf"))
+    args = parser.parse_args()
+    bench = str(Path(__file__).resolve().parent)
+    print(f"backend     augment=none   augment=basic   basic/none step time   ({args.size}x{args.size} {args.color}, "
+          f"report CNN, fungiclf's fit path, {args.epochs} epochs)")
+    for backend, package in PACKAGES.items():
+        if importlib.util.find_spec(package) is None:
+            print(f"{backend:<11} not installed")
+            continue
+        code = CHILD.format(bench=bench, path=args.path, size=args.size, color=args.color, epochs=args.epochs,
+                            cache=args.cache)
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                             env={**os.environ, "KERAS_BACKEND": backend})
+        line = next((line for line in out.stdout.splitlines() if line.startswith("RESULT")), None)
+        if line is None:
+            print(f"{backend:<11} failed: {out.stderr.strip().splitlines()[-1] if out.stderr.strip() else out.returncode}")
+            continue
+        rates = dict(item.split("=") for item in line.split()[2:])
+        none, basic = float(rates["none"]), float(rates["basic"])
+        print(f"{backend:<11} {none:>9,.0f} img/s {basic:>10,.0f} img/s {none / basic:>14.2f}x")
+
+
+if __name__ == "__main__":
+    main()
