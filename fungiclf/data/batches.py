@@ -1,6 +1,7 @@
 """Batches for Keras fit/predict from (memory-mapped) uint8 arrays, on every backend."""
 
 import math
+import weakref
 
 import keras
 import numpy as np
@@ -38,7 +39,11 @@ class ArrayBatches(keras.utils.PyDataset):
                  shuffle: bool = False, sample_weight: np.ndarray | None = None, seed: int = 0,
                  mixing: Mixing | None = None, view: int = 0, multiple_of: int = 1) -> None:
         super().__init__()
-        self.images, self.targets, self.batch_size = images, targets, batch_size
+        # A weak reference: TensorFlow's generator registry keeps every PyDataset it has
+        # served alive for the life of the process, and with it whatever it holds. The
+        # Dataset owns the pixels; a sweep then frees each job's memmap when the job ends.
+        self.images = weakref.proxy(images)
+        self.targets, self.batch_size = targets, batch_size
         self.index = np.asarray(index, dtype=np.int64)
         self.shuffle, self.sample_weight = shuffle, sample_weight
         self.mixing, self.view, self.seed, self.multiple_of = mixing, view, seed, multiple_of
@@ -69,6 +74,11 @@ class ArrayBatches(keras.utils.PyDataset):
 
     def on_epoch_end(self) -> None:
         self.set_epoch(self.epoch + 1)   # EpochSync sets it again at the next epoch's start
+
+    def close(self) -> None:
+        """Drop the arrays (the batches are done with): TensorFlow may keep this object
+        alive for the rest of the process, but then it holds next to nothing."""
+        self.targets = self.sample_weight = self.index = self.order = None
 
 
 def pad_batch(x: np.ndarray, y: np.ndarray, weight: np.ndarray | None, multiple_of: int):

@@ -45,6 +45,7 @@ def split_probabilities(predict_fn: Callable, data: Dataset, split: str, batch_s
         else:
             batches = ArrayBatches(data.images, data.labels, index, batch_size, view=view, multiple_of=multiple_of)
             outputs.append(predict_fn(batches, verbose=0)[:len(index)])   # padding rows, if any, are last
+            batches.close()
     return np.mean(np.asarray(outputs, dtype=np.float64), axis=0)
 
 

@@ -169,6 +169,9 @@ def fit_keras(model: keras.Model, data: Dataset, plan: FitPlan, settings, run_di
             log.info("resume=true: phase %d finished before; not run again", phase.number)
             best_value = done.get("best_value")
         histories.append(logged_epochs(phase_dir(run_dir, phase.number) / "history.csv").assign(phase=phase.number))
+    for batches in (train_batches, val_batches):
+        if batches is not None:
+            batches.close()
     history = pd.concat(histories, ignore_index=True).drop(columns="epoch")
     history.insert(0, "epoch", np.arange(1, len(history) + 1))
     if not plan.select:
