@@ -68,6 +68,10 @@ class DatasetSchema:
     drop_cross_split_duplicates: Any = False  # bool
     val_from_train: Any = False   # bool
     synthetic: Any = None         # {n_per_class, patches_per_photo, size, seed} (dataset=synthetic)
+    color: Any = "rgb"            # the preset's preprocess.color (gray | rgb)
+    image_size: Any = 48          # the preset's preprocess.size (pixels)
+    augment_flip: Any = "horizontal_and_vertical"  # the preset's augment.flip for augment=basic
+    augment_transpose: Any = True  # the preset's augment.transpose (false: images have an up and a left)
 
 
 @dataclass

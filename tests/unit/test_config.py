@@ -116,3 +116,15 @@ def test_a_misspelt_key_in_a_yaml_file_is_refused_by_the_schema(tmp_path):
             compose("train", overrides=[f"hydra.searchpath=[file://{tmp_path}]", "experiment=typo"])
     assert isinstance(info.value, ConfigKeyError) or "patince" in str(info.value)
     GlobalHydra.instance().clear()
+
+
+@pytest.mark.parametrize("dataset, color, size, flip, transpose", [
+    ("chest_xray", "gray", (128, 128), "horizontal", False), ("pneumoniamnist", "gray", (28, 28), "horizontal", False),
+    ("defungi", "rgb", (96, 96), "horizontal_and_vertical", True), ("synthetic", "rgb", (48, 48), "horizontal_and_vertical", True)])
+def test_dataset_presets_carry_their_own_defaults(make_cfg, dataset, color, size, flip, transpose):
+    """X-rays have an up and a left: no vertical flips or transposes; each preset an image size that fits."""
+    settings = resolve(make_cfg(f"dataset={dataset}", "dataset.path=/data/x"))
+    assert (settings.preprocess.pixels.color, settings.preprocess.pixels.size) == (color, size)
+    assert (settings.augment.values["flip"], settings.augment.values["transpose"]) == (flip, transpose)
+    explicit = resolve(make_cfg(f"dataset={dataset}", "dataset.path=/data/x", "augment.flip=vertical", "preprocess.size=40"))
+    assert explicit.augment.values["flip"] == "vertical" and explicit.preprocess.pixels.size == (40, 40)
