@@ -38,8 +38,11 @@ def main() -> None:
                    f"dataset.path={args.path}", "preprocess.size=80", "preprocess.color=gray", "model=cnn",
                    f"trainer.epochs={args.epochs}", "trainer.verbose=0", f"paths.cache_dir={scratch}/cache",
                    f"hydra.sweep.dir={sweep}"]
-        subprocess.run(command, capture_output=True, text=True, check=True, env=os.environ)
+        done = subprocess.run(command, capture_output=True, text=True, env=os.environ)
         jobs = [json.loads((sweep / str(i) / "metrics.json").read_text()) for i in range(args.jobs)]
+        failed = [f"job {i + 1}: {job.get('error')}" for i, job in enumerate(jobs) if job["status"] != "completed"]
+        if done.returncode or failed:
+            sys.exit("sweep failed:\n" + "\n".join(failed or done.stderr.splitlines()[-20:]))
     print("job  from cache  overhead (s)  RSS after (MB)  peak RSS (MB)")
     overheads = []
     for i, job in enumerate(jobs):

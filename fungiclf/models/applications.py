@@ -67,7 +67,9 @@ def load_base(backbone: str, input_shape: tuple[int, int, int], weights: str | N
 def build_application(input_shape, num_classes: int, activation: str = "softmax", backbone: str = "vgg16",
                       weights: str | None = None, dense: list[int] = (128,), dropout: float = 0.0) -> keras.Model:
     """Input (0-255) -> [gray to RGB] -> [upscale to the backbone minimum] -> preprocess_input
-    -> frozen backbone (inference mode) -> global average pooling -> Dense head -> classifier.
+    -> backbone -> global average pooling -> Dense head -> classifier. A pretrained backbone
+    (imagenet, a weights file) is frozen, BatchNorm in inference mode; with weights=null the
+    backbone trains from random initialisation like any other layer.
 
     ``model.finetune`` (phase 2) is the trainer's business (training/fit.py).
     """
@@ -86,8 +88,11 @@ def build_application(input_shape, num_classes: int, activation: str = "softmax"
     x = BackbonePreprocess(backbone, name="preprocess_input")(x)
     loaded = load_base(backbone, (height, width, 3), weights)
     base = keras.Model(loaded.input, loaded.output, name=BACKBONE)
-    base.trainable = False
-    x = base(x, training=False)  # BatchNorm stays in inference mode, also when fine-tuning
+    if weights is None:   # random initialisation: the whole network trains from scratch
+        x = base(x)
+    else:                 # pretrained: frozen, BatchNorm in inference mode, also when fine-tuning
+        base.trainable = False
+        x = base(x, training=False)
     x = layers.GlobalAveragePooling2D(name="gap")(x)
     x = dense_stack(x, list(dense), "relu", dropout, name="head")
     return keras.Model(inputs, classifier(x, num_classes, activation), name=backbone)

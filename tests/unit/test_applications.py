@@ -74,6 +74,7 @@ def test_weights_from_a_local_file(tmp_path):
     model = build_network(vgg_cfg(str(path)), (32, 32, 3), 5)
     loaded = find_backbone(model).get_weights()
     assert all(np.array_equal(a, b) for a, b in zip(loaded, source.get_weights()))
+    assert not find_backbone(model).trainable     # pretrained weights: frozen until fine-tuning
     with pytest.raises(ConfigError, match="path of an existing .weights.h5 file"):   # refused before any work
         vgg_cfg(str(tmp_path / "missing.weights.h5"))
 
@@ -82,4 +83,4 @@ def test_gray_input_is_repeated_and_small_input_upscaled():
     model = build_network(model_settings("xception"), (28, 28, 1), 3)
     assert model.get_layer("gray_to_rgb") is not None
     assert model.get_layer("upscale").output.shape[1:3] == (71, 71)
-    assert not find_backbone(model).trainable
+    assert find_backbone(model).trainable          # weights=null: trained from random initialisation
