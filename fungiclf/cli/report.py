@@ -172,7 +172,8 @@ def main(argv: list[str] | None = None) -> None:
         grouped = aggregate_seeds(table)
         write_csv(out / "summary_by_seed.csv", grouped)
         seed_text = format_seed_table(grouped, args.format)
-        write_text(out / ("summary_by_seed.md" if args.format == "markdown" else "summary_by_seed.tex"), seed_text + "\n")
+        name = "summary_by_seed.md" if args.format == "markdown" else "summary_by_seed.tex"
+        write_text(out / name, seed_text + "\n")
     if args.metric in table and table[args.metric].notna().any():
         plot_comparison(table, args.metric, out / "comparison.png")
     if args.curve:

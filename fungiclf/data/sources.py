@@ -207,7 +207,8 @@ def load_npz(path: str, class_names: list[str] | None = None, **_: object) -> Sa
     if class_names:
         if present.min() < 0 or present.max() >= len(class_names):
             raise DataError(f"{str(file)!r}: labels must lie in [0, {len(class_names) - 1}] for the "
-                            f"{len(class_names)} classes of dataset.class_names; found {present.min()}..{present.max()}")
+                            f"{len(class_names)} classes of dataset.class_names; "
+                            f"found {present.min()}..{present.max()}")
         names = list(class_names)
     else:
         if present.min() < 0 or not np.array_equal(present, np.arange(len(present))):

@@ -152,7 +152,8 @@ def resolve_dataset(d: dict, trainer: dict) -> tuple[DatasetSettings, Filters]:
         max_per_class=None if limit is None else int(check_number(limit, "max_per_class", "trainer", 1, integer=True)),
     )
     filters = Filters(
-        drop_duplicates=check_bool(d.get("drop_cross_split_duplicates", False), "drop_cross_split_duplicates", "dataset"),
+        drop_duplicates=check_bool(d.get("drop_cross_split_duplicates", False), "drop_cross_split_duplicates",
+                                   "dataset"),
         fraction=float(check_number(d.get("fraction", 1.0), "fraction", "dataset", 0.0, 1.0, low_open=True)),
     )
     return settings, filters
@@ -181,7 +182,8 @@ def resolve_preprocess(p: dict, filters: Filters) -> tuple[PreprocessSettings, F
         threshold = float(check_number(threshold, "threshold", "preprocess.low_variance", 0))
     if percentile is not None:
         percentile = float(check_number(percentile, "percentile", "preprocess.low_variance", 0, 100))
-    splits = tuple(check_choice(s, list(SPLITS), "splits", "preprocess.low_variance") for s in low.get("splits") or ["train"])
+    splits = tuple(check_choice(s, list(SPLITS), "splits", "preprocess.low_variance")
+                   for s in low.get("splits") or ["train"])
     filters = Filters(threshold, percentile, splits, filters.drop_duplicates, filters.fraction)
     return PreprocessSettings(pixels, check_bool(p.get("cache", True), "cache", "preprocess")), filters
 

@@ -179,7 +179,8 @@ def fit_keras(model: keras.Model, data: Dataset, plan: FitPlan, settings, run_di
             raise FloatingPointError("the refit's training loss became NaN; try a lower optimizer.lr")
         return FitResult(model, history, len(history), balance, [p.epochs for p in plan.phases])
     best, _ = _best(history, plan.monitor)
-    return FitResult(_reload(run_dir, model), history, best + 1, balance, epochs_to_best_per_phase(history, plan.monitor))
+    return FitResult(_reload(run_dir, model), history, best + 1, balance,
+                     epochs_to_best_per_phase(history, plan.monitor))
 
 
 def run_phase(model: keras.Model, phase: Phase, plan: FitPlan, settings, run_dir: Path, train_batches: ArrayBatches,

@@ -15,7 +15,8 @@ from fungiclf.training.resume import replace_atomically
 log = logging.getLogger(__name__)
 
 
-def fit_classical(estimator: BaseEstimator, data: Dataset, trainer, seed: int, run_dir: Path) -> tuple[BaseEstimator, dict]:
+def fit_classical(estimator: BaseEstimator, data: Dataset, trainer, seed: int,
+                  run_dir: Path) -> tuple[BaseEstimator, dict]:
     """Fit on train (the val split is only evaluated) with TrainerSettings ``trainer``'s
     balancing; save model.joblib. Returns (estimator, balance record)."""
     index = data.index("train")

@@ -45,8 +45,8 @@ OPTIMIZERS: dict[str, OptimizerSpec] = {
     "adam": OptimizerSpec(keras.optimizers.Adam, ADAM_ARGUMENTS),
     "adamw": OptimizerSpec(keras.optimizers.AdamW, ADAM_ARGUMENTS),
     "rmsprop": OptimizerSpec(keras.optimizers.RMSprop, {"rho": _unit, "momentum": _unit, "weight_decay": _decay}),
-    "sgd": OptimizerSpec(keras.optimizers.SGD, {"momentum": _unit, "nesterov": lambda v, k: check_bool(v, k, "optimizer"),
-                                                 "weight_decay": _decay}),
+    "sgd": OptimizerSpec(keras.optimizers.SGD, {"momentum": _unit, "weight_decay": _decay,
+                                                 "nesterov": lambda v, k: check_bool(v, k, "optimizer")}),
 }
 
 

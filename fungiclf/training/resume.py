@@ -81,8 +81,8 @@ class EpochBackup(keras.callbacks.BackupAndRestore):
         self.folder.mkdir(parents=True, exist_ok=True)
         name = f"epoch-{self._current_epoch:04d}.weights.h5"
         replace_atomically(self.folder / name, lambda tmp: self.model.save_weights(str(tmp), overwrite=True))
-        replace_atomically(self.folder / "state.json",
-                           lambda tmp: Path(tmp).write_text(json.dumps({"epoch": self._current_epoch, "weights": name})))
+        state = json.dumps({"epoch": self._current_epoch, "weights": name})
+        replace_atomically(self.folder / "state.json", lambda tmp: Path(tmp).write_text(state))
         for old in self.folder.glob("epoch-*.weights.h5"):
             if old.name != name:
                 old.unlink(missing_ok=True)

@@ -17,9 +17,13 @@ from fungiclf.train import run_job
 EXPERIMENTS = sorted(p.stem for p in (Path(__file__).resolve().parents[2] / "conf" / "experiment").glob("*.yaml"))
 
 
-def sweep_rows(name: str) -> list[str | None]:
+def sweep_params(name: str) -> dict:
     with initialize_config_module(config_module="fungiclf.conf", version_base="1.3"):
-        params = compose("train", overrides=[f"experiment={name}"], return_hydra_config=True).hydra.sweeper.params
+        return dict(compose("train", overrides=[f"experiment={name}"], return_hydra_config=True).hydra.sweeper.params)
+
+
+def sweep_rows(name: str) -> list[str | None]:
+    params = sweep_params(name)
     return str(params["row"]).split(",") if "row" in params else [None]
 
 
@@ -156,7 +160,9 @@ def test_every_experiment_runs_as_one_smoke_command(cache_dir, tmp_path, name):
                f"paths.cache_dir={cache_dir}", f"hydra.sweep.dir={sweep}", "trainer.verbose=0"]
     result = subprocess.run(command, capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stderr[-3000:]
-    rows = sweep_rows(name)
+    expected = 1
+    for values in sweep_params(name).values():      # rows, a 3 x 3 grid (defungi_grid) or three seeds
+        expected *= len(str(values).split(","))
     jobs = sorted(p for p in sweep.iterdir() if (p / "metrics.json").is_file())
-    assert len(jobs) == (len(rows) if rows != [None] else 9)      # defungi_grid: 3 x 3
+    assert len(jobs) == expected
     assert all(json.loads((job / "metrics.json").read_text())["status"] == "completed" for job in jobs)
