@@ -12,12 +12,10 @@ skipped), 1 (error).
 """
 
 import argparse
-import logging
 import sys
 from pathlib import Path
 
-
-from fungiclf.cli.predict import SOME_SKIPPED
+from fungiclf.cli import SOME_SKIPPED, run_image_command
 from fungiclf.errors import FungiclfError
 from fungiclf.evaluation.metrics import as_two_columns, predict_labels
 from fungiclf.evaluation.plots import plot_gradcam
@@ -69,14 +67,7 @@ def run(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> None:
     """Console script: one-line errors, exit status 0 / 3 (some images skipped) / 1."""
-    logging.basicConfig(level=logging.WARNING, format="%(message)s")
-    args = parser().parse_args(argv)
-    try:
-        status = run(args)
-    except FungiclfError as exc:
-        print(f"fungiclf-explain: error: {exc}", file=sys.stderr)
-        sys.exit(1)
-    sys.exit(status)
+    run_image_command("fungiclf-explain", parser(), run, argv)
 
 
 if __name__ == "__main__":

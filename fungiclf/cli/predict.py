@@ -20,15 +20,15 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from fungiclf.data.views import TTA_VIEWS, usable_views
+from fungiclf.cli import SOME_SKIPPED, run_image_command
 from fungiclf.errors import FungiclfError
+from fungiclf.data.views import TTA_VIEWS, usable_views
 from fungiclf.evaluation.metrics import as_two_columns, predict_labels
 from fungiclf.evaluation.run_folder import write_csv
 from fungiclf.inference.images import find_images, load_images
 from fungiclf.inference.run import load_run, pick_run, predict_views
 
 log = logging.getLogger("fungiclf.predict")
-SOME_SKIPPED = 3   # exit status when some images could not be read
 
 
 def prediction_table(paths: list[Path], proba: np.ndarray, predicted: np.ndarray, classes: list[str],
@@ -88,14 +88,7 @@ def run(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> None:
     """Console script: one-line errors, exit status 0 / 3 (some images skipped) / 1."""
-    logging.basicConfig(level=logging.WARNING, format="%(message)s")
-    args = parser().parse_args(argv)
-    try:
-        status = run(args)
-    except FungiclfError as exc:
-        print(f"fungiclf-predict: error: {exc}", file=sys.stderr)
-        sys.exit(1)
-    sys.exit(status)
+    run_image_command("fungiclf-predict", parser(), run, argv)
 
 
 if __name__ == "__main__":
