@@ -61,7 +61,8 @@ def run(args: argparse.Namespace) -> int:
             target = out / f"{path.stem}_gradcam.png"
             plot_gradcam(images.originals[start + i], heat[i], f"{path.name}: predicted {name} (p={p:.3f})", target)
             written += 1
-    print(f"{written} Grad-CAM images of layer {cam.layer!r} written to {out}; {len(images.skipped)} skipped")
+    plural = "s" if written != 1 else ""
+    print(f"{written} Grad-CAM image{plural} of layer {cam.layer!r} written to {out}; {len(images.skipped)} skipped")
     return SOME_SKIPPED if images.skipped else 0
 
 
