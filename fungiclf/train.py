@@ -155,7 +155,13 @@ def main() -> None:
     """Console script: run the job(s); exit 1 with one line per failed job."""
     with tempfile.NamedTemporaryFile("r", prefix="fungiclf-failed-", suffix=".txt") as failures:
         os.environ[FAILURES_FILE_ENV] = failures.name
-        hydra_main()
+        try:
+            hydra_main()
+        except ValueError as exc:  # Hydra's own check of its flags (e.g. -m with --cfg), before any job
+            if not str(exc).startswith("Only one of"):
+                raise
+            sys.exit(f"fungiclf-train: error: {exc} (--cfg prints one job's config: drop -m and give each key "
+                     f"one value)")
         failed = failures.read().splitlines()
     if failed:
         print(f"fungiclf-train: {len(failed)} job(s) failed:", *failed, sep="\n  ", file=sys.stderr)

@@ -54,6 +54,12 @@ def test_more_bad_input_fails_the_job_in_one_line(make_cfg, tmp_path, args, need
     assert metrics["status"] == "failed" and needle in metrics["error"] and "\n" not in metrics["error"]
 
 
+def test_conflicting_hydra_flags_are_one_line(cache_dir, tmp_path):
+    out = run_cli(["-m", "--cfg", "job", "seed=0,1"], cache_dir)
+    assert out.returncode != 0 and "Traceback" not in out.stderr
+    assert out.stderr.strip().splitlines() == [out.stderr.strip()] and "drop -m" in out.stderr
+
+
 def test_unknown_config_key_is_refused_by_hydra(cache_dir, tmp_path):
     out = run_cli(["trainer.epochz=3", f"hydra.run.dir={tmp_path / 'run'}"], cache_dir)
     assert out.returncode != 0 and "epochz" in out.stderr and "Traceback" not in out.stderr
