@@ -21,8 +21,8 @@ import pandas as pd
 from tqdm import tqdm
 
 from fungiclf.cli import SOME_SKIPPED, run_image_command
-from fungiclf.errors import FungiclfError
 from fungiclf.data.views import TTA_VIEWS, usable_views
+from fungiclf.errors import FungiclfError
 from fungiclf.evaluation.metrics import as_two_columns, predict_labels
 from fungiclf.evaluation.run_folder import write_csv
 from fungiclf.inference.images import find_images, load_images
