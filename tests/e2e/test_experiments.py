@@ -19,7 +19,8 @@ EXPERIMENTS = sorted(p.stem for p in (Path(__file__).resolve().parents[2] / "con
 
 def sweep_params(name: str) -> dict:
     with initialize_config_module(config_module="fungiclf.conf", version_base="1.3"):
-        return dict(compose("train", overrides=[f"experiment={name}"], return_hydra_config=True).hydra.sweeper.params)
+        params = compose("train", overrides=[f"experiment={name}"], return_hydra_config=True).hydra.sweeper.params
+    return dict(params or {})   # a single-job experiment (defungi_best) sweeps nothing
 
 
 def sweep_rows(name: str) -> list[str | None]:
