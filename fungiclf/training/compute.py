@@ -37,9 +37,8 @@ def replica_count(setting: str | int) -> int:
     devices of the default kind (on CPU: the host devices XLA was told to simulate)."""
     if setting == "auto":
         return max(1, len(accelerators())) if keras.backend.backend() == "jax" else 1
+    # resolve() has refused N > 1 on other backends (the distribution API is JAX's)
     available = keras.distribution.list_devices() if keras.backend.backend() == "jax" else []
-    if setting > 1 and keras.backend.backend() != "jax":
-        raise ConfigError(f"trainer.devices={setting} needs KERAS_BACKEND=jax: Keras' distribution API runs on JAX")
     if setting > max(1, len(available)):
         raise ConfigError(f"trainer.devices={setting}, but Keras sees {len(available)} device(s): {available}")
     return int(setting)
