@@ -78,3 +78,21 @@ def test_warmup_then_cosine_and_ema(make_cfg):
     assert optimizer.use_ema and optimizer.ema_momentum == pytest.approx(0.99)
     with pytest.raises(ConfigError, match="needs optimizer.schedule=cosine"):
         resolve(make_cfg("optimizer.warmup_epochs=1"))
+
+
+@pytest.mark.parametrize("setting, expected", [(False, False), (True, True), ("auto", None)])
+def test_jit_compile_reaches_the_compiled_model(make_cfg, setting, expected):
+    """trainer.jit_compile is what Keras compiles with; auto is Keras' own rule for the backend
+    and device (off for TensorFlow on a CPU, on for JAX)."""
+    import keras
+
+    from fungiclf.training.fit import compile_model
+    trainer = resolve(make_cfg(f"trainer.jit_compile={str(setting).lower()}")).trainer
+    assert trainer.jit_compile == setting
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2, activation="softmax")])
+    compile_model(model, keras.optimizers.Adam(), sigmoid=False, jit_compile=trainer.jit_compile)
+    if expected is None:   # auto on the CPU machines tests run on: JAX compiles, TensorFlow and torch do not
+        expected = keras.backend.backend() == "jax"
+    assert model.jit_compile == expected
+    with pytest.raises(ConfigError, match="jit_compile"):
+        resolve(make_cfg("trainer.jit_compile=maybe"))
