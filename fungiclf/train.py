@@ -20,6 +20,7 @@ import hydra
 import keras
 import yaml
 from hydra.core.hydra_config import HydraConfig
+from hydra.errors import HydraException
 from omegaconf import DictConfig, OmegaConf
 
 from fungiclf.data.dataset import list_items, load_pixels
@@ -29,6 +30,7 @@ from fungiclf.evaluation.summary import print_summary
 from fungiclf.experiments import expand_row
 from fungiclf.seeding import seed_everything
 from fungiclf.settings import Settings, fingerprint, to_config
+from fungiclf.settings.compose_errors import composition_error_line
 from fungiclf.settings.resolve import check_task, resolve
 from fungiclf.tracking import log_finished_run
 from fungiclf.training.job import train_and_evaluate
@@ -153,10 +155,16 @@ def hydra_main(cfg: DictConfig) -> float | None:
 
 def main() -> None:
     """Console script: run the job(s); exit 1 with one line per failed job."""
+    traceback_asked = os.environ.get("HYDRA_FULL_ERROR") == "1"
+    os.environ["HYDRA_FULL_ERROR"] = "1"   # Hydra raises its composition errors instead of printing them
     with tempfile.NamedTemporaryFile("r", prefix="fungiclf-failed-", suffix=".txt") as failures:
         os.environ[FAILURES_FILE_ENV] = failures.name
         try:
             hydra_main()
+        except HydraException as exc:  # before any job: nothing was written
+            if traceback_asked:
+                raise
+            sys.exit(f"fungiclf-train: error: {composition_error_line(exc)}")
         except ValueError as exc:  # Hydra's own check of its flags (e.g. -m with --cfg), before any job
             if not str(exc).startswith("Only one of"):
                 raise

@@ -7,6 +7,7 @@ the smallest class, a sigmoid head vs the class count) is checked by ``check_tas
 the items are listed and split, still before any image is decoded.
 """
 
+import dataclasses
 import importlib.util
 import re
 from collections.abc import Mapping
@@ -30,6 +31,8 @@ from fungiclf.models.params import check_params, finetune as check_finetune
 from fungiclf.settings import (AugmentSettings, CVSettings, DatasetSettings, ExperimentSettings, LoggerSettings,
                                ModelSettings, OptimizerSettings, PathsSettings, PreprocessSettings, Settings,
                                TrainerSettings)
+from fungiclf.settings.schema import (DatasetSchema, LoggerSchema, MlflowSchema, PreprocessSchema,
+                                      TensorboardSchema, TrainerSchema, TrainSchema)
 from fungiclf.training.compute import JIT_MODES, PRECISIONS
 from fungiclf.training.optimizers import OPTIMIZERS, SCHEDULES
 from fungiclf.validation import (check_bool, check_choice, check_number, check_size, check_text, invalid)
@@ -38,6 +41,7 @@ SOURCES = ["image_folder", "npz", "synthetic"]
 MONITORS = ["val_loss", "val_accuracy", "val_f1_macro"]
 BALANCE_MODES = ["none", "class_weight", "oversample"]
 LOGGERS = {"none": None, "mlflow": "mlflow", "tensorboard": "tensorboardX"}   # name -> package it needs
+LOGGER_SCHEMAS = {"none": LoggerSchema, "mlflow": MlflowSchema, "tensorboard": TensorboardSchema}
 INSTALL_HINT = "pip install 'fungiclf[tracking]'"
 SMOKE_EPOCHS, SMOKE_PER_CLASS, SMOKE_SIZE, SMOKE_FOLDS = 2, 16, 32, 2
 TOP = "fungiclf-train"   # the owner named in messages about top-level keys
@@ -63,6 +67,9 @@ def resolve(cfg: DictConfig) -> Settings:
         content = OmegaConf.to_container(cfg, resolve=True, throw_on_missing=False)
     except Exception as exc:   # an interpolation that cannot be resolved (${oc.env:...} and the like)
         raise ConfigError(f"the config cannot be resolved: {' '.join(str(exc).split())[:300]}") from None
+    check_schema_keys(content, TrainSchema, "")
+    for group, schema in (("dataset", DatasetSchema), ("preprocess", PreprocessSchema), ("trainer", TrainerSchema)):
+        check_schema_keys(content.get(group) or {}, schema, group)
     seed = int(check_number(content.get("seed"), "seed", TOP, 0, 2 ** 32 - 1, integer=True))
     trainer_cfg = content.get("trainer") or {}
     dataset, filters = resolve_dataset(content.get("dataset") or {}, trainer_cfg)
@@ -83,6 +90,21 @@ def resolve(cfg: DictConfig) -> Settings:
     settings = apply_smoke(settings) if trainer.smoke else settings
     check_input_size(settings)
     return settings
+
+
+def check_schema_keys(content: dict, schema: type, owner: str) -> None:
+    """Refuse a key that ``schema`` (and the schemas of its nested groups) lacks. Hydra's struct
+    check stops a misspelt key, but not one added with ``+key=value``, the spelling its own
+    error message suggests; the models, optimizers and augmentations check their keys themselves.
+    """
+    fields = {f.name: f.type for f in dataclasses.fields(schema)}
+    for key, value in content.items():
+        where = f"{owner}.{key}" if owner else key
+        if key not in fields:
+            raise ConfigError(f"{where} is not a config key; the keys of {owner or 'the top level'} are "
+                              f"{sorted(fields)}")
+        if dataclasses.is_dataclass(fields[key]) and isinstance(value, dict):
+            check_schema_keys(value, fields[key], where)
 
 
 def resolve_paths(paths: dict) -> PathsSettings:
@@ -311,6 +333,7 @@ def resolve_cv(c: dict) -> CVSettings:
 def resolve_logger(logger: dict) -> LoggerSettings:
     """logger.* -> LoggerSettings, after checking that the tracker's package is installed."""
     name = check_choice(logger.get("name", "none"), list(LOGGERS), "name", "logger")
+    check_schema_keys(logger, LOGGER_SCHEMAS[name], "logger")
     package = LOGGERS[name]
     if package is not None and importlib.util.find_spec(package) is None:
         raise ConfigError(f"logger={name} needs the {package} package: {INSTALL_HINT}")

@@ -1,5 +1,6 @@
 """Every config option composes; smoke caps win over overrides; validation messages."""
 
+import re
 from pathlib import Path
 
 import pytest
@@ -116,6 +117,37 @@ def test_a_misspelt_key_in_a_yaml_file_is_refused_by_the_schema(tmp_path):
             compose("train", overrides=[f"hydra.searchpath=[file://{tmp_path}]", "experiment=typo"])
     assert isinstance(info.value, ConfigKeyError) or "patince" in str(info.value)
     GlobalHydra.instance().clear()
+
+
+@pytest.mark.parametrize("override, key", [
+    ("+trainer.epochz=3", "trainer.epochz"), ("+dataset.foo=1", "dataset.foo"), ("+foo=1", "foo"),
+    ("+preprocess.low_variance.percentil=2", "preprocess.low_variance.percentil"), ("+logger.uri=x", "logger.uri")])
+def test_a_key_added_with_plus_is_refused_naming_it(make_cfg, override, key):
+    """Hydra's own message for a misspelt key advises '+key=value', which gets past its check:
+    the run must then refuse the key, not train while ignoring it."""
+    with pytest.raises(ConfigError, match=rf"^{re.escape(key)} is not a config key; the keys of "):
+        resolve(make_cfg(override))
+
+
+@pytest.mark.parametrize("overrides, needles, absent", [
+    (["model=convmixer", "model.width=32"], ["'model.width'", "the keys of ConvMixerSchema are depth, dim,"], "+model"),
+    (["model=nosuch"], ["'model/nosuch'", "the model options are ann, ann_dense, cnn,"], "base_cnn"),
+    (["model=["], ["cannot parse the override 'model=['"], "HYDRA_FULL_ERROR"),
+])
+def test_composition_errors_are_one_line_saying_what_is_accepted(overrides, needles, absent):
+    from hydra import compose, initialize_config_module
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.errors import HydraException
+    from fungiclf.settings.compose_errors import composition_error_line
+    GlobalHydra.instance().clear()
+    with initialize_config_module(config_module="fungiclf.conf", version_base="1.3"):
+        with pytest.raises(HydraException) as info:
+            compose("train", overrides=overrides)
+    GlobalHydra.instance().clear()
+    line = composition_error_line(info.value)
+    assert "\n" not in line and absent not in line
+    for needle in needles:
+        assert needle in line
 
 
 @pytest.mark.parametrize("dataset, color, size, flip, transpose", [

@@ -1,0 +1,37 @@
+"""Hydra's composition errors (a misspelt key, an unknown option, an override it cannot parse)
+as the one line fungiclf-train prints, naming the file or key and what it accepts."""
+
+import dataclasses
+import re
+
+from hydra.errors import HydraException, MissingConfigException, OverrideParseException
+from omegaconf.errors import OmegaConfBaseException
+
+from fungiclf.settings.schema import SCHEMAS
+
+# Lines of Hydra's message that do not help here: its "+key=value" advice adds a key that no
+# schema has (resolve() refuses it), and the search path and object type are internals.
+_NOISE = ("To append to your config use", "object_type=", "Config search path", "provider=",
+          "Set the environment variable HYDRA_FULL_ERROR")
+
+
+def composition_error_line(exc: HydraException) -> str:
+    """One line for a HydraException raised while composing the job config."""
+    text = str(exc)
+    if isinstance(exc.__cause__, OmegaConfBaseException):
+        text += "\n" + str(exc.__cause__)
+    if isinstance(exc, MissingConfigException) and exc.options:
+        text = text.split("\n\n")[0]   # the option list follows, one per line, with the schemas in it
+    lines = [line.strip() for line in text.splitlines() if line.strip() and not line.strip().startswith(_NOISE)]
+    message = " ".join(lines)
+    if isinstance(exc, OverrideParseException):
+        message = f"cannot parse the override '{exc.override}': {message}"
+    if isinstance(exc, MissingConfigException) and exc.options and exc.missing_cfg_file:
+        group = exc.missing_cfg_file.rpartition("/")[0] or "top-level"
+        choices = [name for name in exc.options if not name.startswith("base_")]
+        message += f"; the {group} options are {', '.join(choices)}"
+    if found := re.search(r"Key '[^']+' not in '(\w+)'", text):
+        schema = next((s for s in SCHEMAS.values() if s.__name__ == found.group(1)), None)
+        if schema is not None:
+            message += f"; the keys of {schema.__name__} are {', '.join(sorted(f.name for f in dataclasses.fields(schema)))}"
+    return message
