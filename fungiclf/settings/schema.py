@@ -3,12 +3,12 @@ Hydra's ConfigStore as ``base_<name>`` and named first in each YAML file's defau
 (``defaults: [base_trainer, _self_]``).
 
 A schema fixes which keys a group has: a misspelt key in a YAML file, an experiment or on
-the command line is refused when the config is composed (one added with ``+key=value``
-gets past that check, and resolve() refuses it against these schemas). The values are typed ``Any`` on
-purpose: resolve() (settings/resolve.py) checks every value itself, so that a wrong type
-(``trainer.epochs=ten``) is refused like any other bad value, in one line in the job's own
-run folder, and a sweep goes on with its other jobs, instead of stopping the whole sweep
-with OmegaConf's multi-line composition error. The types resolve() expects are in the
+the command line is refused when the config is composed (one added with ``+key=value`` gets
+past that check, and resolve() refuses it against these schemas). The values are typed
+``Any`` on purpose: resolve() (settings/resolve.py) checks every value itself, so that a
+wrong type (``trainer.epochs=ten``) is refused like any other bad value, in one line in the
+job's own run folder, and a sweep goes on with its other jobs, instead of stopping the whole
+sweep with OmegaConf's multi-line composition error. The types resolve() expects are in the
 comments.
 """
 
