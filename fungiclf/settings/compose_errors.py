@@ -33,5 +33,6 @@ def composition_error_line(exc: HydraException) -> str:
     if found := re.search(r"Key '[^']+' not in '(\w+)'", text):
         schema = next((s for s in SCHEMAS.values() if s.__name__ == found.group(1)), None)
         if schema is not None:
-            message += f"; the keys of {schema.__name__} are {', '.join(sorted(f.name for f in dataclasses.fields(schema)))}"
+            keys = sorted(f.name for f in dataclasses.fields(schema))
+            message += f"; the keys of {schema.__name__} are {', '.join(keys)}"
     return message
