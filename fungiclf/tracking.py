@@ -7,6 +7,7 @@ the end from the run folder: flattened config, per-epoch history, metrics, artif
 
 import logging
 import os
+import uuid
 from pathlib import Path
 
 import keras
@@ -22,6 +23,14 @@ def _tensorboard_dir(options: dict, run_dir: Path) -> Path:
     return folder if folder.is_absolute() else run_dir / folder
 
 
+def _summary_writer(folder: Path):
+    """A tensorboardX SummaryWriter with a file of its own. tensorboardX names event files by
+    the second and the host only, so a second writer opened within the same second (the test
+    metrics after a short fit, the next fine-tuning phase) would overwrite the first's file."""
+    from tensorboardX import SummaryWriter  # optional dependency, checked by resolve
+    return SummaryWriter(str(folder), filename_suffix=f".{os.getpid()}.{uuid.uuid4().hex[:8]}")
+
+
 class TensorBoardScalars(keras.callbacks.Callback):
     """Writes every epoch's logs (loss, accuracy, val_*, learning rate) as TensorBoard scalars.
 
@@ -33,8 +42,7 @@ class TensorBoardScalars(keras.callbacks.Callback):
         self.log_dir, self.writer, self.step = log_dir, None, 0
 
     def on_train_begin(self, logs: dict | None = None) -> None:
-        from tensorboardX import SummaryWriter  # optional dependency, checked by resolve
-        self.writer = SummaryWriter(str(self.log_dir))
+        self.writer = _summary_writer(self.log_dir)
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         self.step += 1
@@ -74,8 +82,7 @@ def log_finished_run(logger, config: dict, run_dir: Path, metrics: dict, history
     """
     try:
         if logger.name == "tensorboard":
-            from tensorboardX import SummaryWriter
-            with SummaryWriter(str(_tensorboard_dir(logger.options, run_dir))) as writer:
+            with _summary_writer(_tensorboard_dir(logger.options, run_dir)) as writer:
                 for key, value in scalar_metrics(metrics).items():
                     writer.add_scalar(key, value, 0)
         elif logger.name == "mlflow":

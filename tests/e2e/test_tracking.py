@@ -24,7 +24,13 @@ def read_scalars(folder) -> dict[str, list[tuple[int, float]]]:
     return scalars
 
 
-def test_tensorboard_gets_every_epoch_and_the_test_metrics(make_cfg, tmp_path):
+def test_tensorboard_gets_every_epoch_and_the_test_metrics(make_cfg, tmp_path, monkeypatch):
+    """tensorboardX names event files by the second: with its clock frozen, every writer of
+    the run opens within the same second, as they do on a fast smoke run (the epochs' file
+    was then overwritten by the test metrics' file)."""
+    from types import SimpleNamespace
+    from tensorboardX import event_file_writer
+    monkeypatch.setattr(event_file_writer, "time", SimpleNamespace(time=lambda: 1_700_000_000.0))
     metrics = train(make_cfg("trainer=smoke", "model=linear", "logger=tensorboard"), tmp_path)
     scalars = read_scalars(tmp_path / "tensorboard")
     assert [step for step, _ in scalars["val_loss"]] == list(range(1, metrics["epochs_run"] + 1))
