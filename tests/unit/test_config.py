@@ -121,7 +121,8 @@ def test_a_misspelt_key_in_a_yaml_file_is_refused_by_the_schema(tmp_path):
 
 @pytest.mark.parametrize("override, key", [
     ("+trainer.epochz=3", "trainer.epochz"), ("+dataset.foo=1", "dataset.foo"), ("+foo=1", "foo"),
-    ("+preprocess.low_variance.percentil=2", "preprocess.low_variance.percentil"), ("+logger.uri=x", "logger.uri")])
+    ("+preprocess.low_variance.percentil=2", "preprocess.low_variance.percentil"), ("+logger.uri=x", "logger.uri"),
+    ("+dataset.synthetic.n_per_clas=3", "dataset.synthetic.n_per_clas")])
 def test_a_key_added_with_plus_is_refused_naming_it(make_cfg, override, key):
     """Hydra's own message for a misspelt key advises '+key=value', which gets past its check:
     the run must then refuse the key, not train while ignoring it."""
