@@ -31,14 +31,13 @@ from fungiclf.models.params import check_params, finetune as check_finetune
 from fungiclf.settings import (AugmentSettings, CVSettings, DatasetSettings, ExperimentSettings, LoggerSettings,
                                ModelSettings, OptimizerSettings, PathsSettings, PreprocessSettings, Settings,
                                TrainerSettings)
-from fungiclf.settings.schema import (DatasetSchema, LoggerSchema, MlflowSchema, PreprocessSchema,
+from fungiclf.settings.schema import (DatasetSchema, LoggerSchema, MlflowSchema, PreprocessSchema, SyntheticSchema,
                                       TensorboardSchema, TrainerSchema, TrainSchema)
 from fungiclf.training.compute import JIT_MODES, PRECISIONS
 from fungiclf.training.optimizers import OPTIMIZERS, SCHEDULES
 from fungiclf.validation import (check_bool, check_choice, check_number, check_size, check_text, invalid)
 
 SOURCES = ["image_folder", "npz", "synthetic"]
-SYNTHETIC_KEYS = ("n_per_class", "patches_per_photo", "size", "seed")   # dataset.synthetic.*
 MONITORS = ["val_loss", "val_accuracy", "val_f1_macro"]
 BALANCE_MODES = ["none", "class_weight", "oversample"]
 LOGGERS = {"none": None, "mlflow": "mlflow", "tensorboard": "tensorboardX"}   # name -> package it needs
@@ -143,9 +142,7 @@ def resolve_dataset(d: dict, trainer: dict) -> tuple[DatasetSettings, Filters]:
     synthetic, path = None, None
     if source == "synthetic":
         s = d.get("synthetic") or {}
-        if unknown := sorted(set(s) - set(SYNTHETIC_KEYS)):
-            raise ConfigError(f"dataset.synthetic.{unknown[0]} is not a config key; the keys of dataset.synthetic are "
-                              f"{sorted(SYNTHETIC_KEYS)}")
+        check_schema_keys(s, SyntheticSchema, "dataset.synthetic")
         synthetic = {"n_per_class": int(check_number(s.get("n_per_class", 400), "synthetic.n_per_class", "dataset", 2,
                                                      integer=True)),
                      "patches_per_photo": int(check_number(s.get("patches_per_photo", 5), "synthetic.patches_per_photo",

@@ -76,6 +76,17 @@ class DatasetSchema:
 
 
 @dataclass
+class SyntheticSchema:
+    """dataset.synthetic (dataset=synthetic); not a typed field of DatasetSchema, so that the
+    other datasets carry no generator keys."""
+
+    n_per_class: Any = 400        # int >= 2: images per class
+    patches_per_photo: Any = 5    # int >= 1: images sharing stain and optics (one group)
+    size: Any = 64                # int >= 16: generated side, pixels
+    seed: Any = 0                 # int >= 0: generator seed
+
+
+@dataclass
 class LowVarianceSchema:
     threshold: Any = None         # float >= 0 (squared 0-255 units) or null
     percentile: Any = None        # float in [0, 100] or null
