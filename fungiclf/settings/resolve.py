@@ -135,6 +135,10 @@ def group_pattern(dataset: dict) -> str | None:
     return explicit
 
 
+# dataset.synthetic's keys and their lowest value; the defaults are SyntheticSchema's.
+SYNTHETIC_MINIMUMS = {"n_per_class": 2, "patches_per_photo": 1, "size": 16, "seed": 0}
+
+
 def resolve_dataset(d: dict, trainer: dict) -> tuple[DatasetSettings, Filters]:
     """dataset.* (and trainer.max_per_class) -> DatasetSettings; fraction and duplicates -> Filters."""
     name = check_text(d.get("name"), "name", "dataset")
@@ -143,12 +147,10 @@ def resolve_dataset(d: dict, trainer: dict) -> tuple[DatasetSettings, Filters]:
     if source == "synthetic":
         s = d.get("synthetic") or {}
         check_schema_keys(s, SyntheticSchema, "dataset.synthetic")
-        synthetic = {"n_per_class": int(check_number(s.get("n_per_class", 400), "synthetic.n_per_class", "dataset", 2,
-                                                     integer=True)),
-                     "patches_per_photo": int(check_number(s.get("patches_per_photo", 5), "synthetic.patches_per_photo",
-                                                           "dataset", 1, integer=True)),
-                     "size": int(check_number(s.get("size", 64), "synthetic.size", "dataset", 16, integer=True)),
-                     "seed": int(check_number(s.get("seed", 0), "synthetic.seed", "dataset", 0, integer=True))}
+        defaults = SyntheticSchema()
+        synthetic = {key: int(check_number(s.get(key, getattr(defaults, key)), f"synthetic.{key}", "dataset", low,
+                                           integer=True))
+                     for key, low in SYNTHETIC_MINIMUMS.items()}
     else:
         raw = d.get("path")
         if raw is None or raw == "???":
