@@ -17,7 +17,6 @@ import time
 from pathlib import Path
 
 import hydra
-import keras
 import yaml
 from hydra.core.hydra_config import HydraConfig
 from hydra.errors import HydraException
@@ -35,6 +34,7 @@ from fungiclf.settings.resolve import check_task, resolve
 from fungiclf.tracking import log_finished_run
 from fungiclf.training.job import train_and_evaluate
 from fungiclf.training.resume import STATE_DIR, replace_atomically
+from fungiclf.training.session import fresh_session
 
 log = logging.getLogger("fungiclf.train")
 
@@ -53,7 +53,7 @@ def run(settings: Settings, run_dir: Path) -> dict:
     stamp = fingerprint(settings)
     run_dir.mkdir(parents=True, exist_ok=True)
     job_started, started_at = time.perf_counter(), time.time()
-    keras.backend.clear_session()
+    fresh_session()
     seed_everything(settings.seed)
     started = time.perf_counter()
     listing = list_items(settings.dataset, settings.seed, settings.paths.cache_dir)

@@ -6,7 +6,6 @@ import logging
 import shutil
 from pathlib import Path
 
-import keras
 import numpy as np
 
 from fungiclf.data.dataset import Dataset
@@ -14,6 +13,7 @@ from fungiclf.data.split import kfold_indices
 from fungiclf.training.fit import plan_fit
 from fungiclf.training.resume import STATE_DIR, prepare_state, replace_atomically
 from fungiclf.training.run import fit_and_evaluate
+from fungiclf.training.session import fresh_session
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +45,7 @@ def cross_validate(settings, data: Dataset, run_dir: Path, fingerprint: str) -> 
         record = _finished_fold(fold_dir, fingerprint) if settings.resume else None
         if record is None:
             log.info("CV fold %d/%d: %d fit, %d held out <cv.folds=%d>", k + 1, folds, len(fit), len(holdout), folds)
-            keras.backend.clear_session()
+            fresh_session()
             prepare_state(fold_dir, fingerprint, settings.resume)
             outcome = fit_and_evaluate(settings, fold_dataset(data, pool[fit], pool[holdout]), fold_dir,
                                        plan_fit(settings.model, settings.trainer), intervals=False)

@@ -6,7 +6,6 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import keras
 
 from fungiclf.data.dataset import Dataset
 from fungiclf.tracking import epoch_callbacks
@@ -15,6 +14,7 @@ from fungiclf.training.cv import cross_validate, refit_dataset, refit_epochs, re
 from fungiclf.training.fit import plan_fit
 from fungiclf.training.resume import prepare_state
 from fungiclf.training.run import Outcome, fit_and_evaluate
+from fungiclf.training.session import fresh_session
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +56,7 @@ def _train_and_evaluate(settings, data: Dataset, run_dir: Path, fingerprint: str
     started = time.perf_counter()
     cv = cross_validate(settings, data, run_dir, fingerprint)
     cv_seconds = time.perf_counter() - started
-    keras.backend.clear_session()
+    fresh_session()
     epochs, refit_data = refit_epochs(cv), refit_dataset(data)
     cv["refit"] = {"epochs_per_phase": epochs, "n_fit": len(refit_data.index("train"))}
     log.info("cv.refit=true: training the final model on train+val (%d images)%s", cv["refit"]["n_fit"],
