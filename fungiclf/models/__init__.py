@@ -89,6 +89,8 @@ def build_network(model, input_shape: tuple[int, int, int], num_classes: int) ->
     units, activation = output_units(model.head, num_classes)
     try:
         return spec.builder(tuple(input_shape), units, activation, **model.params)
+    except ConfigError:         # already one line about its own key (model.weights)
+        raise
     except ValueError as exc:   # settings were checked: a builder's ValueError is a size the net cannot take
         raise ConfigError(f"model {model.name!r} cannot be built at {list(input_shape)}: "
                           f"{str(exc).splitlines()[0]}") from None

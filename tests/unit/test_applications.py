@@ -64,6 +64,7 @@ def test_imagenet_without_usable_download_is_a_one_line_error(server, empty_kera
         build_network(vgg_cfg("imagenet"), (32, 32, 3), 5)
     message = str(info.value)
     assert "\n" not in message and "model.weights=/path/to/file.weights.h5" in message
+    assert message.startswith("model.weights=imagenet"), "a missing download is not an input-size problem"
     assert not list(empty_keras_home.rglob("*.h5")), "a failed download must not leave a cached file"
 
 
