@@ -161,6 +161,10 @@ def main(argv: list[str] | None = None) -> None:
     if not runs:
         fail(f"no metrics.json under {' '.join(args.paths)}")
     table = collect(runs, args.metric)
+    completed = table[table["status"] == "completed"]
+    if len(completed) and completed[args.metric].isna().all():   # a misspelt key would sort by nothing
+        fail(f"--metric {args.metric}: no completed run has this numeric metrics.json key "
+             f"(e.g. test.accuracy, test.f1_macro, test.roc_auc, val.f1_macro, cv.val_mean.f1_macro)")
     out = Path(args.out or args.paths[0])
     out.mkdir(parents=True, exist_ok=True)
     write_csv(out / "summary.csv", table)

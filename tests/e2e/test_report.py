@@ -68,6 +68,16 @@ def test_report_on_a_sweep_over_each_key_with_any_metric(binary_run, tmp_path, k
     assert "sensitivity" in capsys.readouterr().out or key == "seed"         # by-seed prints the aggregate
 
 
+def test_a_misspelt_metric_is_refused_before_anything_is_written(binary_run, tmp_path, capsys):
+    fake_sweep(binary_run, tmp_path / "sweep", "seed", ["0", "1"])
+    with pytest.raises(SystemExit) as exit_info:
+        report_main([str(tmp_path / "sweep"), "--metric", "test.acuracy"])
+    assert exit_info.value.code == 1
+    error = capsys.readouterr().err.strip()
+    assert error.startswith("fungiclf-report: error: --metric test.acuracy: no completed run has") and "\n" not in error
+    assert not (tmp_path / "sweep" / "summary.csv").exists()
+
+
 def test_an_override_that_disagrees_with_a_column_is_kept_apart(binary_run, tmp_path):
     fake_sweep(binary_run, tmp_path / "sweep", "model", ["cnn", "ann"])      # metrics say model=cnn / ann ...
     metrics = json.loads((tmp_path / "sweep" / "1" / "metrics.json").read_text())
