@@ -60,6 +60,13 @@ def test_an_unknown_row_is_a_failed_job(make_cfg, tmp_path):
     assert "rows are ['logreg', 'linear_svm', 'random_forest']" in json.loads((tmp_path / "metrics.json").read_text())["error"]
 
 
+def test_a_row_without_an_experiment_says_which_experiments_have_rows(make_cfg, tmp_path):
+    assert run_job(make_cfg("row=cnn"), tmp_path, ["row=cnn"]) is None
+    error = json.loads((tmp_path / "metrics.json").read_text())["error"]
+    assert "needs an experiment that lists rows (such as experiment=defungi_models" in error
+    assert error.endswith("no experiment was chosen")
+
+
 def test_experiment_sweep_on_synthetic_then_report(cache_dir, tmp_path, capsys):
     """One experiment as one command (smoke, synthetic data) in parallel worker processes
     (hydra/launcher=joblib), with one failing row, then the report."""
