@@ -60,7 +60,7 @@ def test_an_unknown_row_is_a_failed_job(make_cfg, tmp_path):
     assert "rows are ['logreg', 'linear_svm', 'random_forest']" in json.loads((tmp_path / "metrics.json").read_text())["error"]
 
 
-def test_a_row_without_an_experiment_says_which_experiments_have_rows(make_cfg, tmp_path):
+def test_a_row_without_an_experiment_with_rows_says_one_is_needed(make_cfg, tmp_path):
     assert run_job(make_cfg("row=cnn"), tmp_path, ["row=cnn"]) is None
     error = json.loads((tmp_path / "metrics.json").read_text())["error"]
     assert "needs an experiment that lists rows (such as experiment=defungi_models" in error
