@@ -96,9 +96,9 @@ def load_image_folder(path: str, group_pattern: str | None = None, **_: object) 
 
     class_names = sorted({d.name for folder in parts.values() for d in _class_dirs(folder)})
     if len(class_names) < 2:
-        loose = sum(1 for p in root.iterdir() if p.is_file() and not p.name.startswith("."))
+        loose = 0 if class_names else sum(1 for p in root.iterdir() if p.is_file() and not p.name.startswith("."))
         hint = (f"; it holds {loose} files itself: give the folder whose subfolders are the classes"
-                if loose else "")
+                if loose else "")   # only without any class folder: one class folder beside a README is another mistake
         raise DataError(f"dataset.path {str(root)!r} needs at least two class folders, "
                         f"found {len(class_names)}{hint}")
     index = {c: i for i, c in enumerate(class_names)}

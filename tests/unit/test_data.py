@@ -44,6 +44,8 @@ def test_train_test_layout_leaves_val_to_carve(tmp_path):
     (lambda p: (p / "one" / "only").mkdir(parents=True) or p / "one", "at least two class folders"),
     (lambda p: write_image_folder(p / "f", classes=("a", "b"), per_class=3) and p / "f" / "a",   # one class folder given
      "found 0; it holds 3 files itself: give the folder whose subfolders are the classes"),
+    (lambda p: (write_image_folder(p / "g", classes=("a",), per_class=2), (p / "g" / "README").write_text("x"))[0],
+     r"found 1$"),                                                          # one class beside a file: no such hint
     (lambda p: (write_image_folder(p / "e", classes=("a",), per_class=2), (p / "e" / "b").mkdir())[0],
      "is empty"),
 ])
