@@ -62,6 +62,12 @@ def cmd_info(args: argparse.Namespace) -> None:
     lines = [f"{path}: {len(items):,} images, {len(samples.class_names)} classes"
              + (f", {items['group'].nunique():,} groups" if grouped else "")]
     lines.append(inventory.per_class().to_string(index=False))
+    if deep := inventory.sixteen_bit():
+        advice = ("the default preprocess.bit_depth=16 fits them" if deep["bits"] == 16 else
+                  f"train with preprocess.bit_depth={deep['bits']} to keep their contrast (the default, 16, "
+                  f"decodes them to 0-{round(deep['peak'] / 257)} of 0-255)")
+        lines.append(f"16-bit images: {deep['images']:,}, largest value {deep['peak']} ({deep['bits']} bits used): "
+                     + advice)
     if (items["split"] != "").any():
         lines.append(pd.crosstab(items["label"], items["split"].replace("", "train (val carved out)")).to_string())
     lines.append(f"unreadable files: {len(unreadable)}")
@@ -73,7 +79,7 @@ def cmd_info(args: argparse.Namespace) -> None:
     if args.json:
         report = {"path": str(path), "images": len(items), "classes": samples.class_names,
                   "groups": int(items["group"].nunique()) if grouped else None,
-                  "per_class": inventory.per_class().to_dict("records"),
+                  "per_class": inventory.per_class().to_dict("records"), "sixteen_bit": deep,
                   "unreadable": unreadable.to_dict("records"), "exact_duplicates": exact, "pixel_duplicates": pixel}
         Path(args.json).write_text(json.dumps(report, indent=1))
 

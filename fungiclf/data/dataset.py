@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 from fungiclf.data.fetch import fetch_hint
 from fungiclf.data.filters import Filters
-from fungiclf.data.prepare import prepare
+from fungiclf.data.prepare import bit_depth_warnings, prepare
 from fungiclf.data.quality import (
     cross_split_duplicates,
     low_variance_rows,
@@ -241,6 +241,7 @@ def load_pixels(listing: Listing, preprocess, filters: Filters, seed: int, cache
         skipped=[*samples.skipped, *prepared.skipped], fingerprint=prepared.key, grouped=samples.grouped,
         from_cache=prepared.from_cache,
     )
+    data.warnings += bit_depth_warnings(prepared.sixteen_bit, preprocess.pixels.bit_depth)
     exclude(data, filters, seed, prepared.file_digests, prepared.pixel_digests)
     for s in SPLITS:
         if len(data.index(s)) == 0:

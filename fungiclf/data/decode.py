@@ -47,30 +47,46 @@ class Decoded:
         mode: how it was stored ("rgb8", "gray16", "rgba8", ...).
         file_digest: hash of the file bytes (of the array, for array sources).
         pixel_digest: hash of ``image``: equal for files that decode alike.
+        peak: the largest stored value of the colour channels of an integer image (up to
+            65535 for 16-bit files: it tells how many of their bits are used); 255 for floats.
     """
 
     image: np.ndarray
     mode: str
     file_digest: str
     pixel_digest: str
+    peak: int
 
 
-def decode_file(path: str) -> Decoded:
-    """Read and decode one image file; raises DecodeError when it cannot."""
+def decode_file(path: str, bit_depth: int = 16) -> Decoded:
+    """Read and decode one image file; raises DecodeError when it cannot.
+
+    Args:
+        path: the image file.
+        bit_depth: significant bits of a 16-bit file's values (see to_uint8_rgb).
+    """
     try:
         raw = np.fromfile(path, dtype=np.uint8)
     except OSError as exc:  # permissions, a file that vanished, an I/O error
         raise DecodeError(f"cannot read ({exc.strerror or exc})") from None
     stored = decode_unchanged(raw)
-    image = to_uint8_rgb(stored, bgr=True)
-    return Decoded(image, image_mode(stored), hashlib.blake2b(raw.data, digest_size=16).hexdigest(), pixel_digest(image))
+    image = to_uint8_rgb(stored, bgr=True, bit_depth=bit_depth)
+    colors = color_channels(stored)
+    peak = int(colors.max()) if colors.dtype.kind in "ui" else 255
+    return Decoded(image, image_mode(stored), hashlib.blake2b(raw.data, digest_size=16).hexdigest(),
+                   pixel_digest(image), peak)
 
 
 def decode_array(array: np.ndarray) -> Decoded:
     """An item of an array source (RGB order), normalised like a decoded file."""
     image = to_uint8_rgb(np.asarray(array))
     digest = pixel_digest(image)
-    return Decoded(image, image_mode(np.asarray(array)), digest, digest)
+    return Decoded(image, image_mode(np.asarray(array)), digest, digest, int(image.max()))
+
+
+def bits_used(peak: int) -> int:
+    """The preprocess.bit_depth that fits 16-bit files whose largest value is ``peak``."""
+    return max(peak.bit_length(), 8)
 
 
 def read_image(path: str) -> np.ndarray:
@@ -78,24 +94,36 @@ def read_image(path: str) -> np.ndarray:
     return decode_file(path).image
 
 
-def to_uint8_rgb(image: np.ndarray, bgr: bool = False) -> np.ndarray:
-    """Normalise depth and channels: uint8, (H, W) gray or (H, W, 3) RGB."""
+def color_channels(image: np.ndarray) -> np.ndarray:
+    """The stored image without its alpha channel: (H, W) or (H, W, 3), any depth."""
+    if image.ndim == 3 and image.shape[2] in (1, 2):
+        return image[..., 0]
+    if image.ndim == 3 and image.shape[2] == 4:
+        return image[..., :3]
+    if image.ndim == 3 and image.shape[2] != 3:
+        raise DecodeError(f"unsupported channel count {image.shape[2]}")
+    if image.ndim not in (2, 3):
+        raise DecodeError(f"unsupported image shape {image.shape}")
+    return image
+
+
+def to_uint8_rgb(image: np.ndarray, bgr: bool = False, bit_depth: int = 16) -> np.ndarray:
+    """Normalise depth and channels: uint8, (H, W) gray or (H, W, 3) RGB.
+
+    A 16-bit image is scaled so that ``2**bit_depth - 1`` becomes 255 (values above it are
+    clipped): 16 for the container's full range, 12 for a 12-bit camera's files. Other
+    non-uint8 depths are stretched from their minimum to their maximum.
+    """
+    image = color_channels(image)
     if image.dtype == np.uint16:
-        image = (image / 257.0).round().astype(np.uint8)
+        image = np.minimum(image * (255.0 / ((1 << bit_depth) - 1)), 255.0).round().astype(np.uint8)
     elif image.dtype != np.uint8:
+        if not np.isfinite(image).all():
+            raise DecodeError("pixels that are not finite numbers (NaN or infinity)")
         lo, hi = float(image.min()), float(image.max())
         image = ((image - lo) / (hi - lo or 1.0) * 255).round().astype(np.uint8)
-    if image.ndim == 3 and image.shape[2] == 1:
-        image = image[..., 0]
-    if image.ndim == 3:
-        if image.shape[2] in (2, 4):  # drop alpha
-            image = image[..., 0] if image.shape[2] == 2 else image[..., :3]
-        if image.ndim == 3 and image.shape[2] != 3:
-            raise DecodeError(f"unsupported channel count {image.shape[2]}")
-        if bgr and image.ndim == 3:
-            image = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
-    elif image.ndim != 2:
-        raise DecodeError(f"unsupported image shape {image.shape}")
+    if bgr and image.ndim == 3:
+        image = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
     return np.ascontiguousarray(image)
 
 

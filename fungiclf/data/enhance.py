@@ -20,6 +20,8 @@ class PixelSettings:
     Attributes:
         color: "gray" or "rgb".
         size: (height, width) in pixels.
+        bit_depth: significant bits of 16-bit files' values (8-16): ``2**bit_depth - 1`` decodes
+            to 255, larger values are clipped. 8-bit files are not affected.
         denoise: one of DENOISERS.
         denoise_kernel: median / Gaussian kernel side in pixels (odd).
         denoise_h: non-local means filter strength (OpenCV's h; larger removes more noise).
@@ -30,6 +32,7 @@ class PixelSettings:
 
     color: str
     size: tuple[int, int]
+    bit_depth: int = 16
     denoise: str = "none"
     denoise_kernel: int = 3
     denoise_h: float = 10.0

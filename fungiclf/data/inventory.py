@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from fungiclf.data.decode import DecodeError, decode_array, decode_file
+from fungiclf.data.decode import DecodeError, bits_used, decode_array, decode_file
 from fungiclf.data.samples import Samples
 
 
@@ -20,7 +20,8 @@ class Inventory:
 
     Attributes:
         items: DataFrame with id, label (class name), group, split (given or ""), height,
-            width, mode, file_digest, pixel_digest, error ("" when readable).
+            width, mode, peak (largest stored value), file_digest, pixel_digest, error ("" when
+            readable).
     """
 
     items: pd.DataFrame
@@ -36,6 +37,16 @@ class Inventory:
                          "sizes": ", ".join(f"{s} ({n})" for s, n in sizes.most_common(3)) + (" ..." if len(sizes) > 3 else ""),
                          "modes": ", ".join(f"{m} ({n})" for m, n in Counter(ok["mode"]).most_common())})
         return pd.DataFrame(rows)
+
+    def sixteen_bit(self) -> dict | None:
+        """Of the 16-bit files: how many ("images"), their largest stored value ("peak") and
+        the bits it needs ("bits", the preprocess.bit_depth that keeps their contrast); None
+        when there are none."""
+        deep = self.items[self.items["mode"].str.endswith("16")]
+        if deep.empty:
+            return None
+        peak = int(deep["peak"].max())
+        return {"images": len(deep), "peak": peak, "bits": bits_used(peak)}
 
     def unreadable(self) -> pd.DataFrame:
         return self.items.loc[self.items["error"] != "", ["id", "error"]].reset_index(drop=True)
@@ -55,12 +66,12 @@ class Inventory:
 
 
 def _facts(samples: Samples, i: int) -> tuple:
-    """(height, width, mode, file_digest, pixel_digest, error) of item ``i``."""
+    """(height, width, mode, peak, file_digest, pixel_digest, error) of item ``i``."""
     try:
         item = decode_array(samples.images[i]) if samples.paths is None else decode_file(samples.paths[i])
-        return item.image.shape[0], item.image.shape[1], item.mode, item.file_digest, item.pixel_digest, ""
+        return item.image.shape[0], item.image.shape[1], item.mode, item.peak, item.file_digest, item.pixel_digest, ""
     except DecodeError as exc:
-        return 0, 0, "", "", "", str(exc)
+        return 0, 0, "", 0, "", "", str(exc)
 
 
 def take_inventory(samples: Samples, workers: int | None = None) -> Inventory:
@@ -68,7 +79,8 @@ def take_inventory(samples: Samples, workers: int | None = None) -> Inventory:
     with ThreadPoolExecutor(max_workers=workers or os.cpu_count() or 1) as pool:
         facts = list(tqdm(pool.map(lambda i: _facts(samples, i), range(len(samples))), total=len(samples),
                           desc="scan", unit="img", disable=len(samples) < 500, leave=False))
-    table = pd.DataFrame(facts, columns=["height", "width", "mode", "file_digest", "pixel_digest", "error"])
+    table = pd.DataFrame(facts, columns=["height", "width", "mode", "peak", "file_digest", "pixel_digest",
+                                        "error"])
     table.insert(0, "id", samples.ids)
     table.insert(1, "label", np.array(samples.class_names)[samples.labels])
     table.insert(2, "group", samples.groups)

@@ -22,14 +22,14 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from fungiclf.data.decode import COLOR_CHANNELS, DecodeError, decode_array, decode_file
+from fungiclf.data.decode import COLOR_CHANNELS, DecodeError, bits_used, decode_array, decode_file
 from fungiclf.data.enhance import PixelSettings, model_pixels
 from fungiclf.data.samples import Samples
 from fungiclf.errors import DataError
 
 log = logging.getLogger(__name__)
 
-CACHE_FORMAT = 2
+CACHE_FORMAT = 3
 
 
 @dataclass
@@ -44,6 +44,9 @@ class Prepared:
         from_cache: whether the pixels were loaded from an existing entry.
         file_digests: (N_kept,) hash of each item's file bytes (of its array for array sources).
         pixel_digests: (N_kept,) hash of each item's decoded pixels at their stored size.
+        sixteen_bit: of the kept 16-bit files, how many ("images"), their largest stored
+            value ("peak") and how many exceed ``2**bit_depth - 1`` ("clipped"); None when
+            there are none.
     """
 
     images: np.ndarray
@@ -53,6 +56,7 @@ class Prepared:
     from_cache: bool
     file_digests: np.ndarray
     pixel_digests: np.ndarray
+    sixteen_bit: dict | None = None
 
 
 def cache_key(samples: Samples, settings: PixelSettings) -> str:
@@ -84,23 +88,28 @@ def _load_entry(folder: Path, key: str) -> Prepared | None:
     except Exception as exc:
         log.warning("Cache entry %s is damaged (%s); rebuilding it", folder, exc)
         return None
-    return Prepared(images, kept, [tuple(s) for s in manifest["skipped"]], key, True, file_digests, pixel_digests)
+    return Prepared(images, kept, [tuple(s) for s in manifest["skipped"]], key, True, file_digests, pixel_digests,
+                    manifest["sixteen_bit"])
 
 
-def _decode_all(samples: Samples, settings: PixelSettings, workers: int) -> tuple[np.ndarray, ...]:
-    """Decode every item: (images, kept, skipped, file_digests, pixel_digests)."""
+def _decode_all(samples: Samples, settings: PixelSettings, workers: int) -> tuple:
+    """Decode every item: (images, kept, skipped, file_digests, pixel_digests, sixteen_bit)."""
     height, width = settings.size
     out = np.empty((len(samples), height, width, COLOR_CHANNELS[settings.color]), np.uint8)
     ok = np.zeros(len(samples), bool)
     file_digests = np.empty(len(samples), dtype=object)
     pixel_digests = np.empty(len(samples), dtype=object)
+    peaks16 = np.full(len(samples), -1, np.int64)   # the peak of 16-bit files, -1 for the others
     skipped: list[tuple[str, str]] = []
 
     def one(i: int) -> None:
         try:
-            item = decode_array(samples.images[i]) if samples.paths is None else decode_file(samples.paths[i])
+            item = decode_array(samples.images[i]) if samples.paths is None \
+                else decode_file(samples.paths[i], settings.bit_depth)
             out[i] = model_pixels(item.image, settings)
             file_digests[i], pixel_digests[i] = item.file_digest, item.pixel_digest
+            if item.mode.endswith("16"):
+                peaks16[i] = item.peak
             ok[i] = True
         except DecodeError as exc:
             skipped.append((samples.ids[i], str(exc)))
@@ -109,7 +118,10 @@ def _decode_all(samples: Samples, settings: PixelSettings, workers: int) -> tupl
         list(tqdm(pool.map(one, range(len(samples))), total=len(samples), desc="decode", unit="img",
                   disable=len(samples) < 500, leave=False))
     kept = np.flatnonzero(ok)
-    return out[kept], kept, sorted(skipped), file_digests[kept], pixel_digests[kept]
+    peaks = peaks16[kept][peaks16[kept] >= 0]
+    sixteen_bit = None if len(peaks) == 0 else {
+        "images": len(peaks), "peak": int(peaks.max()), "clipped": int((peaks > (1 << settings.bit_depth) - 1).sum())}
+    return out[kept], kept, sorted(skipped), file_digests[kept], pixel_digests[kept], sixteen_bit
 
 
 def prepare(samples: Samples, settings: PixelSettings, cache_dir: str | None, workers: int | None = None) -> Prepared:
@@ -126,13 +138,14 @@ def prepare(samples: Samples, settings: PixelSettings, cache_dir: str | None, wo
     if folder is not None and (entry := _load_entry(folder, key)) is not None:
         log.info("Loaded %d prepared images from cache %s", entry.images.shape[0], folder)
         return entry
-    images, kept, skipped, file_digests, pixel_digests = _decode_all(samples, settings, workers or os.cpu_count() or 1)
+    images, kept, skipped, file_digests, pixel_digests, sixteen_bit = _decode_all(
+        samples, settings, workers or os.cpu_count() or 1)
     for item, reason in skipped:
         log.warning("Skipped %s: %s", item, reason)
     if len(kept) == 0:
         raise DataError(f"none of the {len(samples)} files could be decoded (first: {skipped[0][0]})")
     if folder is None:
-        return Prepared(images, kept, skipped, key, False, file_digests, pixel_digests)
+        return Prepared(images, kept, skipped, key, False, file_digests, pixel_digests, sixteen_bit)
     tmp = folder.with_name(f"{key}.tmp-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
@@ -140,7 +153,7 @@ def prepare(samples: Samples, settings: PixelSettings, cache_dir: str | None, wo
     manifest = {"key": key, "format": CACHE_FORMAT, "shape": list(images.shape),
                 "settings": dataclasses.asdict(settings), "kept": kept.tolist(), "skipped": skipped,
                 "n_items": len(samples), "file_digests": file_digests.tolist(),
-                "pixel_digests": pixel_digests.tolist()}
+                "pixel_digests": pixel_digests.tolist(), "sixteen_bit": sixteen_bit}
     (tmp / "manifest.json").write_text(json.dumps(manifest))
     shutil.rmtree(folder, ignore_errors=True)
     try:
@@ -149,6 +162,27 @@ def prepare(samples: Samples, settings: PixelSettings, cache_dir: str | None, wo
         shutil.rmtree(tmp, ignore_errors=True)
     entry = _load_entry(folder, key)
     if entry is None:
-        return Prepared(images, kept, skipped, key, False, file_digests, pixel_digests)
+        return Prepared(images, kept, skipped, key, False, file_digests, pixel_digests, sixteen_bit)
     entry.from_cache = False
     return entry
+
+
+def bit_depth_warnings(sixteen_bit: dict | None, bit_depth: int) -> list[dict]:
+    """Warn (and log) when 16-bit files do not fit ``preprocess.bit_depth``: some values were
+    above ``2**bit_depth - 1`` and clipped to white, or the largest value uses two or more
+    bits fewer, so every image decodes dark (at most 63 of 255) and loses levels."""
+    if not sixteen_bit:
+        return []
+    count, peak, clipped = sixteen_bit["images"], sixteen_bit["peak"], sixteen_bit["clipped"]
+    limit, used = (1 << bit_depth) - 1, bits_used(peak)
+    if clipped:
+        text = (f"{clipped} of the {count} 16-bit images have values above {limit} (preprocess.bit_depth="
+                f"{bit_depth}), clipped to white; their largest value, {peak}, fits preprocess.bit_depth={used}")
+    elif used <= bit_depth - 2:
+        text = (f"the {count} 16-bit images use at most {used} bits (largest value {peak}), so with "
+                f"preprocess.bit_depth={bit_depth} they decode to 0-{round(peak * 255 / limit)} of 0-255; "
+                f"preprocess.bit_depth={used} keeps their contrast")
+    else:
+        return []
+    log.warning("%s", text)
+    return [{"kind": "bit_depth", "message": text}]

@@ -56,7 +56,7 @@ def load_images(paths: list[Path], settings: PixelSettings, keep_originals: bool
     kept, pixels, originals, skipped = [], [], [], []
     for path in tqdm(paths, desc="decode", unit="img", disable=len(paths) < 200, leave=False):
         try:
-            decoded = decode_file(str(path)).image
+            decoded = decode_file(str(path), settings.bit_depth).image
         except DecodeError as exc:
             skipped.append((str(path), str(exc)))
             continue

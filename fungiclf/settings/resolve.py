@@ -192,6 +192,7 @@ def resolve_preprocess(p: dict, filters: Filters) -> tuple[PreprocessSettings, F
     pixels = PixelSettings(
         color=check_choice(p.get("color"), ["gray", "rgb"], "color", "preprocess"),
         size=check_size(p.get("size")),
+        bit_depth=int(check_number(p.get("bit_depth", 16), "bit_depth", "preprocess", 8, 16, integer=True)),
         denoise=check_choice(p.get("denoise", "none") or "none", DENOISERS, "denoise", "preprocess"),
         denoise_kernel=kernel,
         denoise_h=float(check_number(p.get("denoise_h", 10.0), "denoise_h", "preprocess", 0, low_open=True)),

@@ -98,6 +98,7 @@ class PreprocessSchema:
     color: Any = "rgb"            # gray | rgb
     size: Any = 48                # int or [height, width], pixels
     cache: Any = True             # bool
+    bit_depth: Any = 16           # int in [8, 16]: significant bits of 16-bit files
     denoise: Any = "none"         # none | median | gaussian | nlmeans
     denoise_kernel: Any = 3       # odd int in [1, 31]
     denoise_h: Any = 10.0         # float > 0

@@ -104,9 +104,24 @@ def test_denoise_and_clahe_change_the_cached_pixels(make_cfg, tmp_path):
     enhanced = train(make_cfg(*base, "preprocess.denoise=nlmeans", "preprocess.clahe=true"), tmp_path / "enh")
     assert enhanced["data_fingerprint"] != plain["data_fingerprint"]
     assert json.loads((tmp_path / "enh" / "metrics.json").read_text())["status"] == "completed"
-    for bad, key in (("preprocess.denoise=bilateral", "'denoise'"), ("preprocess.denoise_kernel=4", "'denoise_kernel'")):
+    for bad, key in (("preprocess.denoise=bilateral", "'denoise'"), ("preprocess.denoise_kernel=4", "'denoise_kernel'"),
+                     ("preprocess.bit_depth=17", "'bit_depth'")):
         assert run_job(make_cfg(*base, bad), tmp_path / "bad") is None
         assert key in json.loads((tmp_path / "bad" / "metrics.json").read_text())["error"]
+
+
+def test_a_run_on_twelve_bit_files_says_which_bit_depth_keeps_their_contrast(make_cfg, tmp_path):
+    root = write_image_folder(tmp_path / "d", per_class=8)
+    for f in sorted(root.rglob("*.png")):   # the same pictures as a 12-bit camera's 16-bit TIFFs
+        cv2.imwrite(str(f.with_suffix(".tif")), cv2.imread(str(f), cv2.IMREAD_GRAYSCALE).astype(np.uint16) * 16)
+        f.unlink()
+    base = ("dataset=image_folder", f"dataset.path={root}", "preprocess.color=gray", *FAST)
+    dim = train(make_cfg(*base), tmp_path / "dim")
+    [warning] = [w["message"] for w in dim["warnings"] if w["kind"] == "bit_depth"]
+    assert "use at most 12 bits" in warning and "preprocess.bit_depth=12 keeps their contrast" in warning
+    fitted = train(make_cfg(*base, "preprocess.bit_depth=12"), tmp_path / "fitted")
+    assert "bit_depth" not in [w["kind"] for w in fitted["warnings"]]
+    assert fitted["data_fingerprint"] != dim["data_fingerprint"]
 
 
 def test_missing_classes_between_train_and_test_folders(tmp_path):

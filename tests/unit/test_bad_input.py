@@ -46,6 +46,9 @@ def test_awkward_files_are_converted_or_skipped_with_a_reason(tmp_path):
     assert read_image(str(a / "alpha.png")).shape == (20, 30, 3)
     assert read_image(str(a / "palette.png")).ndim in (2, 3)
     assert read_image(str(a / "deep16.tif")).dtype == np.uint8
+    cv2.imwrite(str(a / "nan.tif"), np.full((6, 6), np.nan, np.float32))
+    with pytest.raises(DecodeError, match="not finite"):
+        read_image(str(a / "nan.tif"))
 
 
 def test_info_reports_classes_modes_unreadable_and_duplicates(tmp_path, capsys):
@@ -62,6 +65,8 @@ def test_info_reports_classes_modes_unreadable_and_duplicates(tmp_path, capsys):
     assert "gray16" in per_class["a"]["modes"] and "rgba8" in per_class["a"]["modes"]
     assert "24x24 (6)" in per_class["b"]["sizes"]
     assert "unreadable files: 5" in out and "exact duplicates (same bytes): 2 files in 1 sets" in out
+    assert report["sixteen_bit"] == {"images": 2, "peak": 40000, "bits": 16}
+    assert "16-bit images: 2, largest value 40000 (16 bits used): the default preprocess.bit_depth=16 fits them" in out
 
 
 def test_info_groups_with_a_dataset_preset(tmp_path, capsys):

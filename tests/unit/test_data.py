@@ -8,9 +8,10 @@ import cv2
 import numpy as np
 import pytest
 
-from fungiclf.data.decode import DecodeError, read_image, to_model_pixels
+from fungiclf.data.decode import DecodeError, decode_file, read_image, to_model_pixels
 from fungiclf.data.enhance import PixelSettings
-from fungiclf.data.prepare import prepare
+from fungiclf.data.prepare import bit_depth_warnings, prepare
+from fungiclf.inference.images import load_images
 from fungiclf.data.sources import group_keys, load_image_folder, load_npz
 from fungiclf.data.synthetic import ensure_synthetic
 from fungiclf.errors import DataError
@@ -86,6 +87,33 @@ def test_decoding_converts_depth_alpha_and_colour(tmp_path):
     (tmp_path / "empty.png").write_bytes(b"")
     with pytest.raises(DecodeError):
         read_image(str(tmp_path / "empty.png"))
+
+
+def test_twelve_bit_camera_files_keep_their_contrast_with_preprocess_bit_depth(tmp_path):
+    for name in ("a", "b"):
+        (tmp_path / "d" / name).mkdir(parents=True)
+        for i in range(3):   # a 12-bit camera's values (0-4095) in 16-bit TIFFs
+            cv2.imwrite(str(tmp_path / "d" / name / f"{i}.tif"), (np.arange(64).reshape(8, 8) * 65).astype(np.uint16))
+    one = str(tmp_path / "d" / "a" / "0.tif")
+    assert decode_file(one).image.max() == round(63 * 65 / 257) and decode_file(one).peak == 63 * 65
+    assert decode_file(one, bit_depth=12).image.max() == round(63 * 65 * 255 / 4095)
+    assert decode_file(one, bit_depth=10).image.max() == 255   # above 2**10 - 1: clipped to white
+
+    samples = load_image_folder(str(tmp_path / "d"))
+    full = prepare(samples, PixelSettings("gray", (8, 8)), str(tmp_path / "cache"))
+    twelve = prepare(samples, PixelSettings("gray", (8, 8), bit_depth=12), str(tmp_path / "cache"))
+    assert twelve.key != full.key and full.images.max() == 16 and twelve.images.max() == 255
+    assert twelve.sixteen_bit == {"images": 6, "peak": 4095, "clipped": 0}
+    cached = prepare(samples, PixelSettings("gray", (8, 8), bit_depth=10), str(tmp_path / "cache"))
+    assert prepare(samples, PixelSettings("gray", (8, 8), bit_depth=10), str(tmp_path / "cache")).sixteen_bit \
+        == cached.sixteen_bit == {"images": 6, "peak": 4095, "clipped": 6}   # kept in the cache entry
+    # predict decodes new files with the run's bit depth, as its cache entry was built
+    assert np.array_equal(load_images([tmp_path / "d" / "a" / "0.tif"], PixelSettings("gray", (8, 8), bit_depth=12))
+                          .pixels[0], twelve.images[0])
+
+    assert "preprocess.bit_depth=12 keeps their contrast" in bit_depth_warnings(full.sixteen_bit, 16)[0]["message"]
+    assert "6 of the 6 16-bit images have values above 1023" in bit_depth_warnings(cached.sixteen_bit, 10)[0]["message"]
+    assert bit_depth_warnings(twelve.sixteen_bit, 12) == [] and bit_depth_warnings(None, 16) == []
 
 
 def test_cache_is_hit_from_a_second_process_and_rebuilt_when_damaged(tmp_path):
