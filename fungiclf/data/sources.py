@@ -45,15 +45,18 @@ def _class_dirs(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
 
 
-def group_keys(names: list[str], pattern: str | None) -> np.ndarray:
-    """Group key per file name: the first regex group of ``pattern``, else the name itself.
+def group_keys(ids: list[str], pattern: str | None, names: list[str] | None = None) -> np.ndarray:
+    """Group key per item: the first regex group of ``pattern`` searched in its name; an item
+    whose name does not match is its own group (its id).
 
     Args:
-        names: file names or ids.
+        ids: unique item ids (paths relative to the dataset folder).
         pattern: e.g. r"^(.+)_\\d+\\.\\w+$" groups "H1_101a_7.jpg" under "H1_101a".
+        names: the text searched per item: its path inside its class folder ("slide7/p_1.jpg"
+            or, in a flat class folder, the file name). Default: each id's file name.
     """
     if not pattern:
-        return np.array(names, dtype=object)
+        return np.array(ids, dtype=object)
     try:
         regex = re.compile(pattern)
     except re.error as exc:
@@ -61,16 +64,16 @@ def group_keys(names: list[str], pattern: str | None) -> np.ndarray:
     if regex.groups < 1:
         raise DataError(f"dataset.group_pattern {pattern!r} has no capturing group (the group key)")
     keys, unmatched = [], 0
-    for name in names:
-        match = regex.search(Path(name).name)
+    for item, name in zip(ids, names if names is not None else [Path(i).name for i in ids]):
+        match = regex.search(name)
         if match is None:
             unmatched += 1
-            keys.append(name)
+            keys.append(item)
         else:
             keys.append(match.group(1))
     if unmatched:
         log.warning("dataset.group_pattern matched no group in %d of %d file names; each of those is its own group",
-                    unmatched, len(names))
+                    unmatched, len(ids))
     return np.array(keys, dtype=object)
 
 
@@ -102,7 +105,7 @@ def load_image_folder(path: str, group_pattern: str | None = None, **_: object) 
         raise DataError(f"dataset.path {str(root)!r} needs at least two class folders, "
                         f"found {len(class_names)}{hint}")
     index = {c: i for i, c in enumerate(class_names)}
-    ids, labels, paths, given, ignored = [], [], [], [], []
+    ids, names, labels, paths, given, ignored = [], [], [], [], [], []
     for split, folder in parts.items():
         present = {d.name for d in _class_dirs(folder)}
         for missing in sorted(set(class_names) - present):
@@ -116,17 +119,24 @@ def load_image_folder(path: str, group_pattern: str | None = None, **_: object) 
                 raise DataError(f"class folder {str(folder / cls)!r} is empty")
             for f in files:
                 ids.append(str(f.relative_to(root)))
+                names.append(f.relative_to(folder / cls).as_posix())
                 labels.append(index[cls])
                 paths.append(str(f))
                 given.append(split)
     if ignored:
         log.warning("%d entries of %s left out: %s", len(ignored), root,
                     ", ".join(f"{p} ({reason})" for p, reason in ignored[:5]))
+    nested = [name for name in names if "/" in name]
+    if nested and not group_pattern:
+        log.warning("%d files sit in subfolders of their class folders (%s), and the split is per file. If a "
+                    "subfolder holds one photograph, slide or patient, group by it to keep it on one side of the "
+                    "split: dataset.group_by=folder (dataset=image_folder) or dataset.group_pattern='^([^/]+)/'",
+                    len(nested), ids[names.index(nested[0])])
     return Samples(
         class_names=class_names,
         ids=ids,
         labels=np.array(labels, dtype=np.int64),
-        groups=group_keys(ids, group_pattern),
+        groups=group_keys(ids, group_pattern, names),
         paths=paths,
         given_split=None if parts.keys() == {""} else np.array(
             [g if g != "train" or "val" in parts else "" for g in given], dtype=object),

@@ -120,8 +120,8 @@ def group_pattern(dataset: dict) -> str | None:
     if by is not None:
         presets = dataset.get("group_presets")
         if not presets:
-            raise ConfigError(f"dataset.group_by={by!r} needs a dataset with group presets (dataset=defungi); "
-                              f"set dataset.group_pattern to a regex instead")
+            raise ConfigError(f"dataset.group_by={by!r} needs a dataset with group presets (dataset=defungi or "
+                              f"image_folder); set dataset.group_pattern to a regex instead")
         check_choice(by, list(presets), "group_by", "dataset")
         explicit = explicit or presets[by]
     if explicit is None:

@@ -12,7 +12,7 @@ import pytest
 from fungiclf.data.sources import load_image_folder
 from fungiclf.errors import DataError
 from fungiclf.train import run_job, train
-from tests.conftest import write_image_folder
+from tests.conftest import write_image_folder, write_npz
 
 FAST = ("model=logreg", "preprocess.size=12")
 
@@ -143,8 +143,32 @@ def test_dataset_presets_say_how_to_fetch_missing_data(make_cfg, tmp_path, datas
     assert f"fungiclf-data fetch {dataset}" in error and str(tmp_path) in error
 
 
-def test_group_by_needs_a_dataset_with_presets(make_cfg, tmp_path):
+def test_group_by_names_a_preset_of_the_dataset(make_cfg, tmp_path):
     root = write_image_folder(tmp_path / "d", per_class=4)
-    assert run_job(make_cfg("dataset=image_folder", f"dataset.path={root}", "+dataset.group_by=photograph", *FAST),
+    assert run_job(make_cfg("dataset=image_folder", f"dataset.path={root}", "dataset.group_by=photograph", *FAST),
                    tmp_path / "run") is None
-    assert "group presets" in json.loads((tmp_path / "run" / "metrics.json").read_text())["error"]
+    assert "'group_by'" in (error := json.loads((tmp_path / "run" / "metrics.json").read_text())["error"])
+    assert "folder" in error
+    npz = write_npz(tmp_path / "x.npz")
+    assert run_job(make_cfg("dataset=medmnist", f"dataset.path={npz}", "dataset.group_by=folder", *FAST),
+                   tmp_path / "npz") is None
+    assert "group presets" in json.loads((tmp_path / "npz" / "metrics.json").read_text())["error"]
+
+
+def test_subfolders_of_class_folders_group_with_group_by_folder(make_cfg, tmp_path, caplog):
+    flat = write_image_folder(tmp_path / "flat", per_class=24)
+    for f in sorted(flat.rglob("*.png")):   # six slides of four patches per class: CLASS/slide_<k>/<file>
+        slide = f.parent / f"slide_{int(f.stem.split('_')[1]) // 4}"
+        slide.mkdir(exist_ok=True)
+        f.rename(slide / f.name)
+    base = ("dataset=image_folder", f"dataset.path={flat}", *FAST)
+    with caplog.at_level("WARNING"):
+        train(make_cfg(*base), tmp_path / "per_file")
+    assert "72 files sit in subfolders of their class folders" in caplog.text and "dataset.group_by=folder" in caplog.text
+    assert read_split(tmp_path / "per_file").groupby("group")["split"].nunique().max() == 1   # each file its own group
+
+    metrics = train(make_cfg(*base, "dataset.group_by=folder"), tmp_path / "grouped")
+    split = read_split(tmp_path / "grouped")
+    assert sorted(split["group"].unique()) == [f"slide_{k}" for k in range(6)]   # keyed by the subfolder's name
+    assert split.groupby("group")["split"].nunique().max() == 1                   # a slide on one side only
+    assert metrics["groups"]["train"] + metrics["groups"]["val"] + metrics["groups"]["test"] == 6

@@ -81,7 +81,10 @@ def test_info_groups_with_a_dataset_preset(tmp_path, capsys):
     data_main(["info", str(root), "--dataset", "defungi", "--group-by", "none"])
     assert capsys.readouterr().out.splitlines()[0].endswith("12 images, 2 classes")
     with pytest.raises(SystemExit):
-        data_main(["info", str(root), "--group-by", "slide"])
+        data_main(["info", str(root), "--group-by", "slide"])   # image_folder's only preset is folder
+    assert "'group_by'" in (err := capsys.readouterr().err) and "folder" in err
+    with pytest.raises(SystemExit):
+        data_main(["info", str(tmp_path / "x.npz"), "--group-by", "folder"])
     assert "needs a dataset with group presets" in capsys.readouterr().err
 
 
