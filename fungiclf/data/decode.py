@@ -7,6 +7,7 @@ import cv2
 import numpy as np
 
 COLOR_CHANNELS = {"gray": 1, "rgb": 3}
+FITS = ["stretch", "crop", "pad"]   # how an image of another aspect ratio meets preprocess.size
 JPEG_START, JPEG_END = b"\xff\xd8", b"\xff\xd9"
 
 
@@ -134,9 +135,31 @@ def pixel_digest(image: np.ndarray) -> str:
     return digest.hexdigest()
 
 
-def to_model_pixels(image: np.ndarray, color: str, size: tuple[int, int]) -> np.ndarray:
-    """Convert colour mode and resize: uint8 (height, width, 1 or 3)."""
-    image = to_uint8_rgb(image)
+def fit_aspect(image: np.ndarray, size: tuple[int, int], fit: str) -> np.ndarray:
+    """Bring ``image`` to the aspect ratio of ``size`` (height, width) at its own resolution:
+    "crop" keeps the centre, "pad" adds black borders on both sides, "stretch" leaves it
+    (the resize then distorts it)."""
+    height, width = image.shape[:2]
+    target_height, target_width = size
+    wide = width * target_height > height * target_width
+    if fit == "stretch" or width * target_height == height * target_width:
+        return image
+    if fit == "crop":
+        if wide:
+            keep = max(1, round(height * target_width / target_height))
+            return image[:, (width - keep) // 2:(width - keep) // 2 + keep]
+        keep = max(1, round(width * target_height / target_width))
+        return image[(height - keep) // 2:(height - keep) // 2 + keep]
+    extra = (round(width * target_height / target_width) - height) if wide else \
+        (round(height * target_width / target_height) - width)
+    before, after = extra // 2, extra - extra // 2
+    borders = (before, after, 0, 0) if wide else (0, 0, before, after)
+    return cv2.copyMakeBorder(image, *borders, cv2.BORDER_CONSTANT, value=0)
+
+
+def to_model_pixels(image: np.ndarray, color: str, size: tuple[int, int], fit: str = "stretch") -> np.ndarray:
+    """Convert colour mode, fit the aspect ratio (FITS) and resize: uint8 (height, width, 1 or 3)."""
+    image = fit_aspect(to_uint8_rgb(image), size, fit)
     if color == "gray" and image.ndim == 3:
         image = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
     elif color == "rgb" and image.ndim == 2:

@@ -20,6 +20,8 @@ class PixelSettings:
     Attributes:
         color: "gray" or "rgb".
         size: (height, width) in pixels.
+        fit: how an image of another aspect ratio meets ``size``: one of FITS (stretch,
+            crop the centre, or pad with black).
         bit_depth: significant bits of 16-bit files' values (8-16): ``2**bit_depth - 1`` decodes
             to 255, larger values are clipped. 8-bit files are not affected.
         denoise: one of DENOISERS.
@@ -32,6 +34,7 @@ class PixelSettings:
 
     color: str
     size: tuple[int, int]
+    fit: str = "stretch"
     bit_depth: int = 16
     denoise: str = "none"
     denoise_kernel: int = 3
@@ -65,7 +68,7 @@ def enhance(image: np.ndarray, settings: PixelSettings) -> np.ndarray:
 
 def model_pixels(image: np.ndarray, settings: PixelSettings) -> np.ndarray:
     """Decoded uint8 image -> model input (height, width, channels) uint8."""
-    pixels = to_model_pixels(image, settings.color, settings.size)
+    pixels = to_model_pixels(image, settings.color, settings.size, settings.fit)
     if settings.denoise != "none" or settings.clahe:
         pixels = enhance(pixels, settings)
     return pixels

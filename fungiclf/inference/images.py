@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from fungiclf.data.decode import DecodeError, decode_file
+from fungiclf.data.decode import DecodeError, decode_file, fit_aspect
 from fungiclf.data.enhance import PixelSettings, model_pixels
 
 
@@ -19,7 +19,9 @@ class ImageBatch:
     Attributes:
         paths: the files that decoded, in input order.
         pixels: (N, H, W, C) uint8 in the run's preprocessing.
-        originals: the decoded images at their stored size (uint8 RGB or gray), for display.
+        originals: the decoded images at their stored resolution (uint8 RGB or gray), cropped
+            or padded to the model input's aspect ratio as preprocess.fit does, so that a
+            heat map of the input lies on them; for display.
         skipped: (path, reason) of files that could not be read.
     """
 
@@ -63,7 +65,7 @@ def load_images(paths: list[Path], settings: PixelSettings, keep_originals: bool
         kept.append(path)
         pixels.append(model_pixels(decoded, settings))
         if keep_originals:
-            originals.append(decoded)
+            originals.append(fit_aspect(decoded, settings.size, settings.fit))
     channels = 1 if settings.color == "gray" else 3
     array = np.stack(pixels) if pixels else np.zeros((0, height, width, channels), np.uint8)
     return ImageBatch(kept, array, originals, skipped)

@@ -18,6 +18,7 @@ import keras
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
+from fungiclf.data.decode import FITS
 from fungiclf.data.enhance import DENOISERS, PixelSettings
 from fungiclf.data.filters import Filters
 from fungiclf.data.mixing import Mixing
@@ -192,6 +193,7 @@ def resolve_preprocess(p: dict, filters: Filters) -> tuple[PreprocessSettings, F
     pixels = PixelSettings(
         color=check_choice(p.get("color"), ["gray", "rgb"], "color", "preprocess"),
         size=check_size(p.get("size")),
+        fit=check_choice(p.get("fit", "stretch"), FITS, "fit", "preprocess"),
         bit_depth=int(check_number(p.get("bit_depth", 16), "bit_depth", "preprocess", 8, 16, integer=True)),
         denoise=check_choice(p.get("denoise", "none") or "none", DENOISERS, "denoise", "preprocess"),
         denoise_kernel=kernel,

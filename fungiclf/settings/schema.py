@@ -97,6 +97,7 @@ class LowVarianceSchema:
 class PreprocessSchema:
     color: Any = "rgb"            # gray | rgb
     size: Any = 48                # int or [height, width], pixels
+    fit: Any = "stretch"          # stretch | crop | pad: other aspect ratios
     cache: Any = True             # bool
     bit_depth: Any = 16           # int in [8, 16]: significant bits of 16-bit files
     denoise: Any = "none"         # none | median | gaussian | nlmeans

@@ -103,9 +103,10 @@ def test_denoise_and_clahe_change_the_cached_pixels(make_cfg, tmp_path):
     assert again["timings"]["data_from_cache"] is True and again["data_fingerprint"] == plain["data_fingerprint"]
     enhanced = train(make_cfg(*base, "preprocess.denoise=nlmeans", "preprocess.clahe=true"), tmp_path / "enh")
     assert enhanced["data_fingerprint"] != plain["data_fingerprint"]
+    assert train(make_cfg(*base, "preprocess.fit=pad"), tmp_path / "pad")["data_fingerprint"] != plain["data_fingerprint"]
     assert json.loads((tmp_path / "enh" / "metrics.json").read_text())["status"] == "completed"
     for bad, key in (("preprocess.denoise=bilateral", "'denoise'"), ("preprocess.denoise_kernel=4", "'denoise_kernel'"),
-                     ("preprocess.bit_depth=17", "'bit_depth'")):
+                     ("preprocess.bit_depth=17", "'bit_depth'"), ("preprocess.fit=letterbox", "'fit'")):
         assert run_job(make_cfg(*base, bad), tmp_path / "bad") is None
         assert key in json.loads((tmp_path / "bad" / "metrics.json").read_text())["error"]
 

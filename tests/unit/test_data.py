@@ -116,6 +116,22 @@ def test_twelve_bit_camera_files_keep_their_contrast_with_preprocess_bit_depth(t
     assert bit_depth_warnings(twelve.sixteen_bit, 12) == [] and bit_depth_warnings(None, 16) == []
 
 
+def test_preprocess_fit_crops_or_pads_other_aspect_ratios_instead_of_stretching(tmp_path):
+    wide = np.full((40, 80, 3), 100, np.uint8)
+    wide[:, :20] = 255                       # a bright left quarter, outside the centre square
+    cv2.imwrite(str(tmp_path / "wide.png"), wide)
+    stretched = to_model_pixels(wide, "rgb", (20, 20))
+    assert stretched[:, :5].min() == 255     # the quarter became a quarter of the square: distorted
+    cropped = to_model_pixels(wide, "rgb", (20, 20), "crop")
+    assert cropped.min() == cropped.max() == 100   # the centre 40x40 only
+    padded = to_model_pixels(wide, "rgb", (20, 20), "pad")
+    assert padded[:5].max() == padded[-5:].max() == 0 and padded[5:15, :5].min() == 255   # black bands, all content
+    assert to_model_pixels(wide[..., 0], "gray", (30, 20), "pad").shape == (30, 20, 1)
+    # explain shows the original cropped like the input, at full resolution, so the heat map lies on it
+    shown = load_images([tmp_path / "wide.png"], PixelSettings("rgb", (20, 20), fit="crop"), keep_originals=True)
+    assert shown.originals[0].shape == (40, 40, 3) and np.array_equal(shown.pixels[0], cropped)
+
+
 def test_cache_is_hit_from_a_second_process_and_rebuilt_when_damaged(tmp_path):
     root = write_image_folder(tmp_path / "d", per_class=4)
     samples = load_image_folder(str(root))
