@@ -23,7 +23,7 @@ from omegaconf import DictConfig, OmegaConf
 from fungiclf.data.dataset import load_samples
 from fungiclf.data.fetch import MAX_EXPANDED_GB, MAX_RATIO, Limits, fetch
 from fungiclf.data.inventory import take_inventory
-from fungiclf.errors import FungiclfError
+from fungiclf.errors import ConfigError, FungiclfError
 from fungiclf.settings.resolve import resolve_dataset
 
 log = logging.getLogger("fungiclf.data")
@@ -44,7 +44,7 @@ def cmd_fetch(args: argparse.Namespace) -> None:
 
 def cmd_info(args: argparse.Namespace) -> None:
     path = Path(args.path).expanduser()
-    dataset = args.dataset or ("medmnist" if path.suffix == ".npz" else "image_folder")
+    dataset = args.dataset or {".npz": "medmnist", ".csv": "csv"}.get(path.suffix.lower(), "image_folder")
     cfg = compose_config(f"dataset={dataset}")
     group = OmegaConf.to_container(cfg.dataset, resolve=True)
     group["path"] = str(path)
@@ -52,6 +52,11 @@ def cmd_info(args: argparse.Namespace) -> None:
         group["group_by"] = args.group_by
     if args.group_pattern:
         group["group_pattern"] = args.group_pattern
+    if args.columns:
+        pairs = [item.partition("=") for item in args.columns]
+        if any(not sep for _, sep, _ in pairs):
+            raise ConfigError(f"--columns takes ROLE=NAME pairs, e.g. image=path label=dx; got {args.columns}")
+        group["columns"] = {**(group.get("columns") or {}), **{role: name for role, _, name in pairs}}
     settings, _ = resolve_dataset(group, {})
     samples = load_samples(settings, str(Path(cfg.paths.cache_dir).expanduser()))
     inventory = take_inventory(samples)
@@ -108,10 +113,12 @@ def parser() -> argparse.ArgumentParser:
                    help="refuse an archive that would unpack to more than this many times its size (default %(default)g)")
     p.set_defaults(run=cmd_fetch)
     p = sub.add_parser("info", help="per-class counts, sizes, modes, groups, unreadable files and duplicates")
-    p.add_argument("path", help="an image folder or a MedMNIST-style .npz")
+    p.add_argument("path", help="an image folder, a MedMNIST-style .npz or a CSV table of images")
     p.add_argument("--dataset", help="a dataset config whose options apply (e.g. defungi: grouped by photograph)")
     p.add_argument("--group-by", help="a preset of the dataset config (defungi: photograph, slide, none)")
     p.add_argument("--group-pattern", help="regex on file names; first group = group key")
+    p.add_argument("--columns", nargs="+", metavar="ROLE=NAME",
+                   help="a CSV's columns: image=..., label=..., group=..., split=... (default image, label)")
     p.add_argument("--json", help="also write the full report to this file")
     p.set_defaults(run=cmd_info)
     p = sub.add_parser("cache", help="manage the decode cache")

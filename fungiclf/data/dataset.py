@@ -8,6 +8,7 @@ once (or loads the cache) and applies the exclusions.
 import hashlib
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,12 +23,15 @@ from fungiclf.data.quality import (
     pixel_variance,
 )
 from fungiclf.data.samples import SPLITS, Samples
-from fungiclf.data.sources import SOURCES
+from fungiclf.data.sources import load_image_folder, load_npz
 from fungiclf.data.split import assign_splits, check_no_group_leak
 from fungiclf.data.synthetic import ensure_synthetic
+from fungiclf.data.table import load_csv
 from fungiclf.errors import DataError
 
 log = logging.getLogger(__name__)
+
+SOURCES: dict[str, Callable[..., Samples]] = {"image_folder": load_image_folder, "npz": load_npz, "csv": load_csv}
 
 
 @dataclass
@@ -96,7 +100,8 @@ def load_samples(dataset, cache_dir: str) -> Samples:
     if not path.exists() and dataset.fetch:
         raise DataError(f"dataset.path {str(path)!r} does not exist: {fetch_hint(dataset.fetch, path)}")
     samples = SOURCES[dataset.source](str(path), group_pattern=dataset.group_pattern,
-                                      class_names=list(dataset.class_names) if dataset.class_names else None)
+                                      class_names=list(dataset.class_names) if dataset.class_names else None,
+                                      columns=dataset.columns)
     if dataset.val_from_train and samples.given_split is not None:
         # the source's own val joins train; val is then carved out of both by dataset.split
         pooled = np.isin(samples.given_split, ["train", "val", ""])

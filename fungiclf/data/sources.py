@@ -1,9 +1,9 @@
-"""Data sources: an image folder and a MedMNIST-style .npz, found by name in SOURCES."""
+"""Data sources: an image folder and a MedMNIST-style .npz (a CSV table: data/table.py).
+fungiclf.data.dataset.SOURCES finds them by name."""
 
 import logging
 import os
 import re
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -242,8 +242,3 @@ def load_npz(path: str, class_names: list[str] | None = None, **_: object) -> Sa
         given_split=np.array(given, dtype=object),
     )
 
-
-SOURCES: dict[str, Callable[..., Samples]] = {
-    "image_folder": load_image_folder,
-    "npz": load_npz,
-}

@@ -23,7 +23,7 @@ class DatasetSettings:
 
     Attributes:
         name: the dataset config's name (defungi, synthetic, image_folder, ...).
-        source: "image_folder", "npz" or "synthetic".
+        source: "image_folder", "npz", "csv" or "synthetic".
         path: the folder or file (expanded), or None for the synthetic set.
         group_pattern: regex whose first group is the group key (a group_by preset resolved), or None.
         class_names: label names for an npz, or None (from folders, or "0", "1", ...).
@@ -32,6 +32,7 @@ class DatasetSettings:
         fetch: the ``fungiclf-data fetch`` name of a preset, for hints; else None.
         synthetic: the generator's settings (n_per_class, patches_per_photo, size, seed), or None.
         max_per_class: at most this many items per class per split (trainer.max_per_class, smoke).
+        columns: for a CSV source, the column of each role (image, label, group, split); else None.
     """
 
     name: str
@@ -44,6 +45,7 @@ class DatasetSettings:
     fetch: str | None = None
     synthetic: dict | None = None
     max_per_class: int | None = None
+    columns: dict | None = None
 
 
 @dataclass(frozen=True)
@@ -225,7 +227,8 @@ def to_config(settings: Settings) -> dict:
                     "class_names": list(dataset.class_names) if dataset.class_names else None,
                     "split": dict(dataset.split), "fraction": filters.fraction,
                     "drop_cross_split_duplicates": filters.drop_duplicates, "val_from_train": dataset.val_from_train,
-                    "fetch": dataset.fetch, "synthetic": dict(dataset.synthetic) if dataset.synthetic else None},
+                    "fetch": dataset.fetch, "synthetic": dict(dataset.synthetic) if dataset.synthetic else None,
+                    "columns": dict(dataset.columns) if dataset.columns else None},
         "preprocess": {**pixels, "cache": settings.preprocess.cache,
                        "low_variance": {"threshold": filters.threshold, "percentile": filters.percentile,
                                         "splits": list(filters.splits)}},

@@ -23,6 +23,7 @@ from fungiclf.data.enhance import DENOISERS, PixelSettings
 from fungiclf.data.filters import Filters
 from fungiclf.data.mixing import Mixing
 from fungiclf.data.samples import SPLITS
+from fungiclf.data.table import COLUMNS as CSV_COLUMNS
 from fungiclf.data.views import TTA_VIEWS
 from fungiclf.errors import ConfigError
 from fungiclf.evaluation.metrics import THRESHOLD_RULES
@@ -38,7 +39,7 @@ from fungiclf.training.compute import JIT_MODES, PRECISIONS
 from fungiclf.training.optimizers import OPTIMIZERS, SCHEDULES
 from fungiclf.validation import (check_bool, check_choice, check_number, check_size, check_text, invalid)
 
-SOURCES = ["image_folder", "npz", "synthetic"]
+SOURCES = ["image_folder", "npz", "csv", "synthetic"]
 MONITORS = ["val_loss", "val_accuracy", "val_f1_macro"]
 BALANCE_MODES = ["none", "class_weight", "oversample"]
 LOGGERS = {"none": None, "mlflow": "mlflow", "tensorboard": "tensorboardX"}   # name -> package it needs
@@ -115,6 +116,23 @@ def resolve_paths(paths: dict) -> PathsSettings:
     return PathsSettings(**values)
 
 
+def csv_columns(columns: Any, source: str) -> dict | None:
+    """dataset.columns: {image, label, group, split} column names, for a csv source only."""
+    if source != "csv":
+        if columns is not None:
+            raise ConfigError(f"dataset.columns names the columns of a CSV table; dataset source {source!r} has none")
+        return None
+    if not isinstance(columns, Mapping) or set(columns) - set(CSV_COLUMNS):
+        raise invalid("columns", "dataset", f"a mapping of {list(CSV_COLUMNS)} to column names", columns)
+    resolved = {**CSV_COLUMNS, **columns}
+    for role, column in resolved.items():
+        if column is None and role in ("image", "label"):
+            raise invalid(f"columns.{role}", "dataset", "a column name", column)
+        if column is not None:
+            check_text(column, f"columns.{role}", "dataset")
+    return {role: None if column is None else str(column) for role, column in resolved.items()}
+
+
 def group_pattern(dataset: dict) -> str | None:
     """The grouping regex: ``dataset.group_pattern``, or the preset named by ``dataset.group_by``."""
     by, explicit = dataset.get("group_by"), dataset.get("group_pattern")
@@ -172,6 +190,7 @@ def resolve_dataset(d: dict, trainer: dict) -> tuple[DatasetSettings, Filters]:
                           f"Got {split} instead.")
     limit = trainer.get("max_per_class")
     settings = DatasetSettings(
+        columns=csv_columns(d.get("columns"), source),
         name=name, source=source, path=path, group_pattern=group_pattern(d), class_names=class_names, split=split,
         val_from_train=check_bool(d.get("val_from_train", False), "val_from_train", "dataset"),
         fetch=d.get("fetch"), synthetic=synthetic,

@@ -57,12 +57,13 @@ class TrainSchema:
 @dataclass
 class DatasetSchema:
     name: Any = MISSING           # str
-    source: Any = "image_folder"  # image_folder | npz | synthetic
+    source: Any = "image_folder"  # image_folder | npz | csv | synthetic
     path: Any = None              # str (required unless synthetic)
     fetch: Any = None             # str: fungiclf-data fetch name (presets)
     group_pattern: Any = None     # str regex with one capturing group (searched in the path inside the class folder), or null
     group_by: Any = None          # str: a key of group_presets, or null
     group_presets: Any = None     # {name: regex or null} (defungi, image_folder)
+    columns: Any = None           # {image, label, group, split}: column names of a csv source
     class_names: Any = None       # list of str, or null
     split: Any = field(default_factory=lambda: {"train": 0.6, "val": 0.2, "test": 0.2})  # fractions summing to 1
     fraction: Any = 1.0           # float in (0, 1]

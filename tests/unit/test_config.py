@@ -75,8 +75,10 @@ def test_conflicting_balance_settings_are_an_error(make_cfg):
 
 ROUND_TRIP = [[f"{group}={option}"] for group, option in
               [(g, p.stem) for g in GROUPS for p in sorted((CONF / g).glob("*.yaml"))]
-              if not (group == "dataset" and option in ("image_folder", "medmnist"))] + [
+              if not (group == "dataset" and option in ("image_folder", "medmnist", "csv"))] + [
     ["dataset=image_folder", "dataset.path=/data/x"], ["dataset=medmnist", "dataset.path=/data/x.npz"],
+    ["dataset=csv", "dataset.path=/data/x.csv", "dataset.columns.group=patient", "preprocess.fit=pad",
+     "preprocess.bit_depth=12"],
     ["trainer=smoke", "model=resnet18", "cv.folds=5"], ["experiment=chest_xray_grid", "row=m25b"],
     ["dataset=defungi", "dataset.group_by=slide", "preprocess.size=[40,60]", "trainer.class_weight={H1: 2.0}"],
     ["model=vgg16", "model.finetune.epochs=3", "model.finetune.unfreeze=all", "logger=tensorboard"],
