@@ -11,3 +11,7 @@ class ConfigError(FungiclfError, ValueError):
 
 class DataError(FungiclfError):
     """A dataset is missing, empty or malformed."""
+
+
+class DecodeError(Exception):
+    """One file is not an image that can be read (the caller skips it and says why)."""

@@ -1,4 +1,5 @@
-"""Image decoding and pixel conversion with OpenCV. Pixels stay uint8 0-255 throughout."""
+"""Image decoding (OpenCV; DICOM through data/dicom.py) and pixel conversion. Pixels stay
+uint8 0-255 throughout."""
 
 import hashlib
 from dataclasses import dataclass
@@ -6,13 +7,12 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from fungiclf.data.dicom import decode_dicom, is_dicom
+from fungiclf.errors import DecodeError
+
 COLOR_CHANNELS = {"gray": 1, "rgb": 3}
 FITS = ["stretch", "crop", "pad"]   # how an image of another aspect ratio meets preprocess.size
 JPEG_START, JPEG_END = b"\xff\xd8", b"\xff\xd9"
-
-
-class DecodeError(Exception):
-    """This file is not an image OpenCV can read (the caller skips it)."""
 
 
 def decode_unchanged(raw: bytes | np.ndarray) -> np.ndarray:
@@ -45,11 +45,12 @@ class Decoded:
 
     Attributes:
         image: uint8 (H, W) gray or (H, W, 3) RGB at the stored size.
-        mode: how it was stored ("rgb8", "gray16", "rgba8", ...).
+        mode: how it was stored ("rgb8", "gray16", "rgba8", "dicom-gray12", ...).
         file_digest: hash of the file bytes (of the array, for array sources).
         pixel_digest: hash of ``image``: equal for files that decode alike.
         peak: the largest stored value of the colour channels of an integer image (up to
-            65535 for 16-bit files: it tells how many of their bits are used); 255 for floats.
+            65535 for 16-bit files: it tells how many of their bits are used); 255 for floats
+            and DICOM files (which are windowed, not scaled by bit depth).
     """
 
     image: np.ndarray
@@ -70,12 +71,15 @@ def decode_file(path: str, bit_depth: int = 16) -> Decoded:
         raw = np.fromfile(path, dtype=np.uint8)
     except OSError as exc:  # permissions, a file that vanished, an I/O error
         raise DecodeError(f"cannot read ({exc.strerror or exc})") from None
+    digest = hashlib.blake2b(raw.data, digest_size=16).hexdigest()
+    if is_dicom(raw):
+        image, mode = decode_dicom(raw)
+        return Decoded(image, mode, digest, pixel_digest(image), 255)
     stored = decode_unchanged(raw)
     image = to_uint8_rgb(stored, bgr=True, bit_depth=bit_depth)
     colors = color_channels(stored)
     peak = int(colors.max()) if colors.dtype.kind in "ui" else 255
-    return Decoded(image, image_mode(stored), hashlib.blake2b(raw.data, digest_size=16).hexdigest(),
-                   pixel_digest(image), peak)
+    return Decoded(image, image_mode(stored), digest, pixel_digest(image), peak)
 
 
 def decode_array(array: np.ndarray) -> Decoded:

@@ -143,7 +143,7 @@ def prepare(samples: Samples, settings: PixelSettings, cache_dir: str | None, wo
     for item, reason in skipped:
         log.warning("Skipped %s: %s", item, reason)
     if len(kept) == 0:
-        raise DataError(f"none of the {len(samples)} files could be decoded (first: {skipped[0][0]})")
+        raise DataError(f"none of the {len(samples)} files could be decoded (first: {skipped[0][0]}: {skipped[0][1]})")
     if folder is None:
         return Prepared(images, kept, skipped, key, False, file_digests, pixel_digests, sixteen_bit)
     tmp = folder.with_name(f"{key}.tmp-{os.getpid()}")
