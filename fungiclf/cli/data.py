@@ -20,6 +20,7 @@ import pandas as pd
 from hydra import compose, initialize_config_module
 from omegaconf import DictConfig, OmegaConf
 
+from fungiclf.cli import stop_on_closed_pipe
 from fungiclf.data.dataset import load_samples
 from fungiclf.data.fetch import MAX_EXPANDED_GB, MAX_RATIO, Limits, fetch
 from fungiclf.data.inventory import take_inventory
@@ -80,13 +81,13 @@ def cmd_info(args: argparse.Namespace) -> None:
     for name, sets in (("exact duplicates (same bytes)", exact), ("pixel duplicates (same decoded pixels)", pixel)):
         lines.append(f"{name}: {sum(len(s) for s in sets)} files in {len(sets)} sets")
         lines += [f"  {' = '.join(s)}" for s in sets[:10]]
-    print("\n".join(lines))
     if args.json:
         report = {"path": str(path), "images": len(items), "classes": samples.class_names,
                   "groups": int(items["group"].nunique()) if grouped else None,
                   "per_class": inventory.per_class().to_dict("records"), "sixteen_bit": deep,
                   "unreadable": unreadable.to_dict("records"), "exact_duplicates": exact, "pixel_duplicates": pixel}
         Path(args.json).write_text(json.dumps(report, indent=1))
+    print("\n".join(lines))
 
 
 def cmd_cache_clear(args: argparse.Namespace) -> None:
@@ -141,6 +142,8 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         print("fungiclf-data: interrupted; nothing partial was kept", file=sys.stderr)
         sys.exit(130)
+    except BrokenPipeError:
+        stop_on_closed_pipe()
 
 
 if __name__ == "__main__":

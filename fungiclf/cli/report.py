@@ -24,6 +24,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402 (after the backend is chosen)
 import pandas as pd  # noqa: E402
 
+from fungiclf.cli import stop_on_closed_pipe  # noqa: E402
 from fungiclf.errors import FungiclfError  # noqa: E402
 from fungiclf.evaluation.run_folder import write_csv, write_json, write_text  # noqa: E402
 from fungiclf.evaluation.report import (aggregate_seeds, collect, compare_runs, dig, find_runs,  # noqa: E402
@@ -145,15 +146,23 @@ def fail(message: str) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     args = parser().parse_args(argv)
+    try:
+        report(args)
+    except BrokenPipeError:
+        stop_on_closed_pipe()
+
+
+def report(args: argparse.Namespace) -> None:
+    """Write the summary files of the runs, then print the table."""
     if args.compare:
         try:
             result = compare_runs(Path(args.compare[0]), Path(args.compare[1]))
         except FungiclfError as exc:
             fail(str(exc))
-        print(format_comparison(result))
         if args.out:
             Path(args.out).mkdir(parents=True, exist_ok=True)
             write_json(Path(args.out) / "compare.json", result)
+        print(format_comparison(result))
         return
     if not args.paths:
         fail("give run or sweep folders (or --compare RUN_A RUN_B)")

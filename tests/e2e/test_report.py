@@ -1,7 +1,10 @@
 """fungiclf-report on sweeps over every key a user sweeps, seeds aggregated, two runs compared."""
 
 import json
+import os
 import shutil
+import subprocess
+import sys
 
 import pandas as pd
 import pytest
@@ -76,6 +79,19 @@ def test_a_misspelt_metric_is_refused_before_anything_is_written(binary_run, tmp
     error = capsys.readouterr().err.strip()
     assert error.startswith("fungiclf-report: error: --metric test.acuracy: no completed run has") and "\n" not in error
     assert not (tmp_path / "sweep" / "summary.csv").exists()
+
+
+def test_a_reader_that_stops_early_gets_no_traceback_and_the_files_are_written(binary_run, tmp_path):
+    """`fungiclf-report SWEEP | head -1`, `fungiclf-data info ... | head`: the pipe closes first."""
+    fake_sweep(binary_run, tmp_path / "sweep", "seed", ["0", "1"])
+    for command in (["fungiclf.cli.report", str(tmp_path / "sweep")],
+                    ["fungiclf.cli.data", "info", str(binary_run.parent / "tiny.npz"), "--json", str(tmp_path / "i.json")]):
+        read_end, write_end = os.pipe()
+        os.close(read_end)                          # the reader has gone before anything is printed
+        done = subprocess.run([sys.executable, "-m", *command], stdout=write_end, stderr=subprocess.PIPE, text=True)
+        os.close(write_end)
+        assert done.returncode == 141 and "Traceback" not in done.stderr, done.stderr
+    assert (tmp_path / "sweep" / "summary.csv").exists() and (tmp_path / "i.json").exists()
 
 
 def test_an_override_that_disagrees_with_a_column_is_kept_apart(binary_run, tmp_path):
