@@ -89,6 +89,12 @@ def decode_array(array: np.ndarray) -> Decoded:
     return Decoded(image, image_mode(np.asarray(array)), digest, digest, int(image.max()))
 
 
+def follows_bit_depth(mode: str) -> bool:
+    """Whether a file of this mode is scaled by preprocess.bit_depth: a 16-bit image that is
+    not DICOM (DICOM is windowed instead)."""
+    return mode.endswith("16") and not mode.startswith("dicom")
+
+
 def bits_used(peak: int) -> int:
     """The preprocess.bit_depth that fits 16-bit files whose largest value is ``peak``."""
     return max(peak.bit_length(), 8)

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from fungiclf.data.decode import DecodeError, bits_used, decode_array, decode_file
+from fungiclf.data.decode import DecodeError, bits_used, decode_array, decode_file, follows_bit_depth
 from fungiclf.data.samples import Samples
 
 
@@ -42,7 +42,7 @@ class Inventory:
         """Of the 16-bit files: how many ("images"), their largest stored value ("peak") and
         the bits it needs ("bits", the preprocess.bit_depth that keeps their contrast); None
         when there are none."""
-        deep = self.items[self.items["mode"].str.endswith("16")]
+        deep = self.items[self.items["mode"].map(follows_bit_depth)]
         if deep.empty:
             return None
         peak = int(deep["peak"].max())

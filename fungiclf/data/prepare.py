@@ -22,7 +22,8 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from fungiclf.data.decode import COLOR_CHANNELS, DecodeError, bits_used, decode_array, decode_file
+from fungiclf.data.decode import (COLOR_CHANNELS, DecodeError, bits_used, decode_array, decode_file,
+                                  follows_bit_depth)
 from fungiclf.data.enhance import PixelSettings, model_pixels
 from fungiclf.data.samples import Samples
 from fungiclf.errors import DataError
@@ -108,7 +109,7 @@ def _decode_all(samples: Samples, settings: PixelSettings, workers: int) -> tupl
                 else decode_file(samples.paths[i], settings.bit_depth)
             out[i] = model_pixels(item.image, settings)
             file_digests[i], pixel_digests[i] = item.file_digest, item.pixel_digest
-            if item.mode.endswith("16"):
+            if follows_bit_depth(item.mode):
                 peaks16[i] = item.peak
             ok[i] = True
         except DecodeError as exc:

@@ -1,6 +1,6 @@
 """A CSV table of images: one row per image file with its class, and optionally its group
 (patient, lesion, slide: the rows of one group stay on one side of the split) and its split.
-The layout of HAM10000's metadata and of CheXpert- or Kaggle-style label files."""
+The layout of CheXpert- or Kaggle-style label files."""
 
 import logging
 from pathlib import Path

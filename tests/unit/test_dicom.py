@@ -64,7 +64,7 @@ def test_a_folder_of_dicom_files_trains(make_cfg, tmp_path, monkeypatch):
         for i in range(12):
             pixels = rng.integers(0, 1500, (24, 24))
             pixels[:, 4 + 12 * k:8 + 12 * k] = 4000
-            write_dicom(tmp_path / "d" / name / f"{i}.dcm", pixels)
+            write_dicom(tmp_path / "d" / name / f"{i}.dcm", pixels, bits=16)
     cfg = make_cfg("dataset=image_folder", f"dataset.path={tmp_path / 'd'}", "preprocess.color=gray",
                    "model=logreg", "preprocess.size=12")
     with monkeypatch.context() as patch:
@@ -74,3 +74,4 @@ def test_a_folder_of_dicom_files_trains(make_cfg, tmp_path, monkeypatch):
     assert "none of the 24 files could be decoded" in error and 'pip install "fungiclf[dicom]"' in error
     metrics = train(cfg, tmp_path / "run")
     assert metrics["status"] == "completed" and metrics["skipped"] == [] and metrics["test"]["accuracy"] == 1.0
+    assert "bit_depth" not in [w["kind"] for w in metrics["warnings"]]   # windowed, not scaled by bit depth
