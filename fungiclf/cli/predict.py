@@ -3,10 +3,14 @@
     fungiclf-predict outputs/2026-11-24/10-00-00 slide1.jpg more/ 'batch_*/*.png'
     fungiclf-predict outputs/multirun/2026-11-24/10-00-00 --best val.f1_macro new/ --top-k 2
     fungiclf-predict RUN new/ --tta --out results.csv      # average over the eight dihedral views
+    fungiclf-predict RUN other_hospital/ --labels           # class folders: metrics of the run on them
 
 The run's own preprocessing (size, colour, denoising, CLAHE), decision threshold and
 test-time views are read from its folder. Writes predictions.csv (path, predicted, p_<class>
-per class, and with --top-k the k most likely classes) and prints the first rows.
+per class, and with --top-k the k most likely classes) and prints the first rows. With
+--labels, each image's class is the nearest folder above it named after a class of the run:
+the table gains a "true" column, and <out>_metrics.json (metrics.json's test block, with
+bootstrap intervals) and <out>_confusion.png are written and the metrics printed.
 Exit status: 0 when every image was predicted, 3 when some could not be read (they are
 listed and skipped), 1 on an error (nothing written).
 """
@@ -24,7 +28,10 @@ from fungiclf.cli import SOME_SKIPPED, run_image_command
 from fungiclf.data.views import TTA_VIEWS, usable_views
 from fungiclf.errors import FungiclfError
 from fungiclf.evaluation.metrics import as_two_columns, predict_labels
-from fungiclf.evaluation.run_folder import write_csv
+from fungiclf.evaluation.plots import plot_confusion
+from fungiclf.evaluation.run_folder import write_csv, write_json
+from fungiclf.evaluation.summary import summary_lines
+from fungiclf.inference.external import external_record, folder_labels
 from fungiclf.inference.images import find_images, load_images
 from fungiclf.inference.run import load_run, pick_run, predict_views
 
@@ -55,6 +62,8 @@ def parser() -> argparse.ArgumentParser:
     parser.add_argument("--top-k", type=int, default=0, help="also list the k most likely classes per image")
     parser.add_argument("--batch-size", type=int, default=64, help="images per forward pass")
     parser.add_argument("--out", default="predictions.csv", help="where to write the table (default: %(default)s)")
+    parser.add_argument("--labels", action="store_true",
+                        help="the images sit in folders named after the run's classes: also measure the run on them")
     return parser
 
 
@@ -68,6 +77,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"fungiclf-predict: skipped {path}: {reason}", file=sys.stderr)
     if not images.paths:
         raise FungiclfError(f"none of {' '.join(args.images)} could be read as an image")
+    y_true = folder_labels(images.paths, loaded.classes) if args.labels else None
     height, width = loaded.pixels.size
     views = usable_views(args.tta or loaded.tta, height, width)
     with tqdm(total=len(images.paths) * len(views), desc="predict", unit="img", leave=False,
@@ -77,12 +87,20 @@ def run(args: argparse.Namespace) -> int:
     table = prediction_table(images.paths, proba, predict_labels(raw, loaded.threshold), loaded.classes, args.top_k)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
+    if y_true is not None:
+        table.insert(1, "true", np.array(loaded.classes)[y_true])
+        record = external_record(y_true, raw, loaded.threshold, loaded.classes, loaded.name)
+        write_json(out.with_name(f"{out.stem}_metrics.json"), {"run": str(folder), **record})
+        plot_confusion(np.array(record["test"]["confusion_matrix"]), loaded.classes,
+                       out.with_name(f"{out.stem}_confusion.png"), title="labelled images")
     write_csv(out, table)
     shown = table[["path", "predicted"]].assign(probability=proba.max(1).round(4))
     print(shown.head(20).to_markdown(index=False))
     more = f" (first 20 of {len(table)})" if len(table) > 20 else ""
     print(f"{len(table)} images predicted by {folder}{more}; {len(images.skipped)} skipped; views: {len(views)}; "
           f"written to {out}")
+    if y_true is not None:
+        print("\n".join(summary_lines(record, "labels from folder names")))
     return SOME_SKIPPED if images.skipped else 0
 
 

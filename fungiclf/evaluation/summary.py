@@ -20,8 +20,9 @@ def _interval(test: dict, key: str) -> str:
     return f"{ci[0]:.4f}-{ci[1]:.4f}" if ci else ""
 
 
-def summary_lines(metrics: dict) -> list[str]:
-    """The Markdown table printed after a run (metrics.json content in, lines out)."""
+def summary_lines(metrics: dict, split: str = "test split") -> list[str]:
+    """The Markdown table printed after a run (metrics.json content in, lines out); ``split``
+    names what "test" holds in the title."""
     test, classes = metrics["test"], metrics["classes"]
     rows = [("accuracy", test["accuracy"], _interval(test, "accuracy"))]
     baselines = metrics.get("baselines") or {}
@@ -41,7 +42,7 @@ def summary_lines(metrics: dict) -> list[str]:
     epochs = f", {metrics['epochs_run']} epochs, best {metrics['best_epoch']}" if metrics.get("epochs_run") else ""
     unit = (test.get("ci95") or {}).get("unit")
     resampling = f"; 95% CI: bootstrap over {'groups' if unit == 'group' else 'images'}" if unit else ""
-    lines = [f"{metrics['model']} on {metrics['dataset']} (test split, n={metrics['n_test']}{epochs}{resampling}):",
+    lines = [f"{metrics['model']} on {metrics['dataset']} ({split}, n={metrics['n_test']}{epochs}{resampling}):",
              "| metric | value | 95% CI |", "|---|---|---|"]
     lines += [f"| {name} | {'' if value is None else f'{value:.4f}'} | {ci} |" for name, value, ci in rows]
     lines += [f"WARNING: {warning['message']}" for warning in metrics.get("warnings") or []]

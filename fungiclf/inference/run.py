@@ -34,6 +34,7 @@ class LoadedRun:
         threshold: decision threshold on p(class 1) for two classes (the run's, chosen on
             val when it was a rule).
         tta: the run's test-time views setting (TTA_VIEWS name).
+        name: the run's model config name (cnn, resnet18, logreg, ...).
         model: the keras.Model, or None for scikit-learn runs.
         estimator: the fitted scikit-learn estimator, or None for Keras runs.
     """
@@ -43,6 +44,7 @@ class LoadedRun:
     pixels: PixelSettings
     threshold: float
     tta: str
+    name: str = ""
     model: keras.Model | None = None
     estimator: object | None = None
 
@@ -104,7 +106,7 @@ def load_run(folder: Path) -> LoadedRun:
         threshold = setting if isinstance(setting, (int, float)) else 0.5
     pixels = resolve_preprocess(cfg.get("preprocess") or {}, Filters())[0].pixels
     run = LoadedRun(folder, [str(c) for c in metrics["classes"]], pixels, float(threshold),
-                    str((cfg.get("trainer") or {}).get("tta") or "none"))
+                    str((cfg.get("trainer") or {}).get("tta") or "none"), str(metrics.get("model", "")))
     if (folder / "model.keras").is_file():
         run.model = load_keras_model(folder / "model.keras")
     elif (folder / "model.joblib").is_file():

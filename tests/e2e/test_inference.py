@@ -56,6 +56,28 @@ def test_predict_reproduces_the_runs_own_test_predictions(smoke_run, tmp_path):
     assert (got["top1"] == got["predicted"]).all() and (got["p_top1"] >= got["p_top2"]).all()
 
 
+def test_predict_with_labels_measures_the_run_on_class_folders(smoke_run, tmp_path, capsys):
+    run, root = smoke_run
+    expected = json.loads((run / "metrics.json").read_text())
+    files = [str(root / i) for i in pd.read_csv(run / "predictions.csv")["id"]]   # root/<class>/<file>: labelled
+    assert exit_code(predict_main, [str(run), *files, "--labels", "--out", str(tmp_path / "ext.csv")]) == 0
+    measured = json.loads((tmp_path / "ext_metrics.json").read_text())
+    assert measured["test"]["confusion_matrix"] == expected["test"]["confusion_matrix"]   # its test split, again
+    for key in ("accuracy", "f1_macro", "roc_auc"):
+        assert measured["test"][key] == pytest.approx(expected["test"][key], abs=1e-9), key
+    assert measured["run"] == str(run) and measured["test"]["ci95"]["unit"] == "image"
+    table = pd.read_csv(tmp_path / "ext.csv")
+    assert list(table["true"]) == [Path(f).parent.name for f in files] and (tmp_path / "ext_confusion.png").exists()
+    assert "labelled images (labels from folder names" in capsys.readouterr().out
+
+    stray = tmp_path / "unsorted" / "x.png"
+    stray.parent.mkdir()
+    shutil.copy(files[0], stray)
+    assert exit_code(predict_main, [str(run), files[0], str(stray), "--labels", "--out", str(tmp_path / "no.csv")]) == 1
+    assert "--labels: 1 images are not inside a folder named after a class" in capsys.readouterr().err
+    assert not list(tmp_path.glob("no*"))                                          # nothing written
+
+
 def test_predict_applies_the_eight_dihedral_views(smoke_run, tmp_path):
     run, root = smoke_run
     files = sorted((root / "debris").glob("*.png"))[:6]
