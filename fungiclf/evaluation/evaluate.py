@@ -60,16 +60,36 @@ class Evaluation:
     y_pred: np.ndarray
 
 
+def group_metrics(y_true: np.ndarray, raw: np.ndarray, groups: np.ndarray, threshold: float,
+                  class_names: list[str]) -> dict | None:
+    """Metrics of whole groups (a photograph's patches, a patient's X-rays): a group's outputs
+    are the mean of its images' outputs (N, K or 1), classified with the same threshold, and
+    scored against its images' class. None when some group holds two classes (it has no one
+    class to be scored against) or when no group holds more than one image."""
+    frame = pd.DataFrame(np.asarray(raw, dtype=np.float64)).assign(group=groups, label=y_true)
+    by_group = frame.groupby("group", sort=True)
+    if by_group["label"].nunique().max() > 1 or by_group.size().max() < 2:
+        return None
+    mean = by_group.mean()
+    outputs = mean.drop(columns="label").to_numpy()
+    metrics = classification_metrics(mean["label"].to_numpy().astype(np.int64), predict_labels(outputs, threshold),
+                                     as_two_columns(outputs), class_names)
+    return {**metrics, "unit": "group: the mean output of its images"}
+
+
 def evaluate_split(data: Dataset, split: str, raw: np.ndarray, threshold: float = 0.5,
                    ci_seed: int | None = None) -> Evaluation:
     """Metrics and the predictions table of ``split`` from its model outputs ``raw``.
 
     With ``ci_seed``, the metrics get ``ci95``: bootstrap intervals resampling whole groups
-    when the dataset is grouped (see uncertainty.bootstrap_ci).
+    when the dataset is grouped (see uncertainty.bootstrap_ci). A grouped dataset's metrics
+    also get ``per_group``: the same metrics over whole groups (group_metrics).
     """
     index = data.index(split)
     y_true, y_pred, proba = data.labels[index], predict_labels(raw, threshold), as_two_columns(raw)
     metrics = classification_metrics(y_true, y_pred, proba, data.class_names)
     if ci_seed is not None:
         metrics["ci95"] = bootstrap_ci(y_true, y_pred, proba, data.groups[index] if data.grouped else None, ci_seed)
+    if data.grouped and (per_group := group_metrics(y_true, raw, data.groups[index], threshold, data.class_names)):
+        metrics["per_group"] = per_group
     return Evaluation(metrics, predictions_table(data, index, proba, y_pred), y_true, y_pred)

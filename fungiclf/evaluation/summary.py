@@ -32,6 +32,9 @@ def summary_lines(metrics: dict, split: str = "test split") -> list[str]:
              ("F1 (macro)", test["f1_macro"], _interval(test, "f1_macro")), ("F1 (weighted)", test["f1_weighted"], "")]
     if test.get("roc_auc") is not None:
         rows.append(("ROC-AUC", test["roc_auc"], _interval(test, "roc_auc")))
+    if test.get("per_group"):
+        rows.append((f"accuracy per group ({test['per_group']['n']} groups, mean output)",
+                     test["per_group"]["accuracy"], ""))
     if len(classes) == 2:
         negative, positive = classes
         rows += [(f"sensitivity (recall of {positive})", test["sensitivity"], ""),

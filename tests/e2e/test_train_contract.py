@@ -77,6 +77,16 @@ def test_image_folder_with_grouping_and_a_corrupt_file(make_cfg, tmp_path):
     assert split.groupby("group")["split"].nunique().max() == 1
     predictions = pd.read_csv(tmp_path / "run" / "predictions.csv")
     assert "group" in predictions
+    # per photograph: the mean of its patches' probabilities, scored against its class
+    columns = [f"p_{c}" for c in metrics["classes"]]
+    by_group = predictions.groupby("group")
+    voted = np.array(metrics["classes"])[by_group[columns].mean().to_numpy().argmax(1)]
+    per_group = metrics["test"]["per_group"]
+    assert per_group["n"] == predictions["group"].nunique() < len(predictions)
+    assert per_group["accuracy"] == pytest.approx((voted == by_group["true"].first().to_numpy()).mean())
+    ungrouped = train(make_cfg("dataset=image_folder", f"dataset.path={root}", "trainer=smoke", "model=ann"),
+                      tmp_path / "ungrouped")
+    assert "per_group" not in ungrouped["test"]
 
 
 def test_image_folder_with_train_val_test_folders(make_cfg, tmp_path):
