@@ -190,10 +190,9 @@ def resolve_dataset(d: dict, trainer: dict) -> tuple[DatasetSettings, Filters]:
                           f"Got {split} instead.")
     limit = trainer.get("max_per_class")
     settings = DatasetSettings(
-        columns=csv_columns(d.get("columns"), source),
         name=name, source=source, path=path, group_pattern=group_pattern(d), class_names=class_names, split=split,
         val_from_train=check_bool(d.get("val_from_train", False), "val_from_train", "dataset"),
-        fetch=d.get("fetch"), synthetic=synthetic,
+        fetch=d.get("fetch"), synthetic=synthetic, columns=csv_columns(d.get("columns"), source),
         max_per_class=None if limit is None else int(check_number(limit, "max_per_class", "trainer", 1, integer=True)),
     )
     filters = Filters(
