@@ -95,9 +95,15 @@ def follows_bit_depth(mode: str) -> bool:
     return mode.endswith("16") and not mode.startswith("dicom")
 
 
-def bits_used(peak: int) -> int:
-    """The preprocess.bit_depth that fits 16-bit files whose largest value is ``peak``."""
-    return max(peak.bit_length(), 8)
+def sixteen_bit_summary(peaks: np.ndarray, bit_depth: int = 16) -> dict | None:
+    """Of the 16-bit files whose largest stored values are ``peaks`` (one per file): how many
+    ("images"), the largest value ("peak"), the preprocess.bit_depth that fits it ("bits")
+    and how many exceed ``2**bit_depth - 1`` ("clipped"); None when there are none."""
+    if len(peaks) == 0:
+        return None
+    peak = int(np.max(peaks))
+    return {"images": len(peaks), "peak": peak, "bits": max(peak.bit_length(), 8),
+            "clipped": int((np.asarray(peaks) > (1 << bit_depth) - 1).sum())}
 
 
 def read_image(path: str) -> np.ndarray:

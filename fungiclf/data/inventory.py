@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from fungiclf.data.decode import DecodeError, bits_used, decode_array, decode_file, follows_bit_depth
+from fungiclf.data.decode import DecodeError, decode_array, decode_file, follows_bit_depth, sixteen_bit_summary
 from fungiclf.data.samples import Samples
 
 
@@ -39,14 +39,8 @@ class Inventory:
         return pd.DataFrame(rows)
 
     def sixteen_bit(self) -> dict | None:
-        """Of the 16-bit files: how many ("images"), their largest stored value ("peak") and
-        the bits it needs ("bits", the preprocess.bit_depth that keeps their contrast); None
-        when there are none."""
-        deep = self.items[self.items["mode"].map(follows_bit_depth)]
-        if deep.empty:
-            return None
-        peak = int(deep["peak"].max())
-        return {"images": len(deep), "peak": peak, "bits": bits_used(peak)}
+        """decode.sixteen_bit_summary of the 16-bit files (at the default bit depth, 16)."""
+        return sixteen_bit_summary(self.items.loc[self.items["mode"].map(follows_bit_depth), "peak"].to_numpy())
 
     def unreadable(self) -> pd.DataFrame:
         return self.items.loc[self.items["error"] != "", ["id", "error"]].reset_index(drop=True)

@@ -22,15 +22,15 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from fungiclf.data.decode import (COLOR_CHANNELS, DecodeError, bits_used, decode_array, decode_file,
-                                  follows_bit_depth)
+from fungiclf.data.decode import (COLOR_CHANNELS, DecodeError, decode_array, decode_file, follows_bit_depth,
+                                  sixteen_bit_summary)
 from fungiclf.data.enhance import PixelSettings, model_pixels
 from fungiclf.data.samples import Samples
 from fungiclf.errors import DataError
 
 log = logging.getLogger(__name__)
 
-CACHE_FORMAT = 3
+CACHE_FORMAT = 4
 
 
 @dataclass
@@ -45,9 +45,8 @@ class Prepared:
         from_cache: whether the pixels were loaded from an existing entry.
         file_digests: (N_kept,) hash of each item's file bytes (of its array for array sources).
         pixel_digests: (N_kept,) hash of each item's decoded pixels at their stored size.
-        sixteen_bit: of the kept 16-bit files, how many ("images"), their largest stored
-            value ("peak") and how many exceed ``2**bit_depth - 1`` ("clipped"); None when
-            there are none.
+        sixteen_bit: the kept 16-bit files' decode.sixteen_bit_summary at the settings'
+            bit depth; None when there are none.
     """
 
     images: np.ndarray
@@ -119,9 +118,7 @@ def _decode_all(samples: Samples, settings: PixelSettings, workers: int) -> tupl
         list(tqdm(pool.map(one, range(len(samples))), total=len(samples), desc="decode", unit="img",
                   disable=len(samples) < 500, leave=False))
     kept = np.flatnonzero(ok)
-    peaks = peaks16[kept][peaks16[kept] >= 0]
-    sixteen_bit = None if len(peaks) == 0 else {
-        "images": len(peaks), "peak": int(peaks.max()), "clipped": int((peaks > (1 << settings.bit_depth) - 1).sum())}
+    sixteen_bit = sixteen_bit_summary(peaks16[kept][peaks16[kept] >= 0], settings.bit_depth)
     return out[kept], kept, sorted(skipped), file_digests[kept], pixel_digests[kept], sixteen_bit
 
 
@@ -174,8 +171,8 @@ def bit_depth_warnings(sixteen_bit: dict | None, bit_depth: int) -> list[dict]:
     bits fewer, so every image decodes dark (at most 63 of 255) and loses levels."""
     if not sixteen_bit:
         return []
-    count, peak, clipped = sixteen_bit["images"], sixteen_bit["peak"], sixteen_bit["clipped"]
-    limit, used = (1 << bit_depth) - 1, bits_used(peak)
+    count, peak, clipped, used = (sixteen_bit[key] for key in ("images", "peak", "clipped", "bits"))
+    limit = (1 << bit_depth) - 1
     if clipped:
         text = (f"{clipped} of the {count} 16-bit images have values above {limit} (preprocess.bit_depth="
                 f"{bit_depth}), clipped to white; their largest value, {peak}, fits preprocess.bit_depth={used}")

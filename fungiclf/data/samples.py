@@ -51,3 +51,12 @@ class Samples:
             skipped=list(self.skipped),
             grouped=self.grouped,
         )
+
+
+def own_split(given: list[str] | np.ndarray) -> np.ndarray:
+    """A source's own split as Samples.given_split: (N,) "train" / "val" / "test", with the
+    train items marked "" (val to be carved out of them) when the source has no val items."""
+    split = np.array(given, dtype=object)
+    if not (split == "val").any():
+        split[split == "train"] = ""
+    return split

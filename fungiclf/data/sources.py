@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fungiclf.data.samples import SPLITS, Samples
+from fungiclf.data.samples import SPLITS, Samples, own_split
 from fungiclf.errors import DataError
 
 log = logging.getLogger(__name__)
@@ -138,8 +138,7 @@ def load_image_folder(path: str, group_pattern: str | None = None, **_: object) 
         labels=np.array(labels, dtype=np.int64),
         groups=group_keys(ids, group_pattern, names),
         paths=paths,
-        given_split=None if parts.keys() == {""} else np.array(
-            [g if g != "train" or "val" in parts else "" for g in given], dtype=object),
+        given_split=None if parts.keys() == {""} else own_split(given),
         grouped=bool(group_pattern),
         skipped=ignored,
     )

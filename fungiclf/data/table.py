@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from fungiclf.data.samples import Samples
+from fungiclf.data.samples import Samples, own_split
 from fungiclf.data.sources import SPLIT_DIR_NAMES, group_keys
 from fungiclf.errors import DataError
 
@@ -41,7 +41,7 @@ def read_table(file: Path, columns: dict) -> pd.DataFrame:
 
 
 def given_split(table: pd.DataFrame, file: Path, column: str) -> np.ndarray:
-    """(N,) "train" / "val" / "test" from a split column, "" for train rows when no val is given."""
+    """(N,) Samples.given_split from a split column (samples.own_split)."""
     values = table[column].str.strip().str.lower()
     unknown = sorted(set(values) - set(SPLIT_DIR_NAMES))
     if unknown:
@@ -51,9 +51,7 @@ def given_split(table: pd.DataFrame, file: Path, column: str) -> np.ndarray:
     for needed in ("train", "test"):
         if not (split == needed).any():
             raise DataError(f"{str(file)!r}: column {column!r} (dataset.columns.split) has no {needed} rows")
-    if not (split == "val").any():
-        split[split == "train"] = ""   # val is carved out of train, as for a folder without val/
-    return split
+    return own_split(split)
 
 
 def load_csv(path: str, group_pattern: str | None = None, class_names: list[str] | None = None,

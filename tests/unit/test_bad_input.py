@@ -65,7 +65,7 @@ def test_info_reports_classes_modes_unreadable_and_duplicates(tmp_path, capsys):
     assert "gray16" in per_class["a"]["modes"] and "rgba8" in per_class["a"]["modes"]
     assert "24x24 (6)" in per_class["b"]["sizes"]
     assert "unreadable files: 5" in out and "exact duplicates (same bytes): 2 files in 1 sets" in out
-    assert report["sixteen_bit"] == {"images": 2, "peak": 40000, "bits": 16}
+    assert report["sixteen_bit"] == {"images": 2, "peak": 40000, "bits": 16, "clipped": 0}
     assert "16-bit images: 2, largest value 40000 (16 bits used): the default preprocess.bit_depth=16 fits them" in out
 
 

@@ -103,10 +103,10 @@ def test_twelve_bit_camera_files_keep_their_contrast_with_preprocess_bit_depth(t
     full = prepare(samples, PixelSettings("gray", (8, 8)), str(tmp_path / "cache"))
     twelve = prepare(samples, PixelSettings("gray", (8, 8), bit_depth=12), str(tmp_path / "cache"))
     assert twelve.key != full.key and full.images.max() == 16 and twelve.images.max() == 255
-    assert twelve.sixteen_bit == {"images": 6, "peak": 4095, "clipped": 0}
+    assert twelve.sixteen_bit == {"images": 6, "peak": 4095, "bits": 12, "clipped": 0}
     cached = prepare(samples, PixelSettings("gray", (8, 8), bit_depth=10), str(tmp_path / "cache"))
     assert prepare(samples, PixelSettings("gray", (8, 8), bit_depth=10), str(tmp_path / "cache")).sixteen_bit \
-        == cached.sixteen_bit == {"images": 6, "peak": 4095, "clipped": 6}   # kept in the cache entry
+        == cached.sixteen_bit == {"images": 6, "peak": 4095, "bits": 12, "clipped": 6}   # kept in the cache entry
     # predict decodes new files with the run's bit depth, as its cache entry was built
     assert np.array_equal(load_images([tmp_path / "d" / "a" / "0.tif"], PixelSettings("gray", (8, 8), bit_depth=12))
                           .pixels[0], twelve.images[0])
