@@ -164,6 +164,10 @@ def resolve_dataset(d: dict, trainer: dict) -> tuple[DatasetSettings, Filters]:
     source = check_choice(d.get("source"), SOURCES, "source", "dataset")
     synthetic, path = None, None
     if source == "synthetic":
+        if d.get("path") not in (None, "???"):
+            raise ConfigError(f"dataset.path={d['path']!r} is not read by dataset {name!r}, which generates its own "
+                              f"images; choose a dataset that reads it: dataset=image_folder (class folders), "
+                              f"defungi, chest_xray, pneumoniamnist or csv")
         s = d.get("synthetic") or {}
         check_schema_keys(s, SyntheticSchema, "dataset.synthetic")
         defaults = SyntheticSchema()

@@ -40,6 +40,13 @@ def test_cache_dir_env_var_and_explicit_value(make_cfg, monkeypatch, tmp_path):
         assert compose("train", overrides=["paths.cache_dir=/x"]).paths.cache_dir == "/x"
 
 
+def test_a_path_given_to_the_synthetic_dataset_is_refused_not_ignored(make_cfg):
+    # The default dataset generates its images: training on them when a user named a folder would be a silent lie.
+    with pytest.raises(ConfigError, match=r"^dataset.path='/data/mine' is not read by dataset 'synthetic'.*image_folder"):
+        resolve(make_cfg("dataset.path=/data/mine"))
+    assert resolve(make_cfg("dataset=image_folder", "dataset.path=/data/mine")).dataset.path == "/data/mine"
+
+
 def test_smoke_wins_over_overrides(make_cfg):
     settings = resolve(make_cfg("trainer=smoke", "trainer.epochs=50", "preprocess.size=128", "trainer.max_per_class=500"))
     assert settings.trainer.epochs == 2 and settings.preprocess.pixels.size == (32, 32)
@@ -158,8 +165,9 @@ def test_composition_errors_are_one_line_saying_what_is_accepted(overrides, need
     ("defungi", "rgb", (96, 96), "horizontal_and_vertical", True), ("synthetic", "rgb", (48, 48), "horizontal_and_vertical", True)])
 def test_dataset_presets_carry_their_own_defaults(make_cfg, dataset, color, size, flip, transpose):
     """X-rays have an up and a left: no vertical flips or transposes; each preset an image size that fits."""
-    settings = resolve(make_cfg(f"dataset={dataset}", "dataset.path=/data/x"))
+    path = [] if dataset == "synthetic" else ["dataset.path=/data/x"]
+    settings = resolve(make_cfg(f"dataset={dataset}", *path))
     assert (settings.preprocess.pixels.color, settings.preprocess.pixels.size) == (color, size)
     assert (settings.augment.values["flip"], settings.augment.values["transpose"]) == (flip, transpose)
-    explicit = resolve(make_cfg(f"dataset={dataset}", "dataset.path=/data/x", "augment.flip=vertical", "preprocess.size=40"))
+    explicit = resolve(make_cfg(f"dataset={dataset}", *path, "augment.flip=vertical", "preprocess.size=40"))
     assert explicit.augment.values["flip"] == "vertical" and explicit.preprocess.pixels.size == (40, 40)
