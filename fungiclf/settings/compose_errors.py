@@ -7,12 +7,23 @@ import re
 from hydra.errors import HydraException, MissingConfigException, OverrideParseException
 from omegaconf.errors import OmegaConfBaseException
 
-from fungiclf.settings.schema import SCHEMAS
+from fungiclf.data.samples import SPLITS
+from fungiclf.data.table import COLUMNS as CSV_COLUMNS
+from fungiclf.models.params import BLOCK_KEYS
+from fungiclf.settings import schema as schemas
+from fungiclf.settings.schema import SyntheticSchema
+
+# Mappings with fixed keys that the schemas type as Any (schema.py says why), by their key
+# with list indices dropped: Hydra refuses a new key in them as "not in struct", naming none.
+MAPPING_KEYS: dict[str, tuple[str, ...]] = {
+    "dataset.split": SPLITS, "dataset.columns": tuple(CSV_COLUMNS), "model.blocks": BLOCK_KEYS,
+    "dataset.synthetic": tuple(f.name for f in dataclasses.fields(SyntheticSchema)),
+}
 
 # Lines of Hydra's message that do not help here: its "+key=value" advice adds a key that no
 # schema has (resolve() refuses it), and the search path and object type are internals.
 _NOISE = ("To append to your config use", "object_type=", "Config search path", "provider=",
-          "Set the environment variable HYDRA_FULL_ERROR")
+          "Set the environment variable HYDRA_FULL_ERROR", "reference_type=")
 
 
 def composition_error_line(exc: HydraException) -> str:
@@ -31,8 +42,12 @@ def composition_error_line(exc: HydraException) -> str:
         choices = [name for name in exc.options if not name.startswith("base_")]
         message += f"; the {group} options are {', '.join(choices)}"
     if found := re.search(r"Key '[^']+' not in '(\w+)'", text):
-        schema = next((s for s in SCHEMAS.values() if s.__name__ == found.group(1)), None)
-        if schema is not None:
+        schema = getattr(schemas, found.group(1), None)
+        if dataclasses.is_dataclass(schema):
             keys = sorted(f.name for f in dataclasses.fields(schema))
             message += f"; the keys of {schema.__name__} are {', '.join(keys)}"
+    elif found := re.search(r"is not in struct\s+full_key: (\S+)\.\w+", text):
+        mapping = re.sub(r"\[\d+\]", "", found.group(1))
+        if mapping in MAPPING_KEYS:
+            message += f"; the keys of {mapping} are {', '.join(MAPPING_KEYS[mapping])}"
     return message

@@ -143,6 +143,10 @@ def test_a_key_added_with_plus_is_refused_naming_it(make_cfg, override, key):
     (["model=convmixer", "model.width=32"], ["'model.width'", "the keys of ConvMixerSchema are depth, dim,"], "+model"),
     (["model=nosuch"], ["'model/nosuch'", "the model options are ann, ann_dense, cnn,"], "base_cnn"),
     (["model=["], ["cannot parse the override 'model=['"], "HYDRA_FULL_ERROR"),
+    (["cv.fold=5"], ["the keys of CVSchema are folds, refit"], "reference_type"),   # a schema nested in another
+    (["dataset=csv", "dataset.columns.patient=id"], ["the keys of dataset.columns are image, label, group, split"], "+"),
+    (["dataset.split.tset=0.2"], ["the keys of dataset.split are train, val, test"], "+"),
+    (["model=cnn4", "model.blocks.0.filter=8"], ["the keys of model.blocks are filters, kernel,"], "+"),
 ])
 def test_composition_errors_are_one_line_saying_what_is_accepted(overrides, needles, absent):
     from hydra import compose, initialize_config_module
