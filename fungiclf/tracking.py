@@ -62,8 +62,10 @@ def epoch_callbacks(logger, run_dir: Path) -> list[keras.callbacks.Callback]:
 
 
 def scalar_metrics(metrics: dict) -> dict[str, float]:
-    """Flat numeric entries of metrics.json's test, val and cv blocks: {"test.accuracy": ...}."""
+    """Flat numeric entries of metrics.json's test, val and cv blocks, and of the test and val
+    blocks' per-group metrics: {"test.accuracy": ..., "test.per_group.accuracy": ...}."""
     blocks = {key: metrics.get(key) or {} for key in ("test", "val")}
+    blocks.update({f"{key}.per_group": blocks[key].get("per_group") or {} for key in ("test", "val")})
     cv = metrics.get("cv") or {}
     blocks.update({f"cv.{key}": value for key, value in cv.items() if key.endswith(("_mean", "_sd"))})
     return {f"{block}.{name}": float(value) for block, values in blocks.items() for name, value in values.items()

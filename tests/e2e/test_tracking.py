@@ -59,6 +59,8 @@ def test_mlflow_gets_config_history_metrics_and_artifacts(make_cfg, tmp_path, mo
     (run,) = client.search_runs([experiment.experiment_id])
     assert run.data.params["model.name"] == "linear" and run.data.params["trainer.smoke"] == "True"
     assert run.data.metrics["test.accuracy"] == pytest.approx(metrics["test"]["accuracy"])
+    # the synthetic set is grouped by photograph: the per-photograph block is logged beside it
+    assert run.data.metrics["test.per_group.accuracy"] == pytest.approx(metrics["test"]["per_group"]["accuracy"])
     assert len(client.get_metric_history(run.info.run_id, "val_loss")) == metrics["epochs_run"]
     artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
     assert {"metrics.json", "predictions.csv", "model.keras"} <= artifacts
