@@ -22,6 +22,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.errors import HydraException
 from omegaconf import DictConfig, OmegaConf
 
+from fungiclf.cli import OutliveClosedPipe
 from fungiclf.data.dataset import list_items, load_pixels
 from fungiclf.errors import FungiclfError
 from fungiclf.evaluation.run_folder import read_metrics, write_json, write_run_folder
@@ -157,6 +158,7 @@ def main() -> None:
     """Console script: run the job(s); exit 1 with one line per failed job."""
     traceback_asked = os.environ.get("HYDRA_FULL_ERROR") == "1"
     os.environ["HYDRA_FULL_ERROR"] = "1"   # Hydra raises its composition errors instead of printing them
+    sys.stdout = OutliveClosedPipe(sys.stdout)   # before Hydra points its log handler at it
     with tempfile.NamedTemporaryFile("r", prefix="fungiclf-failed-", suffix=".txt") as failures:
         os.environ[FAILURES_FILE_ENV] = failures.name
         try:

@@ -1,11 +1,12 @@
-"""Other console scripts (report, data, predict, explain)."""
+"""Other console scripts (report, data, predict, explain), and what every console script does
+when the reader of its stdout goes away."""
 
 import argparse
 import logging
 import os
 import sys
 from collections.abc import Callable
-from typing import NoReturn
+from typing import NoReturn, TextIO
 
 from fungiclf.errors import FungiclfError
 
@@ -18,6 +19,35 @@ def stop_on_closed_pipe() -> NoReturn:
     lost; stdout goes to /dev/null first so that the flush at exit cannot fail again."""
     os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     sys.exit(141)   # 128 + SIGPIPE: what a shell reports for a tool stopped by a closed pipe
+
+
+class OutliveClosedPipe:
+    """sys.stdout for fungiclf-train: when its reader goes away (``fungiclf-train | head``),
+    later output goes to /dev/null instead of failing a job that may be hours into training.
+    Everything else is the wrapped stream's."""
+
+    def __init__(self, stream: TextIO):
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        try:
+            return self._stream.write(text)
+        except BrokenPipeError:
+            self._to_devnull()
+            return len(text)
+
+    def flush(self) -> None:
+        try:
+            self._stream.flush()
+        except BrokenPipeError:
+            self._to_devnull()
+
+    def _to_devnull(self) -> None:
+        # The text still buffered for the closed pipe is flushed into /dev/null with the rest.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), self._stream.fileno())
+
+    def __getattr__(self, name: str):
+        return getattr(self._stream, name)
 
 
 def run_image_command(prog: str, parser: argparse.ArgumentParser, run: Callable[[argparse.Namespace], int],

@@ -60,6 +60,18 @@ def test_conflicting_hydra_flags_are_one_line(cache_dir, tmp_path):
     assert out.stderr.strip().splitlines() == [out.stderr.strip()] and "drop -m" in out.stderr
 
 
+def test_a_reader_of_stdout_that_goes_away_does_not_fail_the_training(cache_dir, tmp_path):
+    """`fungiclf-train ... | head`: the run goes on to a completed run folder, without a traceback."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)                              # the reader has gone before the first line
+    env = {**os.environ, "FUNGICLF_CACHE": str(cache_dir)}
+    done = subprocess.run([sys.executable, "-m", "fungiclf.train", "trainer=smoke", f"hydra.run.dir={tmp_path / 'run'}"],
+                          stdout=write_end, stderr=subprocess.PIPE, text=True, env=env, timeout=600)
+    os.close(write_end)
+    assert done.returncode == 0 and "Traceback" not in done.stderr and "Logging error" not in done.stderr, done.stderr
+    assert json.loads((tmp_path / "run" / "metrics.json").read_text())["status"] == "completed"
+
+
 def test_unknown_config_key_is_refused_in_one_line_naming_the_keys(cache_dir, tmp_path):
     out = run_cli(["trainer.epochz=3", f"hydra.run.dir={tmp_path / 'run'}"], cache_dir)
     assert out.returncode != 0 and "Traceback" not in out.stderr
