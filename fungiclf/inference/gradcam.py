@@ -15,17 +15,10 @@ import numpy as np
 from keras import ops
 
 from fungiclf.errors import FungiclfError
+from fungiclf.models import network_of
+from fungiclf.models.blocks import CLASSIFIER
 
 CONVOLUTIONS = (keras.layers.Conv2D, keras.layers.DepthwiseConv2D, keras.layers.SeparableConv2D)
-CLASSIFIER = "predictions"   # the output layer's name in every builder (models/blocks.py)
-
-
-def network_of(model: keras.Model) -> keras.Model:
-    """The architecture itself: the model, or the network inside an augmentation wrapper."""
-    nested = [layer for layer in model.layers if isinstance(layer, keras.Model)]
-    if model.name.endswith("_augmented") and nested:
-        return nested[-1]
-    return model
 
 
 def call_output(layer):

@@ -59,6 +59,8 @@ MODELS: dict[str, ModelSpec] = {
     "random_forest": ModelSpec(build_random_forest, min_size=1, kind="sklearn"),
 }
 
+AUGMENTED = "_augmented"   # name suffix of a network wrapped with augmentation layers
+
 # Keys of the model config that are the runner's, not the builder's.
 RUNNER_KEYS = {"name", "head", "threshold", "finetune"}
 
@@ -133,4 +135,12 @@ def build_model(model, augment, input_shape: tuple[int, int, int], num_classes: 
     x = inputs
     for layer in augment_layers:
         x = layer(x)
-    return keras.Model(inputs, network(x), name=f"{network.name}_augmented")
+    return keras.Model(inputs, network(x), name=f"{network.name}{AUGMENTED}")
+
+
+def network_of(model: keras.Model) -> keras.Model:
+    """The architecture itself: the model, or the network inside build_model's augmentation wrapper."""
+    nested = [layer for layer in model.layers if isinstance(layer, keras.Model)]
+    if model.name.endswith(AUGMENTED) and nested:
+        return nested[-1]
+    return model

@@ -9,10 +9,13 @@ def rescale(x, name: str = "rescale"):
     return layers.Rescaling(1.0 / 255, name=name)(x)
 
 
+CLASSIFIER = "predictions"   # the output layer's name in every builder
+
+
 def classifier(x, num_classes: int, activation: str):
     """The output layer: probabilities over ``num_classes`` (1 unit for a sigmoid head),
     computed in float32 also under a mixed-precision policy (a float16 softmax loses mass)."""
-    return layers.Dense(num_classes, activation=activation, name="predictions", dtype="float32")(x)
+    return layers.Dense(num_classes, activation=activation, name=CLASSIFIER, dtype="float32")(x)
 
 
 def dense_stack(x, units: list[int], activation: str | None, dropout: float, name: str):

@@ -76,6 +76,8 @@ class ModelSettings:
             val (evaluation/metrics.py THRESHOLD_RULES).
         params: the builder's (or estimator's) keyword arguments, checked.
         finetune: {epochs, unfreeze, lr_factor} of a second phase (backbones), or None.
+        init: a completed run folder of the same model whose weights start this one
+            (``model.weights=RUN``), or None.
     """
 
     name: str
@@ -84,6 +86,7 @@ class ModelSettings:
     threshold: float | str
     params: dict
     finetune: dict | None = None
+    init: str | None = None
 
 
 @dataclass(frozen=True)
@@ -234,7 +237,8 @@ def to_config(settings: Settings) -> dict:
                                         "splits": list(filters.splits)}},
         "augment": dict(settings.augment.values),
         "model": {"name": model.name, "head": model.head, "threshold": model.threshold, **model.params,
-                  **({"finetune": dict(model.finetune)} if model.finetune is not None else {})},
+                  **({"finetune": dict(model.finetune)} if model.finetune is not None else {}),
+                  **({"weights": model.init} if model.init is not None else {})},
         "optimizer": {"name": optimizer.name, "lr": optimizer.lr, "schedule": optimizer.schedule,
                       "warmup_epochs": optimizer.warmup_epochs, "ema": optimizer.ema,
                       "plateau_factor": optimizer.plateau_factor, "plateau_patience": optimizer.plateau_patience,

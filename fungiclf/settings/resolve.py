@@ -9,6 +9,7 @@ the items are listed and split, still before any image is decoded.
 
 import dataclasses
 import importlib.util
+import json
 import re
 from collections.abc import Mapping
 from pathlib import Path
@@ -263,7 +264,31 @@ def resolve_model(m: dict) -> ModelSettings:
         params = check_estimator_params(spec, params, name)
         return ModelSettings(name, "sklearn", head, threshold, params)
     finetune = check_finetune(m.get("finetune"), "finetune") if "finetune" in m else None
-    return ModelSettings(name, "keras", head, threshold, check_params(spec.params, params, name), finetune)
+    weights, init = params.pop("weights", None), None
+    if isinstance(weights, str) and Path(weights).expanduser().is_dir():
+        init, weights = check_init_run(Path(weights).expanduser(), name), None
+    if "weights" in spec.params and "weights" in m:   # a backbone's own: imagenet, null or a weights file
+        params["weights"] = weights
+    elif weights is not None:
+        raise invalid("weights", "model", "null or a completed run folder of the same model", weights)
+    return ModelSettings(name, "keras", head, threshold, check_params(spec.params, params, name), finetune, init)
+
+
+def check_init_run(folder: Path, name: str) -> str:
+    """model.weights=RUN: a completed run folder of model ``name`` with its model.keras."""
+    metrics_file = folder / "metrics.json"
+    try:
+        metrics = json.loads(metrics_file.read_text())
+    except (OSError, ValueError):
+        raise ConfigError(f"model.weights={folder}: the folder has no readable metrics.json; give a run folder "
+                          f"of fungiclf-train") from None
+    if metrics.get("status") != "completed" or not (folder / "model.keras").is_file():
+        raise ConfigError(f"model.weights={folder}: not a completed run with a model.keras (status "
+                          f"{metrics.get('status')!r})")
+    if metrics.get("model") != name:
+        raise ConfigError(f"model.weights={folder} is a run of model {metrics.get('model')!r}; this job builds "
+                          f"{name!r}: its weights start only the same model")
+    return str(folder.resolve())
 
 
 def check_estimator_params(spec, params: dict, name: str) -> dict:

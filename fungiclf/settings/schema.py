@@ -203,7 +203,14 @@ class ModelSchema:
 
 
 @dataclass
-class CnnSchema(ModelSchema):
+class KerasModelSchema(ModelSchema):
+    """Keys every Keras model has."""
+
+    weights: Any = None           # null, or a completed run folder of the same model whose weights start this one
+
+
+@dataclass
+class CnnSchema(KerasModelSchema):
     blocks: Any = field(default_factory=lambda: [{"filters": 32}, {"filters": 64}, {"filters": 128}])
     filters: Any = 32             # int >= 1: default filters of a block
     kernel: Any = 3               # int >= 1
@@ -218,21 +225,21 @@ class CnnSchema(ModelSchema):
 
 
 @dataclass
-class DenseSchema(ModelSchema):
+class DenseSchema(KerasModelSchema):
     units: Any = field(default_factory=lambda: [512, 128])  # list of int >= 1
     hidden_activation: Any = "relu"  # a Keras activation or null
     dropout: Any = 0.0            # float in [0, 1)
 
 
 @dataclass
-class LinearSchema(ModelSchema):
+class LinearSchema(KerasModelSchema):
     layers: Any = 2               # int >= 1: Dense layers including the classifier
     units: Any = 10               # int >= 1
     hidden_activation: Any = None  # a Keras activation or null
 
 
 @dataclass
-class ResNetSchema(ModelSchema):
+class ResNetSchema(KerasModelSchema):
     small_stem: Any = "auto"      # auto | true | false
     width: Any = 64               # int >= 1
     dense: Any = field(default_factory=list)  # list of int >= 1
@@ -240,7 +247,7 @@ class ResNetSchema(ModelSchema):
 
 
 @dataclass
-class ConvMixerSchema(ModelSchema):
+class ConvMixerSchema(KerasModelSchema):
     dim: Any = 256                # int >= 1
     depth: Any = 8                # int >= 1
     kernel: Any = 5               # int >= 1
@@ -255,9 +262,9 @@ class FinetuneSchema:
 
 
 @dataclass
-class ApplicationSchema(ModelSchema):
+class ApplicationSchema(KerasModelSchema):
     backbone: Any = MISSING       # a keras.applications name (vgg16, resnet50, ...)
-    weights: Any = "imagenet"     # imagenet | null | path of a .weights.h5 file
+    weights: Any = "imagenet"     # imagenet | null | path of a .weights.h5 file | a completed run folder
     dense: Any = field(default_factory=lambda: [128])  # list of int >= 1
     dropout: Any = 0.0            # float in [0, 1)
     finetune: FinetuneSchema = field(default_factory=FinetuneSchema)

@@ -17,6 +17,7 @@ from fungiclf.models import build_estimator, build_model
 from fungiclf.models.classical import learned_values, predict_proba
 from fungiclf.training.fit import FitPlan, fit_keras
 from fungiclf.training.fit_classical import fit_classical
+from fungiclf.training.warm_start import check_unseen_test, warm_start
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +75,9 @@ def fit_and_evaluate(settings, data: Dataset, run_dir: Path, plan: FitPlan, trac
     else:
         input_shape = tuple(int(v) for v in data.images.shape[1:])
         model = build_model(model_settings, settings.augment, input_shape, len(data.class_names), settings.seed)
+        if model_settings.init is not None:
+            check_unseen_test(model_settings.init, settings.dataset, data)
+            log.info("%s", warm_start(model, model_settings.init))
         log.info("Built <model.name=%s>: %s params, input %s", model_settings.name, f"{model.count_params():,}",
                  input_shape)
         result = fit_keras(model, data, plan, settings, run_dir, list(trackers))

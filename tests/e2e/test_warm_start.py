@@ -1,0 +1,69 @@
+"""model.weights=RUN: fine-tuning from a completed run, and the starts that are refused."""
+
+import json
+
+import numpy as np
+import pytest
+
+from fungiclf.errors import ConfigError
+from fungiclf.inference.run import load_keras_model
+from fungiclf.models import build_model
+from fungiclf.settings import to_config
+from fungiclf.settings.resolve import resolve
+from fungiclf.train import run_job, train
+from fungiclf.training.warm_start import warm_start, weighted_layers
+from tests.conftest import write_image_folder
+
+SMALL = ["trainer=smoke", "model=cnn_small"]
+
+
+@pytest.fixture(scope="module")
+def source_run(tmp_path_factory, cache_dir):
+    """A finished smoke run of cnn_small on the 5-class synthetic set (seed 0)."""
+    from hydra import compose, initialize_config_module
+    from hydra.core.global_hydra import GlobalHydra
+    GlobalHydra.instance().clear()
+    with initialize_config_module(config_module="fungiclf.conf", version_base="1.3"):
+        cfg = compose("train", overrides=[f"paths.cache_dir={cache_dir}", "trainer.verbose=0", *SMALL])
+    folder = tmp_path_factory.mktemp("source")
+    assert train(cfg, folder)["status"] == "completed"
+    return folder
+
+
+def test_a_new_task_starts_from_the_runs_layers_with_a_fresh_classifier(make_cfg, source_run, tmp_path):
+    """Fine-tuning on other data with 3 classes instead of 5: every layer but the classifier
+    holds the run's weights before training, and the job completes."""
+    write_image_folder(tmp_path / "new", classes=("x", "y", "z"), per_class=12, size=40)
+    cfg = make_cfg(*SMALL, "dataset=image_folder", f"dataset.path={tmp_path / 'new'}", "preprocess.color=rgb",
+                   f"model.weights={source_run}")
+    settings = resolve(cfg)
+    assert settings.model.init == str(source_run.resolve())
+    assert to_config(settings)["model"]["weights"] == settings.model.init   # config_resolved.yaml says where from
+    size = settings.preprocess.pixels.size
+    model = build_model(settings.model, settings.augment, (*size, 3), 3, seed=1)
+    line = warm_start(model, settings.model.init)
+    source = weighted_layers(load_keras_model(source_run / "model.keras"))
+    started = weighted_layers(model)
+    for mine, theirs in zip(started[:-1], source[:-1]):
+        for a, b in zip(mine.get_weights(), theirs.get_weights()):
+            np.testing.assert_array_equal(a, b)
+    assert started[-1].get_weights()[0].shape[-1] == 3 and "classifier starts fresh" in line
+    assert train(cfg, tmp_path / "run")["status"] == "completed"
+
+
+@pytest.mark.parametrize("overrides, needle", [
+    (["seed=1"], "of this run's 80 test images"),                 # another split of the same data: test leak
+    (["model=cnn"], "is a run of model 'cnn_small'; this job builds 'cnn'"),
+    (["preprocess.color=gray"], "layer 'block1_conv1' does not fit"),
+])
+def test_starts_that_would_leak_or_cannot_fit_are_one_line_errors(make_cfg, source_run, tmp_path, overrides, needle):
+    assert run_job(make_cfg(*SMALL, f"model.weights={source_run}", *overrides), tmp_path / "run") is None
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert metrics["status"] == "failed" and needle in metrics["error"] and "\n" not in metrics["error"]
+
+
+def test_weights_that_are_not_a_run_are_refused_before_any_work(make_cfg, tmp_path):
+    with pytest.raises(ConfigError, match="not a completed run|no readable metrics.json"):
+        resolve(make_cfg(*SMALL, f"model.weights={tmp_path}"))
+    with pytest.raises(ConfigError, match="'weights' parameter of model must be null or a completed run folder"):
+        resolve(make_cfg(*SMALL, "model.weights=imagenet"))      # only a backbone has ImageNet weights
