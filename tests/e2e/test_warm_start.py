@@ -51,6 +51,12 @@ def test_a_new_task_starts_from_the_runs_layers_with_a_fresh_classifier(make_cfg
     assert train(cfg, tmp_path / "run")["status"] == "completed"
 
 
+def test_the_same_data_and_split_may_continue_a_run(make_cfg, source_run, tmp_path):
+    metrics = train(make_cfg(*SMALL, f"model.weights={source_run}"), tmp_path / "run")
+    assert metrics["status"] == "completed"
+    assert metrics["split_fingerprint"] == json.loads((source_run / "metrics.json").read_text())["split_fingerprint"]
+
+
 @pytest.mark.parametrize("overrides, needle", [
     (["seed=1"], "of this run's 80 test images"),                 # another split of the same data: test leak
     (["model=cnn"], "is a run of model 'cnn_small'; this job builds 'cnn'"),
