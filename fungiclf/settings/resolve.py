@@ -282,9 +282,10 @@ def check_init_run(folder: Path, name: str) -> str:
     except (OSError, ValueError):
         raise ConfigError(f"model.weights={folder}: the folder has no readable metrics.json; give a run folder "
                           f"of fungiclf-train") from None
-    if metrics.get("status") != "completed" or not (folder / "model.keras").is_file():
-        raise ConfigError(f"model.weights={folder}: not a completed run with a model.keras (status "
-                          f"{metrics.get('status')!r})")
+    missing = [name for name in ("model.keras", "config_resolved.yaml", "split.csv") if not (folder / name).is_file()]
+    if metrics.get("status") != "completed" or missing:
+        raise ConfigError(f"model.weights={folder}: not a completed run with its model.keras, config_resolved.yaml "
+                          f"and split.csv (status {metrics.get('status')!r}, missing {missing or 'nothing'})")
     if metrics.get("model") != name:
         raise ConfigError(f"model.weights={folder} is a run of model {metrics.get('model')!r}; this job builds "
                           f"{name!r}: its weights start only the same model")

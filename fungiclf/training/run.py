@@ -75,11 +75,11 @@ def fit_and_evaluate(settings, data: Dataset, run_dir: Path, plan: FitPlan, trac
     else:
         input_shape = tuple(int(v) for v in data.images.shape[1:])
         model = build_model(model_settings, settings.augment, input_shape, len(data.class_names), settings.seed)
+        log.info("Built <model.name=%s>: %s params, input %s", model_settings.name, f"{model.count_params():,}",
+                 input_shape)
         if model_settings.init is not None:
             check_unseen_test(model_settings.init, settings.dataset, data)
             log.info("%s", warm_start(model, model_settings.init))
-        log.info("Built <model.name=%s>: %s params, input %s", model_settings.name, f"{model.count_params():,}",
-                 input_shape)
         result = fit_keras(model, data, plan, settings, run_dir, list(trackers))
         predict, history, best_epoch, balance = result.model.predict, result.history, result.best_epoch, result.balance
         params, epochs_to_best = int(result.model.count_params()), result.epochs_to_best

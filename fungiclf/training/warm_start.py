@@ -58,19 +58,23 @@ def warm_start(model: keras.Model, run: str) -> str:
     return f"Started from {run}: {len(targets) - len(fresh)} of {len(targets)} layers with weights{kept}"
 
 
+def data_source(path: str | None, synthetic: dict | None) -> tuple:
+    """What a dataset reads: its resolved path, or the synthetic generator's settings."""
+    return ("path", str(Path(path).expanduser().resolve())) if path else ("synthetic", synthetic)
+
+
 def check_unseen_test(run: str, dataset, data: Dataset) -> None:
     """Refuse a start from a run of the same data whose train or val split held images (or
     groups: patches of one photograph) that are in this run's test split, as a run with
     another seed or split has: its test metrics would be inflated.
 
-    ``dataset`` is this job's DatasetSettings; "the same data" is the same dataset name,
-    path and generator settings as the run's config_resolved.yaml.
+    ``dataset`` is this job's DatasetSettings; "the same data" is the same path (or the
+    same synthetic set) as in the run's config_resolved.yaml, whatever the dataset preset.
     """
     folder = Path(run)
     theirs = OmegaConf.to_container(OmegaConf.load(folder / "config_resolved.yaml"), resolve=True)["dataset"]
-    same = (theirs.get("name"), theirs.get("path"), theirs.get("synthetic")) == \
-        (dataset.name, dataset.path, dict(dataset.synthetic) if dataset.synthetic else None)
-    if not same:
+    if data_source(theirs.get("path"), theirs.get("synthetic")) != \
+            data_source(dataset.path, dict(dataset.synthetic) if dataset.synthetic else None):
         return
     try:
         seen = pd.read_csv(folder / "split.csv", dtype=str, keep_default_na=False)
