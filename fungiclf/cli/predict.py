@@ -4,13 +4,17 @@
     fungiclf-predict outputs/multirun/2026-11-24/10-00-00 --best val.f1_macro new/ --top-k 2
     fungiclf-predict RUN new/ --tta --out results.csv      # average over the eight dihedral views
     fungiclf-predict RUN other_hospital/ --labels           # class folders: metrics of the run on them
+    fungiclf-predict RUN images/ --features features.npz    # also what the classifier reads, per image
 
 The run's own preprocessing (size, colour, denoising, CLAHE), decision threshold and
 test-time views are read from its folder. Writes predictions.csv (path, predicted, p_<class>
 per class, and with --top-k the k most likely classes) and prints the first rows. With
 --labels, each image's class is the nearest folder above it named after a class of the run:
 the table gains a "true" column, and <out>_metrics.json (metrics.json's test block, with
-bootstrap intervals) and <out>_confusion.png are written and the metrics printed.
+bootstrap intervals) and <out>_confusion.png are written and the metrics printed. With
+--features FILE, FILE.npz holds ``paths`` (N,), ``features`` (N, D) float32: the classifier's
+input (the penultimate layer), averaged over the same views, and ``predicted`` (N,) class
+names (and ``true`` with --labels), for embedding plots or another model on top.
 Exit status: 0 when every image was predicted, 3 when some could not be read (they are
 listed and skipped), 1 on an error (nothing written).
 """
@@ -29,7 +33,7 @@ from fungiclf.data.views import TTA_VIEWS, usable_views
 from fungiclf.errors import FungiclfError
 from fungiclf.evaluation.metrics import as_two_columns, predict_labels
 from fungiclf.evaluation.plots import plot_confusion
-from fungiclf.evaluation.run_folder import write_csv, write_json
+from fungiclf.evaluation.run_folder import write_csv, write_json, write_npz
 from fungiclf.evaluation.summary import summary_lines
 from fungiclf.inference.external import external_record, folder_labels
 from fungiclf.inference.images import find_images, load_images
@@ -64,6 +68,8 @@ def parser() -> argparse.ArgumentParser:
     parser.add_argument("--out", default="predictions.csv", help="where to write the table (default: %(default)s)")
     parser.add_argument("--labels", action="store_true",
                         help="the images sit in folders named after the run's classes: also measure the run on them")
+    parser.add_argument("--features", metavar="FILE",
+                        help="also write each image's features (the classifier's input) to this .npz file")
     return parser
 
 
@@ -83,6 +89,7 @@ def run(args: argparse.Namespace) -> int:
     with tqdm(total=len(images.paths) * len(views), desc="predict", unit="img", leave=False,
               disable=len(images.paths) * len(views) < 500) as bar:
         raw = predict_views(loaded.outputs, images.pixels, views, max(1, args.batch_size), bar.update)
+    features = predict_views(loaded.features, images.pixels, views, max(1, args.batch_size)) if args.features else None
     proba = as_two_columns(raw)
     table = prediction_table(images.paths, proba, predict_labels(raw, loaded.threshold), loaded.classes, args.top_k)
     out = Path(args.out)
@@ -93,12 +100,17 @@ def run(args: argparse.Namespace) -> int:
         write_json(out.with_name(f"{out.stem}_metrics.json"), {"run": str(folder), **record})
         plot_confusion(np.array(record["test"]["confusion_matrix"]), loaded.classes,
                        out.with_name(f"{out.stem}_confusion.png"), title="labelled images")
+    if features is not None:
+        extra = {} if y_true is None else {"true": table["true"].to_numpy(str)}
+        write_npz(Path(args.features), paths=table["path"].to_numpy(str), features=features.astype(np.float32),
+                  predicted=table["predicted"].to_numpy(str), **extra)
     write_csv(out, table)
     shown = table[["path", "predicted"]].assign(probability=proba.max(1).round(4))
     print(shown.head(20).to_markdown(index=False))
     more = f" (first 20 of {len(table)})" if len(table) > 20 else ""
+    features_note = f" and {args.features}" if args.features else ""
     print(f"{len(table)} images predicted by {folder}{more}; {len(images.skipped)} skipped; views: {len(views)}; "
-          f"written to {out}")
+          f"written to {out}{features_note}")
     if y_true is not None:
         print("\n".join(summary_lines(record, "labels from folder names")))
     return SOME_SKIPPED if images.skipped else 0

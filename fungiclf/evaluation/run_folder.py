@@ -46,6 +46,12 @@ def write_csv(path: Path, table: pd.DataFrame) -> None:
     os.replace(tmp, path)
 
 
+def write_npz(path: Path, **arrays: np.ndarray) -> None:
+    tmp = path.with_name(f".{path.stem}.tmp.npz")
+    np.savez(tmp, **arrays)
+    os.replace(tmp, path)
+
+
 def read_metrics(run_dir: Path) -> dict | None:
     """metrics.json of a run folder, or None when missing or unreadable (half-written)."""
     try:

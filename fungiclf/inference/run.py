@@ -4,7 +4,7 @@ trained with, its decision threshold and test-time views, and its model, loaded 
 import logging
 import zipfile
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import joblib
@@ -17,6 +17,7 @@ from fungiclf.data.filters import Filters
 from fungiclf.data.views import dihedral
 from fungiclf.errors import FungiclfError
 from fungiclf.evaluation.report import dig, find_runs, read_run
+from fungiclf.models import feature_extractor
 from fungiclf.models.classical import predict_proba
 from fungiclf.settings.resolve import resolve_preprocess
 
@@ -47,6 +48,15 @@ class LoadedRun:
     name: str = ""
     model: keras.Model | None = None
     estimator: object | None = None
+    _features: keras.Model | None = field(default=None, init=False, repr=False)
+
+    def features(self, images: np.ndarray) -> np.ndarray:
+        """(N, D) what the classifier reads (models.feature_extractor) for uint8 (N, H, W, C) images."""
+        if self.model is None:
+            raise FungiclfError(f"{self.folder} is a scikit-learn run ({self.name}): it has no learned features")
+        if self._features is None:
+            self._features = feature_extractor(self.model)
+        return np.asarray(self._features.predict_on_batch(images.astype(np.float32)), dtype=np.float32)
 
     def outputs(self, images: np.ndarray) -> np.ndarray:
         """(N, K) probabilities, or (N, 1) p(class 1) for a sigmoid head, of uint8 (N, H, W, C) images."""

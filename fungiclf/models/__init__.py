@@ -11,6 +11,7 @@ from fungiclf.errors import ConfigError
 from fungiclf.models import params as checks
 from fungiclf.models.applications import APPLICATIONS, build_application
 from fungiclf.models.augment import augmentation_layers
+from fungiclf.models.blocks import CLASSIFIER
 from fungiclf.models.classical import build_linear_svm, build_logreg, build_random_forest
 from fungiclf.models.conv import build_cnn
 from fungiclf.models.convmixer import build_convmixer
@@ -144,3 +145,11 @@ def network_of(model: keras.Model) -> keras.Model:
     if model.name.endswith(AUGMENTED) and nested:
         return nested[-1]
     return model
+
+
+def feature_extractor(model: keras.Model) -> keras.Model:
+    """The network of a build_model model up to its classifier's input: images (batch, H, W, C)
+    to features (batch, D), the representation the classifier reads (embeddings, or the trunk
+    a fine-tuned or self-supervised model shares)."""
+    network = network_of(model)
+    return keras.Model(network.inputs, network.get_layer(CLASSIFIER).input, name=f"{network.name}_features")

@@ -16,6 +16,8 @@ from fungiclf.data.synthetic import ensure_synthetic
 from fungiclf.inference.gradcam import cam_model, grad_cam
 from fungiclf.inference.images import load_images
 from fungiclf.inference.run import load_run
+from fungiclf.models import network_of
+from fungiclf.models.blocks import CLASSIFIER
 from fungiclf.train import train
 from tests.conftest import write_npz
 
@@ -91,6 +93,26 @@ def test_predict_applies_the_eight_dihedral_views(smoke_run, tmp_path):
     assert np.allclose(got, expected, atol=1e-5)
 
 
+def test_features_are_what_the_classifier_reads(smoke_run, tmp_path):
+    """--features: the classifier's own weights applied to the written features give the
+    written probabilities (one view), so the features are the model's representation."""
+    run, root = smoke_run
+    files = sorted((root / "debris").glob("*.png"))[:6] + sorted((root / "spore_chain").glob("*.png"))[:6]
+    argv = [str(run), *map(str, files), "--tta", "none", "--out", str(tmp_path / "p.csv"),
+            "--features", str(tmp_path / "f.npz")]
+    assert exit_code(predict_main, argv) == 0
+    stored = np.load(tmp_path / "f.npz")
+    table = pd.read_csv(tmp_path / "p.csv")
+    loaded = load_run(run)
+    kernel, bias = network_of(loaded.model).get_layer(CLASSIFIER).get_weights()
+    logits = stored["features"] @ kernel + bias
+    softmax = np.exp(logits - logits.max(1, keepdims=True))
+    softmax /= softmax.sum(1, keepdims=True)
+    assert stored["features"].shape == (12, kernel.shape[0]) and list(stored["paths"]) == list(table["path"])
+    assert np.allclose(softmax, table[[f"p_{c}" for c in loaded.classes]].to_numpy(), atol=1e-5)
+    assert list(stored["predicted"]) == list(table["predicted"])
+
+
 def test_a_scikit_learn_run_predicts_too_and_unreadable_images_are_skipped(make_cfg, tmp_path, capsys):
     path = write_npz(tmp_path / "tiny.npz", n=(40, 20, 20))
     train(make_cfg("dataset=medmnist", f"dataset.path={path}", "model=logreg", "preprocess.color=gray",
@@ -109,6 +131,10 @@ def test_a_scikit_learn_run_predicts_too_and_unreadable_images_are_skipped(make_
     assert len(got) == 4 and set(got["predicted"].astype(str)) <= {"0", "1"}
     labels = np.load(path)["test_labels"][:4, 0]
     assert (got["predicted"].astype(int).to_numpy() == labels).mean() >= 0.75   # the classes differ by brightness
+    code = exit_code(predict_main, [str(tmp_path / "run"), str(images / "0.png"), "--out", str(tmp_path / "q.csv"),
+                                    "--features", str(tmp_path / "f.npz")])
+    assert code == 1 and "scikit-learn run (logreg): it has no learned features" in capsys.readouterr().err
+    assert not (tmp_path / "q.csv").exists() and not (tmp_path / "f.npz").exists()
 
 
 def test_best_run_of_a_sweep_by_a_validation_metric(smoke_run, tmp_path):
