@@ -13,6 +13,7 @@ from fungiclf.evaluation.metrics import report_table
 from fungiclf.evaluation.plots import plot_confusion, plot_curves
 from fungiclf.evaluation.summary import majority_warning
 from fungiclf.provenance import provenance, resources
+from fungiclf.training.compute import precision_warning
 
 
 def _clean(value):
@@ -94,7 +95,8 @@ def metrics_record(settings, data, trained, timings: dict, fingerprint: str) -> 
         "data_fingerprint": data.fingerprint, "split_fingerprint": data.split_fingerprint,
         "provenance": provenance(), "resources": resources(),
     }
-    metrics["warnings"] = [*data.warnings, *filter(None, [majority_warning(metrics)])]
+    compute_warning = precision_warning(trained.compute) if trained.compute is not None else None
+    metrics["warnings"] = [*data.warnings, *filter(None, [compute_warning, majority_warning(metrics)])]
     return metrics
 
 

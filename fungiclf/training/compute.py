@@ -20,15 +20,30 @@ JIT_MODES = ["auto", True, False]
 @dataclass(frozen=True)
 class Compute:
     """What a job ran with, for metrics.json: ``precision`` (a Keras dtype policy name),
-    ``jit_compile`` (as given: auto, true, false) and ``devices`` (data-parallel replicas)."""
+    ``jit_compile`` (as given: auto, true, false), ``devices`` (data-parallel replicas) and
+    ``accelerators`` (GPUs or TPUs the machine had)."""
 
     precision: str = "float32"
     jit_compile: str | bool = "auto"
     devices: int = 1
+    accelerators: int = 0
+
+
+def precision_warning(compute: Compute) -> dict | None:
+    """A metrics.json "warnings" entry when 16-bit compute ran without a GPU, where it is
+    emulated and slower than float32 (a GPU recipe started on a laptop)."""
+    if compute.precision == "float32" or compute.accelerators:
+        return None
+    return {"kind": "precision", "message": f"trainer.precision={compute.precision} ran without a GPU: on a CPU "
+            f"16-bit compute is emulated and slower than float32; set trainer.precision=float32"}
 
 
 def accelerators() -> list[str]:
-    """The GPU/TPU devices Keras' distribution API sees (empty on a CPU-only machine)."""
+    """The GPU/TPU devices the backend sees (empty on a CPU-only machine). Keras'
+    distribution API lists them on JAX and TensorFlow; on torch it has no backend part."""
+    if keras.backend.backend() == "torch":
+        import torch
+        return [f"cuda:{i}" for i in range(torch.cuda.device_count())]
     return [d for d in keras.distribution.list_devices() if not d.lower().startswith("cpu")]
 
 
@@ -57,8 +72,11 @@ def compute_context(trainer) -> Iterator[Compute]:
         chosen = keras.distribution.list_devices()[:devices]
         keras.distribution.set_distribution(keras.distribution.DataParallel(devices=chosen))
         log.info("Data parallel over %d devices <trainer.devices=%s>: %s", devices, trainer.devices, chosen)
+    compute = Compute(trainer.precision, trainer.jit_compile, devices, len(accelerators()))
+    if warning := precision_warning(compute):
+        log.warning("%s", warning["message"])
     try:
-        yield Compute(trainer.precision, trainer.jit_compile, devices)
+        yield compute
     finally:
         keras.mixed_precision.set_dtype_policy("float32")
         if devices > 1:

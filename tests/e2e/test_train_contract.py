@@ -328,6 +328,9 @@ def test_threshold_chosen_on_val_and_test_time_views(make_cfg, tmp_path):
 def test_mixed_precision_runs_and_the_policy_is_restored(make_cfg, tmp_path):
     metrics = train(make_cfg("trainer=smoke", "model=ann", "trainer.precision=mixed_bfloat16"), tmp_path / "run")
     assert metrics["status"] == "completed" and metrics["compute"]["precision"] == "mixed_bfloat16"
+    # no GPU here: told once before training (log) and kept with the run (metrics.json, summary)
+    assert metrics["compute"]["accelerators"] == 0
+    assert [w["kind"] for w in metrics["warnings"]].count("precision") == 1
     model = keras.models.load_model(tmp_path / "run" / "model.keras")
     assert model.get_layer("ann").get_layer("predictions").dtype_policy.compute_dtype == "float32"
     assert keras.mixed_precision.dtype_policy().name == "float32"          # global state restored after the job
