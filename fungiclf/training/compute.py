@@ -34,8 +34,8 @@ def precision_warning(compute: Compute) -> dict | None:
     emulated and slower than float32 (a GPU recipe started on a laptop)."""
     if compute.precision == "float32" or compute.accelerators:
         return None
-    return {"kind": "precision", "message": f"trainer.precision={compute.precision} on a machine without a GPU: on a CPU "
-            f"16-bit compute is emulated and slower than float32; set trainer.precision=float32"}
+    return {"kind": "precision", "message": f"trainer.precision={compute.precision} on a machine without a GPU: "
+            f"on a CPU 16-bit compute is emulated and slower than float32; set trainer.precision=float32"}
 
 
 def accelerators() -> list[str]:
