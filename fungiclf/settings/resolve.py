@@ -282,7 +282,7 @@ def check_init_run(folder: Path, name: str) -> str:
     except (OSError, ValueError):
         raise ConfigError(f"model.weights={folder}: the folder has no readable metrics.json; give a run folder "
                           f"of fungiclf-train") from None
-    missing = [name for name in ("model.keras", "config_resolved.yaml", "split.csv") if not (folder / name).is_file()]
+    missing = [file for file in ("model.keras", "config_resolved.yaml", "split.csv") if not (folder / file).is_file()]
     if metrics.get("status") != "completed" or missing:
         raise ConfigError(f"model.weights={folder}: not a completed run with its model.keras, config_resolved.yaml "
                           f"and split.csv (status {metrics.get('status')!r}, missing {missing or 'nothing'})")
