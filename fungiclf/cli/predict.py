@@ -101,6 +101,7 @@ def run(args: argparse.Namespace) -> int:
         plot_confusion(np.array(record["test"]["confusion_matrix"]), loaded.classes,
                        out.with_name(f"{out.stem}_confusion.png"), title="labelled images")
     if features is not None:
+        Path(args.features).parent.mkdir(parents=True, exist_ok=True)
         extra = {} if y_true is None else {"true": table["true"].to_numpy(str)}
         write_npz(Path(args.features), paths=table["path"].to_numpy(str), features=features.astype(np.float32),
                   predicted=table["predicted"].to_numpy(str), **extra)

@@ -281,7 +281,7 @@ def check_init_run(folder: Path, name: str) -> str:
         metrics = json.loads(metrics_file.read_text())
     except (OSError, ValueError):
         raise ConfigError(f"model.weights={folder}: the folder has no readable metrics.json; give a run folder "
-                          f"of fungiclf-train") from None
+                          f"of fungiclf-train (in a sweep: one job's folder)") from None
     missing = [file for file in ("model.keras", "config_resolved.yaml", "split.csv") if not (folder / file).is_file()]
     if metrics.get("status") != "completed" or missing:
         raise ConfigError(f"model.weights={folder}: not a completed run with its model.keras, config_resolved.yaml "

@@ -99,9 +99,9 @@ def test_features_are_what_the_classifier_reads(smoke_run, tmp_path):
     run, root = smoke_run
     files = sorted((root / "debris").glob("*.png"))[:6] + sorted((root / "spore_chain").glob("*.png"))[:6]
     argv = [str(run), *map(str, files), "--tta", "none", "--out", str(tmp_path / "p.csv"),
-            "--features", str(tmp_path / "f.npz")]
+            "--features", str(tmp_path / "new" / "f.npz")]            # a folder that does not exist yet
     assert exit_code(predict_main, argv) == 0
-    stored = np.load(tmp_path / "f.npz")
+    stored = np.load(tmp_path / "new" / "f.npz")
     table = pd.read_csv(tmp_path / "p.csv")
     loaded = load_run(run)
     kernel, bias = network_of(loaded.model).get_layer(CLASSIFIER).get_weights()
