@@ -10,6 +10,7 @@ the items are listed and split, still before any image is decoded.
 import dataclasses
 import importlib.util
 import json
+import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
@@ -179,7 +180,8 @@ def resolve_dataset(d: dict, trainer: dict) -> tuple[DatasetSettings, Filters]:
         raw = d.get("path")
         if raw is None or raw == "???":
             raise ConfigError(f"dataset.path is required for dataset {name!r} (e.g. dataset.path=/data/{name})")
-        path = str(Path(check_text(raw, "path", "dataset")).expanduser())
+        # absolute, so that the run folder says which data it read wherever it is read from
+        path = os.path.abspath(Path(check_text(raw, "path", "dataset")).expanduser())
     class_names = d.get("class_names")
     if class_names is not None:
         if isinstance(class_names, str) or not all(isinstance(c, (str, int)) for c in class_names) \

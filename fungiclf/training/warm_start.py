@@ -2,6 +2,7 @@
 model (fine-tuning it on new data or new classes), never from one that saw this run's test images."""
 
 import logging
+import os
 from pathlib import Path
 
 import keras
@@ -59,8 +60,9 @@ def warm_start(model: keras.Model, run: str) -> str:
 
 
 def data_source(path: str | None, synthetic: dict | None) -> tuple:
-    """What a dataset reads: its resolved path, or the synthetic generator's settings."""
-    return ("path", str(Path(path).expanduser().resolve())) if path else ("synthetic", synthetic)
+    """What a dataset reads: its path (absolute since resolve() makes it so), or the synthetic
+    generator's settings."""
+    return ("path", os.path.abspath(Path(path).expanduser())) if path else ("synthetic", synthetic)
 
 
 def check_unseen_test(run: str, dataset, data: Dataset) -> None:

@@ -47,6 +47,14 @@ def test_a_path_given_to_the_synthetic_dataset_is_refused_not_ignored(make_cfg):
     assert resolve(make_cfg("dataset=image_folder", "dataset.path=/data/mine")).dataset.path == "/data/mine"
 
 
+def test_a_relative_dataset_path_is_made_absolute(make_cfg, tmp_path, monkeypatch):
+    """config_resolved.yaml must say which data a run read, wherever the run folder is read
+    (a sweep on other machines, model.weights' check of the source's split)."""
+    monkeypatch.chdir(tmp_path)
+    settings = resolve(make_cfg("dataset=image_folder", "dataset.path=data/mine"))
+    assert settings.dataset.path == str(tmp_path / "data" / "mine")
+
+
 def test_smoke_wins_over_overrides(make_cfg):
     settings = resolve(make_cfg("trainer=smoke", "trainer.epochs=50", "preprocess.size=128", "trainer.max_per_class=500"))
     assert settings.trainer.epochs == 2 and settings.preprocess.pixels.size == (32, 32)
