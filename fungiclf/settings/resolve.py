@@ -20,6 +20,7 @@ import keras
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
+from fungiclf.data.dataset import SOURCES as PATH_SOURCES
 from fungiclf.data.decode import FITS
 from fungiclf.data.enhance import DENOISERS, PixelSettings
 from fungiclf.data.filters import Filters
@@ -41,7 +42,7 @@ from fungiclf.training.compute import JIT_MODES, PRECISIONS
 from fungiclf.training.optimizers import OPTIMIZERS, SCHEDULES
 from fungiclf.validation import (check_bool, check_choice, check_number, check_size, check_text, invalid)
 
-SOURCES = ["image_folder", "npz", "csv", "synthetic"]
+SOURCES = [*PATH_SOURCES, "synthetic"]   # those that read dataset.path, and the generated set
 MONITORS = ["val_loss", "val_accuracy", "val_f1_macro"]
 BALANCE_MODES = ["none", "class_weight", "oversample"]
 LOGGERS = {"none": None, "mlflow": "mlflow", "tensorboard": "tensorboardX"}   # name -> package it needs

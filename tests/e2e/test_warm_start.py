@@ -73,3 +73,28 @@ def test_weights_that_are_not_a_run_are_refused_before_any_work(make_cfg, tmp_pa
         resolve(make_cfg(*SMALL, f"model.weights={tmp_path}"))
     with pytest.raises(ConfigError, match="'weights' parameter of model must be null or a completed run folder"):
         resolve(make_cfg(*SMALL, "model.weights=imagenet"))      # only a backbone has ImageNet weights
+
+
+def test_a_backbone_starts_from_a_run_instead_of_imagenet(make_cfg, tmp_path):
+    """model.weights=RUN on a Keras Applications model: no ImageNet weights, the whole network
+    trains, and the nested backbone's layers are copied too (a run folder made by hand:
+    building and saving is enough, no training)."""
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "metrics.json").write_text(json.dumps({"status": "completed", "model": "mobilenetv2"}))
+    for name in ("config_resolved.yaml", "split.csv"):
+        (run / name).write_text("")
+    first = resolve(make_cfg("model=mobilenetv2", "model.weights=null", "augment=none"))
+    source = build_model(first.model, first.augment, (32, 32, 3), 5, seed=0)
+    source.save(run / "model.keras")
+    settings = resolve(make_cfg("model=mobilenetv2", f"model.weights={run}"))
+    assert settings.model.init == str(run) and settings.model.params["weights"] is None
+    model = build_model(settings.model, settings.augment, (32, 32, 3), 5, seed=1)   # augmented, another seed
+    assert model.trainable_weights and len(model.trainable_weights) == len(source.trainable_weights)
+    line = warm_start(model, settings.model.init)
+    copied = weighted_layers(model)
+    assert len(copied) > 50 and line.endswith(f"{len(copied)} of {len(copied)} layers with weights")
+    for mine, theirs in zip(copied, weighted_layers(source)):
+        for a, b in zip(mine.get_weights(), theirs.get_weights()):
+            np.testing.assert_array_equal(a, b)
+
