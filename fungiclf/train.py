@@ -22,7 +22,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.errors import HydraException
 from omegaconf import DictConfig, OmegaConf
 
-from fungiclf.cli import OutliveClosedPipe
+from fungiclf.cli import outlive_closed_stdout
 from fungiclf.data.dataset import list_items, load_pixels
 from fungiclf.errors import FungiclfError
 from fungiclf.evaluation.run_folder import read_metrics, write_json, write_run_folder
@@ -150,6 +150,7 @@ def _record_failure(run_dir: Path, cfg: DictConfig, message: str, keep: bool = F
 
 @hydra.main(version_base="1.3", config_path="pkg://fungiclf.conf", config_name="train")
 def hydra_main(cfg: DictConfig) -> float | None:
+    outlive_closed_stdout()   # again in a launcher's worker process, whose stdout is its own
     hydra_config = HydraConfig.get()
     return run_job(cfg, Path(hydra_config.runtime.output_dir), list(hydra_config.overrides.task))
 
@@ -158,7 +159,7 @@ def main() -> None:
     """Console script: run the job(s); exit 1 with one line per failed job."""
     traceback_asked = os.environ.get("HYDRA_FULL_ERROR") == "1"
     os.environ["HYDRA_FULL_ERROR"] = "1"   # Hydra raises its composition errors instead of printing them
-    sys.stdout = OutliveClosedPipe(sys.stdout)   # before Hydra points its log handler at it
+    outlive_closed_stdout()   # before Hydra points its log handler at it
     with tempfile.NamedTemporaryFile("r", prefix="fungiclf-failed-", suffix=".txt") as failures:
         os.environ[FAILURES_FILE_ENV] = failures.name
         try:

@@ -50,6 +50,19 @@ class OutliveClosedPipe:
         return getattr(self._stream, name)
 
 
+def outlive_closed_stdout() -> None:
+    """Wrap sys.stdout in OutliveClosedPipe (once per process), and point the log handlers
+    that write to the raw stream at the wrapper: a launcher's worker process
+    (hydra/launcher=joblib) has its own stdout, and Hydra sets up its logging before the job."""
+    if isinstance(sys.stdout, OutliveClosedPipe):
+        return
+    raw, sys.stdout = sys.stdout, OutliveClosedPipe(sys.stdout)
+    for logger in [logging.getLogger(), *logging.Logger.manager.loggerDict.values()]:
+        for handler in getattr(logger, "handlers", []):
+            if isinstance(handler, logging.StreamHandler) and handler.stream is raw:
+                handler.setStream(sys.stdout)
+
+
 def run_image_command(prog: str, parser: argparse.ArgumentParser, run: Callable[[argparse.Namespace], int],
                       argv: list[str] | None) -> None:
     """Run a console script over images: one-line errors, exit status 0 / 3 (some images

@@ -60,16 +60,24 @@ def test_conflicting_hydra_flags_are_one_line(cache_dir, tmp_path):
     assert out.stderr.strip().splitlines() == [out.stderr.strip()] and "drop -m" in out.stderr
 
 
-def test_a_reader_of_stdout_that_goes_away_does_not_fail_the_training(cache_dir, tmp_path):
-    """`fungiclf-train ... | head`: the run goes on to a completed run folder, without a traceback."""
-    read_end, write_end = os.pipe()
-    os.close(read_end)                              # the reader has gone before the first line
+@pytest.mark.parametrize("launch", [
+    ["hydra.run.dir={out}"],
+    ["-m", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "seed=0", "hydra.sweep.dir={out}"],  # a worker's stdout
+])
+def test_a_reader_of_stdout_that_goes_away_does_not_fail_the_training(cache_dir, tmp_path, launch):
+    """`fungiclf-train ... | head -1`: the run goes on to a completed run folder, without a traceback."""
     env = {**os.environ, "FUNGICLF_CACHE": str(cache_dir)}
-    done = subprocess.run([sys.executable, "-m", "fungiclf.train", "trainer=smoke", f"hydra.run.dir={tmp_path / 'run'}"],
-                          stdout=write_end, stderr=subprocess.PIPE, text=True, env=env, timeout=600)
-    os.close(write_end)
-    assert done.returncode == 0 and "Traceback" not in done.stderr and "Logging error" not in done.stderr, done.stderr
-    assert json.loads((tmp_path / "run" / "metrics.json").read_text())["status"] == "completed"
+    args = [arg.format(out=tmp_path / "out") for arg in launch]
+    with open(tmp_path / "stderr.txt", "w") as stderr:
+        job = subprocess.Popen([sys.executable, "-m", "fungiclf.train", *args, "trainer=smoke"],
+                               stdout=subprocess.PIPE, stderr=stderr, text=True, env=env)
+        job.stdout.readline()
+        job.stdout.close()                          # the reader goes away after the first line
+        assert job.wait(timeout=600) == 0
+    errors = (tmp_path / "stderr.txt").read_text()
+    assert "Traceback" not in errors and "Logging error" not in errors, errors
+    (metrics,) = (tmp_path / "out").rglob("metrics.json")
+    assert json.loads(metrics.read_text())["status"] == "completed"
 
 
 def test_unknown_config_key_is_refused_in_one_line_naming_the_keys(cache_dir, tmp_path):
