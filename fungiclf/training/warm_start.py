@@ -60,9 +60,9 @@ def warm_start(model: keras.Model, run: str) -> str:
 
 
 def data_source(path: str | None, synthetic: dict | None) -> tuple:
-    """What a dataset reads: its path (absolute since resolve() makes it so), or the synthetic
-    generator's settings."""
-    return ("path", os.path.abspath(Path(path).expanduser())) if path else ("synthetic", synthetic)
+    """What a dataset reads: its path with symbolic links resolved (the same folder reached
+    through a link is the same data), or the synthetic generator's settings."""
+    return ("path", os.path.realpath(Path(path).expanduser())) if path else ("synthetic", synthetic)
 
 
 def check_unseen_test(run: str, dataset, data: Dataset) -> None:

@@ -11,7 +11,7 @@ from fungiclf.models import build_model
 from fungiclf.settings import to_config
 from fungiclf.settings.resolve import resolve
 from fungiclf.train import run_job, train
-from fungiclf.training.warm_start import warm_start, weighted_layers
+from fungiclf.training.warm_start import data_source, warm_start, weighted_layers
 from tests.conftest import write_image_folder
 
 SMALL = ["trainer=smoke", "model=cnn_small"]
@@ -66,6 +66,14 @@ def test_starts_that_would_leak_or_cannot_fit_are_one_line_errors(make_cfg, sour
     assert run_job(make_cfg(*SMALL, f"model.weights={source_run}", *overrides), tmp_path / "run") is None
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert metrics["status"] == "failed" and needle in metrics["error"] and "\n" not in metrics["error"]
+
+
+def test_a_folder_reached_through_a_link_is_the_same_data(tmp_path):
+    """The leak check compares sources: /data/defungi and a link to it are one dataset."""
+    (tmp_path / "defungi").mkdir()
+    (tmp_path / "link").symlink_to(tmp_path / "defungi")
+    assert data_source(str(tmp_path / "link"), None) == data_source(str(tmp_path / "defungi"), None)
+    assert data_source(str(tmp_path / "other"), None) != data_source(str(tmp_path / "defungi"), None)
 
 
 def test_weights_that_are_not_a_run_are_refused_before_any_work(make_cfg, tmp_path):
