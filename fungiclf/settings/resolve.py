@@ -408,7 +408,7 @@ def resolve_experiment(content: dict) -> ExperimentSettings:
 
 def apply_smoke(settings: Settings) -> Settings:
     """trainer=smoke: <= 2 epochs (1 per fine-tune phase), <= 16 items per class per split,
-    <= 32 px (or the model's minimum), no weight downloads, <= 2 CV folds. Applied after
+    the longer side <= 32 px (in proportion; the model's minimum wins), no weight downloads, <= 2 CV folds. Applied after
     composition, so no experiment or override can undo it."""
     import dataclasses as dc
     model = settings.model
@@ -418,13 +418,14 @@ def apply_smoke(settings: Settings) -> Settings:
     pixels = settings.preprocess.pixels
     channels = 1 if pixels.color == "gray" else 3
     floor = min_input_size(model, channels) if model.kind == "keras" else 1
-    side = max(min(*pixels.size, SMOKE_SIZE), floor)
+    scale = min(1.0, SMOKE_SIZE / max(pixels.size))   # the longer side to 32 px; a non-square shape stays one
+    size = tuple(max(round(side * scale), floor) for side in pixels.size)
     return dc.replace(
         settings, model=model,
         trainer=dc.replace(settings.trainer, epochs=min(settings.trainer.epochs, SMOKE_EPOCHS)),
         dataset=dc.replace(settings.dataset, max_per_class=min(settings.dataset.max_per_class or SMOKE_PER_CLASS,
                                                                SMOKE_PER_CLASS)),
-        preprocess=dc.replace(settings.preprocess, pixels=dc.replace(pixels, size=(side, side))),
+        preprocess=dc.replace(settings.preprocess, pixels=dc.replace(pixels, size=size)),
         cv=dc.replace(settings.cv, folds=min(settings.cv.folds, SMOKE_FOLDS)),
     )
 

@@ -61,6 +61,11 @@ def test_smoke_wins_over_overrides(make_cfg):
     assert settings.dataset.max_per_class == 16
 
 
+def test_smoke_keeps_the_shape_of_a_non_square_size(make_cfg):
+    assert resolve(make_cfg("trainer=smoke", "model=ann", "preprocess.size=[64,96]")).preprocess.pixels.size == (21, 32)
+    assert resolve(make_cfg("trainer=smoke", "model=ann", "preprocess.size=[24,20]")).preprocess.pixels.size == (24, 20)
+
+
 def test_smoke_keeps_the_models_minimum_size(make_cfg):
     settings = resolve(make_cfg("trainer=smoke", "model.blocks=[{filters: 8}, {filters: 8}, {filters: 8}, {filters: 8}]"))
     assert settings.preprocess.pixels.size == (46, 46)   # four valid 3x3 conv + 2x2 pool blocks need 46 px
