@@ -204,6 +204,17 @@ def format_table(table: pd.DataFrame, fmt: str = "markdown") -> str:
     return shown.to_markdown(index=False, tablefmt="github" if fmt == "markdown" else "latex_booktabs")
 
 
+def _mean_sd(column: str, mean: float | None, sd: float | None) -> str:
+    """One ``mean ± sd`` cell, to the precision format_table gives the column: a parameter
+    count is one integer (it is the same for every seed), seconds have one decimal."""
+    if column == "params":
+        return "" if mean is None or mean != mean else f"{mean:.0f}"
+    digits = 1 if column == "train_seconds" else 4
+    if mean is None or mean != mean:
+        return ""
+    return f"{mean:.{digits}f}" + ("" if sd is None or sd != sd else f" ± {sd:.{digits}f}")
+
+
 def format_seed_table(table: pd.DataFrame, fmt: str = "markdown") -> str:
     """aggregate_seeds() output with ``mean ± sd`` cells."""
     shown = pd.DataFrame()
@@ -212,7 +223,7 @@ def format_seed_table(table: pd.DataFrame, fmt: str = "markdown") -> str:
             continue
         if column.endswith(" mean"):
             base, sd = column[:-5], table.get(f"{column[:-5]} sd")
-            shown[base] = [_number(m) + ("" if s is None or s != s else f" ± {s:.4f}")
+            shown[base] = [_mean_sd(base, m, s)
                            for m, s in zip(table[column], sd if sd is not None else [None] * len(table))]
         else:
             shown[column] = table[column]

@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -119,7 +120,12 @@ def test_seeds_are_aggregated_as_mean_sd_and_n(binary_run, tmp_path, capsys):
     assert list(grouped["n"]) == [3, 3]
     assert grouped.loc["logreg", "test.accuracy mean"] == pytest.approx(0.91)
     assert grouped.loc["logreg", "test.accuracy sd"] == pytest.approx(0.01)
-    assert "0.9100 ± 0.0100" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "0.9100 ± 0.0100" in out
+    header, _, row = out.splitlines()[:3]
+    cells = dict(zip([c.strip() for c in header.split("|")], [c.strip() for c in row.split("|")]))
+    assert re.fullmatch(r"\d+\.\d ± \d+\.\d", cells["train_seconds"])   # seconds to 0.1 s, as in summary.md
+    assert re.fullmatch(r"\d+", cells["params"])   # one count, the same for every seed
     report_main([str(tmp_path / "sweep"), "--no-by-seed", "--out", str(tmp_path / "plain")])
     assert not (tmp_path / "plain" / "summary_by_seed.csv").exists()
 
