@@ -35,7 +35,7 @@ from fungiclf.evaluation.metrics import as_two_columns, predict_labels
 from fungiclf.evaluation.plots import plot_confusion
 from fungiclf.evaluation.run_folder import write_csv, write_json, write_npz
 from fungiclf.evaluation.summary import summary_lines
-from fungiclf.inference.external import external_record, folder_labels
+from fungiclf.inference.external import external_record, folder_labels, seen_by_run, seen_warning
 from fungiclf.inference.images import find_images, load_images
 from fungiclf.inference.run import load_run, pick_run, predict_views
 
@@ -84,6 +84,9 @@ def run(args: argparse.Namespace) -> int:
     if not images.paths:
         raise FungiclfError(f"none of {' '.join(args.images)} could be read as an image")
     y_true = folder_labels(images.paths, loaded.classes) if args.labels else None
+    seen = seen_by_run(images.paths, folder)
+    if seen and y_true is None:   # with --labels the summary's warnings say it
+        print(f"fungiclf-predict: warning: {seen_warning(seen, len(images.paths))['message']}", file=sys.stderr)
     height, width = loaded.pixels.size
     views = usable_views(args.tta or loaded.tta, height, width)
     with tqdm(total=len(images.paths) * len(views), desc="predict", unit="img", leave=False,
@@ -96,7 +99,7 @@ def run(args: argparse.Namespace) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     if y_true is not None:
         table.insert(1, "true", np.array(loaded.classes)[y_true])
-        record = external_record(y_true, raw, loaded.threshold, loaded.classes, loaded.name)
+        record = external_record(y_true, raw, loaded.threshold, loaded.classes, loaded.name, seen=seen)
         write_json(out.with_name(f"{out.stem}_metrics.json"), {"run": str(folder), **record})
         plot_confusion(np.array(record["test"]["confusion_matrix"]), loaded.classes,
                        out.with_name(f"{out.stem}_confusion.png"), title="labelled images")

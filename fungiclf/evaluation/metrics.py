@@ -82,12 +82,20 @@ def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray, proba: np.nda
         y_true, y_pred: (N,) int class indices.
         proba: (N, K) class probabilities (use as_two_columns for a sigmoid head).
         class_names: K names; with two classes, the second is the positive class.
+
+    A class with no image in ``y_true`` (labelled images of some classes only) has no
+    recall: its per-class recall and F1 are None, and the macro and weighted averages are
+    over the classes present (``averaged_over`` names them when that is not all K), as the
+    ROC-AUC is.
     """
     labels = list(range(len(class_names)))
+    present = [int(c) for c in np.unique(y_true)] or labels
     out: dict = {"accuracy": float(accuracy_score(y_true, y_pred)), "n": int(len(y_true))}
     for average in ("macro", "weighted"):
-        p, r, f, _ = precision_recall_fscore_support(y_true, y_pred, labels=labels, average=average, zero_division=0)
+        p, r, f, _ = precision_recall_fscore_support(y_true, y_pred, labels=present, average=average, zero_division=0)
         out.update({f"precision_{average}": float(p), f"recall_{average}": float(r), f"f1_{average}": float(f)})
+    if len(present) < len(class_names):
+        out["averaged_over"] = [class_names[c] for c in present]
     auc = _roc_auc(y_true, proba, len(class_names))
     out["roc_auc"] = auc
     if len(class_names) > 2:
@@ -96,8 +104,10 @@ def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray, proba: np.nda
     out["confusion_matrix"] = cm.tolist()
     report = classification_report(y_true, y_pred, labels=labels, target_names=class_names,
                                    output_dict=True, zero_division=0)
-    out["per_class"] = {name: {"precision": float(report[name]["precision"]), "recall": float(report[name]["recall"]),
-                               "f1": float(report[name]["f1-score"]), "support": int(report[name]["support"])}
+    out["per_class"] = {name: {"precision": float(report[name]["precision"]),
+                               "recall": float(report[name]["recall"]) if report[name]["support"] else None,
+                               "f1": float(report[name]["f1-score"]) if report[name]["support"] else None,
+                               "support": int(report[name]["support"])}
                         for name in class_names}
     if len(class_names) == 2:
         tn, fp, fn, tp = cm.ravel()

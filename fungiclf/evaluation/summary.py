@@ -4,14 +4,14 @@
 from pathlib import Path
 
 
-def majority_warning(metrics: dict) -> dict | None:
-    """A warning (metrics.json "warnings" entry) when test accuracy is no better than
-    answering the majority class for every image."""
+def majority_warning(metrics: dict, measured: str = "test accuracy") -> dict | None:
+    """A warning (metrics.json "warnings" entry) when ``measured`` (the "test" block's
+    accuracy) is no better than answering the majority class for every image."""
     accuracy, baselines = metrics["test"]["accuracy"], metrics.get("baselines") or {}
     rate = baselines.get("majority_rate")
     if rate is None or accuracy > rate:
         return None
-    return {"kind": "majority", "message": f"test accuracy {accuracy:.4f} is no better than answering "
+    return {"kind": "majority", "message": f"{measured} {accuracy:.4f} is no better than answering "
             f"{baselines['majority_class']} for every image ({rate:.4f}); look at the per-class recall and macro-F1"}
 
 
@@ -28,8 +28,11 @@ def summary_lines(metrics: dict, split: str = "test split") -> list[str]:
     baselines = metrics.get("baselines") or {}
     if baselines.get("majority_rate") is not None:
         rows.append((f"majority-class rate ({baselines['majority_class']})", baselines["majority_rate"], ""))
-    rows += [("precision (macro)", test["precision_macro"], ""), ("recall (macro)", test["recall_macro"], ""),
-             ("F1 (macro)", test["f1_macro"], _interval(test, "f1_macro")), ("F1 (weighted)", test["f1_weighted"], "")]
+    over = test.get("averaged_over")
+    of = f", {len(over)} of {len(classes)} classes present" if over else ""
+    rows += [(f"precision (macro{of})", test["precision_macro"], ""), (f"recall (macro{of})", test["recall_macro"], ""),
+             (f"F1 (macro{of})", test["f1_macro"], _interval(test, "f1_macro")),
+             (f"F1 (weighted{of})", test["f1_weighted"], "")]
     if test.get("roc_auc") is not None:
         rows.append(("ROC-AUC", test["roc_auc"], _interval(test, "roc_auc")))
     if test.get("per_group"):
@@ -41,7 +44,8 @@ def summary_lines(metrics: dict, split: str = "test split") -> list[str]:
                  (f"specificity (recall of {negative})", test["specificity"], ""),
                  ("false-negative rate", test["false_negative_rate"], "")]
     else:
-        rows += [(f"recall {name}", test["per_class"][name]["recall"], "") for name in classes]
+        rows += [(f"recall {name}" + ("" if test["per_class"][name].get("support", 1) else " (no images)"),
+                  test["per_class"][name]["recall"], "") for name in classes]
     epochs = f", {metrics['epochs_run']} epochs, best {metrics['best_epoch']}" if metrics.get("epochs_run") else ""
     unit = (test.get("ci95") or {}).get("unit")
     resampling = f"; 95% CI: bootstrap over {'groups' if unit == 'group' else 'images'}" if unit else ""

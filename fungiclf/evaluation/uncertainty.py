@@ -48,10 +48,10 @@ def weighted_accuracy(weights: np.ndarray, correct: np.ndarray) -> np.ndarray:
 
 
 def weighted_f1_macro(weights: np.ndarray, y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> np.ndarray:
-    """(B,) macro-F1 over all n_classes (0 for a class neither present nor predicted, as
-    scikit-learn's zero_division=0)."""
+    """(B,) macro-F1 over the classes present in ``y_true`` (all of them in every stratified
+    resample), as classification_metrics' f1_macro; ``n_classes`` is K, the model's outputs."""
     scores = []
-    for k in range(n_classes):
+    for k in np.unique(y_true) if len(y_true) else range(n_classes):
         tp = (weights * ((y_true == k) & (y_pred == k))).sum(1)
         denominator = (weights * (y_true == k)).sum(1) + (weights * (y_pred == k)).sum(1)
         scores.append(np.divide(2 * tp, denominator, out=np.zeros_like(tp, dtype=float), where=denominator > 0))

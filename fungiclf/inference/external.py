@@ -3,9 +3,12 @@ another hospital's X-rays, another microscope's slides). Each image's class is t
 folder above it that is named after one of the run's classes."""
 
 import os
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
+from omegaconf import OmegaConf
 
 from fungiclf.errors import FungiclfError
 from fungiclf.evaluation.metrics import as_two_columns, classification_metrics, predict_labels
@@ -30,11 +33,37 @@ def folder_labels(paths: list[Path], classes: list[str]) -> np.ndarray:
     return np.array(labels, dtype=np.int64)
 
 
+def seen_by_run(paths: list[Path], folder: Path) -> dict[str, int]:
+    """How many of ``paths`` the run at ``folder`` trained on or selected with: {"train": n,
+    "val": n} for the files of its split.csv (under its config_resolved.yaml dataset.path;
+    links resolved) that it did not exclude. Empty when none are, or when the run read no
+    image files (the synthetic set, an .npz)."""
+    config, split = folder / "config_resolved.yaml", folder / "split.csv"
+    source = OmegaConf.select(OmegaConf.load(config), "dataset.path") if config.is_file() else None
+    if not source or not split.is_file():
+        return {}
+    root = Path(source) if Path(source).is_dir() else Path(source).parent   # a CSV's images are relative to its folder
+    rows = pd.read_csv(split, dtype=str, keep_default_na=False)
+    learned = rows[rows["split"].isin(["train", "val"]) & (rows["excluded"] == "")]
+    part_of = {os.path.realpath(root / item): part for item, part in zip(learned["id"], learned["split"])}
+    return dict(Counter(part_of[real] for real in map(os.path.realpath, paths) if real in part_of))
+
+
+def seen_warning(seen: dict[str, int], n_images: int) -> dict | None:
+    """The warning (a "warnings" entry) for images the run trained on or selected with."""
+    if not seen:
+        return None
+    parts = " and ".join(f"{seen[part]} in its {part} split" for part in ("train", "val") if part in seen)
+    return {"kind": "seen", "message": f"{sum(seen.values())} of these {n_images} images are the run's own ({parts}): "
+            f"it learned or chose its epoch on them, so its results on them overstate how it does on new images; "
+            f"its test split (split.csv) holds the images it never saw"}
+
+
 def external_record(y_true: np.ndarray, raw: np.ndarray, threshold: float, classes: list[str], model: str,
-                    seed: int = 0) -> dict:
+                    seed: int = 0, seen: dict[str, int] | None = None) -> dict:
     """The metrics of the run's outputs ``raw`` (N, K or 1) against ``y_true`` (N,), laid out
     like metrics.json (``test`` with ``ci95`` over images, ``baselines``, ``warnings``) so
-    that the run summary prints it."""
+    that the run summary prints it. ``seen``: seen_by_run() of the images, for a warning."""
     y_pred, proba = predict_labels(raw, threshold), as_two_columns(raw)
     metrics = classification_metrics(y_true, y_pred, proba, classes)
     metrics["ci95"] = bootstrap_ci(y_true, y_pred, proba, None, seed)
@@ -43,5 +72,5 @@ def external_record(y_true: np.ndarray, raw: np.ndarray, threshold: float, class
               "n_test": int(len(y_true)), "threshold": float(threshold), "test": metrics,
               "baselines": {"majority_class": classes[int(counts.argmax())],
                             "majority_rate": float(counts.max() / len(y_true))}}
-    record["warnings"] = [w for w in [majority_warning(record)] if w]
+    record["warnings"] = [w for w in [seen_warning(seen or {}, len(y_true)), majority_warning(record, "accuracy")] if w]
     return record

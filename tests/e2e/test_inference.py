@@ -19,7 +19,7 @@ from fungiclf.inference.run import load_run
 from fungiclf.models import network_of
 from fungiclf.models.blocks import CLASSIFIER
 from fungiclf.train import train
-from tests.conftest import write_npz
+from tests.conftest import write_image_folder, write_npz
 
 
 def exit_code(main, argv: list[str]) -> int:
@@ -135,6 +135,29 @@ def test_a_scikit_learn_run_predicts_too_and_unreadable_images_are_skipped(make_
                                     "--features", str(tmp_path / "f.npz")])
     assert code == 1 and "scikit-learn run (logreg): it has no learned features" in capsys.readouterr().err
     assert not (tmp_path / "q.csv").exists() and not (tmp_path / "f.npz").exists()
+
+
+def test_predict_says_which_images_the_run_learned_on_and_measures_the_classes_present(make_cfg, tmp_path, capsys):
+    """Images of the run's own train/val split (here through a link to its folder) are
+    named in a warning; labelled images of some classes only are averaged over those."""
+    write_image_folder(tmp_path / "data", classes=("a", "b", "c"), per_class=12)
+    run = tmp_path / "run"
+    train(make_cfg("dataset=image_folder", f"dataset.path={tmp_path / 'data'}", "model=logreg", "preprocess.size=16"), run)
+    split = pd.read_csv(run / "split.csv")
+    (tmp_path / "link").symlink_to(tmp_path / "data")
+    assert exit_code(predict_main, [str(run), str(tmp_path / "link"), "--out", str(tmp_path / "all.csv")]) == 0
+    assert f"{(split['split'] != 'test').sum()} of these {len(split)} images are the run's own" in capsys.readouterr().err
+
+    unseen = split[(split["split"] == "test") & (split["label"] != "c")]["id"]
+    assert exit_code(predict_main, [str(run), *[str(tmp_path / "data" / i) for i in unseen], "--labels",
+                                    "--out", str(tmp_path / "ab.csv")]) == 0
+    captured = capsys.readouterr()
+    assert "the run's own" not in captured.out + captured.err
+    measured = json.loads((tmp_path / "ab_metrics.json").read_text())["test"]
+    assert measured["per_class"]["c"]["recall"] is None and measured["averaged_over"] == ["a", "b"]
+    present = [measured["per_class"][name]["recall"] for name in ("a", "b")]
+    assert measured["recall_macro"] == pytest.approx(np.mean(present))     # not pulled down by the absent class
+    assert "recall c (no images)" in captured.out and "2 of 3 classes present" in captured.out
 
 
 def test_best_run_of_a_sweep_by_a_validation_metric(smoke_run, tmp_path):
