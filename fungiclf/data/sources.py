@@ -191,7 +191,9 @@ def load_npz(path: str, class_names: list[str] | None = None, **_: object) -> Sa
     """
     file = Path(path).expanduser()
     if not file.is_file():
-        raise DataError(f"dataset.path {str(file)!r} does not exist")
+        raise DataError(f"dataset.path {str(file)!r} does not exist" if not file.exists() else
+                        f"dataset.path {str(file)!r} is a folder, not a MedMNIST-style .npz file (a folder of class "
+                        f"folders is read by dataset=image_folder)")
     try:
         data = np.load(file)
     except Exception as exc:  # numpy raises several types for a non-npz file

@@ -71,6 +71,8 @@ def test_npz_errors_name_the_file_and_key(tmp_path):
     np.savez(tmp_path / "multi.npz", **arrays)
     with pytest.raises(DataError, match="multi-label"):
         load_npz(str(tmp_path / "multi.npz"))
+    with pytest.raises(DataError, match="is a folder, not a MedMNIST-style .npz file"):   # dataset=pneumoniamnist on images
+        load_npz(str(tmp_path))
 
 
 def test_decoding_converts_depth_alpha_and_colour(tmp_path):
