@@ -47,7 +47,9 @@ def _class_dirs(folder: Path) -> list[Path]:
 
 def group_keys(ids: list[str], pattern: str | None, names: list[str] | None = None) -> np.ndarray:
     """Group key per item: the first regex group of ``pattern`` searched in its name; an item
-    whose name does not match is its own group (its id).
+    whose name does not match is its own group (its id), with a warning. A pattern that
+    matches no name at all is a DataError (another dataset's naming, e.g. dataset=defungi on
+    chest X-rays): the split would group nothing while the config says it does.
 
     Args:
         ids: unique item ids (paths relative to the dataset folder).
@@ -71,6 +73,11 @@ def group_keys(ids: list[str], pattern: str | None, names: list[str] | None = No
             keys.append(item)
         else:
             keys.append(match.group(1))
+    if unmatched and unmatched == len(ids):   # not this data's naming: the split would leak in silence
+        raise DataError(f"the grouping pattern '{pattern}' (dataset.group_by / group_pattern) matched none of the "
+                        f"{len(ids)} file names (e.g. {(names or [Path(i).name for i in ids])[0]!r}), so no image "
+                        f"would be grouped with its near-duplicates; set a pattern that fits these names, or "
+                        f"dataset.group_by=none to split per file")
     if unmatched:
         log.warning("dataset.group_pattern matched no group in %d of %d file names; each of those is its own group",
                     unmatched, len(ids))

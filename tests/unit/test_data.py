@@ -23,6 +23,9 @@ def test_group_pattern_takes_the_first_group():
     assert list(keys) == ["H1_101a", "H1_101a", "H2/odd.jpg"]
     with pytest.raises(DataError, match="capturing group"):
         group_keys(["a.jpg"], r"^.+$")
+    defungi_photograph = r"^(H\d+_\d+[a-z]*)_\d+\.\w+$"
+    with pytest.raises(DataError, match=r"matched none of the 2 file names \(e.g. 'person1_bacteria_1.jpeg'\)"):
+        group_keys(["PNEUMONIA/person1_bacteria_1.jpeg", "NORMAL/IM-0001.jpeg"], defungi_photograph)
 
 
 def test_image_folder_class_layout(tmp_path):
