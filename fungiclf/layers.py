@@ -20,6 +20,34 @@ BACKBONE_PREPROCESS = {
 
 
 @keras.saving.register_keras_serializable(package="fungiclf")
+class RandomFlips(layers.Layer):
+    """Mirror each image left-right and, independently, upside down, each with probability
+    0.5 (training only). keras.layers.RandomFlip("horizontal_and_vertical") draws one coin
+    for both axes (Keras 3.15), so it only ever shows an image as it is or turned by half."""
+
+    def __init__(self, mode: str = "horizontal_and_vertical", seed: int | None = None, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.mode, self.seed = mode, seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+
+    def call(self, inputs, training=None):
+        if not training:
+            return inputs
+        batch = ops.shape(inputs)[0]
+        for axis, on in ((2, "horizontal" in self.mode), (1, "vertical" in self.mode)):
+            if on:
+                coin = keras.random.uniform((batch, 1, 1, 1), seed=self.seed_generator) < 0.5
+                inputs = ops.where(coin, ops.flip(inputs, axis=axis), inputs)
+        return inputs
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "mode": self.mode, "seed": self.seed}
+
+
+@keras.saving.register_keras_serializable(package="fungiclf")
 class RandomTranspose(layers.Layer):
     """Swap height and width of each image with probability 0.5 (square images; training only)."""
 

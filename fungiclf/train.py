@@ -24,6 +24,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from fungiclf.cli import outlive_closed_stdout
 from fungiclf.data.dataset import list_items, load_pixels
+from fungiclf.data.views import views_warning
 from fungiclf.errors import FungiclfError
 from fungiclf.evaluation.run_folder import read_metrics, write_json, write_run_folder
 from fungiclf.evaluation.summary import print_summary
@@ -62,6 +63,8 @@ def run(settings: Settings, run_dir: Path) -> dict:
     check_task(settings, samples.class_names, samples.labels, samples.groups, listing.split)   # before decoding
     write_yaml(run_dir / "config_resolved.yaml", to_config(settings))    # exactly what runs
     data = load_pixels(listing, settings.preprocess, settings.filters, settings.seed, settings.paths.cache_dir)
+    if warning := views_warning(settings, data.images.shape[1:3]):   # before training; metrics.json keeps it too
+        log.warning("%s", warning["message"])
     timings: dict = {"data_seconds": time.perf_counter() - started, "data_from_cache": data.from_cache}
     trained = train_and_evaluate(settings, data, run_dir, stamp)
     timings.update(train_seconds=trained.outcome.train_seconds, eval_seconds=trained.outcome.eval_seconds)

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from fungiclf.data.views import views_warning
 from fungiclf.evaluation.metrics import report_table
 from fungiclf.evaluation.plots import plot_confusion, plot_curves
 from fungiclf.evaluation.summary import majority_warning
@@ -96,7 +97,8 @@ def metrics_record(settings, data, trained, timings: dict, fingerprint: str) -> 
         "provenance": provenance(), "resources": resources(),
     }
     compute_warning = precision_warning(trained.compute) if trained.compute is not None else None
-    metrics["warnings"] = [*data.warnings, *filter(None, [compute_warning, majority_warning(metrics)])]
+    metrics["warnings"] = [*data.warnings, *filter(None, [compute_warning, views_warning(settings, data.images.shape[1:3]),
+                                                          majority_warning(metrics)])]
     return metrics
 
 

@@ -11,9 +11,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 from keras import layers
 
-from fungiclf.layers import RandomTranspose
+from fungiclf.layers import RandomFlips, RandomTranspose
 from fungiclf.validation import check_bool, check_choice, check_number
 
 log = logging.getLogger(__name__)
@@ -45,7 +46,7 @@ def _transpose(on: bool, input_shape: tuple[int, int, int], seed: int) -> layers
 # In the order the layers are applied.
 AUGMENTATIONS: dict[str, Transform] = {
     "flip": Transform(lambda v, k: check_choice(v, FLIPS, k, "augment"),
-                      lambda v, shape, seed: layers.RandomFlip(v, seed=seed, name="aug_flip")),
+                      lambda v, shape, seed: RandomFlips(v, seed=seed, name="aug_flip")),
     "transpose": Transform(lambda v, k: check_bool(bool(v) if v in (0, 1, None) else v, k, "augment"), _transpose),
     "rotation": Transform(strength, lambda v, shape, seed: layers.RandomRotation(
         v, fill_mode="reflect", seed=seed, name="aug_rotation")),
@@ -60,8 +61,16 @@ AUGMENTATIONS: dict[str, Transform] = {
 }
 
 
+def layer_seed(seed: int, index: int) -> int:
+    """A seed in [0, 2**31) for augmentation layer ``index`` of a job with ``seed``."""
+    return int(np.random.SeedSequence([seed, index]).generate_state(1)[0] % 2 ** 31)
+
+
 def augmentation_layers(values: dict[str, Any], input_shape: tuple[int, int, int], seed: int) -> list[layers.Layer]:
     """The layers of the transforms switched on in ``values`` (AugmentSettings.values), in
-    registry order."""
-    built = [AUGMENTATIONS[name].build(value, input_shape, seed) for name, value in values.items() if value]
+    registry order. Each layer has its own seed: layers seeded alike draw the same numbers,
+    so a flip would always come with a transpose and a rotation with a zoom of the same size."""
+    order = list(AUGMENTATIONS)
+    built = [AUGMENTATIONS[name].build(value, input_shape, layer_seed(seed, order.index(name)))
+             for name, value in values.items() if value]
     return [layer for layer in built if layer is not None]

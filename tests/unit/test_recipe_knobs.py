@@ -5,11 +5,27 @@ import numpy as np
 import pytest
 
 from fungiclf.data.mixing import Mixing, mix_batch
-from fungiclf.data.views import TTA_VIEWS, dihedral, usable_views
+from fungiclf.data.views import TTA_VIEWS, dihedral, trained_views, unseen_views_warning, usable_views
 from fungiclf.evaluation.metrics import choose_threshold, predict_labels
+from fungiclf.models.augment import augmentation_layers
 from fungiclf.errors import ConfigError
 from fungiclf.settings.resolve import resolve
 from fungiclf.training.optimizers import build_optimizer
+
+
+@pytest.mark.parametrize("flip", [None, "horizontal", "vertical", "horizontal_and_vertical"])
+@pytest.mark.parametrize("transpose", [False, True])
+def test_the_views_augmentation_shows_are_the_ones_the_tta_warning_counts(flip, transpose):
+    """trained_views() against the real augmentation layers, applied to 64 copies of an
+    asymmetric image: the distinct outputs are exactly those views."""
+    probe = np.arange(9, dtype="float32").reshape(1, 3, 3, 1)
+    batch = np.repeat(probe, 64, axis=0)
+    for layer in augmentation_layers({"flip": flip, "transpose": transpose}, (3, 3, 1), seed=0):
+        batch = np.asarray(layer(batch, training=True))
+    shown = {view for view in range(8) for image in batch if np.array_equal(dihedral(probe, view)[0], image)}
+    assert shown == trained_views(flip, transpose, 3, 3)
+    warning = unseen_views_warning("dihedral", flip, transpose, 3, 3)
+    assert (warning is None) == (shown == set(range(8)) or not (flip or transpose))
 
 
 def test_the_eight_dihedral_views_are_distinct_and_invert():
