@@ -97,8 +97,8 @@ def metrics_record(settings, data, trained, timings: dict, fingerprint: str) -> 
         "provenance": provenance(), "resources": resources(),
     }
     compute_warning = precision_warning(trained.compute) if trained.compute is not None else None
-    metrics["warnings"] = [*data.warnings, *filter(None, [compute_warning, views_warning(settings, data.images.shape[1:3]),
-                                                          majority_warning(metrics)])]
+    views = views_warning(settings, data.images.shape[1:3])
+    metrics["warnings"] = [*data.warnings, *filter(None, [compute_warning, views, majority_warning(metrics)])]
     return metrics
 
 

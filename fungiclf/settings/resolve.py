@@ -408,8 +408,8 @@ def resolve_experiment(content: dict) -> ExperimentSettings:
 
 def apply_smoke(settings: Settings) -> Settings:
     """trainer=smoke: <= 2 epochs (1 per fine-tune phase), <= 16 items per class per split,
-    the longer side <= 32 px (in proportion; the model's minimum wins), no weight downloads, <= 2 CV folds. Applied after
-    composition, so no experiment or override can undo it."""
+    the longer side <= 32 px (in proportion; the model's minimum wins), no weight downloads,
+    <= 2 CV folds. Applied after composition, so no experiment or override can undo it."""
     import dataclasses as dc
     model = settings.model
     params = {**model.params, **({"weights": None} if "weights" in model.params else {})}
