@@ -53,6 +53,17 @@ def write_image_folder(root: Path, classes=("a", "b", "c"), per_class: int = 12,
     return root
 
 
+def write_chest_xrays(root: Path, per_class: dict[str, int], ext: str = ".jpeg") -> Path:
+    """root/{train,test}/{NORMAL,PNEUMONIA}/ with Kermany's file names (IM-0001-0001,
+    person1_bacteria_1), which dataset=chest_xray groups by patient: one image a patient."""
+    for part, n in per_class.items():
+        write_image_folder(root / part, classes=("NORMAL", "PNEUMONIA"), per_class=n, ext=ext)
+    for i, file in enumerate(sorted(root.rglob(f"*{ext}"))):
+        file.rename(file.with_name(f"IM-{i:04d}-0001{ext}" if file.parent.name == "NORMAL"
+                                   else f"person{i}_bacteria_{i}{ext}"))
+    return root
+
+
 def write_npz(path: Path, n: tuple[int, int, int] = (40, 12, 12), size: int = 28, rgb: bool = False,
               classes: int = 2, seed: int = 0) -> Path:
     """A MedMNIST-style npz with learnable classes (class k: brighter by 90*k)."""

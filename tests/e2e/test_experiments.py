@@ -156,11 +156,9 @@ def test_learning_curve_and_history_plots(make_cfg, tmp_path, capsys):
 @pytest.mark.parametrize("name", EXPERIMENTS)
 def test_every_experiment_runs_as_one_smoke_command(cache_dir, tmp_path, name):
     """`fungiclf-train -m experiment=NAME trainer=smoke` on small built-in or written data."""
-    from tests.conftest import write_image_folder, write_npz
+    from tests.conftest import write_chest_xrays, write_npz
     if name.startswith("chest_xray"):   # binary: two classes with a train/ test/ layout like the real set
-        write_image_folder(tmp_path / "xray" / "train", classes=("NORMAL", "PNEUMONIA"), per_class=20)
-        write_image_folder(tmp_path / "xray" / "test", classes=("NORMAL", "PNEUMONIA"), per_class=8)
-        data = [f"dataset.path={tmp_path / 'xray'}"]
+        data = [f"dataset.path={write_chest_xrays(tmp_path / 'xray', {'train': 20, 'test': 8}, ext='.png')}"]
     elif name.startswith("pneumoniamnist"):   # binary, for the threshold chosen on val
         data = [f"dataset.path={write_npz(tmp_path / 'pneumonia.npz')}"]
     else:

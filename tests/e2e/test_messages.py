@@ -16,7 +16,7 @@ from fungiclf.cli.data import main as data_main
 from fungiclf.evaluation.summary import summary_lines
 from fungiclf.quiet import quiet_native_startup
 from fungiclf.train import run_job, train
-from tests.conftest import write_image_folder, write_npz
+from tests.conftest import write_chest_xrays, write_image_folder, write_npz
 
 
 def test_quiet_startup_drops_native_noise_and_keeps_real_errors(capfd):
@@ -96,8 +96,7 @@ def test_the_chest_xray_hint_works_as_written(make_cfg, tmp_path):
     command = re.search(r"'(fungiclf-data fetch [^']+)'", error).group(1)
     assert "--url /path/to/ChestXRay2017.zip" in command and "--dest" in command
     tree = tmp_path / "unpacked" / "chest_xray"
-    for part, n in (("train", 30), ("test", 10)):
-        write_image_folder(tree / part, classes=("NORMAL", "PNEUMONIA"), per_class=n, ext=".jpeg")
+    write_chest_xrays(tree, {"train": 30, "test": 10})
     archive = tmp_path / "ChestXRay2017.zip"
     with zipfile.ZipFile(archive, "w") as zf:
         for file in tree.rglob("*.jpeg"):
