@@ -6,10 +6,11 @@ from pathlib import Path
 
 def majority_warning(metrics: dict, measured: str = "test accuracy") -> dict | None:
     """A warning (metrics.json "warnings" entry) when ``measured`` (the "test" block's
-    accuracy) is no better than answering the majority class for every image."""
+    accuracy) is no better than answering the majority class for every image. None when every
+    image is of one class: there the majority answer is the label itself."""
     accuracy, baselines = metrics["test"]["accuracy"], metrics.get("baselines") or {}
     rate = baselines.get("majority_rate")
-    if rate is None or accuracy > rate:
+    if rate is None or rate >= 1.0 or accuracy > rate:
         return None
     return {"kind": "majority", "message": f"{measured} {accuracy:.4f} is no better than answering "
             f"{baselines['majority_class']} for every image ({rate:.4f}); look at the per-class recall and macro-F1"}

@@ -159,6 +159,12 @@ def test_predict_says_which_images_the_run_learned_on_and_measures_the_classes_p
     assert measured["recall_macro"] == pytest.approx(np.mean(present))     # not pulled down by the absent class
     assert "recall c (no images)" in captured.out and "2 of 3 classes present" in captured.out
 
+    only_a = split[(split["split"] == "test") & (split["label"] == "a")]["id"]
+    assert exit_code(predict_main, [str(run), *[str(tmp_path / "data" / i) for i in only_a], "--labels",
+                                    "--out", str(tmp_path / "a.csv")]) == 0
+    warnings = json.loads((tmp_path / "a_metrics.json").read_text())["warnings"]
+    assert not any(w["kind"] == "majority" for w in warnings)      # one class: no baseline to beat
+
 
 def test_best_run_of_a_sweep_by_a_validation_metric(smoke_run, tmp_path):
     run, root = smoke_run
