@@ -84,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
     if not images.paths:
         raise FungiclfError(f"none of {' '.join(args.images)} could be read as an image")
     y_true = folder_labels(images.paths, loaded.classes) if args.labels else None
-    seen = seen_by_run(images.paths, folder)
+    seen = seen_by_run(images.paths, images.file_digests, folder)
     if seen and y_true is None:   # with --labels the summary's warnings say it
         print(f"fungiclf-predict: warning: {seen_warning(seen, len(images.paths))['message']}", file=sys.stderr)
     height, width = loaded.pixels.size

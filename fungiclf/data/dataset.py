@@ -55,6 +55,8 @@ class Dataset:
         from_cache: whether the pixels came from the decode cache.
         warnings: things a user should know about this data, as metrics.json "warnings"
             entries {"kind", "message"} (kind "small_val": a tiny val split).
+        file_digests: (N,) hash of each item's file bytes (of its array for array sources),
+            so that copies of an image under another path are recognised; None when unknown.
     """
 
     images: np.ndarray
@@ -72,6 +74,7 @@ class Dataset:
     duplicates: dict = field(default_factory=dict)
     from_cache: bool = False
     warnings: list[dict] = field(default_factory=list)
+    file_digests: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         if self.excluded is None:
@@ -82,13 +85,19 @@ class Dataset:
         return np.flatnonzero((self.split == split) & (self.excluded == ""))
 
     def split_table(self) -> pd.DataFrame:
-        """split.csv: id, label (class name), group, split, excluded (reason or empty)."""
-        return pd.DataFrame({"id": self.ids, "label": np.array(self.class_names)[self.labels],
-                             "group": self.groups, "split": self.split, "excluded": self.excluded})
+        """split.csv: id, label (class name), group, split, excluded (reason or empty), and
+        file_digest (hash of the file bytes) when known."""
+        table = pd.DataFrame({"id": self.ids, "label": np.array(self.class_names)[self.labels],
+                              "group": self.groups, "split": self.split, "excluded": self.excluded})
+        if self.file_digests is not None:
+            table["file_digest"] = self.file_digests
+        return table
 
     @property
     def split_fingerprint(self) -> str:
-        return hashlib.sha256(self.split_table().to_csv(index=False).encode()).hexdigest()[:20]
+        """Hash of split.csv's assignment columns (not the digests: runs before them compare alike)."""
+        assignment = self.split_table()[["id", "label", "group", "split", "excluded"]]
+        return hashlib.sha256(assignment.to_csv(index=False).encode()).hexdigest()[:20]
 
 
 def load_samples(dataset, cache_dir: str) -> Samples:
@@ -244,7 +253,7 @@ def load_pixels(listing: Listing, preprocess, filters: Filters, seed: int, cache
         images=prepared.images, labels=samples.labels[kept], ids=[samples.ids[i] for i in kept],
         groups=samples.groups[kept], split=split[kept], class_names=samples.class_names,
         skipped=[*samples.skipped, *prepared.skipped], fingerprint=prepared.key, grouped=samples.grouped,
-        from_cache=prepared.from_cache,
+        from_cache=prepared.from_cache, file_digests=prepared.file_digests,
     )
     data.warnings += bit_depth_warnings(prepared.sixteen_bit, preprocess.pixels.bit_depth)
     exclude(data, filters, seed, prepared.file_digests, prepared.pixel_digests)

@@ -33,20 +33,24 @@ def folder_labels(paths: list[Path], classes: list[str]) -> np.ndarray:
     return np.array(labels, dtype=np.int64)
 
 
-def seen_by_run(paths: list[Path], folder: Path) -> dict[str, int]:
+def seen_by_run(paths: list[Path], file_digests: list[str], folder: Path) -> dict[str, int]:
     """How many of ``paths`` the run at ``folder`` trained on or selected with: {"train": n,
-    "val": n} for the files of its split.csv (under its config_resolved.yaml dataset.path;
-    links resolved) that it did not exclude. Empty when none are, or when the run read no
-    image files (the synthetic set, an .npz)."""
+    "val": n} for the items of its split.csv that it did not exclude, found by file (under its
+    config_resolved.yaml dataset.path; links resolved) or by bytes (``file_digests``, one per
+    path, against split.csv's file_digest: a copy under another path). Empty when none are."""
     config, split = folder / "config_resolved.yaml", folder / "split.csv"
-    source = OmegaConf.select(OmegaConf.load(config), "dataset.path") if config.is_file() else None
-    if not source or not split.is_file():
+    if not split.is_file():
         return {}
-    root = Path(source) if Path(source).is_dir() else Path(source).parent   # a CSV's images are relative to its folder
     rows = pd.read_csv(split, dtype=str, keep_default_na=False)
     learned = rows[rows["split"].isin(["train", "val"]) & (rows["excluded"] == "")]
-    part_of = {os.path.realpath(root / item): part for item, part in zip(learned["id"], learned["split"])}
-    return dict(Counter(part_of[real] for real in map(os.path.realpath, paths) if real in part_of))
+    by_bytes = dict(zip(learned["file_digest"], learned["split"])) if "file_digest" in learned else {}
+    source = OmegaConf.select(OmegaConf.load(config), "dataset.path") if config.is_file() else None
+    by_file = {}
+    if source:
+        root = Path(source) if Path(source).is_dir() else Path(source).parent   # a CSV's images are relative to its folder
+        by_file = {os.path.realpath(root / item): part for item, part in zip(learned["id"], learned["split"])}
+    parts = (by_file.get(os.path.realpath(path)) or by_bytes.get(digest) for path, digest in zip(paths, file_digests))
+    return dict(Counter(part for part in parts if part))
 
 
 def seen_warning(seen: dict[str, int], n_images: int) -> dict | None:

@@ -23,12 +23,14 @@ class ImageBatch:
             or padded to the model input's aspect ratio as preprocess.fit does, so that a
             heat map of the input lies on them; for display.
         skipped: (path, reason) of files that could not be read.
+        file_digests: hash of each decoded file's bytes, as in a run's split.csv.
     """
 
     paths: list[Path]
     pixels: np.ndarray
     originals: list[np.ndarray] = field(default_factory=list)
     skipped: list[tuple[str, str]] = field(default_factory=list)
+    file_digests: list[str] = field(default_factory=list)
 
 
 def find_images(arguments: list[str]) -> tuple[list[Path], list[tuple[str, str]]]:
@@ -55,17 +57,18 @@ def load_images(paths: list[Path], settings: PixelSettings, keep_originals: bool
     """Decode and preprocess every file as the run's cache entry was built (a progress bar
     for long lists); unreadable files are skipped with their reason."""
     height, width = settings.size
-    kept, pixels, originals, skipped = [], [], [], []
+    kept, pixels, originals, skipped, digests = [], [], [], [], []
     for path in tqdm(paths, desc="decode", unit="img", disable=len(paths) < 200, leave=False):
         try:
-            decoded = decode_file(str(path), settings.bit_depth).image
+            decoded = decode_file(str(path), settings.bit_depth)
         except DecodeError as exc:
             skipped.append((str(path), str(exc)))
             continue
         kept.append(path)
-        pixels.append(model_pixels(decoded, settings))
+        digests.append(decoded.file_digest)
+        pixels.append(model_pixels(decoded.image, settings))
         if keep_originals:
-            originals.append(fit_aspect(decoded, settings.size, settings.fit))
+            originals.append(fit_aspect(decoded.image, settings.size, settings.fit))
     channels = 1 if settings.color == "gray" else 3
     array = np.stack(pixels) if pixels else np.zeros((0, height, width, channels), np.uint8)
-    return ImageBatch(kept, array, originals, skipped)
+    return ImageBatch(kept, array, originals, skipped, digests)

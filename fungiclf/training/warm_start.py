@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 import keras
+import numpy as np
 import pandas as pd
 from omegaconf import OmegaConf
 
@@ -70,14 +71,16 @@ def check_unseen_test(run: str, dataset, data: Dataset) -> None:
     groups: patches of one photograph) that are in this run's test split, as a run with
     another seed or split has: its test metrics would be inflated.
 
-    ``dataset`` is this job's DatasetSettings; "the same data" is the same path (or the
-    same synthetic set) as in the run's config_resolved.yaml, whatever the dataset preset.
+    ``dataset`` is this job's DatasetSettings. On the same data (the same path, or the same
+    synthetic set, as in the run's config_resolved.yaml, whatever the dataset preset) ids and
+    groups are compared; on any data, the file bytes (split.csv's file_digest), so that a
+    copy of the images under another path is recognised too. A test image whose bytes this
+    run's own train or val split also holds is not counted: the run sees it anyway.
     """
     folder = Path(run)
     theirs = OmegaConf.to_container(OmegaConf.load(folder / "config_resolved.yaml"), resolve=True)["dataset"]
-    if data_source(theirs.get("path"), theirs.get("synthetic")) != \
-            data_source(dataset.path, dict(dataset.synthetic) if dataset.synthetic else None):
-        return
+    same_source = data_source(theirs.get("path"), theirs.get("synthetic")) == \
+        data_source(dataset.path, dict(dataset.synthetic) if dataset.synthetic else None)
     try:
         seen = pd.read_csv(folder / "split.csv", dtype=str, keep_default_na=False)
     except (OSError, ValueError) as exc:
@@ -85,12 +88,17 @@ def check_unseen_test(run: str, dataset, data: Dataset) -> None:
                         f"it trained on this run's test images is unknown") from None
     learned = seen[seen["split"].isin(["train", "val"]) & (seen["excluded"] == "")]
     test = data.split == "test"
-    seen_before = pd.Series(data.ids)[test].isin(set(learned["id"])).to_numpy()
-    if data.grouped:
-        seen_before = seen_before | pd.Series(data.groups[test].astype(str)).isin(set(learned["group"])).to_numpy()
+    seen_before = np.zeros(int(test.sum()), bool)
+    if same_source:
+        seen_before |= pd.Series(data.ids)[test].isin(set(learned["id"])).to_numpy()
+        if data.grouped:
+            seen_before |= pd.Series(data.groups[test].astype(str)).isin(set(learned["group"])).to_numpy()
+    if "file_digest" in learned and data.file_digests is not None:
+        own = set(data.file_digests[np.isin(data.split, ["train", "val"])])
+        seen_before |= pd.Series(data.file_digests[test]).isin(set(learned["file_digest"]) - own).to_numpy()
     if seen_before.any():
         example = pd.Series(data.ids)[test][seen_before].iloc[0]
         raise DataError(f"model.weights={run} trained or selected on {int(seen_before.sum())} of this run's "
                         f"{int(test.sum())} test images, or on their groups' other images (e.g. {example}): it is "
-                        f"a run with another seed or split of the same data; start from one with this run's seed "
+                        f"a run with another seed or split of the same images; start from one with this run's seed "
                         f"and split")

@@ -145,8 +145,11 @@ def test_predict_says_which_images_the_run_learned_on_and_measures_the_classes_p
     train(make_cfg("dataset=image_folder", f"dataset.path={tmp_path / 'data'}", "model=logreg", "preprocess.size=16"), run)
     split = pd.read_csv(run / "split.csv")
     (tmp_path / "link").symlink_to(tmp_path / "data")
-    assert exit_code(predict_main, [str(run), str(tmp_path / "link"), "--out", str(tmp_path / "all.csv")]) == 0
-    assert f"{(split['split'] != 'test').sum()} of these {len(split)} images are the run's own" in capsys.readouterr().err
+    shutil.copytree(tmp_path / "data", tmp_path / "copy")
+    for reached_by in ("link", "copy"):                      # by the file, and by its bytes
+        assert exit_code(predict_main, [str(run), str(tmp_path / reached_by), "--out", str(tmp_path / "all.csv")]) == 0
+        assert f"{(split['split'] != 'test').sum()} of these {len(split)} images are the run's own" \
+            in capsys.readouterr().err
 
     unseen = split[(split["split"] == "test") & (split["label"] != "c")]["id"]
     assert exit_code(predict_main, [str(run), *[str(tmp_path / "data" / i) for i in unseen], "--labels",

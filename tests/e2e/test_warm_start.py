@@ -1,10 +1,12 @@
 """model.weights=RUN: fine-tuning from a completed run, and the starts that are refused."""
 
 import json
+import shutil
 
 import numpy as np
 import pytest
 
+from fungiclf.data.synthetic import ensure_synthetic
 from fungiclf.errors import ConfigError
 from fungiclf.inference.run import load_keras_model
 from fungiclf.models import build_model
@@ -66,6 +68,17 @@ def test_starts_that_would_leak_or_cannot_fit_are_one_line_errors(make_cfg, sour
     assert run_job(make_cfg(*SMALL, f"model.weights={source_run}", *overrides), tmp_path / "run") is None
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert metrics["status"] == "failed" and needle in metrics["error"] and "\n" not in metrics["error"]
+
+
+def test_a_copy_of_the_data_under_another_path_is_recognised_by_its_bytes(make_cfg, source_run, cache_dir, tmp_path):
+    """The synthetic set copied elsewhere and read as an image folder: another seed (another
+    split) is refused, the same split is not (the copy's test images are the run's test images)."""
+    shutil.copytree(ensure_synthetic(str(cache_dir)), tmp_path / "copy")
+    copy = [*SMALL, "dataset.source=image_folder", f"dataset.path={tmp_path / 'copy'}", f"model.weights={source_run}"]
+    assert run_job(make_cfg(*copy, "seed=1"), tmp_path / "other_split") is None
+    metrics = json.loads((tmp_path / "other_split" / "metrics.json").read_text())
+    assert metrics["status"] == "failed" and "of this run's 80 test images" in metrics["error"]
+    assert train(make_cfg(*copy), tmp_path / "same_split")["status"] == "completed"
 
 
 def test_a_folder_reached_through_a_link_is_the_same_data(tmp_path):
