@@ -2,8 +2,8 @@
 found by name in AUGMENTATIONS like models are.
 
 Cheap on every backend: flips, a random transpose (with flips: all eight 90-degree views),
-contrast, brightness. Affine warps (rotation, zoom, translation) are opt-in: on JAX a
-RandomRotation made a training step about 400x slower (DESIGN.md).
+contrast, brightness, random erasing. Affine warps (rotation, zoom, translation) are
+opt-in: on JAX a RandomRotation made a training step about 400x slower (DESIGN.md).
 """
 
 import logging
@@ -32,8 +32,15 @@ class Transform:
 
 
 def strength(value: Any, key: str) -> float:
-    """A Keras factor: a fraction in [0, 1] (of a full turn, of the side, of the 0-255 range)."""
+    """A fraction in [0, 1]: of a full turn, of the side, of the 0-255 range, or of the images."""
     return float(check_number(value or 0.0, key, "augment", 0.0, 1.0))
+
+
+def _erase(share: float, input_shape: tuple[int, int, int], seed: int) -> layers.Layer:
+    # factor=(p, p): a single float would draw each batch's probability from U(0, p), so 1.0
+    # erased about half the images. scale is the patch's share of the image area.
+    return layers.RandomErasing(factor=(share, share), scale=(0.02, 0.33), fill_value=None,
+                                value_range=(0, 255), seed=seed, name="aug_erase")
 
 
 def _transpose(on: bool, input_shape: tuple[int, int, int], seed: int) -> layers.Layer | None:
@@ -43,7 +50,8 @@ def _transpose(on: bool, input_shape: tuple[int, int, int], seed: int) -> layers
     return RandomTranspose(seed=seed, name="aug_transpose")
 
 
-# In the order the layers are applied.
+# In the order the layers are applied. A new transform goes last: each layer's seed comes
+# from its place here, so earlier runs keep drawing the same numbers.
 AUGMENTATIONS: dict[str, Transform] = {
     "flip": Transform(lambda v, k: check_choice(v, FLIPS, k, "augment"),
                       lambda v, shape, seed: RandomFlips(v, seed=seed, name="aug_flip")),
@@ -58,6 +66,7 @@ AUGMENTATIONS: dict[str, Transform] = {
         v, value_range=(0, 255), seed=seed, name="aug_contrast")),
     "brightness": Transform(strength, lambda v, shape, seed: layers.RandomBrightness(
         v, value_range=(0, 255), seed=seed, name="aug_brightness")),
+    "erase": Transform(strength, _erase),
 }
 
 

@@ -119,6 +119,7 @@ class AugmentSchema:
     translate: Any = 0.0          # float in [0, 1]
     contrast: Any = 0.0           # float in [0, 1]
     brightness: Any = 0.0         # float in [0, 1]
+    erase: Any = 0.0              # float in [0, 1]: share of images with one patch replaced by noise
 
 
 @dataclass

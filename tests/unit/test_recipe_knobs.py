@@ -1,5 +1,5 @@
-"""Training knobs any model can use: dihedral views, mixup / CutMix, thresholds chosen on
-val, warm-up, weight averaging."""
+"""Training knobs any model can use: dihedral views, random erasing, mixup / CutMix,
+thresholds chosen on val, warm-up, weight averaging."""
 
 import numpy as np
 import pytest
@@ -7,9 +7,11 @@ import pytest
 from fungiclf.data.mixing import Mixing, mix_batch
 from fungiclf.data.views import TTA_VIEWS, dihedral, trained_views, unseen_views_warning, usable_views
 from fungiclf.evaluation.metrics import choose_threshold, predict_labels
+from fungiclf.models import build_model
 from fungiclf.models.augment import augmentation_layers
 from fungiclf.errors import ConfigError
-from fungiclf.settings.resolve import resolve
+from fungiclf.settings.resolve import resolve, resolve_augment
+from tests.conftest import model_settings
 from fungiclf.training.optimizers import build_optimizer
 
 
@@ -36,6 +38,29 @@ def test_the_eight_dihedral_views_are_distinct_and_invert():
     assert np.array_equal(dihedral(dihedral(image, 1), 3), image)        # quarter turn back and forth
     assert usable_views("dihedral", 4, 6) == (0, 2, 4, 6)                # odd turns would swap the sides
     assert set(TTA_VIEWS) == {"none", "hflip", "flips", "dihedral"}
+
+
+@pytest.mark.parametrize("share", [0.25, 1.0])
+def test_erase_replaces_one_patch_in_that_share_of_the_training_images_only(share):
+    """augment.erase=p: each image independently, with probability p, gets one rectangle of
+    2-33% of its area replaced by noise (Keras' own factor=p would draw p from U(0, p))."""
+    batch = np.full((600, 32, 32, 1), 128, np.float32)
+    (layer,) = augmentation_layers({"erase": share}, (32, 32, 1), seed=0)
+    changed = (np.asarray(layer(batch, training=True)) != 128).reshape(600, -1).mean(1)   # per image
+    touched = changed > 0
+    assert touched.mean() == pytest.approx(share, abs=0.06)
+    assert 0.01 < changed[touched].min() and changed[touched].max() <= 0.34
+    assert np.array_equal(np.asarray(layer(batch, training=False)), batch)
+
+
+def test_erase_is_checked_and_trains_inside_a_model(make_cfg):
+    with pytest.raises(ConfigError, match="'erase' parameter of augment"):
+        resolve(make_cfg("augment.erase=1.5"))
+    model = build_model(model_settings("cnn"), resolve_augment({"erase": 0.5}), (32, 32, 3), 2, seed=0)
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    images = np.random.default_rng(0).integers(0, 256, (8, 32, 32, 3)).astype("float32")
+    history = model.fit(images, np.arange(8) % 2, epochs=1, verbose=0)
+    assert np.isfinite(history.history["loss"][0])
 
 
 def test_mixup_mixes_pixels_and_labels_by_the_same_amount():
