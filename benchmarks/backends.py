@@ -4,9 +4,10 @@
 
 For each backend that imports here (tensorflow, jax, torch), in its own process: the report
 CNN on cached DeFungi arrays (PATH defaults to ../shared/data/defungi) through fungiclf's
-fit path, once with augment=none and once with augment=basic (flips, transpose,
-contrast, brightness), after a warm-up epoch of each. Prints training images per second
-and the step-time ratio basic / none per backend. Run by hand; not part of the tests.
+fit path with augment=none, augment=basic (flips, transpose, contrast, brightness) and
+basic with augment.erase=0.5 (random erasing in half the images), each after a warm-up
+epoch of its own. Prints training images per second and the step-time ratios against none
+per backend. Run by hand; not part of the tests.
 """
 
 import argparse
@@ -33,14 +34,14 @@ with tempfile.TemporaryDirectory() as scratch:
     base = settings_for({path!r}, {size}, {color!r}, {epochs}, 32, {cache!r})
     listing = list_items(base.dataset, base.seed, base.paths.cache_dir)
     data = load_pixels(listing, base.preprocess, base.filters, base.seed, base.paths.cache_dir)
-    for name, augment in (("none", {{}}), ("basic", {{"flip": "horizontal_and_vertical", "transpose": True,
-                                                   "contrast": 0.2, "brightness": 0.1}})):
+    basic = {{"flip": "horizontal_and_vertical", "transpose": True, "contrast": 0.2, "brightness": 0.1}}
+    for name, augment in (("none", {{}}), ("basic", basic), ("erase", {{**basic, "erase": 0.5}})):
         settings = dataclasses.replace(base, augment=resolve_augment(augment))
         run_fungiclf(dataclasses.replace(settings, trainer=dataclasses.replace(settings.trainer, epochs=1)), data,
                      Path(scratch) / f"warm_{{name}}", 1)
         seconds = run_fungiclf(settings, data, Path(scratch) / name, {epochs})
         rates[name] = len(data.index("train")) * {epochs} / seconds
-print(f"RESULT {{keras.backend.backend()}} none={{rates['none']:.0f}} basic={{rates['basic']:.0f}}")
+print(f"RESULT {{keras.backend.backend()}} " + " ".join(f"{{name}}={{rate:.0f}}" for name, rate in rates.items()))
 """
 
 
@@ -53,8 +54,8 @@ def main() -> None:
     parser.add_argument("--cache", default=os.path.expanduser("~/.cache/fungiclf"))
     args = parser.parse_args()
     bench = str(Path(__file__).resolve().parent)
-    print(f"backend     augment=none   augment=basic   basic/none step time   ({args.size}x{args.size} {args.color}, "
-          f"report CNN, fungiclf's fit path, {args.epochs} epochs)")
+    print(f"backend     augment=none   augment=basic   +erase 0.5   step time basic/none  +erase/none   "
+          f"({args.size}x{args.size} {args.color}, report CNN, fungiclf's fit path, {args.epochs} epochs)")
     for backend, package in PACKAGES.items():
         if importlib.util.find_spec(package) is None:
             print(f"{backend:<11} not installed")
@@ -68,8 +69,9 @@ def main() -> None:
             print(f"{backend:<11} failed: {out.stderr.strip().splitlines()[-1] if out.stderr.strip() else out.returncode}")
             continue
         rates = dict(item.split("=") for item in line.split()[2:])
-        none, basic = float(rates["none"]), float(rates["basic"])
-        print(f"{backend:<11} {none:>9,.0f} img/s {basic:>10,.0f} img/s {none / basic:>14.2f}x")
+        none, basic, erase = (float(rates[name]) for name in ("none", "basic", "erase"))
+        print(f"{backend:<11} {none:>9,.0f} img/s {basic:>10,.0f} img/s {erase:>7,.0f} img/s "
+              f"{none / basic:>15.2f}x {none / erase:>12.2f}x")
 
 
 if __name__ == "__main__":
