@@ -11,8 +11,8 @@ from fungiclf.models import build_model
 from fungiclf.models.augment import augmentation_layers
 from fungiclf.errors import ConfigError
 from fungiclf.settings.resolve import resolve, resolve_augment
-from tests.conftest import model_settings
 from fungiclf.training.optimizers import build_optimizer
+from tests.conftest import model_settings
 
 
 @pytest.mark.parametrize("flip", [None, "horizontal", "vertical", "horizontal_and_vertical"])
