@@ -3,6 +3,8 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 ARGS   ?=
+# pytest-xdist workers for `make test` (each peaks near 5 GB of RAM): `make test WORKERS=4`
+WORKERS ?= 2
 
 .PHONY: install train test test-all bench clean
 
@@ -18,7 +20,7 @@ train: $(STAMP)           ## the default experiment on the built-in synthetic da
 	$(VENV)/bin/fungiclf-train $(ARGS)
 
 test: $(STAMP)            ## the CI suite: everything not marked slow (< 10 min on 2 cores)
-	$(VENV)/bin/pytest -m "not slow" -q
+	$(VENV)/bin/pytest -m "not slow" -q -n $(WORKERS)
 
 test-all: $(STAMP)        ## every test, slow ones included
 	$(VENV)/bin/pytest -q
