@@ -26,7 +26,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from tqdm import tqdm
 
 from fungiclf.cli import SOME_SKIPPED, run_image_command
 from fungiclf.data.views import TTA_VIEWS, usable_views
@@ -38,6 +37,7 @@ from fungiclf.evaluation.summary import summary_lines
 from fungiclf.inference.external import external_record, folder_labels, seen_by_run, seen_warning
 from fungiclf.inference.images import find_images, load_images
 from fungiclf.inference.run import load_run, pick_run, predict_views
+from fungiclf.progress import progress_bar
 
 log = logging.getLogger("fungiclf.predict")
 
@@ -89,8 +89,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"fungiclf-predict: warning: {seen_warning(seen, len(images.paths))['message']}", file=sys.stderr)
     height, width = loaded.pixels.size
     views = usable_views(args.tta or loaded.tta, height, width)
-    with tqdm(total=len(images.paths) * len(views), desc="predict", unit="img", leave=False,
-              disable=len(images.paths) * len(views) < 500) as bar:
+    with progress_bar(total=len(images.paths) * len(views), at_least=500, desc="predict", unit="img",
+                      leave=False) as bar:
         raw = predict_views(loaded.outputs, images.pixels, views, max(1, args.batch_size), bar.update)
     features = predict_views(loaded.features, images.pixels, views, max(1, args.batch_size)) if args.features else None
     proba = as_two_columns(raw)

@@ -16,10 +16,9 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from tqdm import tqdm
-
 from fungiclf.data.medmnist_info import SIZES, medmnist_info
 from fungiclf.errors import DataError
+from fungiclf.progress import progress_bar
 
 log = logging.getLogger(__name__)
 
@@ -130,7 +129,7 @@ def download(url: str, target: Path, checksum: tuple[str, str] | None, progress:
             length = response.headers.get("Content-Length")
             expected = int(length) if length and length.isdigit() else None
             received = 0
-            with tqdm(total=expected, unit="B", unit_scale=True, desc=target.name, disable=not progress) as bar:
+            with progress_bar(total=expected, enabled=progress, unit="B", unit_scale=True, desc=target.name) as bar:
                 while block := response.read(CHUNK):
                     out.write(block)
                     for h in hashers.values():

@@ -8,10 +8,10 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from tqdm import tqdm
 
 from fungiclf.data.decode import DecodeError, decode_array, decode_file, follows_bit_depth, sixteen_bit_summary
 from fungiclf.data.samples import Samples
+from fungiclf.progress import progress_bar
 
 
 @dataclass
@@ -71,8 +71,8 @@ def _facts(samples: Samples, i: int) -> tuple:
 def take_inventory(samples: Samples, workers: int | None = None) -> Inventory:
     """Decode every item once (all cores) and record what it is."""
     with ThreadPoolExecutor(max_workers=workers or os.cpu_count() or 1) as pool:
-        facts = list(tqdm(pool.map(lambda i: _facts(samples, i), range(len(samples))), total=len(samples),
-                          desc="scan", unit="img", disable=len(samples) < 500, leave=False))
+        facts = list(progress_bar(pool.map(lambda i: _facts(samples, i), range(len(samples))), total=len(samples),
+                                  at_least=500, desc="scan", unit="img", leave=False))
     table = pd.DataFrame(facts, columns=["height", "width", "mode", "peak", "file_digest", "pixel_digest",
                                         "error"])
     table.insert(0, "id", samples.ids)

@@ -20,13 +20,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
 
 from fungiclf.data.decode import (COLOR_CHANNELS, DecodeError, decode_array, decode_file, follows_bit_depth,
                                   sixteen_bit_summary)
 from fungiclf.data.enhance import PixelSettings, model_pixels
 from fungiclf.data.samples import Samples
 from fungiclf.errors import DataError
+from fungiclf.progress import progress_bar
 
 log = logging.getLogger(__name__)
 
@@ -115,8 +115,8 @@ def _decode_all(samples: Samples, settings: PixelSettings, workers: int) -> tupl
             skipped.append((samples.ids[i], str(exc)))
 
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        list(tqdm(pool.map(one, range(len(samples))), total=len(samples), desc="decode", unit="img",
-                  disable=len(samples) < 500, leave=False))
+        list(progress_bar(pool.map(one, range(len(samples))), total=len(samples), at_least=500, desc="decode",
+                          unit="img", leave=False))
     kept = np.flatnonzero(ok)
     sixteen_bit = sixteen_bit_summary(peaks16[kept][peaks16[kept] >= 0], settings.bit_depth)
     return out[kept], kept, sorted(skipped), file_digests[kept], pixel_digests[kept], sixteen_bit

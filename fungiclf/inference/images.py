@@ -6,10 +6,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
 
 from fungiclf.data.decode import DecodeError, decode_file, fit_aspect
 from fungiclf.data.enhance import PixelSettings, model_pixels
+from fungiclf.progress import progress_bar
 
 
 @dataclass
@@ -58,7 +58,7 @@ def load_images(paths: list[Path], settings: PixelSettings, keep_originals: bool
     for long lists); unreadable files are skipped with their reason."""
     height, width = settings.size
     kept, pixels, originals, skipped, digests = [], [], [], [], []
-    for path in tqdm(paths, desc="decode", unit="img", disable=len(paths) < 200, leave=False):
+    for path in progress_bar(paths, at_least=200, desc="decode", unit="img", leave=False):
         try:
             decoded = decode_file(str(path), settings.bit_depth)
         except DecodeError as exc:
