@@ -1,8 +1,8 @@
 """Progress bars, drawn on a terminal only.
 
 tqdm redraws its bar in place with carriage returns. In a file (a CI log, a Slurm .out,
-`| tee run.log`) every redraw stays: one decode of DeFungi left a single line of about a
-hundred frames. Off a terminal the bar is left out; the run's own log lines (how many
+`| tee run.log`) every redraw stays: one decode of DeFungi left a single line of about
+fifty frames. Off a terminal the bar is left out; the run's own log lines (how many
 images were decoded, skipped, cached) say the same thing once.
 """
 
