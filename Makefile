@@ -3,7 +3,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 ARGS   ?=
-# pytest-xdist workers for `make test` (each peaks near 5 GB of RAM): `make test WORKERS=4`
+# pytest-xdist workers for `make test` (the suite in one process peaks at 5.4 GB): `make test WORKERS=4`
 WORKERS ?= 2
 
 .PHONY: install train test test-all bench clean
