@@ -20,7 +20,7 @@ train: $(STAMP)           ## the default experiment on the built-in synthetic da
 	$(VENV)/bin/fungiclf-train $(ARGS)
 
 test: $(STAMP)            ## the CI suite: everything not marked slow (< 10 min on 2 cores)
-	$(VENV)/bin/pytest -m "not slow" -q -n $(WORKERS)
+	$(VENV)/bin/pytest -m "not slow" -q -n $(WORKERS) --dist worksteal
 
 test-all: $(STAMP)        ## every test, slow ones included
 	$(VENV)/bin/pytest -q
