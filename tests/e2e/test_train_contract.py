@@ -177,9 +177,10 @@ def test_classical_baselines_through_the_same_entrypoint(make_cfg, tmp_path, nam
 
 # vgg16 (with its fine-tuning phase) trains in the default suite; mobilenetv2 and xception
 # (the backbone that upscales a 32 px input to 71) cost 67-85 s each on a slow day, so their
-# smoke epochs are `slow`; both still build in the default suite (tests/unit/test_models.py,
-# and test_applications.py for the upscaling).
-@pytest.mark.parametrize("name", ["vgg16"] + [pytest.param(n, marks=pytest.mark.slow) for n in ("mobilenetv2", "xception")])
+# smoke epochs are `slow`; both still build in the default suite (mobilenetv2 in
+# tests/unit/test_models.py, xception in test_applications.py's upscaling test).
+@pytest.mark.parametrize("name", ["vgg16"] + [pytest.param(n, marks=pytest.mark.slow)
+                                               for n in ("mobilenetv2", "xception")])
 def test_transfer_backbones_train_a_smoke_epoch(make_cfg, tmp_path, name):
     extra = ["model.finetune.epochs=1", "model.finetune.unfreeze=4"] if name == "vgg16" else []
     cfg = make_cfg("trainer=smoke", f"model={name}", "preprocess.color=gray", *extra)
