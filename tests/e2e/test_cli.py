@@ -60,9 +60,12 @@ def test_conflicting_hydra_flags_are_one_line(cache_dir, tmp_path):
     assert out.stderr.strip().splitlines() == [out.stderr.strip()] and "drop -m" in out.stderr
 
 
+# The joblib variant (a launcher worker's stdout) is `slow`: 25-35 s on 2 cores, and joblib
+# workers also run in the default suite (test_experiments.py's sweep then report).
 @pytest.mark.parametrize("launch", [
     ["hydra.run.dir={out}"],
-    ["-m", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "seed=0", "hydra.sweep.dir={out}"],  # a worker's stdout
+    pytest.param(["-m", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "seed=0", "hydra.sweep.dir={out}"],
+                 marks=pytest.mark.slow, id="joblib-worker"),
 ])
 def test_a_reader_of_stdout_that_goes_away_does_not_fail_the_training(cache_dir, tmp_path, launch):
     """`fungiclf-train ... | head -1`: the run goes on to a completed run folder, without a traceback."""
