@@ -60,9 +60,11 @@ def main() -> None:
         if importlib.util.find_spec(package) is None:
             print(f"{backend:<11} not installed")
             continue
-        code = CHILD.format(bench=bench, path=args.path, size=args.size, color=args.color, epochs=args.epochs,
-                            cache=args.cache)
-        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+        code = CHILD.format(bench=bench, path=os.path.abspath(args.path), size=args.size, color=args.color,
+                            epochs=args.epochs, cache=os.path.abspath(args.cache))
+        # run from benchmarks/: from the project root, `python -c` would import the source tree's
+        # fungiclf/ (which lacks conf/) ahead of an installed, non-editable fungiclf
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=bench,
                              env={**os.environ, "KERAS_BACKEND": backend})
         line = next((line for line in out.stdout.splitlines() if line.startswith("RESULT")), None)
         if line is None:
