@@ -2,7 +2,7 @@
 
 A Keras fit phase keeps its state in ``<run>/.fit/phase<N>/`` (cv folds: in their own fold
 folder): the weights and optimizer state of the last completed epoch (EpochBackup, Keras'
-BackupAndRestore writing each file to a temporary name first), and ``done.json`` once the
+BackupAndRestore writing each file to a temporary name first, off the training loop), and ``done.json`` once the
 phase has finished. ``resume=true`` on a killed job continues each unfinished phase from
 its last completed epoch; finished phases are not run again. The early-stopping and
 reduce-on-plateau counters are rebuilt by replaying the epochs the phase's history.csv
@@ -13,9 +13,11 @@ when the uninterrupted one would have.
 import json
 import os
 import shutil
+import threading
 from pathlib import Path
 
 import keras
+import numpy as np
 import pandas as pd
 
 STATE_DIR = ".fit"
@@ -24,8 +26,7 @@ STATE_DIR = ".fit"
 def replace_atomically(path: Path, write) -> None:
     """``write(temporary_path)`` then rename onto ``path``: a reader never sees half a file."""
     path = Path(path)
-    temporary = path.with_name(f".{path.stem}.tmp{path.suffix}" if path.suffix != ".h5"
-                               else f".{path.name[:-len('.weights.h5')]}.tmp.weights.h5")
+    temporary = path.with_name(f".{path.stem}.tmp{path.suffix}")
     write(temporary)
     os.replace(temporary, path)
 
@@ -47,14 +48,22 @@ class AtomicCheckpoint(keras.callbacks.ModelCheckpoint):
 
 
 class EpochBackup(keras.callbacks.BackupAndRestore):
-    """BackupAndRestore whose state is written atomically: weights of epoch e go to
-    ``epoch-<e>.weights.h5`` (a temporary name renamed), then ``state.json`` naming that file
-    (likewise); older weights are removed last. A kill at any point leaves a state.json
-    that names a complete file."""
+    """BackupAndRestore whose state is written atomically and off the training loop.
+
+    At the end of epoch e the model's and the optimizer's variables (weights, optimizer
+    slots, random-seed states) are copied to host memory, and one background thread writes
+    them to ``epoch-<e>.npz`` (a temporary name renamed), then ``state.json`` naming that
+    file (likewise), and removes older backups last. Training goes on meanwhile: on a GPU an
+    epoch can take less time than writing its backup. A kill at any point leaves a
+    state.json that names a complete file; a write still going at the next epoch's end, or
+    at the end of training, is waited for, so backups land in order and none is left behind.
+    """
 
     def __init__(self, backup_dir: Path) -> None:
         super().__init__(str(backup_dir), save_freq="epoch", delete_checkpoint=False)
         self.folder = Path(backup_dir)
+        self._writer: threading.Thread | None = None
+        self._error: BaseException | None = None
 
     @staticmethod
     def saved_epoch(backup_dir: Path) -> int:
@@ -64,6 +73,14 @@ class EpochBackup(keras.callbacks.BackupAndRestore):
         except (OSError, ValueError, KeyError):
             return 0
 
+    def _state_variables(self) -> list:
+        """Every variable a continued run needs, in a fixed order (the optimizer's built)."""
+        optimizer = self.model.optimizer
+        if not optimizer.built:
+            optimizer.build(self.model.trainable_variables)
+        unique = {id(v): v for v in [*self.model.variables, *optimizer.variables]}
+        return list(unique.values())
+
     def on_train_begin(self, logs=None):
         self._load_model()
 
@@ -72,23 +89,52 @@ class EpochBackup(keras.callbacks.BackupAndRestore):
             state = json.loads((self.folder / "state.json").read_text())
         except (OSError, ValueError):
             return
-        if not self.model.optimizer.built:
-            self.model.optimizer.build(self.model.trainable_variables)
-        self.model.load_weights(self.folder / state["weights"])
+        variables = self._state_variables()
+        with np.load(self.folder / state["weights"]) as saved:
+            values = [saved[f"arr_{i}"] for i in range(len(saved.files))]
+        if len(values) != len(variables):
+            raise ValueError(f"{self.folder / state['weights']} holds {len(values)} variables, the model has "
+                             f"{len(variables)}: not this run's backup")
+        for variable, value in zip(variables, values):
+            variable.assign(value)
         self.model._initial_epoch = int(state["epoch"])
 
     def _save_model(self):
-        self.folder.mkdir(parents=True, exist_ok=True)
-        name = f"epoch-{self._current_epoch:04d}.weights.h5"
-        replace_atomically(self.folder / name, lambda tmp: self.model.save_weights(str(tmp), overwrite=True))
-        state = json.dumps({"epoch": self._current_epoch, "weights": name})
-        replace_atomically(self.folder / "state.json", lambda tmp: Path(tmp).write_text(state))
-        for old in self.folder.glob("epoch-*.weights.h5"):
-            if old.name != name:
-                old.unlink(missing_ok=True)
+        self._wait()
+        values = [keras.ops.convert_to_numpy(v.value) for v in self._state_variables()]
+        self._writer = threading.Thread(target=self._write, args=(self._current_epoch, values),
+                                        name="fungiclf-epoch-backup")
+        self._writer.start()
+
+    def _write(self, epoch: int, values: list[np.ndarray]) -> None:
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            name = f"epoch-{epoch:04d}.npz"
+            replace_atomically(self.folder / name, lambda tmp: _save_arrays(tmp, values))
+            state = json.dumps({"epoch": epoch, "weights": name})
+            replace_atomically(self.folder / "state.json", lambda tmp: Path(tmp).write_text(state))
+            for old in self.folder.glob("epoch-*.npz"):
+                if old.name != name:
+                    old.unlink(missing_ok=True)
+        except BaseException as exc:  # raised in the training thread by _wait
+            self._error = exc
+
+    def _wait(self) -> None:
+        """Let the write in flight finish; raise what it raised (a full disk, say)."""
+        if self._writer is not None:
+            self._writer.join()
+            self._writer = None
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise error
 
     def on_train_end(self, logs=None):
-        pass   # the phase's done.json, written after it, replaces the backup
+        self._wait()   # the phase's done.json, written after this, replaces the backup
+
+
+def _save_arrays(path: Path, values: list[np.ndarray]) -> None:
+    with open(path, "wb") as f:
+        np.savez(f, *values)
 
 
 class EpochSync(keras.callbacks.Callback):
