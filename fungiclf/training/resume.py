@@ -2,12 +2,12 @@
 
 A Keras fit phase keeps its state in ``<run>/.fit/phase<N>/`` (cv folds: in their own fold
 folder): the weights and optimizer state of the last completed epoch (EpochBackup, Keras'
-BackupAndRestore writing each file to a temporary name first, off the training loop), and ``done.json`` once the
-phase has finished. ``resume=true`` on a killed job continues each unfinished phase from
-its last completed epoch; finished phases are not run again. The early-stopping and
-reduce-on-plateau counters are rebuilt by replaying the epochs the phase's history.csv
-already holds, and the checkpoint keeps the best value seen, so the resumed phase stops
-when the uninterrupted one would have.
+BackupAndRestore writing each file to a temporary name first, off the training loop), and
+``done.json`` once the phase has finished. ``resume=true`` on a killed job continues each
+unfinished phase from its last completed epoch; finished phases are not run again. The
+early-stopping and reduce-on-plateau counters are rebuilt by replaying the epochs the
+phase's history.csv already holds, and the checkpoint keeps the best value seen, so the
+resumed phase stops when the uninterrupted one would have.
 """
 
 import json
