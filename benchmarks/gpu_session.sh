@@ -113,7 +113,7 @@ for path in sorted(root.rglob("fold.json")):
 PY
 cat "$logs/jobs.txt" >> "$out/summary.txt"
 grep -h -E "ratio|img/s|not installed|failed" "$logs/overhead.log" "$logs/backends.log" >> "$out/summary.txt" 2>/dev/null
-tar -czf "$out/runs.tgz" -C "$runs" --exclude='*.keras' --exclude='*.npy' --exclude='*.weights.h5' \
+tar -czf "$out/runs.tgz" -C "$runs" --exclude='*.keras' --exclude='*.npy' \
     --exclude=cache --exclude=jax-cache --exclude=.fit .
 cat "$out/summary.txt"
 echo "runs folder: $runs"
