@@ -1,0 +1,91 @@
+"""Two checks on the Kermany chest X-ray train/test shift (README, "Recipes", chest X-ray).
+
+1. A val split nearest the test set's source: the file names number patients in four
+   series (IM-, NORMAL2-IM-, personN_bacteria, personN_virus) and the official test/
+   holds the earliest patients of each. This writes a CSV table (for `dataset=csv`) whose
+   val is the earliest ``--val-share`` of train/'s patients in every series.
+2. A whole-image shortcut: how well three sharpness statistics alone (mean absolute
+   horizontal and vertical pixel difference, standard deviation of the Laplacian, on the
+   stored 224 px copies) separate train/'s classes, in a patient-grouped 5-fold CV of a
+   logistic regression. Reads train/ only; test/ labels are never read.
+
+    python docs/chest_xray_shift.py ../shared/data/chest_xray --csv early_val.csv
+    fungiclf-train experiment=chest_xray_best dataset=csv dataset.path=early_val.csv \
+        dataset.columns.group=group dataset.columns.split=split \
+        augment.flip=horizontal augment.transpose=false
+"""
+
+import argparse
+import re
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pandas as pd
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import balanced_accuracy_score, roc_auc_score
+from sklearn.model_selection import GroupKFold, cross_val_predict
+
+PATIENT = re.compile(r"^(?:(?P<series>NORMAL2-IM|IM)-(?P<id>\d+)|person(?P<pid>\d+)_(?P<kind>bacteria|virus))")
+
+
+def table(root: Path) -> pd.DataFrame:
+    """One row per image of train/ and test/: image, label, series, patient id, group, split."""
+    rows = []
+    for split in ("train", "test"):
+        for path in sorted((root / split).glob("*/*.jpeg")):
+            m = PATIENT.match(path.name)
+            if m is None:
+                raise SystemExit(f"{path}: file name names no patient (expected IM-, NORMAL2-IM- or personN_)")
+            series = m["series"] or m["kind"]
+            pid = int(m["id"] or m["pid"])
+            rows.append({"image": str(path.resolve()), "label": path.parent.name, "series": series,
+                         "patient": pid, "group": f"{series}-{pid}", "split": split})
+    return pd.DataFrame(rows)
+
+
+def earliest_as_val(df: pd.DataFrame, share: float) -> pd.DataFrame:
+    """Move the earliest ``share`` of train/'s patients of every series to val."""
+    df = df.copy()
+    for _, rows in df[df.split == "train"].groupby("series"):
+        patients = np.sort(rows.patient.unique())
+        cut = patients[int(len(patients) * share)]
+        df.loc[rows.index[rows.patient < cut], "split"] = "val"
+    return df
+
+
+def sharpness(path: str) -> list[float]:
+    """[mean |dx|, mean |dy|, sd of the Laplacian] of a gray image, in 8-bit grey levels."""
+    im = cv2.imread(path, cv2.IMREAD_GRAYSCALE).astype(np.float32)
+    return [np.abs(np.diff(im, axis=1)).mean(), np.abs(np.diff(im, axis=0)).mean(),
+            float(cv2.Laplacian(im, cv2.CV_32F).std())]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("root", type=Path, help="the chest_xray folder (train/ and test/)")
+    parser.add_argument("--csv", type=Path, help="write the earliest-patients split here")
+    parser.add_argument("--val-share", type=float, default=0.2)
+    args = parser.parse_args()
+    df = table(args.root)
+    for split in ("train", "test"):
+        ids = df[df.split == split].groupby(["label", "series"]).patient.agg(["min", "median", "max", "nunique"])
+        print(f"{split}/ patient numbers per series:\n{ids}\n")
+    if args.csv:
+        early = earliest_as_val(df, args.val_share)
+        early[["image", "label", "group", "split"]].to_csv(args.csv, index=False)
+        print(f"wrote {args.csv}:\n{early.groupby(['split', 'label']).size()}\n")
+
+    train = df[df.split == "train"]
+    features = np.log(np.array([sharpness(p) for p in train.image]))
+    y = (train.label == "PNEUMONIA").to_numpy()
+    p = cross_val_predict(LogisticRegression(class_weight="balanced", max_iter=1000), features, y,
+                          groups=train.group, cv=GroupKFold(5), method="predict_proba")[:, 1]
+    dx = np.exp(features[:, 0])
+    print(f"train/ mean |dx|: NORMAL {dx[~y].mean():.2f}, PNEUMONIA {dx[y].mean():.2f} grey levels")
+    print(f"sharpness alone, grouped 5-fold CV on train/: ROC-AUC {roc_auc_score(y, p):.3f}, "
+          f"balanced accuracy {balanced_accuracy_score(y, p > 0.5):.3f}")
+
+
+if __name__ == "__main__":
+    main()
