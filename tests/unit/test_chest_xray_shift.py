@@ -1,0 +1,48 @@
+"""docs/chest_xray_shift.py: the val split of train/'s earliest patients per series."""
+
+import importlib.util
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+SCRIPT = Path(__file__).resolve().parents[2] / "docs" / "chest_xray_shift.py"
+
+
+def _load():
+    spec = importlib.util.spec_from_file_location("chest_xray_shift", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _write(path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    cv2.imwrite(str(path), np.zeros((8, 8), np.uint8))
+
+
+def test_val_takes_the_earliest_patients_of_every_series_and_keeps_each_patient_whole(tmp_path):
+    shift = _load()
+    names = {"NORMAL": [f"IM-{i:04d}-0001.jpeg" for i in range(115, 125)]
+             + [f"NORMAL2-IM-{i:04d}-0001.jpeg" for i in range(383, 393)],
+             "PNEUMONIA": [f"person{i}_bacteria_{2 * i + k}.jpeg" for i in range(1, 11) for k in (0, 1)]
+             + [f"person{i}_virus_{i}.jpeg" for i in range(80, 90)]}
+    for label, files in names.items():
+        for name in files:
+            _write(tmp_path / "train" / label / name)
+    _write(tmp_path / "test" / "NORMAL" / "IM-0001-0001.jpeg")
+
+    df = shift.earliest_as_val(shift.table(tmp_path), share=0.2)
+
+    val = df[df.split == "val"]
+    assert set(val.group) == {"IM-115", "IM-116", "NORMAL2-IM-383", "NORMAL2-IM-384",
+                              "bacteria-1", "bacteria-2", "virus-80", "virus-81"}
+    assert len(val[val.group == "bacteria-1"]) == 2                # both of the patient's images
+    assert df[df.image.str.contains("/test/")].split.tolist() == ["test"]
+
+
+def test_a_file_name_without_a_patient_is_refused_with_its_path(tmp_path):
+    _write(tmp_path / "train" / "NORMAL" / "scan.jpeg")
+    with pytest.raises(SystemExit, match="scan.jpeg: file name names no patient"):
+        _load().table(tmp_path)
