@@ -3,13 +3,16 @@
 1. A val split nearest the test set's source: the file names number patients in four
    series (IM-, NORMAL2-IM-, personN_bacteria, personN_virus) and the official test/
    holds the earliest patients of each. This writes a CSV table (for `dataset=csv`) whose
-   val is the earliest ``--val-share`` of train/'s patients in every series.
+   val is the earliest ``--val-share`` of train/'s patients in every series; with
+   ``--val normal2`` it is instead the whole NORMAL2-IM series of normal X-rays (a second
+   source of normals, so the model trains on the IM series' normals only) and a random
+   ``--val-share`` of the pneumonia patients.
 2. A whole-image shortcut: how well three sharpness statistics alone (mean absolute
    horizontal and vertical pixel difference, standard deviation of the Laplacian, on the
    stored 224 px copies) separate train/'s classes, in a patient-grouped 5-fold CV of a
    logistic regression. Reads train/ only; test/ labels are never read.
 
-    python docs/chest_xray_shift.py ../shared/data/chest_xray --csv early_val.csv
+    python docs/chest_xray_shift.py ../shared/data/chest_xray --csv early_val.csv   # [--val normal2]
     fungiclf-train experiment=chest_xray_best dataset=csv dataset.path=early_val.csv \
         dataset.columns.group=group dataset.columns.split=split \
         augment.flip=horizontal augment.transpose=false
@@ -54,6 +57,16 @@ def earliest_as_val(df: pd.DataFrame, share: float) -> pd.DataFrame:
     return df
 
 
+def normal2_as_val(df: pd.DataFrame, share: float, seed: int = 0) -> pd.DataFrame:
+    """Move train/'s NORMAL2-IM series and a random ``share`` of its pneumonia patients to val."""
+    df = df.copy()
+    train = df.split == "train"
+    pneumonia = df[train & (df.label == "PNEUMONIA")].group.unique()
+    picked = np.random.default_rng(seed).choice(pneumonia, int(len(pneumonia) * share), replace=False)
+    df.loc[train & ((df.series == "NORMAL2-IM") | df.group.isin(picked)), "split"] = "val"
+    return df
+
+
 def sharpness(path: str) -> list[float]:
     """[mean |dx|, mean |dy|, sd of the Laplacian] of a gray image, in 8-bit grey levels."""
     im = cv2.imread(path, cv2.IMREAD_GRAYSCALE).astype(np.float32)
@@ -64,7 +77,9 @@ def sharpness(path: str) -> list[float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("root", type=Path, help="the chest_xray folder (train/ and test/)")
-    parser.add_argument("--csv", type=Path, help="write the earliest-patients split here")
+    parser.add_argument("--csv", type=Path, help="write the split here")
+    parser.add_argument("--val", choices=("earliest", "normal2"), default="earliest",
+                        help="val: the earliest patients of every series, or the NORMAL2 series")
     parser.add_argument("--val-share", type=float, default=0.2)
     args = parser.parse_args()
     df = table(args.root)
@@ -72,9 +87,10 @@ def main() -> None:
         ids = df[df.split == split].groupby(["label", "series"]).patient.agg(["min", "median", "max", "nunique"])
         print(f"{split}/ patient numbers per series:\n{ids}\n")
     if args.csv:
-        early = earliest_as_val(df, args.val_share)
-        early[["image", "label", "group", "split"]].to_csv(args.csv, index=False)
-        print(f"wrote {args.csv}:\n{early.groupby(['split', 'label']).size()}\n")
+        carve = earliest_as_val if args.val == "earliest" else normal2_as_val
+        split = carve(df, args.val_share)
+        split[["image", "label", "group", "split"]].to_csv(args.csv, index=False)
+        print(f"wrote {args.csv}:\n{split.groupby(['split', 'label']).size()}\n")
 
     train = df[df.split == "train"]
     features = np.log(np.array([sharpness(p) for p in train.image]))

@@ -42,6 +42,20 @@ def test_val_takes_the_earliest_patients_of_every_series_and_keeps_each_patient_
     assert df[df.image.str.contains("/test/")].split.tolist() == ["test"]
 
 
+def test_the_normal2_val_holds_that_whole_series_and_no_other_normal(tmp_path):
+    shift = _load()
+    for name in ["IM-0115-0001.jpeg", "IM-0116-0001.jpeg", "NORMAL2-IM-0383-0001.jpeg", "NORMAL2-IM-0384-0001.jpeg"]:
+        _write(tmp_path / "train" / "NORMAL" / name)
+    for i in range(1, 11):
+        _write(tmp_path / "train" / "PNEUMONIA" / f"person{i}_bacteria_{i}.jpeg")
+
+    df = shift.normal2_as_val(shift.table(tmp_path), share=0.2)
+
+    val = df[df.split == "val"]
+    assert set(val[val.label == "NORMAL"].series) == {"NORMAL2-IM"} and (val.label == "NORMAL").sum() == 2
+    assert (val.label == "PNEUMONIA").sum() == 2
+
+
 def test_a_file_name_without_a_patient_is_refused_with_its_path(tmp_path):
     _write(tmp_path / "train" / "NORMAL" / "scan.jpeg")
     with pytest.raises(SystemExit, match="scan.jpeg: file name names no patient"):
