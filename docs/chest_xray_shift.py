@@ -10,7 +10,7 @@
 2. A whole-image shortcut: how well three sharpness statistics alone (mean absolute
    horizontal and vertical pixel difference, standard deviation of the Laplacian, on the
    stored 224 px copies) separate train/'s classes, in a patient-grouped 5-fold CV of a
-   logistic regression. Reads train/ only; test/ labels are never read.
+   logistic regression. Reads train/'s images only; of test/ it lists the file names.
 
     python docs/chest_xray_shift.py ../shared/data/chest_xray --csv early_val.csv   # [--val normal2]
     fungiclf-train experiment=chest_xray_best dataset=csv dataset.path=early_val.csv \
