@@ -2,8 +2,8 @@
 found by name in AUGMENTATIONS like models are.
 
 Cheap on every backend: flips, a random transpose (with flips: all eight 90-degree views),
-contrast, brightness, random erasing. Affine warps (rotation, zoom, translation) are
-opt-in: on JAX a RandomRotation made a training step about 400x slower (DESIGN.md).
+contrast, brightness, random erasing, sharpness jitter. Affine warps (rotation, zoom,
+translation) are opt-in: on JAX a RandomRotation made a training step about 400x slower (DESIGN.md).
 """
 
 import logging
@@ -43,6 +43,13 @@ def _erase(share: float, input_shape: tuple[int, int, int], seed: int) -> layers
                                 value_range=(0, 255), seed=seed, name="aug_erase")
 
 
+def _sharpness(spread: float, input_shape: tuple[int, int, int], seed: int) -> layers.Layer:
+    # Keras' factor: 0 blurs (3x3 smoothing), 0.5 leaves the image as it is, 1 sharpens twice
+    # as much; a tuple is drawn from image by image. spread s draws from 0.5 +- s/2.
+    return layers.RandomSharpness(factor=(0.5 - spread / 2, 0.5 + spread / 2), value_range=(0, 255),
+                                  seed=seed, name="aug_sharpness")
+
+
 def _transpose(on: bool, input_shape: tuple[int, int, int], seed: int) -> layers.Layer | None:
     if input_shape[0] != input_shape[1]:
         log.warning("augment.transpose ignored: images are not square (%dx%d)", *input_shape[:2])
@@ -67,6 +74,7 @@ AUGMENTATIONS: dict[str, Transform] = {
     "brightness": Transform(strength, lambda v, shape, seed: layers.RandomBrightness(
         v, value_range=(0, 255), seed=seed, name="aug_brightness")),
     "erase": Transform(strength, _erase),
+    "sharpness": Transform(strength, _sharpness),
 }
 
 

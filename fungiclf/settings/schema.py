@@ -120,6 +120,7 @@ class AugmentSchema:
     contrast: Any = 0.0           # float in [0, 1]
     brightness: Any = 0.0         # float in [0, 1]
     erase: Any = 0.0              # float in [0, 1]: share of images with one patch replaced by noise
+    sharpness: Any = 0.0          # float in [0, 1]: spread of the blur (below 0.5) / sharpen (above) factor
 
 
 @dataclass

@@ -63,6 +63,26 @@ def test_erase_is_checked_and_trains_inside_a_model(make_cfg):
     assert np.isfinite(history.history["loss"][0])
 
 
+def test_sharpness_blurs_some_training_images_and_sharpens_others_one_by_one():
+    """augment.sharpness=s: each image's edges are softened or strengthened by its own draw
+    (a shortcut on sharpness, as chest X-ray classes have, stops paying); none at inference."""
+    edge = np.full((1, 16, 16, 1), 50.0, np.float32)
+    edge[:, :, 8:] = 150.0                                              # one vertical step of 100
+    batch = np.repeat(edge, 400, axis=0)
+    (layer,) = augmentation_layers({"sharpness": 1.0}, (16, 16, 1), seed=0)
+    row = np.asarray(layer(batch, training=True))[:, 8, :, 0]          # one row across the step
+    rise = row[:, 8] - row[:, 7]                                        # the step, image by image
+    assert (rise < 99).mean() == pytest.approx(0.5, abs=0.1)            # blurred
+    assert (rise > 101).mean() == pytest.approx(0.5, abs=0.1)           # sharpened
+    assert rise.min() > 40 and rise.max() < 160                         # at most one 3x3 blur / twice sharper
+    assert np.array_equal(np.asarray(layer(batch, training=False)), batch)
+    (half,) = augmentation_layers({"sharpness": 0.2}, (16, 16, 1), seed=0)
+    rise = np.diff(np.asarray(half(batch, training=True))[:, 8, 7:9, 0], axis=1)
+    assert np.abs(rise - 100).max() < 0.1 * 100                         # s=0.2: factors 0.4-0.6
+    with pytest.raises(ConfigError, match="'sharpness' parameter of augment"):
+        resolve_augment({"sharpness": 1.5})
+
+
 def test_mixup_mixes_pixels_and_labels_by_the_same_amount():
     rng = np.random.default_rng(0)
     x = np.stack([np.zeros((4, 4, 1)), np.full((4, 4, 1), 200.0)]).astype(np.uint8)
