@@ -1,4 +1,5 @@
-"""docs/chest_xray_shift.py: the val split of train/'s earliest patients per series."""
+"""docs/chest_xray_shift.py: the val split of train/'s earliest patients per series, and
+the blurred val that a sharpness shortcut fails."""
 
 import importlib.util
 from pathlib import Path
@@ -60,3 +61,40 @@ def test_a_file_name_without_a_patient_is_refused_with_its_path(tmp_path):
     _write(tmp_path / "train" / "NORMAL" / "scan.jpeg")
     with pytest.raises(SystemExit, match="scan.jpeg: file name names no patient"):
         _load().table(tmp_path)
+
+
+def test_the_matched_sigma_blurs_sharp_images_down_to_the_target_sharpness(tmp_path):
+    shift = _load()
+    rng = np.random.default_rng(0)
+    paths = []
+    for i in range(3):
+        path = tmp_path / f"IM-{i:04d}-0001.jpeg"
+        cv2.imwrite(str(path), rng.integers(0, 256, (64, 64)).astype(np.uint8))    # sharp: noise
+        paths.append(str(path))
+    sharp = np.mean([shift.mean_dx(cv2.imread(p, cv2.IMREAD_GRAYSCALE)) for p in paths])
+    sigma = shift.matching_sigma(paths, target_dx=sharp / 4)
+    blurred = np.mean([shift.mean_dx(cv2.GaussianBlur(cv2.imread(p, cv2.IMREAD_GRAYSCALE), (0, 0), sigma))
+                       for p in paths])
+    assert 0.3 < sigma < 2.0 and blurred == pytest.approx(sharp / 4, rel=0.15)
+
+
+def test_the_blurred_val_holds_the_runs_val_images_only_by_class(tmp_path):
+    shift = _load()
+    root, run = tmp_path / "chest_xray", tmp_path / "run"
+    noise = np.random.default_rng(1).integers(0, 256, (32, 32)).astype(np.uint8)
+    for name in ["NORMAL/IM-0115-0001.jpeg", "NORMAL/IM-0116-0001.jpeg", "PNEUMONIA/person1_virus_1.jpeg"]:
+        (root / "train" / name).parent.mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(root / "train" / name), noise)
+    run.mkdir()
+    (run / "split.csv").write_text("id,label,group,split\n"
+                                   "train/NORMAL/IM-0115-0001.jpeg,NORMAL,IM-0115,val\n"
+                                   "train/NORMAL/IM-0116-0001.jpeg,NORMAL,IM-0116,train\n"
+                                   "train/PNEUMONIA/person1_virus_1.jpeg,PNEUMONIA,person1,val\n")
+
+    counts = shift.write_blurred_val(root, run, tmp_path / "out", sigma=1.0)
+
+    assert dict(counts) == {"NORMAL": 1, "PNEUMONIA": 1}
+    written = sorted(p.relative_to(tmp_path / "out").as_posix() for p in (tmp_path / "out").rglob("*.jpeg"))
+    assert written == ["NORMAL/IM-0115-0001.jpeg", "PNEUMONIA/person1_virus_1.jpeg"]
+    blurred = cv2.imread(str(tmp_path / "out" / written[0]), cv2.IMREAD_GRAYSCALE)
+    assert shift.mean_dx(blurred) < 0.5 * shift.mean_dx(noise)
