@@ -86,3 +86,43 @@ class BackbonePreprocess(layers.Layer):
 
     def get_config(self) -> dict:
         return {**super().get_config(), "backbone": self.backbone}
+
+
+@keras.saving.register_keras_serializable(package="fungiclf")
+class RandomBlur(layers.Layer):
+    """Gaussian-blur each image by its own sigma, drawn from U(0, max_sigma) pixels (training
+    only). keras.layers.RandomGaussianBlur draws one sigma per batch and caps it at 1 pixel.
+
+    The blur is separable: rows and columns are each multiplied by a (side x side) Gaussian
+    matrix built per image, renormalised at the borders; sigma 0 leaves the image as it is.
+    Input and output: (batch, height, width, channels).
+    """
+
+    def __init__(self, max_sigma: float, seed: int | None = None, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.max_sigma, self.seed = max_sigma, seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+
+    @staticmethod
+    def _gaussian_matrices(sigma, side: int):
+        """(batch, side, side) row-normalised Gaussian weights for sigmas of shape (batch,)."""
+        position = ops.cast(ops.arange(side), "float32")
+        squared = ops.square(position[:, None] - position[None, :])[None]
+        weights = ops.exp(-squared / (2.0 * ops.square(sigma)[:, None, None] + 1e-6))
+        return weights / ops.sum(weights, axis=-1, keepdims=True)
+
+    def call(self, inputs, training=None):
+        if not training:
+            return inputs
+        height, width = inputs.shape[1], inputs.shape[2]
+        sigma = keras.random.uniform((ops.shape(inputs)[0],), 0.0, self.max_sigma, seed=self.seed_generator)
+        images = ops.cast(inputs, "float32")
+        images = ops.einsum("bij,bjwc->biwc", self._gaussian_matrices(sigma, height), images)
+        images = ops.einsum("bkw,bhwc->bhkc", self._gaussian_matrices(sigma, width), images)
+        return ops.cast(images, inputs.dtype)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "max_sigma": self.max_sigma, "seed": self.seed}

@@ -2,7 +2,7 @@
 found by name in AUGMENTATIONS like models are.
 
 Cheap on every backend: flips, a random transpose (with flips: all eight 90-degree views),
-contrast, brightness, random erasing, sharpness jitter. Affine warps (rotation, zoom,
+contrast, brightness, random erasing, sharpness jitter, Gaussian blur. Affine warps (rotation, zoom,
 translation) are opt-in: on JAX a RandomRotation made a training step about 400x slower (DESIGN.md).
 """
 
@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 from keras import layers
 
-from fungiclf.layers import RandomFlips, RandomTranspose
+from fungiclf.layers import RandomBlur, RandomFlips, RandomTranspose
 from fungiclf.validation import check_bool, check_choice, check_number
 
 log = logging.getLogger(__name__)
@@ -50,6 +50,11 @@ def _sharpness(spread: float, input_shape: tuple[int, int, int], seed: int) -> l
                                   seed=seed, name="aug_sharpness")
 
 
+def blur_sigma(value: Any, key: str) -> float:
+    """The largest Gaussian sigma in pixels of the model's input, in [0, 16]."""
+    return float(check_number(value or 0.0, key, "augment", 0.0, 16.0))
+
+
 def _transpose(on: bool, input_shape: tuple[int, int, int], seed: int) -> layers.Layer | None:
     if input_shape[0] != input_shape[1]:
         log.warning("augment.transpose ignored: images are not square (%dx%d)", *input_shape[:2])
@@ -75,6 +80,7 @@ AUGMENTATIONS: dict[str, Transform] = {
         v, value_range=(0, 255), seed=seed, name="aug_brightness")),
     "erase": Transform(strength, _erase),
     "sharpness": Transform(strength, _sharpness),
+    "blur": Transform(blur_sigma, lambda v, shape, seed: RandomBlur(v, seed=seed, name="aug_blur")),
 }
 
 

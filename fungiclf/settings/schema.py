@@ -121,6 +121,7 @@ class AugmentSchema:
     brightness: Any = 0.0         # float in [0, 1]
     erase: Any = 0.0              # float in [0, 1]: share of images with one patch replaced by noise
     sharpness: Any = 0.0          # float in [0, 1]: spread of the blur (below 0.5) / sharpen (above) factor
+    blur: Any = 0.0               # float in [0, 16]: largest Gaussian sigma, pixels of the model's input
 
 
 @dataclass

@@ -1,6 +1,7 @@
-"""Training knobs any model can use: dihedral views, random erasing, mixup / CutMix,
+"""Training knobs any model can use: dihedral views, random erasing, sharpness and blur, mixup / CutMix,
 thresholds chosen on val, warm-up, weight averaging."""
 
+import keras
 import numpy as np
 import pytest
 
@@ -53,15 +54,19 @@ def test_erase_replaces_one_patch_in_that_share_of_the_training_images_only(shar
     assert np.array_equal(np.asarray(layer(batch, training=False)), batch)
 
 
-@pytest.mark.parametrize("key, value", [("erase", 0.5), ("sharpness", 1.0)])
-def test_erase_and_sharpness_are_checked_and_train_inside_a_model(make_cfg, key, value):
+@pytest.mark.parametrize("key, value, too_much", [("erase", 0.5, 1.5), ("sharpness", 1.0, 1.5), ("blur", 2.0, 17)])
+def test_erase_sharpness_and_blur_are_checked_train_inside_a_model_and_reload(make_cfg, tmp_path, key, value,
+                                                                              too_much):
     with pytest.raises(ConfigError, match=f"'{key}' parameter of augment"):
-        resolve(make_cfg(f"augment.{key}=1.5"))
+        resolve(make_cfg(f"augment.{key}={too_much}"))
     model = build_model(model_settings("cnn"), resolve_augment({key: value}), (32, 32, 3), 2, seed=0)
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
     images = np.random.default_rng(0).integers(0, 256, (8, 32, 32, 3)).astype("float32")
     history = model.fit(images, np.arange(8) % 2, epochs=1, verbose=0)
     assert np.isfinite(history.history["loss"][0])
+    model.save(tmp_path / "model.keras")
+    reloaded = keras.models.load_model(tmp_path / "model.keras")
+    assert np.allclose(reloaded.predict(images, verbose=0), model.predict(images, verbose=0), atol=1e-5)
 
 
 def test_sharpness_blurs_some_training_images_and_sharpens_others_one_by_one():
@@ -80,6 +85,23 @@ def test_sharpness_blurs_some_training_images_and_sharpens_others_one_by_one():
     (half,) = augmentation_layers({"sharpness": 0.2}, (16, 16, 1), seed=0)
     rise = np.diff(np.asarray(half(batch, training=True))[:, 8, 7:9, 0], axis=1)
     assert np.abs(rise - 100).max() < 0.1 * 100                         # s=0.2: factors 0.4-0.6
+
+
+def test_blur_spreads_each_training_image_by_its_own_sigma_up_to_the_maximum():
+    """augment.blur=m: a point of light spreads into a Gaussian whose sd, image by image,
+    is drawn from U(0, m) pixels; brightness is kept; none at inference."""
+    point = np.zeros((400, 33, 33, 1), np.float32)
+    point[:, 16, 16] = 1000.0
+    (layer,) = augmentation_layers({"blur": 2.0}, (33, 33, 1), seed=0)
+    spread = np.asarray(layer(point, training=True))[..., 0]
+    offset = np.arange(33) - 16
+    sd_rows = np.sqrt((spread.sum(2) * offset ** 2).sum(1) / 1000.0)
+    sd_cols = np.sqrt((spread.sum(1) * offset ** 2).sum(1) / 1000.0)
+    assert np.allclose(spread.sum((1, 2)), 1000.0, rtol=1e-4)
+    assert np.allclose(sd_rows, sd_cols, atol=1e-3)                      # round, not one axis
+    assert sd_rows.max() <= 2.0 and sd_rows.mean() == pytest.approx(1.0, abs=0.1)
+    assert (sd_rows < 0.5).mean() == pytest.approx(0.25, abs=0.07)      # uniform over [0, 2]
+    assert np.array_equal(np.asarray(layer(point, training=False)), point)
 
 
 def test_mixup_mixes_pixels_and_labels_by_the_same_amount():
