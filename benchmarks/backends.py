@@ -5,9 +5,10 @@
 For each backend that imports here (tensorflow, jax, torch), in its own process: the report
 CNN on cached DeFungi arrays (PATH defaults to ../shared/data/defungi) through fungiclf's
 fit path with augment=none, augment=basic (flips, transpose, contrast, brightness) and
-basic with augment.erase=0.5 (random erasing in half the images), each after a warm-up
-epoch of its own. Prints training images per second and the step-time ratios against none
-per backend. Run by hand; not part of the tests.
+basic with augment.erase=0.5 (random erasing in half the images) or augment.blur=2 (a
+Gaussian blur of sigma up to 2 px), each after a warm-up epoch of its own. Prints training
+images per second and the step-time ratios against none per backend. Run by hand; not part
+of the tests.
 """
 
 import argparse
@@ -35,7 +36,8 @@ with tempfile.TemporaryDirectory() as scratch:
     listing = list_items(base.dataset, base.seed, base.paths.cache_dir)
     data = load_pixels(listing, base.preprocess, base.filters, base.seed, base.paths.cache_dir)
     basic = {{"flip": "horizontal_and_vertical", "transpose": True, "contrast": 0.2, "brightness": 0.1}}
-    for name, augment in (("none", {{}}), ("basic", basic), ("erase", {{**basic, "erase": 0.5}})):
+    for name, augment in (("none", {{}}), ("basic", basic), ("erase", {{**basic, "erase": 0.5}}),
+                          ("blur", {{**basic, "blur": 2.0}})):
         settings = dataclasses.replace(base, augment=resolve_augment(augment))
         run_fungiclf(dataclasses.replace(settings, trainer=dataclasses.replace(settings.trainer, epochs=1)), data,
                      Path(scratch) / f"warm_{{name}}", 1)
@@ -54,7 +56,8 @@ def main() -> None:
     parser.add_argument("--cache", default=os.path.expanduser("~/.cache/fungiclf"))
     args = parser.parse_args()
     bench = str(Path(__file__).resolve().parent)
-    print(f"backend     augment=none   augment=basic   +erase 0.5   step time basic/none  +erase/none   "
+    print(f"backend     augment=none   augment=basic   +erase 0.5   +blur 2    step time basic/none  +erase/none  "
+          f"+blur/none  "
           f"({args.size}x{args.size} {args.color}, report CNN, fungiclf's fit path, {args.epochs} epochs)")
     for backend, package in PACKAGES.items():
         if importlib.util.find_spec(package) is None:
@@ -71,9 +74,9 @@ def main() -> None:
             print(f"{backend:<11} failed: {out.stderr.strip().splitlines()[-1] if out.stderr.strip() else out.returncode}")
             continue
         rates = dict(item.split("=") for item in line.split()[2:])
-        none, basic, erase = (float(rates[name]) for name in ("none", "basic", "erase"))
-        print(f"{backend:<11} {none:>9,.0f} img/s {basic:>10,.0f} img/s {erase:>7,.0f} img/s "
-              f"{none / basic:>15.2f}x {none / erase:>12.2f}x")
+        none, basic, erase, blur = (float(rates[name]) for name in ("none", "basic", "erase", "blur"))
+        print(f"{backend:<11} {none:>9,.0f} img/s {basic:>10,.0f} img/s {erase:>7,.0f} img/s {blur:>7,.0f} img/s "
+              f"{none / basic:>15.2f}x {none / erase:>12.2f}x {none / blur:>10.2f}x")
 
 
 if __name__ == "__main__":
