@@ -264,6 +264,11 @@ def resolve_model(m: dict) -> ModelSettings:
     if spec.kind == "sklearn":
         if head != "softmax":
             raise ConfigError(f"model.head=sigmoid is for Keras models; {name} gives class probabilities itself")
+        # model.weights is every model's key, so that ++model.weights=null can sweep over all of them
+        weights = params.pop("weights", None)
+        if weights is not None:
+            raise ConfigError(f"model.weights={weights}: {name} is a scikit-learn model and learns from its data "
+                              f"alone; only null is allowed")
         params = check_estimator_params(spec, params, name)
         return ModelSettings(name, "sklearn", head, threshold, params)
     finetune = check_finetune(m.get("finetune"), "finetune") if "finetune" in m else None

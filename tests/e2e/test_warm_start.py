@@ -96,6 +96,15 @@ def test_weights_that_are_not_a_run_are_refused_before_any_work(make_cfg, tmp_pa
         resolve(make_cfg(*SMALL, "model.weights=imagenet"))      # only a backbone has ImageNet weights
 
 
+def test_a_sweep_that_sets_weights_for_every_model_includes_the_scikit_learn_ones(make_cfg, source_run):
+    """++model.weights=null over model=cnn,logreg: null means nothing to start from, for an
+    estimator too; a run folder is refused there in one line naming the key."""
+    assert resolve(make_cfg("model=logreg", "++model.weights=null")).model.params == \
+        resolve(make_cfg("model=logreg")).model.params
+    with pytest.raises(ConfigError, match=r"^model.weights=.*: logreg is a scikit-learn model .* only null"):
+        resolve(make_cfg("model=logreg", f"++model.weights={source_run}"))
+
+
 def test_a_backbone_starts_from_a_run_instead_of_imagenet(make_cfg, tmp_path):
     """model.weights=RUN on a Keras Applications model: no ImageNet weights, the whole network
     trains, and the nested backbone's layers are copied too (a run folder made by hand:
