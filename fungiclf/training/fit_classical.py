@@ -28,7 +28,8 @@ def fit_classical(estimator: BaseEstimator, data: Dataset, trainer, seed: int,
     if "random_state" in estimator.get_params():
         estimator.set_params(random_state=seed)
     record["estimator_class_weight"] = estimator.get_params().get("class_weight")
-    log.info("Fitting %s on %d images of %d features", type(estimator).__name__, len(index),
+    log.info("Fitting %s on %d images of %d features (pixels as decoded: the augment group, optimizer and "
+             "trainer's epoch keys are for Keras models)", type(estimator).__name__, len(index),
              int(np.prod(data.images.shape[1:])))
     estimator.fit(flat_pixels(data.images, index), data.labels[index])
     # joblib files run code when loaded: fungiclf-predict loads only those of completed runs.
