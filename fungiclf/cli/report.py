@@ -182,7 +182,7 @@ def report(args: argparse.Namespace) -> None:
     seeds = [c for c in override_columns(table) if c in ("seed", "seed (override)")]
     by_seed = bool(seeds) if args.by_seed is None else args.by_seed
     if by_seed:
-        grouped = aggregate_seeds(table)
+        grouped = aggregate_seeds(table, args.metric)
         write_csv(out / "summary_by_seed.csv", grouped)
         seed_text = format_seed_table(grouped, args.format)
         name = "summary_by_seed.md" if args.format == "markdown" else "summary_by_seed.tex"

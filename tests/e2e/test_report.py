@@ -130,6 +130,24 @@ def test_seeds_are_aggregated_as_mean_sd_and_n(binary_run, tmp_path, capsys):
     assert not (tmp_path / "plain" / "summary_by_seed.csv").exists()
 
 
+def test_seed_table_ranks_settings_by_their_mean_not_their_best_seed(binary_run, tmp_path, capsys):
+    accuracies = {"cnn": [0.95, 0.70, 0.70], "ann": [0.85, 0.85, 0.85]}   # cnn has the best run, ann the best mean
+    for model, values in accuracies.items():
+        for seed, accuracy in enumerate(values):
+            job = tmp_path / "sweep" / f"{model}-{seed}"
+            shutil.copytree(binary_run, job)
+            (job / ".hydra").mkdir()
+            (job / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump([f"model={model}", f"seed={seed}"]))
+            metrics = json.loads((job / "metrics.json").read_text())
+            metrics.update(model=model, test={**metrics["test"], "accuracy": accuracy})
+            (job / "metrics.json").write_text(json.dumps(metrics))
+    report_main([str(tmp_path / "sweep"), "--metric", "test.accuracy"])
+    assert list(pd.read_csv(tmp_path / "sweep" / "summary.csv")["model"])[0] == "cnn"
+    assert list(pd.read_csv(tmp_path / "sweep" / "summary_by_seed.csv")["model"]) == ["ann", "cnn"]
+    printed = [line.split("|")[1].strip() for line in capsys.readouterr().out.splitlines()[2:4]]
+    assert printed == ["ann", "cnn"]
+
+
 def test_incomplete_job_folders_are_listed(binary_run, tmp_path):
     fake_sweep(binary_run, tmp_path / "sweep", "seed", ["0", "1"])
     (tmp_path / "sweep" / "1" / "metrics.json").unlink()                     # killed before it finished
