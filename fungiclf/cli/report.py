@@ -22,6 +22,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402 (after the backend is chosen)
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from fungiclf.cli import stop_on_closed_pipe  # noqa: E402
@@ -29,14 +30,13 @@ from fungiclf.errors import FungiclfError  # noqa: E402
 from fungiclf.evaluation.run_folder import write_csv, write_json, write_text  # noqa: E402
 from fungiclf.evaluation.report import (aggregate_seeds, collect, compare_runs, dig, find_runs,  # noqa: E402
                                         format_comparison, format_seed_table, format_table, override_columns,
-                                        read_run, run_overrides)
+                                        read_run, run_labels, run_overrides)
 
 
 def plot_comparison(table: pd.DataFrame, metric: str, path: Path) -> None:
     """Horizontal bars of ``metric`` per run, CV sd as error bars, published values as marks."""
     done = table[table["status"] == "completed"].iloc[::-1]
-    labels = [str(r) if isinstance(r, str) and r else Path(run).name for r, run in
-              zip(done.get("row", pd.Series([None] * len(done))), done["run"])]
+    labels = run_labels(done)
     figure, axes = plt.subplots(figsize=(7, 0.4 * len(done) + 1.5))
     sd = done.get(f"cv {metric} sd")
     axes.barh(labels, done[metric], xerr=None if sd is None else sd.fillna(0), color="tab:blue", label="reproduced")
@@ -90,14 +90,15 @@ def plot_histories(table: pd.DataFrame, path: Path) -> None:
     """Per-epoch validation loss and accuracy of every completed Keras run, overlaid (a
     refit run has no validation split and is left out)."""
     figure, (loss, accuracy) = plt.subplots(1, 2, figsize=(11, 4))
-    for _, row in table[table["status"] == "completed"].iterrows():
+    done = table[table["status"] == "completed"]
+    for (_, row), label in zip(done.iterrows(), run_labels(done)):
         history_file = Path(row["run"]) / "history.csv"
         history = pd.read_csv(history_file) if history_file.is_file() else None
         if history is not None and {"val_loss", "val_accuracy"} <= set(history.columns):
-            label = str(row.get("row") or Path(row["run"]).name)
             loss.plot(range(1, len(history) + 1), history["val_loss"], label=label)
             accuracy.plot(range(1, len(history) + 1), history["val_accuracy"], label=label)
     for axes, name in ((loss, "val_loss"), (accuracy, "val_accuracy")):
+        axes.xaxis.set_major_locator(MaxNLocator(integer=True))
         axes.set_xlabel("epoch")
         axes.set_ylabel(name)
     if accuracy.lines:

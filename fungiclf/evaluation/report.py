@@ -162,6 +162,20 @@ def override_columns(table: pd.DataFrame) -> list[str]:
     return [c for c in table.columns[:table.columns.get_loc("status")] if c != "run"]
 
 
+def run_labels(table: pd.DataFrame) -> list[str]:
+    """A short name per row for figure legends and axes: what varies between the rows
+    (``model=cnn seed=1``, ``row=vgg16 seed=0``), else the run folder's name; the folder
+    name is added where two rows would read the same."""
+    overrides = override_columns(table)
+    built_in = [] if "row" in overrides else ["model", "dataset"]    # a row names its model
+    varying = [c for c in built_in + overrides if c in table and table[c].astype(str).nunique() > 1]
+    labels = [" ".join(f"{c.removesuffix(' (override)')}={row[c]}" for c in varying) or Path(row["run"]).name
+              for _, row in table.iterrows()]
+    counts = pd.Series(labels).value_counts()
+    return [f"{label} ({Path(run).name})" if counts[label] > 1 and label != Path(run).name else label
+            for label, run in zip(labels, table["run"])]
+
+
 def aggregate_seeds(table: pd.DataFrame, sort_by: str = "test.f1_macro") -> pd.DataFrame:
     """Runs that differ only in ``seed`` as one row: mean and sd (sample) of every numeric
     column, and ``n``, best mean of ``sort_by`` first. Only completed runs are aggregated;

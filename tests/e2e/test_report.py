@@ -13,7 +13,7 @@ import yaml
 from scipy.stats import binomtest
 
 from fungiclf.cli.report import main as report_main
-from fungiclf.evaluation.report import dig
+from fungiclf.evaluation.report import dig, run_labels
 from fungiclf.train import train
 from tests.conftest import write_npz
 
@@ -146,6 +146,20 @@ def test_seed_table_ranks_settings_by_their_mean_not_their_best_seed(binary_run,
     assert list(pd.read_csv(tmp_path / "sweep" / "summary_by_seed.csv")["model"]) == ["ann", "cnn"]
     printed = [line.split("|")[1].strip() for line in capsys.readouterr().out.splitlines()[2:4]]
     assert printed == ["ann", "cnn"]
+
+
+def test_figures_name_runs_by_what_varies_between_them():
+    def table(rows: list[dict]) -> pd.DataFrame:      # collect()'s layout: run, overrides, status, model, dataset
+        return pd.DataFrame([{"run": f"sweep/{i}", **{k: v for k, v in r.items() if k != "model"},
+                              "status": "completed", "model": r["model"], "dataset": "pneumoniamnist"}
+                             for i, r in enumerate(rows)])
+    sweep = table([{"seed": s, "model": m} for m in ("cnn", "logreg") for s in ("0", "1")])
+    assert run_labels(sweep) == ["model=cnn seed=0", "model=cnn seed=1", "model=logreg seed=0", "model=logreg seed=1"]
+    experiment = table([{"row": r, "seed": s, "model": r} for r in ("vgg16", "ann") for s in ("0", "1")])
+    assert run_labels(experiment)[:2] == ["row=vgg16 seed=0", "row=vgg16 seed=1"]   # the row names its model
+    same = table([{"model": "cnn"}, {"model": "cnn"}, {"model": "ann"}])          # two runs of one setting
+    assert run_labels(same) == ["model=cnn (0)", "model=cnn (1)", "model=ann"]
+    assert run_labels(table([{"model": "cnn"}])) == ["0"]                          # nothing varies
 
 
 def test_incomplete_job_folders_are_listed(binary_run, tmp_path):
