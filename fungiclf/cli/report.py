@@ -52,23 +52,37 @@ def plot_comparison(table: pd.DataFrame, metric: str, path: Path) -> None:
     plt.close(figure)
 
 
-def plot_learning_curve(table: pd.DataFrame, key: str, metric: str, path: Path) -> None:
-    """``metric`` (a val/test key) and the training accuracy at the best epoch against a
-    numeric override ``key`` (e.g. dataset.fraction); runs sharing a value are averaged,
-    error bars are the CV sd when present, else the sd over those runs."""
+def curve_points(table: pd.DataFrame, key: str, metric: str) -> pd.DataFrame:
+    """The learning curve as rows (series, x, mean, sd): ``metric`` (a val/test key) and the
+    training accuracy at the best epoch against a numeric override ``key`` (e.g.
+    dataset.fraction), runs sharing a value averaged. Runs with CV give their CV mean and
+    CV sd (the point and its bar describe the same folds); otherwise sd is over the runs."""
     done = table[(table["status"] == "completed") & table[key].astype(str).ne("")].copy()
     done["x"] = pd.to_numeric(done[key], errors="coerce")
     if done["x"].isna().any():
         raise SystemExit(f"fungiclf-report: error: --curve {key}: values are not all numbers")
     done["train accuracy"] = [best_epoch_value(Path(run), "accuracy") for run in done["run"]]
-    figure, axes = plt.subplots(figsize=(6, 4))
-    for column, sd_column, colour in ((metric, f"cv {metric} sd", "tab:orange"), ("train accuracy", None, "tab:blue")):
-        if done[column].isna().all():
+    cv_mean, cv_sd = f"cv {metric} mean", f"cv {metric} sd"
+    with_cv = cv_mean in done and done[cv_mean].notna().any()
+    series = [(f"{metric} (CV mean ± sd)", done[cv_mean].fillna(done[metric]), done[cv_sd]) if with_cv
+              else (metric, done[metric], None), ("train accuracy", done["train accuracy"], None)]
+    parts = []
+    for name, values, fold_sd in series:
+        if values.isna().all():
             continue
-        grouped = done.groupby("x")[column]
-        sd = done.groupby("x")[sd_column].mean() if sd_column in done and done[sd_column].notna().any() else grouped.std()
-        axes.errorbar(grouped.mean().index, grouped.mean(), yerr=sd.fillna(0), marker="o", capsize=3, color=colour,
-                      label=column)
+        grouped = values.groupby(done["x"])
+        sd = fold_sd.groupby(done["x"]).mean() if fold_sd is not None else grouped.std()
+        parts.append(pd.DataFrame({"series": name, "x": grouped.mean().index, "mean": grouped.mean().to_numpy(),
+                                   "sd": sd.fillna(0).to_numpy()}))
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=["series", "x", "mean", "sd"])
+
+
+def plot_learning_curve(table: pd.DataFrame, key: str, metric: str, path: Path) -> None:
+    """curve_points() drawn with error bars into ``path``."""
+    figure, axes = plt.subplots(figsize=(6, 4))
+    for (name, points), colour in zip(curve_points(table, key, metric).groupby("series", sort=False),
+                                      ("tab:orange", "tab:blue")):
+        axes.errorbar(points["x"], points["mean"], yerr=points["sd"], marker="o", capsize=3, color=colour, label=name)
     axes.set_xlabel(key)
     axes.set_ylabel("score")
     axes.legend()

@@ -12,8 +12,8 @@ import pytest
 import yaml
 from scipy.stats import binomtest
 
-from fungiclf.cli.report import main as report_main
-from fungiclf.evaluation.report import dig, run_labels
+from fungiclf.cli.report import curve_points, main as report_main
+from fungiclf.evaluation.report import collect, dig, find_runs, run_labels
 from fungiclf.train import train
 from tests.conftest import write_npz
 
@@ -160,6 +160,20 @@ def test_figures_name_runs_by_what_varies_between_them():
     same = table([{"model": "cnn"}, {"model": "cnn"}, {"model": "ann"}])          # two runs of one setting
     assert run_labels(same) == ["model=cnn (0)", "model=cnn (1)", "model=ann"]
     assert run_labels(table([{"model": "cnn"}])) == ["0"]                          # nothing varies
+
+
+def test_a_learning_curve_of_cv_runs_draws_the_cv_mean_with_its_sd(binary_run, tmp_path):
+    """The point and its error bar describe the same folds, not the regular split's val and the folds' sd."""
+    written = fake_sweep(binary_run, tmp_path / "sweep", "dataset.fraction", ["0.5", "0.5", "1.0"])
+    for i, metrics in enumerate(written):
+        metrics["val"]["accuracy"] = 0.9                              # the regular split's val: not the curve
+        metrics["cv"] = {"folds": 3, "val_mean": {"accuracy": 0.6 + 0.1 * i}, "val_sd": {"accuracy": 0.01 * (i + 1)}}
+        (tmp_path / "sweep" / str(i) / "metrics.json").write_text(json.dumps(metrics))
+    table = collect(find_runs([str(tmp_path / "sweep")]), "val.accuracy")
+    points = curve_points(table, "dataset.fraction", "val.accuracy").set_index("x")
+    assert list(points["series"]) == ["val.accuracy (CV mean ± sd)"] * 2     # a logreg run has no train curve
+    assert points.loc[0.5, "mean"] == pytest.approx(0.65) and points.loc[0.5, "sd"] == pytest.approx(0.015)
+    assert points.loc[1.0, "mean"] == pytest.approx(0.8) and points.loc[1.0, "sd"] == pytest.approx(0.03)
 
 
 def test_incomplete_job_folders_are_listed(binary_run, tmp_path):
