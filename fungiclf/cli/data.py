@@ -78,7 +78,8 @@ def cmd_info(args: argparse.Namespace) -> None:
         lines.append(pd.crosstab(items["label"], items["split"].replace("", "train (val carved out)")).to_string())
     lines.append(f"unreadable files: {len(unreadable)}")
     lines += [f"  {row.id}: {row.error}" for row in unreadable.head(20).itertuples()]
-    for name, sets in (("exact duplicates (same bytes)", exact), ("pixel duplicates (same decoded pixels, other bytes)", pixel)):
+    for name, sets in (("exact duplicates (same bytes)", exact),
+                       ("pixel duplicates (same decoded pixels, other bytes)", pixel)):
         lines.append(f"{name}: {sum(len(s) for s in sets)} files in {len(sets)} sets")
         lines += [f"  {' = '.join(s)}" for s in sets[:10]]
     if args.json:
