@@ -123,14 +123,20 @@ def plot_histories(table: pd.DataFrame, path: Path) -> None:
 
 
 def best_command(table: pd.DataFrame, select_by: str) -> str:
-    """fungiclf-train command for the completed run best on ``select_by`` (a val metric):
-    that run's own overrides, then the full training set and 3-fold CV."""
-    done = table[table["status"] == "completed"]
-    values = pd.Series([dig(read_run(Path(run)), select_by) for run in done["run"]], index=done.index, dtype=float)
-    if values.isna().all():
+    """fungiclf-train command for the setting best on ``select_by`` (a val metric): its run's
+    own overrides, then the full training set and 3-fold CV. Runs that differ only in
+    ``seed`` are one setting, chosen by their mean, and the command leaves the seed out."""
+    done = table[table["status"] == "completed"].copy()
+    done["_value"] = [dig(read_run(Path(run)), select_by) for run in done["run"]]
+    done["_value"] = done["_value"].astype(float)
+    if done["_value"].isna().all():
         raise SystemExit(f"fungiclf-report: error: no completed run has {select_by}")
-    best = done.loc[values.idxmax()]
-    overrides = [o for o in run_overrides(Path(best["run"])) if not o.startswith(("dataset.fraction=", "cv.folds="))]
+    seeds = [c for c in override_columns(table) if c in ("seed", "seed (override)")]
+    setting = [c for c in override_columns(table) if c not in seeds] + ["model", "dataset"]
+    done["_mean"] = done.fillna({c: "" for c in setting}).groupby(setting, dropna=False)["_value"].transform("mean")
+    best = done.loc[done["_mean"].idxmax()]
+    dropped = ("dataset.fraction=", "cv.folds=") + (("seed=", "+seed=", "++seed=") if seeds else ())
+    overrides = [o for o in run_overrides(Path(best["run"])) if not o.startswith(dropped)]
     return " ".join(["fungiclf-train", *overrides, "dataset.fraction=1.0", "cv.folds=3"])
 
 

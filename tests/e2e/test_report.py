@@ -139,13 +139,17 @@ def test_seed_table_ranks_settings_by_their_mean_not_their_best_seed(binary_run,
             (job / ".hydra").mkdir()
             (job / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump([f"model={model}", f"seed={seed}"]))
             metrics = json.loads((job / "metrics.json").read_text())
-            metrics.update(model=model, test={**metrics["test"], "accuracy": accuracy})
+            metrics.update(model=model, test={**metrics["test"], "accuracy": accuracy},
+                           val={**metrics["val"], "accuracy": accuracy})
             (job / "metrics.json").write_text(json.dumps(metrics))
     report_main([str(tmp_path / "sweep"), "--metric", "test.accuracy"])
     assert list(pd.read_csv(tmp_path / "sweep" / "summary.csv")["model"])[0] == "cnn"
     assert list(pd.read_csv(tmp_path / "sweep" / "summary_by_seed.csv")["model"]) == ["ann", "cnn"]
     printed = [line.split("|")[1].strip() for line in capsys.readouterr().out.splitlines()[2:4]]
     assert printed == ["ann", "cnn"]
+    report_main([str(tmp_path / "sweep"), "--best", "--select", "val.accuracy"])   # the setting, not its lucky seed
+    command = capsys.readouterr().out.strip().splitlines()[-1]
+    assert command.startswith("fungiclf-train model=ann") and "seed=" not in command
 
 
 def test_figures_name_runs_by_what_varies_between_them():
