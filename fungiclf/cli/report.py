@@ -125,7 +125,8 @@ def plot_histories(table: pd.DataFrame, path: Path) -> None:
 def best_command(table: pd.DataFrame, select_by: str) -> str:
     """fungiclf-train command for the setting best on ``select_by`` (a val metric): its run's
     own overrides, then the full training set and 3-fold CV. Runs that differ only in
-    ``seed`` are one setting, chosen by their mean, and the command leaves the seed out."""
+    ``seed`` are one setting, chosen by their mean, and the command leaves the seed out, as it
+    leaves out ``hparams_search`` (a search's trials are retrained as one run)."""
     done = table[table["status"] == "completed"].copy()
     done["_value"] = [dig(read_run(Path(run)), select_by) for run in done["run"]]
     done["_value"] = done["_value"].astype(float)
@@ -135,7 +136,7 @@ def best_command(table: pd.DataFrame, select_by: str) -> str:
     setting = [c for c in override_columns(table) if c not in seeds] + ["model", "dataset"]
     done["_mean"] = done.fillna({c: "" for c in setting}).groupby(setting, dropna=False)["_value"].transform("mean")
     best = done.loc[done["_mean"].idxmax()]
-    dropped = ("dataset.fraction=", "cv.folds=") + (("seed=", "+seed=", "++seed=") if seeds else ())
+    dropped = ("dataset.fraction=", "cv.folds=", "hparams_search=") + (("seed=", "+seed=", "++seed=") if seeds else ())
     overrides = [o for o in run_overrides(Path(best["run"])) if not o.startswith(dropped)]
     return " ".join(["fungiclf-train", *overrides, "dataset.fraction=1.0", "cv.folds=3"])
 

@@ -137,7 +137,8 @@ def test_seed_table_ranks_settings_by_their_mean_not_their_best_seed(binary_run,
             job = tmp_path / "sweep" / f"{model}-{seed}"
             shutil.copytree(binary_run, job)
             (job / ".hydra").mkdir()
-            (job / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump([f"model={model}", f"seed={seed}"]))
+            (job / ".hydra" / "overrides.yaml").write_text(
+                yaml.safe_dump([f"model={model}", f"seed={seed}", "hparams_search=optuna"]))
             metrics = json.loads((job / "metrics.json").read_text())
             metrics.update(model=model, test={**metrics["test"], "accuracy": accuracy},
                            val={**metrics["val"], "accuracy": accuracy})
@@ -150,6 +151,7 @@ def test_seed_table_ranks_settings_by_their_mean_not_their_best_seed(binary_run,
     report_main([str(tmp_path / "sweep"), "--best", "--select", "val.accuracy"])   # the setting, not its lucky seed
     command = capsys.readouterr().out.strip().splitlines()[-1]
     assert command.startswith("fungiclf-train model=ann") and "seed=" not in command
+    assert "hparams_search" not in command     # a search's trial is retrained as one run
 
 
 def test_figures_name_runs_by_what_varies_between_them():
