@@ -37,6 +37,9 @@ def composition_error_line(exc: HydraException) -> str:
     message = " ".join(lines)
     if isinstance(exc, OverrideParseException):
         message = f"cannot parse the override '{exc.override}': {message}"
+        key, equals, value = exc.override.partition("=")
+        if equals and value and '"' not in value:   # ~ ( ) \ $ and friends are grammar in a bare value
+            message += f"; quote the value for Hydra and the shell: '{key}=\"{value}\"'"
     if isinstance(exc, MissingConfigException) and exc.options and exc.missing_cfg_file:
         group = exc.missing_cfg_file.rpartition("/")[0] or "top-level"
         choices = [name for name in exc.options if not name.startswith("base_")]

@@ -156,6 +156,7 @@ def test_a_key_added_with_plus_is_refused_naming_it(make_cfg, override, key):
     (["model=convmixer", "model.width=32"], ["'model.width'", "the keys of ConvMixerSchema are depth, dim,"], "+model"),
     (["model=nosuch"], ["'model/nosuch'", "the model options are ann, ann_dense, cnn,"], "base_cnn"),
     (["model=["], ["cannot parse the override 'model=['"], "HYDRA_FULL_ERROR"),
+    (["dataset.path=~/data/(1)"], ["""quote the value for Hydra and the shell: 'dataset.path="~/data/(1)"'"""], "HYDRA"),
     (["cv.fold=5"], ["the keys of CVSchema are folds, refit"], "reference_type"),   # a schema nested in another
     (["dataset=csv", "dataset.columns.patient=id"], ["the keys of dataset.columns are image, label, group, split"], "+"),
     (["dataset.split.tset=0.2"], ["the keys of dataset.split are train, val, test"], "+"),
@@ -175,6 +176,12 @@ def test_composition_errors_are_one_line_saying_what_is_accepted(overrides, need
     assert "\n" not in line and absent not in line
     for needle in needles:
         assert needle in line
+
+
+def test_the_quoting_a_parse_error_advises_gives_the_path_the_user_meant(make_cfg):
+    """'dataset.path=~/x' is refused by Hydra's grammar; the quoted form it advises must work."""
+    settings = resolve(make_cfg("dataset=defungi", 'dataset.path="~/data/(1)"'))
+    assert settings.dataset.path == str(Path.home() / "data" / "(1)")
 
 
 @pytest.mark.parametrize("dataset, color, size, flip, transpose", [
