@@ -1,6 +1,7 @@
 """Data sources: an image folder and a MedMNIST-style .npz (a CSV table: data/table.py).
 fungiclf.data.dataset.SOURCES finds them by name."""
 
+import collections
 import logging
 import os
 import re
@@ -84,6 +85,22 @@ def group_keys(ids: list[str], pattern: str | None, names: list[str] | None = No
     return np.array(keys, dtype=object)
 
 
+NUMBERED_NAME = r"^(.+)[_-]\d+\.\w+$"   # a name up to its trailing number: H1_101a_7.jpg, IM-0115-0001.jpeg
+
+
+def numbered_series(names: list[str]) -> list[str]:
+    """Of the file ``names``, those that share their part before a trailing number with another
+    name (H1_101a_7.jpg and H1_101a_8.jpg share H1_101a), when such series look like groups:
+    they hold at least a fifth of the names and none holds more than a tenth (img_001.png ...
+    img_500.png is a naming scheme, not one photograph). Empty otherwise."""
+    prefixes = [m.group(1) if (m := re.search(NUMBERED_NAME, name)) else None for name in names]
+    counts = collections.Counter(p for p in prefixes if p is not None)
+    series = [name for name, prefix in zip(names, prefixes) if prefix is not None and counts[prefix] > 1]
+    if len(series) < 0.2 * len(names) or max(counts.values(), default=0) > 0.1 * len(names):
+        return []
+    return series
+
+
 def load_image_folder(path: str, group_pattern: str | None = None, **_: object) -> Samples:
     """Class folders (root/CLASS/img), or root/{train,val,test}/CLASS/img (val optional).
 
@@ -139,6 +156,11 @@ def load_image_folder(path: str, group_pattern: str | None = None, **_: object) 
                     "subfolder holds one photograph, slide or patient, group by it to keep it on one side of the "
                     "split: dataset.group_by=folder (dataset=image_folder) or dataset.group_pattern='^([^/]+)/'",
                     len(nested), ids[names.index(nested[0])])
+    elif not group_pattern and (series := numbered_series(names)):
+        log.warning("%d of %d file names come in numbered series (%s: the same name up to a trailing number), and "
+                    "the split is per file. If a series is one photograph, slide or patient, group by it to keep it "
+                    "on one side of the split: dataset.group_by=prefix (dataset=image_folder) or "
+                    "dataset.group_pattern='%s'", len(series), len(names), ", ".join(series[:2]), NUMBERED_NAME)
     return Samples(
         class_names=class_names,
         ids=ids,

@@ -174,3 +174,22 @@ def test_subfolders_of_class_folders_group_with_group_by_folder(make_cfg, tmp_pa
     assert sorted(split["group"].unique()) == [f"slide_{k}" for k in range(6)]   # keyed by the subfolder's name
     assert split.groupby("group")["split"].nunique().max() == 1                   # a slide on one side only
     assert metrics["groups"]["train"] + metrics["groups"]["val"] + metrics["groups"]["test"] == 6
+
+
+def test_numbered_file_series_are_named_as_a_per_file_split_and_group_with_group_by_prefix(make_cfg, tmp_path, caplog):
+    """dataset=image_folder on DeFungi-style names (patch i of photograph p: a_003_1.png) splits
+    per file unless told: the log must say so, and group_by=prefix must keep a photograph whole."""
+    series = write_image_folder(tmp_path / "series", per_class=24, photos=4)   # six photographs of four a class
+    base = ("dataset=image_folder", f"dataset.path={series}", *FAST)
+    with caplog.at_level("WARNING"):
+        train(make_cfg(*base), tmp_path / "per_file")
+    assert "72 of 72 file names come in numbered series" in caplog.text and "dataset.group_by=prefix" in caplog.text
+    metrics = train(make_cfg(*base, "dataset.group_by=prefix"), tmp_path / "grouped")
+    split = read_split(tmp_path / "grouped")
+    assert split["group"].nunique() == 18 and split.groupby("group")["split"].nunique().max() == 1
+    assert sum(metrics["groups"].values()) == 18
+    caplog.clear()
+    plain = write_image_folder(tmp_path / "plain", per_class=24)            # a_000.png ... a_023.png: one scheme
+    with caplog.at_level("WARNING"):
+        train(make_cfg("dataset=image_folder", f"dataset.path={plain}", *FAST), tmp_path / "plain_run")
+    assert "numbered series" not in caplog.text
