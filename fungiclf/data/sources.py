@@ -48,9 +48,10 @@ def _class_dirs(folder: Path) -> list[Path]:
 
 def group_keys(ids: list[str], pattern: str | None, names: list[str] | None = None) -> np.ndarray:
     """Group key per item: the first regex group of ``pattern`` searched in its name; an item
-    whose name does not match is its own group (its id), with a warning. A pattern that
-    matches no name at all is a DataError (another dataset's naming, e.g. dataset=defungi on
-    chest X-rays): the split would group nothing while the config says it does.
+    whose name does not match is its own group (its id), with a warning. Without a pattern
+    each item is its own group, with a warning when the names come in numbered series. A
+    pattern that matches no name at all is a DataError (another dataset's naming, e.g.
+    dataset=defungi on chest X-rays): the split would group nothing while the config says it does.
 
     Args:
         ids: unique item ids (paths relative to the dataset folder).
@@ -58,7 +59,13 @@ def group_keys(ids: list[str], pattern: str | None, names: list[str] | None = No
         names: the text searched per item: its path inside its class folder ("slide7/p_1.jpg"
             or, in a flat class folder, the file name). Default: each id's file name.
     """
+    names = names if names is not None else [Path(i).name for i in ids]
     if not pattern:
+        if not any("/" in name for name in names) and (series := numbered_series(names)):   # subfolders: warned
+            log.warning("%d of %d file names come in numbered series (%s: the same name up to a trailing number), "
+                        "and the split is per file. If a series is one photograph, slide or patient, group by it to "
+                        "keep it on one side of the split: dataset.group_by=prefix (dataset=image_folder) or "
+                        "dataset.group_pattern='%s'", len(series), len(names), ", ".join(series[:2]), NUMBERED_NAME)
         return np.array(ids, dtype=object)
     try:
         regex = re.compile(pattern)
@@ -67,7 +74,7 @@ def group_keys(ids: list[str], pattern: str | None, names: list[str] | None = No
     if regex.groups < 1:
         raise DataError(f"dataset.group_pattern {pattern!r} has no capturing group (the group key)")
     keys, unmatched = [], 0
-    for item, name in zip(ids, names if names is not None else [Path(i).name for i in ids]):
+    for item, name in zip(ids, names):
         match = regex.search(name)
         if match is None:
             unmatched += 1
@@ -76,7 +83,7 @@ def group_keys(ids: list[str], pattern: str | None, names: list[str] | None = No
             keys.append(match.group(1))
     if unmatched and unmatched == len(ids):   # not this data's naming: the split would leak in silence
         raise DataError(f"the grouping pattern '{pattern}' (dataset.group_by / group_pattern) matched none of the "
-                        f"{len(ids)} file names (e.g. {(names or [Path(i).name for i in ids])[0]!r}), so no image "
+                        f"{len(ids)} file names (e.g. {names[0]!r}), so no image "
                         f"would be grouped with its near-duplicates; set a pattern that fits these names, or "
                         f"dataset.group_by=none to split per file")
     if unmatched:
@@ -156,11 +163,6 @@ def load_image_folder(path: str, group_pattern: str | None = None, **_: object) 
                     "subfolder holds one photograph, slide or patient, group by it to keep it on one side of the "
                     "split: dataset.group_by=folder (dataset=image_folder) or dataset.group_pattern='^([^/]+)/'",
                     len(nested), ids[names.index(nested[0])])
-    elif not group_pattern and (series := numbered_series(names)):
-        log.warning("%d of %d file names come in numbered series (%s: the same name up to a trailing number), and "
-                    "the split is per file. If a series is one photograph, slide or patient, group by it to keep it "
-                    "on one side of the split: dataset.group_by=prefix (dataset=image_folder) or "
-                    "dataset.group_pattern='%s'", len(series), len(names), ", ".join(series[:2]), NUMBERED_NAME)
     return Samples(
         class_names=class_names,
         ids=ids,

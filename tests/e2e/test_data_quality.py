@@ -189,6 +189,13 @@ def test_numbered_file_series_are_named_as_a_per_file_split_and_group_with_group
     assert split["group"].nunique() == 18 and split.groupby("group")["split"].nunique().max() == 1
     assert sum(metrics["groups"].values()) == 18
     caplog.clear()
+    table = tmp_path / "series.csv"     # the same files listed in a table without a group column
+    table.write_text("image,label\n" + "".join(f"{f.relative_to(tmp_path)},{f.parent.name}\n"
+                                              for f in sorted(series.rglob("*.png"))))
+    with caplog.at_level("WARNING"):
+        train(make_cfg("dataset=csv", f"dataset.path={table}", *FAST), tmp_path / "csv_run")
+    assert "72 of 72 file names come in numbered series" in caplog.text
+    caplog.clear()
     plain = write_image_folder(tmp_path / "plain", per_class=24)            # a_000.png ... a_023.png: one scheme
     with caplog.at_level("WARNING"):
         train(make_cfg("dataset=image_folder", f"dataset.path={plain}", *FAST), tmp_path / "plain_run")
