@@ -9,7 +9,7 @@
     fungiclf-report --compare RUN_A RUN_B   # paired bootstrap CI of the difference, McNemar's test
 
 Writes summary.csv, summary.md (or summary.tex) and comparison.png into --out (default:
-the first PATH) and prints the table. Failed runs stay in the table with their error;
+the folder that holds every run) and prints the table. Failed runs stay in the table with their error;
 job folders without metrics.json are listed as incomplete. When runs differ in ``seed``,
 summary_by_seed.csv/.md hold mean ± sd and n of the runs that differ only in it.
 """
@@ -28,7 +28,7 @@ import pandas as pd  # noqa: E402
 from fungiclf.cli import stop_on_closed_pipe  # noqa: E402
 from fungiclf.errors import FungiclfError  # noqa: E402
 from fungiclf.evaluation.run_folder import write_csv, write_json, write_text  # noqa: E402
-from fungiclf.evaluation.report import (aggregate_seeds, collect, compare_runs, dig, find_runs,  # noqa: E402
+from fungiclf.evaluation.report import (aggregate_seeds, collect, common_folder, compare_runs, dig, find_runs,  # noqa: E402
                                         format_comparison, format_seed_table, format_table, override_columns,
                                         read_run, run_labels, run_overrides)
 
@@ -37,7 +37,8 @@ def plot_comparison(table: pd.DataFrame, metric: str, path: Path) -> None:
     """Horizontal bars of ``metric`` per run, CV sd as error bars, published values as marks."""
     done = table[table["status"] == "completed"].iloc[::-1]
     labels = run_labels(done)
-    figure, axes = plt.subplots(figsize=(7, 0.4 * len(done) + 1.5))
+    width = max(7.0, 4.0 + 0.08 * max(map(len, labels), default=0))   # ~0.08 inch a character of a label
+    figure, axes = plt.subplots(figsize=(width, 0.4 * len(done) + 1.5))
     sd = done.get(f"cv {metric} sd")
     axes.barh(labels, done[metric], xerr=None if sd is None else sd.fillna(0), color="tab:blue", label="reproduced")
     if f"published {metric}" in done:
@@ -146,7 +147,7 @@ def parser() -> argparse.ArgumentParser:
     parser.add_argument("paths", nargs="*", help="multirun folders, run folders or globs")
     parser.add_argument("--metric", default="test.f1_macro", help="sort and plot by this metrics.json key")
     parser.add_argument("--format", choices=["markdown", "latex"], default="markdown")
-    parser.add_argument("--out", help="folder for summary.* and comparison.png (default: the first path)")
+    parser.add_argument("--out", help="folder for summary.* and comparison.png (default: the deepest folder that holds every run)")
     parser.add_argument("--by-seed", action=argparse.BooleanOptionalAction, default=None,
                         help="group runs that differ only in seed: mean ± sd and n (default: on when seeds vary)")
     parser.add_argument("--best", action="store_true",
@@ -196,7 +197,7 @@ def report(args: argparse.Namespace) -> None:
     if len(completed) and completed[args.metric].isna().all():   # a misspelt key would sort by nothing
         fail(f"--metric {args.metric}: no completed run has this numeric metrics.json key "
              f"(e.g. test.accuracy, test.f1_macro, test.roc_auc, val.f1_macro, cv.val_mean.f1_macro)")
-    out = Path(args.out or args.paths[0])
+    out = Path(args.out) if args.out else common_folder(runs)
     out.mkdir(parents=True, exist_ok=True)
     write_csv(out / "summary.csv", table)
     text = format_table(table, args.format)

@@ -1,8 +1,10 @@
 """Collect run folders into one table: overrides that vary, main metrics with their
 intervals, per-class recall, published numbers; seeds aggregated; two runs compared."""
 
+import glob
 import json
 import math
+import os
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +25,8 @@ def find_runs(paths: list[str]) -> list[Path]:
     sweep (holding .hydra/) that have none yet (incomplete). CV fold folders are excluded."""
     runs: set[Path] = set()
     for pattern in paths:
-        matches = sorted(Path().glob(pattern)) if any(c in pattern for c in "*?[") else [Path(pattern)]
+        pattern = os.path.expanduser(pattern)
+        matches = sorted(map(Path, glob.glob(pattern))) if any(c in pattern for c in "*?[") else [Path(pattern)]
         for root in matches:
             if (root / "metrics.json").is_file():
                 runs.add(root)
@@ -32,6 +35,16 @@ def find_runs(paths: list[str]) -> list[Path]:
             found += [h.parent for h in root.rglob(".hydra") if h.is_dir()]
             runs |= {run for run in found if "cv" not in run.relative_to(root).parts[:-1]}
     return sorted(runs)
+
+
+def common_folder(runs: list[Path]) -> Path:
+    """The deepest folder that holds every run: the sweep folder for the jobs of one sweep, the
+    run itself for one run. Where a report is written unless told."""
+    common = os.path.commonpath([os.path.abspath(run) for run in runs])
+    relative = os.path.relpath(common)
+    if any(run.is_absolute() for run in runs) or relative.startswith(".."):
+        return Path(common)
+    return Path(relative)     # as the user wrote the runs: relative to the current folder
 
 
 def run_overrides(run: Path) -> list[str]:
@@ -164,16 +177,24 @@ def override_columns(table: pd.DataFrame) -> list[str]:
 
 def run_labels(table: pd.DataFrame) -> list[str]:
     """A short name per row for figure legends and axes: what varies between the rows
-    (``model=cnn seed=1``, ``row=vgg16 seed=0``), else the run folder's name; the folder
-    name is added where two rows would read the same."""
+    (``model=cnn seed=1``, ``row=vgg16 seed=0``; a path by its last part, a key a run does
+    not set left out), else the run folder's name; the folder name is added where two rows
+    would read the same."""
     overrides = override_columns(table)
     built_in = [] if "row" in overrides else ["model", "dataset"]    # a row names its model
     varying = [c for c in built_in + overrides if c in table and table[c].astype(str).nunique() > 1]
-    labels = [" ".join(f"{c.removesuffix(' (override)')}={row[c]}" for c in varying) or Path(row["run"]).name
+    labels = [" ".join(f"{c.removesuffix(' (override)')}={_short(row[c])}" for c in varying
+                       if not pd.isna(row[c]) and row[c] != "") or Path(row["run"]).name
               for _, row in table.iterrows()]
     counts = pd.Series(labels).value_counts()
     return [f"{label} ({Path(run).name})" if counts[label] > 1 and label != Path(run).name else label
             for label, run in zip(labels, table["run"])]
+
+
+def _short(value) -> str:
+    """A value as a figure label shows it: a path by its last part."""
+    text = str(value)
+    return Path(text).name if "/" in text else text
 
 
 def aggregate_seeds(table: pd.DataFrame, sort_by: str = "test.f1_macro") -> pd.DataFrame:

@@ -166,6 +166,23 @@ def test_figures_name_runs_by_what_varies_between_them():
     same = table([{"model": "cnn"}, {"model": "cnn"}, {"model": "ann"}])          # two runs of one setting
     assert run_labels(same) == ["model=cnn (0)", "model=cnn (1)", "model=ann"]
     assert run_labels(table([{"model": "cnn"}])) == ["0"]                          # nothing varies
+    mixed = table([{"model": "cnn", "dataset.path": "/data/chest_xray", "trainer.epochs": "3"},
+                   {"model": "cnn", "dataset.path": "/data/defungi", "trainer.epochs": ""}])   # a key one run sets
+    assert run_labels(mixed) == ["dataset.path=chest_xray trainer.epochs=3", "dataset.path=defungi"]
+
+
+def test_runs_of_several_folders_are_found_by_an_absolute_glob_and_reported_in_their_common_folder(
+        binary_run, tmp_path, monkeypatch):
+    """'fungiclf-report "/abs/sweeps/*"' crashed in pathlib, and a glob's summary went to a new
+    folder named after the pattern; it belongs in the folder that holds every run."""
+    fake_sweep(binary_run, tmp_path / "sweeps" / "a", "seed", ["0", "1"])
+    fake_sweep(binary_run, tmp_path / "sweeps" / "b", "seed", ["0"])
+    report_main([str(tmp_path / "sweeps" / "*")])
+    assert len(pd.read_csv(tmp_path / "sweeps" / "summary.csv")) == 3
+    assert not (tmp_path / "sweeps" / "*").exists()
+    monkeypatch.chdir(tmp_path / "sweeps")
+    report_main(["a", "--metric", "test.accuracy"])                      # one sweep: its own folder, as before
+    assert len(pd.read_csv(tmp_path / "sweeps" / "a" / "summary.csv")) == 2
 
 
 def test_a_learning_curve_of_cv_runs_draws_the_cv_mean_with_its_sd(binary_run, tmp_path):
