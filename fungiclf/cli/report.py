@@ -23,6 +23,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402 (after the backend is chosen)
 from matplotlib.ticker import MaxNLocator  # noqa: E402
+import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from fungiclf.cli import stop_on_closed_pipe  # noqa: E402
@@ -103,7 +104,8 @@ def best_epoch_value(run: Path, column: str) -> float | None:
 
 def plot_histories(table: pd.DataFrame, path: Path) -> None:
     """Per-epoch validation loss and accuracy of every completed Keras run, overlaid (a
-    refit run has no validation split and is left out)."""
+    refit run has no validation split and is left out); the loss on a log axis when it spans
+    more than a factor of ten."""
     figure, (loss, accuracy) = plt.subplots(1, 2, figsize=(11, 4))
     done = table[table["status"] == "completed"]
     for (_, row), label in zip(done.iterrows(), run_labels(done)):
@@ -118,6 +120,9 @@ def plot_histories(table: pd.DataFrame, path: Path) -> None:
         axes.set_ylabel(name)
     if accuracy.lines:
         accuracy.legend(fontsize="small")
+    losses = np.concatenate([line.get_ydata() for line in loss.lines] or [np.ones(1)]).astype(float)
+    if losses.min() > 0 and losses.max() > 10 * losses.min():   # one diverged run would flatten the rest
+        loss.set_yscale("log")
     figure.tight_layout()
     figure.savefig(path, dpi=120)
     plt.close(figure)
