@@ -47,13 +47,36 @@ def summary_lines(metrics: dict, split: str = "test split") -> list[str]:
     else:
         rows += [(f"recall {name}" + ("" if test["per_class"][name].get("support", 1) else " (no images)"),
                   test["per_class"][name]["recall"], "") for name in classes]
-    epochs = f", {metrics['epochs_run']} epochs, best {metrics['best_epoch']}" if metrics.get("epochs_run") else ""
+    cv = metrics.get("cv") or {}
+    if cv.get("refit") and metrics.get("epochs_run"):     # no val left to choose an epoch on
+        epochs = f", refit on train+val for {metrics['epochs_run']} epochs"
+    elif cv.get("refit"):
+        epochs = ", refit on train+val"
+    elif metrics.get("epochs_run"):
+        epochs = f", {metrics['epochs_run']} epochs, best {metrics['best_epoch']}"
+    else:
+        epochs = ""
     unit = (test.get("ci95") or {}).get("unit")
     resampling = f"; 95% CI: bootstrap over {'groups' if unit == 'group' else 'images'}" if unit else ""
     lines = [f"{metrics['model']} on {metrics['dataset']} ({split}, n={metrics['n_test']}{epochs}{resampling}):",
              "| metric | value | 95% CI |", "|---|---|---|"]
     lines += [f"| {name} | {'' if value is None else f'{value:.4f}'} | {ci} |" for name, value, ci in rows]
+    if cv.get("val_mean"):
+        lines += cv_lines(cv)
     lines += [f"WARNING: {warning['message']}" for warning in metrics.get("warnings") or []]
+    return lines
+
+
+def cv_lines(cv: dict) -> list[str]:
+    """Mean ± sd over the folds (metrics.json's ``cv`` block): on each fold's held-out part,
+    and of the fold models on the test split."""
+    def spread(mean: dict, sd: dict) -> str:
+        return ", ".join(f"{name} {mean[key]:.4f} ± {sd[key]:.4f}" for key, name in
+                         (("accuracy", "accuracy"), ("f1_macro", "macro-F1"), ("roc_auc", "ROC-AUC"))
+                         if mean.get(key) is not None and sd.get(key) is not None)
+    lines = [f"cross-validation, mean ± sd over {cv['folds']} folds: held-out folds {spread(cv['val_mean'], cv['val_sd'])}"]
+    if cv.get("test_mean"):
+        lines.append(f"  the fold models on the test split: {spread(cv['test_mean'], cv['test_sd'])}")
     return lines
 
 

@@ -12,6 +12,7 @@ from sklearn.linear_model import LogisticRegression
 from fungiclf.cli.report import main as report_main
 from fungiclf.data.batches import flat_pixels
 from fungiclf.errors import ConfigError
+from fungiclf.evaluation.summary import summary_lines
 from fungiclf.train import run_job, train
 from tests.conftest import dataset_of, write_image_folder, write_npz
 
@@ -225,6 +226,10 @@ def test_cv_three_folds_on_a_tiny_set(make_cfg, tmp_path):
     assert cv["val_sd"]["accuracy"] == pytest.approx(np.std(accuracies, ddof=1))
     assert all((tmp_path / "run" / "cv" / f"fold_{k}" / "model.keras").is_file() for k in (1, 2, 3))
     assert_contract(tmp_path / "run", metrics)   # the final model's files are unchanged by CV
+    printed = "\n".join(summary_lines(metrics))  # what the user reads after the run says what CV measured
+    assert (f"mean ± sd over 3 folds: held-out folds accuracy {cv['val_mean']['accuracy']:.4f} ± "
+            f"{cv['val_sd']['accuracy']:.4f}") in printed
+    assert f"the fold models on the test split: accuracy {cv['test_mean']['accuracy']:.4f}" in printed
 
 
 def test_cv_on_a_classical_model(make_cfg, tmp_path):
@@ -252,6 +257,7 @@ def test_cv_refit_trains_the_final_model_on_train_and_val(make_cfg, tmp_path):
     assert len(history) == metrics["epochs_run"] == cv["refit"]["epochs_per_phase"][0]
     assert "val_loss" not in history   # no held-out split: nothing to select on
     assert metrics["val"] is None and metrics["monitor"] == "loss"
+    assert f"refit on train+val for {metrics['epochs_run']} epochs;" in summary_lines(metrics)[0]   # no "best" epoch
     # model.keras is the refit model: it reproduces predictions.csv on the test split
     data = dataset_of(cfg)
     test_rows = data.index("test")
