@@ -9,8 +9,8 @@
     fungiclf-report --compare RUN_A RUN_B   # paired bootstrap CI of the difference, McNemar's test
 
 Writes summary.csv, summary.md (or summary.tex) and comparison.png into --out (default:
-the folder that holds every run) and prints the table. Failed runs stay in the table with their error;
-job folders without metrics.json are listed as incomplete. When runs differ in ``seed``,
+the folder that holds every run) and prints the table. Failed runs stay in the table with
+their error; job folders without metrics.json are listed as incomplete. When runs differ in ``seed``,
 summary_by_seed.csv/.md hold mean ± sd and n of the runs that differ only in it.
 """
 

@@ -48,10 +48,8 @@ def summary_lines(metrics: dict, split: str = "test split") -> list[str]:
         rows += [(f"recall {name}" + ("" if test["per_class"][name].get("support", 1) else " (no images)"),
                   test["per_class"][name]["recall"], "") for name in classes]
     cv = metrics.get("cv") or {}
-    if cv.get("refit") and metrics.get("epochs_run"):     # no val left to choose an epoch on
-        epochs = f", refit on train+val for {metrics['epochs_run']} epochs"
-    elif cv.get("refit"):
-        epochs = ", refit on train+val"
+    if cv.get("refit"):     # no val left to choose an epoch on
+        epochs = ", refit on train+val" + (f" for {metrics['epochs_run']} epochs" if metrics.get("epochs_run") else "")
     elif metrics.get("epochs_run"):
         epochs = f", {metrics['epochs_run']} epochs, best {metrics['best_epoch']}"
     else:
