@@ -107,6 +107,10 @@ def run_job(cfg: DictConfig, run_dir: Path, task_overrides: list[str] | None = N
                                 f"or pass resume=true to replace it")
         write_hydra_files(run_dir, cfg, task_overrides)   # the row's config, once expanded
         metrics = run(settings, run_dir)
+    except KeyboardInterrupt:   # Ctrl-C: the sweep stops; main() exits 130 without a traceback
+        log.warning("Interrupted: %s keeps what it finished (its last completed epoch); the same command with "
+                    "resume=true continues it", run_dir)
+        raise
     except FungiclfError as exc:
         return _record_failure(run_dir, cfg, str(exc), keep=completed)
     except Exception as exc:  # a bug or a resource problem: keep the traceback in the run log
@@ -176,6 +180,9 @@ def main() -> None:
                 raise
             sys.exit(f"fungiclf-train: error: {exc} (--cfg prints one job's config: drop -m and give each key "
                      f"one value)")
+        except KeyboardInterrupt:
+            print("fungiclf-train: interrupted", file=sys.stderr)
+            sys.exit(130)   # the shell's code for a run stopped by SIGINT
         failed = failures.read().splitlines()
     if failed:
         print(f"fungiclf-train: {len(failed)} job(s) failed:", *failed, sep="\n  ", file=sys.stderr)

@@ -76,4 +76,7 @@ def run_image_command(prog: str, parser: argparse.ArgumentParser, run: Callable[
         sys.exit(1)
     except BrokenPipeError:
         stop_on_closed_pipe()
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted", file=sys.stderr)
+        sys.exit(130)
     sys.exit(status)

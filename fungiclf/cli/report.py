@@ -178,6 +178,9 @@ def main(argv: list[str] | None = None) -> None:
         report(args)
     except BrokenPipeError:
         stop_on_closed_pipe()
+    except KeyboardInterrupt:
+        print("fungiclf-report: interrupted", file=sys.stderr)
+        sys.exit(130)
 
 
 def report(args: argparse.Namespace) -> None:

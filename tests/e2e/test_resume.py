@@ -65,6 +65,35 @@ def test_a_killed_job_continues_from_its_last_epoch(cache_dir, tmp_path):
     assert not (tmp_path / "run" / ".fit").exists()                            # the state is gone once completed
 
 
+def test_ctrl_c_stops_in_one_line_and_resume_finishes_the_run(cache_dir, tmp_path):
+    """SIGINT after the first epoch: exit 130, no traceback, a line that names the run folder
+    and resume=true, the epoch state kept; the same command with resume=true completes it."""
+    write_image_folder(tmp_path / "imgs", per_class=60, size=40)
+    epochs = 4
+    args = ["dataset=image_folder", f"dataset.path={tmp_path / 'imgs'}", "preprocess.size=40", "model=cnn",
+            f"trainer.epochs={epochs}", f"trainer.patience={epochs}", "trainer.verbose=2",
+            f"hydra.run.dir={tmp_path / 'run'}", f"paths.cache_dir={cache_dir}"]
+    env = {k: v for k, v in os.environ.items() if k != "HYDRA_FULL_ERROR"}
+    command = [sys.executable, "-m", "fungiclf.train", *args]
+    history = tmp_path / "run" / ".fit" / "phase1" / "history.csv"
+    first = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    deadline = time.monotonic() + 300
+    while logged_rows(history) < 1 and first.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    first.send_signal(signal.SIGINT)
+    out, err = first.communicate(timeout=120)
+    if logged_rows(history) >= epochs:
+        pytest.skip("the run finished before the interrupt landed")
+    assert first.returncode == 130, err[-3000:]
+    assert "Traceback" not in err and err.strip().endswith("fungiclf-train: interrupted")
+    assert f"Interrupted: {tmp_path / 'run'} keeps what it finished" in out + err and "resume=true" in out + err
+    assert not (tmp_path / "run" / "metrics.json").exists()
+    second = subprocess.run(command + ["resume=true"], capture_output=True, text=True, env=env, timeout=600)
+    assert second.returncode == 0, second.stderr[-3000:]
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert metrics["status"] == "completed" and metrics["epochs_run"] == epochs
+
+
 def test_a_failed_checkpoint_save_keeps_the_previous_best(tmp_path, monkeypatch):
     """The checkpoint is written to a temporary name and renamed: a save that breaks halfway
     (a kill, a full disk) leaves the last good model.keras in place."""
