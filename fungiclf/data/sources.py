@@ -46,7 +46,8 @@ def _class_dirs(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
 
 
-def group_keys(ids: list[str], pattern: str | None, names: list[str] | None = None) -> np.ndarray:
+def group_keys(ids: list[str], pattern: str | None, names: list[str] | None = None,
+               labels: list | None = None) -> np.ndarray:
     """Group key per item: the first regex group of ``pattern`` searched in its name; an item
     whose name does not match is its own group (its id), with a warning. Without a pattern
     each item is its own group, with a warning when the names come in numbered series. A
@@ -58,10 +59,12 @@ def group_keys(ids: list[str], pattern: str | None, names: list[str] | None = No
         pattern: e.g. r"^(.+)_\\d+\\.\\w+$" groups "H1_101a_7.jpg" under "H1_101a".
         names: the text searched per item: its path inside its class folder ("slide7/p_1.jpg"
             or, in a flat class folder, the file name). Default: each id's file name.
+        labels: each item's class, for the numbered-series check (default: one class).
     """
     names = names if names is not None else [Path(i).name for i in ids]
     if not pattern:
-        if not any("/" in name for name in names) and (series := numbered_series(names)):   # subfolders: warned
+        flat = not any("/" in name for name in names)    # subfolders: load_image_folder warned
+        if flat and (series := numbered_series(names, labels if labels is not None else [0] * len(names))):
             log.warning("%d of %d file names come in numbered series (%s: the same name up to a trailing number), "
                         "and the split is per file. If a series is one photograph, slide or patient, group by it to "
                         "keep it on one side of the split: dataset.group_by=prefix (dataset=image_folder) or "
@@ -95,15 +98,17 @@ def group_keys(ids: list[str], pattern: str | None, names: list[str] | None = No
 NUMBERED_NAME = r"^(.+)[_-]\d+\.\w+$"   # a name up to its trailing number: H1_101a_7.jpg, IM-0115-0001.jpeg
 
 
-def numbered_series(names: list[str]) -> list[str]:
-    """Of the file ``names``, those that share their part before a trailing number with another
-    name (H1_101a_7.jpg and H1_101a_8.jpg share H1_101a), when such series look like groups:
-    they hold at least a fifth of the names and none holds more than a tenth (img_001.png ...
-    img_500.png is a naming scheme, not one photograph). Empty otherwise."""
+def numbered_series(names: list[str], labels: list) -> list[str]:
+    """Of the file ``names`` (of classes ``labels``), those that share their part before a
+    trailing number with another name (H1_101a_7.jpg and H1_101a_8.jpg share H1_101a), when
+    such series look like groups: they hold at least a fifth of the names, and there are more
+    than twice as many series as classes (cat_001.png ... cat_500.png, one series a class, is
+    a naming scheme, not one photograph). Empty otherwise."""
     prefixes = [m.group(1) if (m := re.search(NUMBERED_NAME, name)) else None for name in names]
     counts = collections.Counter(p for p in prefixes if p is not None)
     series = [name for name, prefix in zip(names, prefixes) if prefix is not None and counts[prefix] > 1]
-    if len(series) < 0.2 * len(names) or max(counts.values(), default=0) > 0.1 * len(names):
+    shared = sum(1 for count in counts.values() if count > 1)
+    if len(series) < 0.2 * len(names) or shared <= 2 * len(set(labels)):
         return []
     return series
 
@@ -167,7 +172,7 @@ def load_image_folder(path: str, group_pattern: str | None = None, **_: object) 
         class_names=class_names,
         ids=ids,
         labels=np.array(labels, dtype=np.int64),
-        groups=group_keys(ids, group_pattern, names),
+        groups=group_keys(ids, group_pattern, names, labels),
         paths=paths,
         given_split=None if parts.keys() == {""} else own_split(given),
         grouped=bool(group_pattern),

@@ -94,7 +94,7 @@ def load_csv(path: str, group_pattern: str | None = None, class_names: list[str]
         keys = table[columns["group"]].str.strip().to_numpy(dtype=object)[keep]
         groups = np.where(keys == "", np.array(ids, dtype=object), keys)   # a row without a group is its own
     else:
-        groups = group_keys(ids, group_pattern)
+        groups = group_keys(ids, group_pattern, labels=[labels.iloc[i] for i in keep])
     return Samples(
         class_names=names,
         ids=ids,

@@ -12,7 +12,7 @@ from fungiclf.data.decode import DecodeError, decode_file, read_image, to_model_
 from fungiclf.data.enhance import PixelSettings
 from fungiclf.data.prepare import bit_depth_warnings, prepare
 from fungiclf.inference.images import load_images
-from fungiclf.data.sources import group_keys, load_image_folder, load_npz
+from fungiclf.data.sources import group_keys, load_image_folder, load_npz, numbered_series
 from fungiclf.data.synthetic import ensure_synthetic
 from fungiclf.errors import DataError
 from tests.conftest import write_image_folder, write_npz
@@ -26,6 +26,22 @@ def test_group_pattern_takes_the_first_group():
     defungi_photograph = r"^(H\d+_\d+[a-z]*)_\d+\.\w+$"
     with pytest.raises(DataError, match=r"matched none of the 2 file names \(e.g. 'person1_bacteria_1.jpeg'\)"):
         group_keys(["PNEUMONIA/person1_bacteria_1.jpeg", "NORMAL/IM-0001.jpeg"], defungi_photograph)
+
+
+def test_numbered_series_are_photographs_or_patients_not_a_class_naming_scheme():
+    """What the per-file-split warning flags: many short series (patches of photographs, a
+    patient's images) but not one series a class (cat_001 ... cat_500)."""
+    photographs = [f"H{c}_{p}a_{i}.jpg" for c in (1, 2) for p in range(4) for i in range(1, 9)]   # 8 of 64 a series
+    assert numbered_series(photographs, [name[:2] for name in photographs]) == photographs
+    scheme = [f"{c}_{i:03d}.png" for c in ("cat", "dog", "owl") for i in range(40)]
+    assert numbered_series(scheme, [name[:3] for name in scheme]) == []
+    kermany = ["IM-0115-0001.jpeg", "IM-0115-0002.jpeg", "IM-0117-0001.jpeg", "IM-0119-0001.jpeg",
+               "person1_virus_6.jpeg", "person1_virus_7.jpeg", "person3_bacteria_10.jpeg", "person3_bacteria_11.jpeg",
+               "person5_bacteria_1.jpeg", "person5_bacteria_2.jpeg"]
+    labels = ["NORMAL"] * 4 + ["PNEUMONIA"] * 6
+    assert numbered_series(kermany, labels) == []          # 4 series, 2 classes: not enough to say
+    assert numbered_series(kermany + ["person7_virus_1.jpeg", "person7_virus_2.jpeg"], labels + ["PNEUMONIA"] * 2)[:2] \
+        == ["IM-0115-0001.jpeg", "IM-0115-0002.jpeg"]
 
 
 def test_image_folder_class_layout(tmp_path):
