@@ -1,7 +1,7 @@
 """fungiclf-train: compose the config, train one model, evaluate on test, write the run folder.
 
     fungiclf-train                                   # default experiment (synthetic data)
-    fungiclf-train dataset=image_folder dataset.path=/data/defungi
+    fungiclf-train dataset=image_folder dataset.path=/data/my_images
     fungiclf-train dataset=medmnist dataset.path=/data/pneumoniamnist.npz
     fungiclf-train -m model=ann,cnn optimizer=adam,sgd   # a sweep, one run folder per job
     fungiclf-train trainer=smoke                     # seconds; what CI runs
