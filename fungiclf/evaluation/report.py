@@ -302,6 +302,7 @@ def compare_runs(run_a: Path, run_b: Path, seed: int = 0) -> dict:
     result = paired_bootstrap(y_true, pred_a, pred_b, len(classes), groups, seed)
     result["mcnemar"] = mcnemar_exact(pred_a == y_true, pred_b == y_true)
     result.update(n_test=int(len(joined)), split_fingerprint=fingerprints[0], run_a=str(run_a), run_b=str(run_b),
+                  n_groups=None if groups is None else int(len(set(groups))),
                   model_a=metrics[0].get("model"), model_b=metrics[1].get("model"),
                   accuracy_a=float(np.mean(pred_a == y_true)), accuracy_b=float(np.mean(pred_b == y_true)),
                   f1_macro_a=dig(metrics[0], "test.f1_macro"), f1_macro_b=dig(metrics[1], "test.f1_macro"))
@@ -310,7 +311,7 @@ def compare_runs(run_a: Path, run_b: Path, seed: int = 0) -> dict:
 
 def format_comparison(result: dict) -> str:
     """compare_runs() as a short Markdown table and the McNemar line."""
-    unit = "photograph groups" if result["unit"] == "group" else "images"
+    unit = f"its {result['n_groups']} groups" if result["unit"] == "group" else "images"   # photographs, patients
     lines = [f"A: {result['run_a']} ({result['model_a']})", f"B: {result['run_b']} ({result['model_b']})",
              f"same test split: {result['n_test']} images (split_fingerprint {result['split_fingerprint']}); "
              f"paired bootstrap over {unit}, {result['resamples']} resamples, stratified by class", "",

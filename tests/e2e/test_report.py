@@ -13,7 +13,7 @@ import yaml
 from scipy.stats import binomtest
 
 from fungiclf.cli.report import curve_points, main as report_main
-from fungiclf.evaluation.report import collect, dig, find_runs, run_labels
+from fungiclf.evaluation.report import collect, dig, find_runs, format_comparison, run_labels
 from fungiclf.train import train
 from tests.conftest import write_npz
 
@@ -226,6 +226,9 @@ def test_compare_two_runs_on_the_same_split(make_cfg, tmp_path, capsys):
     assert result["accuracy"]["difference"] == pytest.approx(right_b.mean() - right_a.mean())
     low, high = result["accuracy"]["ci95"]
     assert low <= result["accuracy"]["difference"] <= high and "McNemar" in out
+    assert "paired bootstrap over images" in out
+    grouped = {**result, "unit": "group", "n_groups": 7}     # patients or photographs: said as groups, counted
+    assert "paired bootstrap over its 7 groups" in format_comparison(grouped)
 
 
 def test_compare_refuses_runs_on_different_splits(binary_run, tmp_path, capsys):
