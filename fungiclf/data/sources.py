@@ -16,6 +16,9 @@ log = logging.getLogger(__name__)
 
 SPLIT_DIR_NAMES = {"train": "train", "training": "train", "val": "val", "valid": "val",
                    "validation": "val", "test": "test", "testing": "test"}
+# A file name up to its trailing number (H1_101a_7.jpg, IM-0115-0001.jpeg); image_folder's
+# group_by=prefix preset is the same pattern.
+NUMBERED_NAME = r"^(.+)[_-]\d+\.\w+$"
 
 
 def _files_in(folder: Path) -> tuple[list[Path], list[tuple[Path, str]]]:
@@ -93,9 +96,6 @@ def group_keys(ids: list[str], pattern: str | None, names: list[str] | None = No
         log.warning("dataset.group_pattern matched no group in %d of %d file names; each of those is its own group",
                     unmatched, len(ids))
     return np.array(keys, dtype=object)
-
-
-NUMBERED_NAME = r"^(.+)[_-]\d+\.\w+$"   # a name up to its trailing number: H1_101a_7.jpg, IM-0115-0001.jpeg
 
 
 def numbered_series(names: list[str], labels: list) -> list[str]:

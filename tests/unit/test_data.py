@@ -3,16 +3,18 @@
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
+import yaml
 
 from fungiclf.data.decode import DecodeError, decode_file, read_image, to_model_pixels
 from fungiclf.data.enhance import PixelSettings
 from fungiclf.data.prepare import bit_depth_warnings, prepare
 from fungiclf.inference.images import load_images
-from fungiclf.data.sources import group_keys, load_image_folder, load_npz, numbered_series
+from fungiclf.data.sources import NUMBERED_NAME, group_keys, load_image_folder, load_npz, numbered_series
 from fungiclf.data.synthetic import ensure_synthetic
 from fungiclf.errors import DataError
 from tests.conftest import write_image_folder, write_npz
@@ -42,6 +44,8 @@ def test_numbered_series_are_photographs_or_patients_not_a_class_naming_scheme()
     assert numbered_series(kermany, labels) == []          # 4 series, 2 classes: not enough to say
     assert numbered_series(kermany + ["person7_virus_1.jpeg", "person7_virus_2.jpeg"], labels + ["PNEUMONIA"] * 2)[:2] \
         == ["IM-0115-0001.jpeg", "IM-0115-0002.jpeg"]
+    preset = yaml.safe_load((Path(__file__).parents[2] / "conf" / "dataset" / "image_folder.yaml").read_text())
+    assert preset["group_presets"]["prefix"] == NUMBERED_NAME     # the warning advises what the preset does
 
 
 def test_image_folder_class_layout(tmp_path):
