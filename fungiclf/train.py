@@ -22,7 +22,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.errors import HydraException
 from omegaconf import DictConfig, OmegaConf
 
-from fungiclf.cli import outlive_closed_stdout
+from fungiclf.cli import ctrl_c_that_lands, outlive_closed_stdout
 from fungiclf.data.dataset import list_items, load_pixels
 from fungiclf.data.views import views_warning
 from fungiclf.errors import FungiclfError
@@ -163,14 +163,17 @@ def hydra_main(cfg: DictConfig) -> float | None:
 
 
 def main() -> None:
-    """Console script: run the job(s); exit 1 with one line per failed job."""
+    """Console script: run the job(s); exit 1 with one line per failed job (130 after Ctrl-C,
+    with the jobs that failed before it listed)."""
     traceback_asked = os.environ.get("HYDRA_FULL_ERROR") == "1"
     os.environ["HYDRA_FULL_ERROR"] = "1"   # Hydra raises its composition errors instead of printing them
     outlive_closed_stdout()   # before Hydra points its log handler at it
+    interrupted = False
     with tempfile.NamedTemporaryFile("r", prefix="fungiclf-failed-", suffix=".txt") as failures:
         os.environ[FAILURES_FILE_ENV] = failures.name
         try:
-            hydra_main()
+            with ctrl_c_that_lands():
+                hydra_main()
         except HydraException as exc:  # before any job: nothing was written
             if traceback_asked:
                 raise
@@ -181,11 +184,14 @@ def main() -> None:
             sys.exit(f"fungiclf-train: error: {exc} (--cfg prints one job's config: drop -m and give each key "
                      f"one value)")
         except KeyboardInterrupt:
-            print("fungiclf-train: interrupted", file=sys.stderr)
-            sys.exit(130)   # the shell's code for a run stopped by SIGINT
+            interrupted = True
         failed = failures.read().splitlines()
     if failed:
         print(f"fungiclf-train: {len(failed)} job(s) failed:", *failed, sep="\n  ", file=sys.stderr)
+    if interrupted:
+        print("fungiclf-train: interrupted", file=sys.stderr)
+        sys.exit(130)   # the shell's code for a run stopped by SIGINT
+    if failed:
         sys.exit(1)
 
 

@@ -2,10 +2,15 @@
 when the reader of its stdout goes away."""
 
 import argparse
+import contextlib
+import gc
 import logging
 import os
+import signal
 import sys
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
+from types import FrameType
 from typing import NoReturn, TextIO
 
 from fungiclf.errors import FungiclfError
@@ -61,6 +66,41 @@ def outlive_closed_stdout() -> None:
         for handler in getattr(logger, "handlers", []):
             if isinstance(handler, logging.StreamHandler) and handler.stream is raw:
                 handler.setStream(sys.stdout)
+
+
+def _in_gc_callback(frame: FrameType | None) -> bool:
+    codes = {getattr(callback, "__code__", None) for callback in gc.callbacks}
+    while frame is not None:
+        if frame.f_code in codes:
+            return True
+        frame = frame.f_back
+    return False
+
+
+@contextlib.contextmanager
+def ctrl_c_that_lands() -> Iterator[None]:
+    """Ctrl-C raises KeyboardInterrupt, but never inside a garbage-collector callback, where
+    Python prints "Exception ignored in: <function _xla_gc_callback>" and goes on (JAX's
+    callback, imported with TensorFlow, runs often while a model trains): there the signal is
+    sent again 0.2 s later. A SIGINT that the shell set to be ignored (a background job) stays
+    ignored."""
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        yield
+        return
+
+    def interrupt(signum: int, frame: FrameType | None) -> None:
+        if _in_gc_callback(frame):
+            retry = threading.Timer(0.2, os.kill, (os.getpid(), signal.SIGINT))
+            retry.daemon = True
+            retry.start()
+            return
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGINT, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def run_image_command(prog: str, parser: argparse.ArgumentParser, run: Callable[[argparse.Namespace], int],

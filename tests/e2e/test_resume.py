@@ -66,16 +66,18 @@ def test_a_killed_job_continues_from_its_last_epoch(cache_dir, tmp_path):
 
 
 def test_ctrl_c_stops_in_one_line_and_resume_finishes_the_run(cache_dir, tmp_path):
-    """SIGINT after the first epoch: exit 130, no traceback, a line that names the run folder
-    and resume=true, the epoch state kept; the same command with resume=true completes it."""
+    """A sweep whose first job fails (epochs=0) and whose second gets SIGINT after its first
+    epoch: exit 130, no traceback, the failed job still listed, a line that names the run
+    folder and resume=true, the epoch state kept; resume=true then completes that job."""
     write_image_folder(tmp_path / "imgs", per_class=60, size=40)
     epochs = 4
-    args = ["dataset=image_folder", f"dataset.path={tmp_path / 'imgs'}", "preprocess.size=40", "model=cnn",
-            f"trainer.epochs={epochs}", f"trainer.patience={epochs}", "trainer.verbose=2",
-            f"hydra.run.dir={tmp_path / 'run'}", f"paths.cache_dir={cache_dir}"]
+    args = ["-m", "dataset=image_folder", f"dataset.path={tmp_path / 'imgs'}", "preprocess.size=40", "model=cnn",
+            f"trainer.epochs=0,{epochs}", f"trainer.patience={epochs}", "trainer.verbose=2",
+            f"hydra.sweep.dir={tmp_path / 'sweep'}", f"paths.cache_dir={cache_dir}"]
     env = {k: v for k, v in os.environ.items() if k != "HYDRA_FULL_ERROR"}
     command = [sys.executable, "-m", "fungiclf.train", *args]
-    history = tmp_path / "run" / ".fit" / "phase1" / "history.csv"
+    run = tmp_path / "sweep" / "1"
+    history = run / ".fit" / "phase1" / "history.csv"
     first = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     deadline = time.monotonic() + 300
     while logged_rows(history) < 1 and first.poll() is None and time.monotonic() < deadline:
@@ -86,11 +88,12 @@ def test_ctrl_c_stops_in_one_line_and_resume_finishes_the_run(cache_dir, tmp_pat
         pytest.skip("the run finished before the interrupt landed")
     assert first.returncode == 130, err[-3000:]
     assert "Traceback" not in err and err.strip().endswith("fungiclf-train: interrupted")
-    assert f"Interrupted: {tmp_path / 'run'} keeps what it finished" in out + err and "resume=true" in out + err
-    assert not (tmp_path / "run" / "metrics.json").exists()
+    assert "1 job(s) failed" in err and "epochs" in err                        # the job that failed before
+    assert f"Interrupted: {run} keeps what it finished" in out + err and "resume=true" in out + err
+    assert not (run / "metrics.json").exists()
     second = subprocess.run(command + ["resume=true"], capture_output=True, text=True, env=env, timeout=600)
-    assert second.returncode == 0, second.stderr[-3000:]
-    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert second.returncode == 1, second.stderr[-3000:]                      # job 0 fails again, and says so
+    metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["status"] == "completed" and metrics["epochs_run"] == epochs
 
 
