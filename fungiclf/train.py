@@ -108,17 +108,24 @@ def run_job(cfg: DictConfig, run_dir: Path, task_overrides: list[str] | None = N
         write_hydra_files(run_dir, cfg, task_overrides)   # the row's config, once expanded
         metrics = run(settings, run_dir)
     except KeyboardInterrupt:   # Ctrl-C: the sweep stops; main() exits 130 without a traceback
-        log.warning("Interrupted: %s keeps what it finished (its last completed epoch); the same command with "
-                    "resume=true continues it", run_dir)
+        _log_interrupt(run_dir)
         raise
     except FungiclfError as exc:
         return _record_failure(run_dir, cfg, str(exc), keep=completed)
     except Exception as exc:  # a bug or a resource problem: keep the traceback in the run log
+        if "KeyboardInterrupt" in str(exc):   # Ctrl-C inside a tf.py_function: TensorFlow's UnknownError
+            _log_interrupt(run_dir)
+            raise KeyboardInterrupt from None
         log.exception("Job failed")
         first = str(exc).splitlines()[0] if str(exc) else ""
         return _record_failure(run_dir, cfg, f"{type(exc).__name__}: {first}", keep=completed)
     print_summary(metrics, run_dir)
     return _metric_value(metrics, settings.optimized_metric)
+
+
+def _log_interrupt(run_dir: Path) -> None:
+    log.warning("Interrupted: %s keeps what it finished (its last completed epoch); the same command with "
+                "resume=true continues it", run_dir)
 
 
 def write_hydra_files(run_dir: Path, cfg: DictConfig, task_overrides: list[str] | None) -> None:

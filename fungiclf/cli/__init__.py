@@ -3,14 +3,12 @@ when the reader of its stdout goes away."""
 
 import argparse
 import contextlib
-import gc
 import logging
 import os
 import signal
 import sys
 import threading
 from collections.abc import Callable, Iterator
-from types import FrameType
 from typing import NoReturn, TextIO
 
 from fungiclf.errors import FungiclfError
@@ -68,38 +66,38 @@ def outlive_closed_stdout() -> None:
                 handler.setStream(sys.stdout)
 
 
-def _in_gc_callback(frame: FrameType | None) -> bool:
-    codes = {getattr(callback, "__code__", None) for callback in gc.callbacks}
-    while frame is not None:
-        if frame.f_code in codes:
-            return True
-        frame = frame.f_back
-    return False
-
-
 @contextlib.contextmanager
 def ctrl_c_that_lands() -> Iterator[None]:
-    """Ctrl-C raises KeyboardInterrupt, but never inside a garbage-collector callback, where
-    Python prints "Exception ignored in: <function _xla_gc_callback>" and goes on (JAX's
-    callback, imported with TensorFlow, runs often while a model trains): there the signal is
-    sent again 0.2 s later. A SIGINT that the shell set to be ignored (a background job) stays
-    ignored."""
+    """Ctrl-C raises KeyboardInterrupt, and again every 0.5 s until it leaves this block:
+    Python drops one raised where it cannot propagate ("Exception ignored in: ..." from a
+    garbage-collector callback such as JAX's, imported with TensorFlow, a weakref callback or
+    a __del__), and other code may swallow it, so one press could leave training running. A
+    SIGINT the shell set to be ignored (a background job) stays ignored."""
     if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
         yield
         return
+    pressed = threading.Event()
+    left = threading.Event()
 
-    def interrupt(signum: int, frame: FrameType | None) -> None:
-        if _in_gc_callback(frame):
-            retry = threading.Timer(0.2, os.kill, (os.getpid(), signal.SIGINT))
-            retry.daemon = True
-            retry.start()
-            return
+    def send_until_it_lands() -> None:
+        while not left.wait(0.5):
+            os.kill(os.getpid(), signal.SIGINT)
+
+    def interrupt(signum: int, frame: object) -> None:
+        if not pressed.is_set():
+            pressed.set()
+            threading.Thread(target=send_until_it_lands, daemon=True).start()
         raise KeyboardInterrupt
 
     previous = signal.signal(signal.SIGINT, interrupt)
+    previous_hook = sys.unraisablehook
+    sys.unraisablehook = lambda unraisable: (None if unraisable.exc_type is KeyboardInterrupt  # sent again
+                                             else previous_hook(unraisable))
     try:
         yield
     finally:
+        left.set()
+        sys.unraisablehook = previous_hook
         signal.signal(signal.SIGINT, previous)
 
 
