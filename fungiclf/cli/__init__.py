@@ -76,17 +76,17 @@ def ctrl_c_that_lands() -> Iterator[None]:
     if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
         yield
         return
-    pressed = threading.Event()
     left = threading.Event()
+    senders: list[threading.Thread] = []
 
     def send_until_it_lands() -> None:
         while not left.wait(0.5):
             os.kill(os.getpid(), signal.SIGINT)
 
     def interrupt(signum: int, frame: object) -> None:
-        if not pressed.is_set():
-            pressed.set()
-            threading.Thread(target=send_until_it_lands, daemon=True).start()
+        if not senders:
+            senders.append(threading.Thread(target=send_until_it_lands, daemon=True))
+            senders[0].start()
         raise KeyboardInterrupt
 
     previous = signal.signal(signal.SIGINT, interrupt)
@@ -97,6 +97,8 @@ def ctrl_c_that_lands() -> Iterator[None]:
         yield
     finally:
         left.set()
+        for sender in senders:   # no signal sent after the handler below is gone
+            sender.join()
         sys.unraisablehook = previous_hook
         signal.signal(signal.SIGINT, previous)
 
