@@ -30,3 +30,18 @@ def test_ctrl_c_inside_a_gc_callback_lands_after_it():
     finally:
         gc.callbacks.remove(slow_callback)
         signal.signal(signal.SIGINT, outer)
+
+
+def test_ctrl_c_inside_a_tf_py_function_is_an_interrupt_not_a_failed_job(make_cfg, tmp_path, monkeypatch):
+    """TensorFlow turns a KeyboardInterrupt raised inside a tf.py_function into UnknownError;
+    the job must stop the sweep as an interrupt, not be recorded as failed."""
+    import tensorflow as tf
+    from fungiclf import train as train_module
+
+    def interrupted_in_py_function(settings, run_dir):
+        raise tf.errors.UnknownError(None, None, "Error in user-defined function passed to MapDataset: "
+                                     "KeyboardInterrupt: Traceback (most recent call last): ...")
+    monkeypatch.setattr(train_module, "run", interrupted_in_py_function)
+    with pytest.raises(KeyboardInterrupt):
+        train_module.run_job(make_cfg("trainer=smoke"), tmp_path / "run")
+    assert not (tmp_path / "run" / "metrics.json").exists()      # no "failed" record
