@@ -25,6 +25,11 @@ MAPPING_KEYS: dict[str, tuple[str, ...]] = {
 _NOISE = ("To append to your config use", "object_type=", "Config search path", "provider=",
           "Set the environment variable HYDRA_FULL_ERROR", "reference_type=")
 
+# A value that opens a list, a mapping or a sweep function (choice(, range(): its brackets are the
+# error, and quoting it would turn it into a string. In any other bare value, ~ ( ) \ $ and friends
+# are grammar, and quoting is what the user meant.
+_STRUCTURED = re.compile(r"\s*([\[{]|\w+\()")
+
 
 def composition_error_line(exc: HydraException) -> str:
     """One line for a HydraException raised while composing the job config."""
@@ -38,7 +43,7 @@ def composition_error_line(exc: HydraException) -> str:
     if isinstance(exc, OverrideParseException):
         message = f"cannot parse the override '{exc.override}': {message}"
         key, equals, value = exc.override.partition("=")
-        if equals and value and '"' not in value:   # ~ ( ) \ $ and friends are grammar in a bare value
+        if equals and value and '"' not in value and not _STRUCTURED.match(value):
             message += f"; quote the value for Hydra and the shell: '{key}=\"{value}\"'"
     if isinstance(exc, MissingConfigException) and exc.options and exc.missing_cfg_file:
         group = exc.missing_cfg_file.rpartition("/")[0] or "top-level"

@@ -157,6 +157,9 @@ def test_a_key_added_with_plus_is_refused_naming_it(make_cfg, override, key):
     (["model=nosuch"], ["'model/nosuch'", "the model options are ann, ann_dense, cnn,"], "base_cnn"),
     (["model=["], ["cannot parse the override 'model=['"], "HYDRA_FULL_ERROR"),
     (["dataset.path=~/data/(1)"], ["""quote the value for Hydra and the shell: 'dataset.path="~/data/(1)"'"""], "HYDRA"),
+    # an unclosed list or sweep: quoting would make it a string, so no quoting advice
+    (["model=cnn", "model.filters=[8,16"], ["cannot parse the override 'model.filters=[8,16'"], "quote"),
+    (["seed=choice(0,1"], ["cannot parse the override 'seed=choice(0,1'"], "quote"),
     (["cv.fold=5"], ["the keys of CVSchema are folds, refit"], "reference_type"),   # a schema nested in another
     (["dataset=csv", "dataset.columns.patient=id"], ["the keys of dataset.columns are image, label, group, split"], "+"),
     (["dataset.split.tset=0.2"], ["the keys of dataset.split are train, val, test"], "+"),
