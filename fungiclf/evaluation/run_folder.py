@@ -98,7 +98,8 @@ def metrics_record(settings, data, trained, timings: dict, fingerprint: str) -> 
     }
     compute_warning = precision_warning(trained.compute) if trained.compute is not None else None
     views = views_warning(settings, data.images.shape[1:3])
-    metrics["warnings"] = [*data.warnings, *filter(None, [compute_warning, views, majority_warning(metrics)])]
+    metrics["warnings"] = [*data.warnings, *outcome.warnings,
+                           *filter(None, [compute_warning, views, majority_warning(metrics)])]
     return metrics
 
 

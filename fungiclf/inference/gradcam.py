@@ -16,9 +16,7 @@ from keras import ops
 
 from fungiclf.errors import FungiclfError
 from fungiclf.models import network_of
-from fungiclf.models.blocks import CLASSIFIER
-
-CONVOLUTIONS = (keras.layers.Conv2D, keras.layers.DepthwiseConv2D, keras.layers.SeparableConv2D)
+from fungiclf.models.blocks import CLASSIFIER, CONVOLUTIONS
 
 
 def call_output(layer):

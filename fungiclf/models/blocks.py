@@ -10,6 +10,13 @@ def rescale(x, name: str = "rescale"):
 
 
 CLASSIFIER = "predictions"   # the output layer's name in every builder
+CONVOLUTIONS = (layers.Conv2D, layers.DepthwiseConv2D, layers.SeparableConv2D)
+
+
+def has_convolutions(model: keras.Model) -> bool:
+    """Whether ``model`` or a model nested in it (a backbone) has a 2-D convolution."""
+    return any(has_convolutions(layer) if isinstance(layer, keras.Model) else isinstance(layer, CONVOLUTIONS)
+               for layer in model.layers)
 
 
 def classifier(x, num_classes: int, activation: str):

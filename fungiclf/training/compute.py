@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import keras
 
 from fungiclf.errors import ConfigError
+from fungiclf.models.blocks import has_convolutions
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +37,30 @@ def precision_warning(compute: Compute) -> dict | None:
         return None
     return {"kind": "precision", "message": f"trainer.precision={compute.precision} on a machine without a GPU: "
             f"on a CPU 16-bit compute is emulated and slower than float32; set trainer.precision=float32"}
+
+
+def xla_compiles(jit_compile: str | bool, accelerator_count: int) -> bool:
+    """Whether Keras compiles the training step with XLA: JAX unless jit_compile is false;
+    TensorFlow when it is true, or "auto" with an accelerator (Keras' own rule); never torch
+    (its jit_compile=true is torch.compile)."""
+    backend = keras.backend.backend()
+    if backend == "jax":
+        return jit_compile is not False
+    if backend == "tensorflow":
+        return jit_compile is True or (jit_compile == "auto" and accelerator_count > 0)
+    return False
+
+
+def xla_cpu_warning(model: keras.Model, jit_compile: str | bool) -> dict | None:
+    """A metrics.json "warnings" entry when XLA compiles a convolutional network on a machine
+    without a GPU: there it trained 2-8x slower than TensorFlow without XLA (benchmarks/xla_cpu.py:
+    ResNet-18 2.1x, the report CNN 3.0x, ConvMixer's depthwise convolutions 7.9x on JAX)."""
+    if not has_convolutions(model) or accelerators() or not xla_compiles(jit_compile, 0):
+        return None
+    how = f"KERAS_BACKEND={keras.backend.backend()}" + (", trainer.jit_compile=true" if jit_compile is True else "")
+    return {"kind": "xla_cpu", "message": f"XLA compiles this network's convolutions on a CPU ({how}), where they "
+            f"trained 2-8x slower than TensorFlow's without XLA (README, Speed and memory); on a machine without a "
+            f"GPU, KERAS_BACKEND=tensorflow with trainer.jit_compile=auto trains faster"}
 
 
 def accelerators() -> list[str]:

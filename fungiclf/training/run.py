@@ -15,6 +15,7 @@ from fungiclf.evaluation.evaluate import evaluate_split, split_probabilities
 from fungiclf.evaluation.metrics import as_two_columns, choose_threshold
 from fungiclf.models import build_estimator, build_model
 from fungiclf.models.classical import learned_values, predict_proba
+from fungiclf.training.compute import xla_cpu_warning
 from fungiclf.training.fit import FitPlan, fit_keras
 from fungiclf.training.fit_classical import fit_classical
 from fungiclf.training.warm_start import check_unseen_test, warm_start
@@ -38,6 +39,7 @@ class Outcome:
         epochs_to_best: per phase, epochs up to the best one ([] for scikit-learn).
         threshold: decision threshold on p(class 1) for two classes.
         y_true, y_pred: (N_test,) class indices behind predictions.csv.
+        warnings: metrics.json "warnings" entries about how the model trained.
     """
 
     val: dict | None
@@ -53,6 +55,7 @@ class Outcome:
     threshold: float = 0.5
     y_true: np.ndarray | None = None
     y_pred: np.ndarray | None = None
+    warnings: list[dict] = dataclasses.field(default_factory=list)
 
 
 def fit_and_evaluate(settings, data: Dataset, run_dir: Path, plan: FitPlan, trackers=(),
@@ -67,6 +70,7 @@ def fit_and_evaluate(settings, data: Dataset, run_dir: Path, plan: FitPlan, trac
     started = time.perf_counter()
     model_settings = settings.model
     classical = model_settings.kind == "sklearn"
+    warnings: list[dict] = []
     if classical:
         estimator, balance = fit_classical(build_estimator(model_settings), data, settings.trainer, settings.seed,
                                            run_dir)
@@ -77,6 +81,9 @@ def fit_and_evaluate(settings, data: Dataset, run_dir: Path, plan: FitPlan, trac
         model = build_model(model_settings, settings.augment, input_shape, len(data.class_names), settings.seed)
         log.info("Built <model.name=%s>: %s params, input %s", model_settings.name, f"{model.count_params():,}",
                  input_shape)
+        if warning := xla_cpu_warning(model, settings.trainer.jit_compile):   # before the slow part
+            log.warning("%s", warning["message"])
+            warnings.append(warning)
         if model_settings.init is not None:
             check_unseen_test(model_settings.init, settings.dataset, data)
             log.info("%s", warm_start(model, model_settings.init))
@@ -96,7 +103,7 @@ def fit_and_evaluate(settings, data: Dataset, run_dir: Path, plan: FitPlan, trac
     val = evaluate_split(data, "val", raw_val, threshold).metrics if raw_val is not None else None
     test = evaluate_split(data, "test", probabilities("test"), threshold, settings.seed if intervals else None)
     return Outcome(val, test.metrics, test.predictions, history, best_epoch, params, balance, train_seconds,
-                   time.perf_counter() - started, epochs_to_best, threshold, test.y_true, test.y_pred)
+                   time.perf_counter() - started, epochs_to_best, threshold, test.y_true, test.y_pred, warnings)
 
 
 def decision_threshold(setting: float | str, data: Dataset, raw_val: np.ndarray | None,
