@@ -31,7 +31,7 @@ from fungiclf.errors import FungiclfError  # noqa: E402
 from fungiclf.evaluation.run_folder import write_csv, write_json, write_text  # noqa: E402
 from fungiclf.evaluation.report import (aggregate_seeds, collect, common_folder, compare_runs, dig, find_runs,  # noqa: E402
                                         format_comparison, format_seed_table, format_table, override_columns,
-                                        read_run, run_labels, run_overrides)
+                                        read_run, run_labels, run_overrides, setting_labels)
 
 
 def plot_comparison(table: pd.DataFrame, metric: str, path: Path) -> None:
@@ -55,39 +55,52 @@ def plot_comparison(table: pd.DataFrame, metric: str, path: Path) -> None:
 
 
 def curve_points(table: pd.DataFrame, key: str, metric: str) -> pd.DataFrame:
-    """The learning curve as rows (series, x, mean, sd): ``metric`` (a val/test key) and the
-    training accuracy at the best epoch against a numeric override ``key`` (e.g.
-    dataset.fraction), runs sharing a value averaged. Runs with CV give their CV mean and
-    CV sd (the point and its bar describe the same folds); otherwise sd is over the runs."""
+    """The learning curve as rows (setting, series, x, mean, sd): ``metric`` (a val/test key)
+    and the training accuracy at the best epoch against a numeric override ``key`` (e.g.
+    dataset.fraction), one curve per setting (what else varies besides the seed: model=cnn,
+    model=logreg; "" when nothing does), runs of a setting sharing a value averaged. Runs with
+    CV give their CV mean and CV sd (the point and its bar describe the same folds);
+    otherwise sd is over the runs."""
     done = table[(table["status"] == "completed") & table[key].astype(str).ne("")].copy()
     done["x"] = pd.to_numeric(done[key], errors="coerce")
     if done["x"].isna().any():
         raise SystemExit(f"fungiclf-report: error: --curve {key}: values are not all numbers")
     done["train accuracy"] = [best_epoch_value(Path(run), "accuracy") for run in done["run"]]
+    others = done.drop(columns=[key]).drop(columns=[c for c in ("seed", "seed (override)") if c in done])
+    done["setting"] = setting_labels(others)
     cv_mean, cv_sd = f"cv {metric} mean", f"cv {metric} sd"
     with_cv = cv_mean in done and done[cv_mean].notna().any()
     series = [(f"{metric} (CV mean ± sd)", done[cv_mean].fillna(done[metric]), done[cv_sd]) if with_cv
               else (metric, done[metric], None), ("train accuracy", done["train accuracy"], None)]
     parts = []
-    for name, values, fold_sd in series:
-        if values.isna().all():
-            continue
-        grouped = values.groupby(done["x"])
-        sd = fold_sd.groupby(done["x"]).mean() if fold_sd is not None else grouped.std()
-        parts.append(pd.DataFrame({"series": name, "x": grouped.mean().index, "mean": grouped.mean().to_numpy(),
-                                   "sd": sd.fillna(0).to_numpy()}))
-    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=["series", "x", "mean", "sd"])
+    for setting, rows in done.groupby("setting", sort=False):
+        for name, values, fold_sd in series:
+            values = values[rows.index]
+            if values.isna().all():
+                continue
+            grouped = values.groupby(rows["x"])
+            sd = fold_sd[rows.index].groupby(rows["x"]).mean() if fold_sd is not None else grouped.std()
+            parts.append(pd.DataFrame({"setting": setting, "series": name, "x": grouped.mean().index,
+                                       "mean": grouped.mean().to_numpy(), "sd": sd.fillna(0).to_numpy()}))
+    columns = ["setting", "series", "x", "mean", "sd"]
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=columns)
 
 
 def plot_learning_curve(table: pd.DataFrame, key: str, metric: str, path: Path) -> None:
-    """curve_points() drawn with error bars into ``path``."""
-    figure, axes = plt.subplots(figsize=(6, 4))
-    for (name, points), colour in zip(curve_points(table, key, metric).groupby("series", sort=False),
-                                      ("tab:orange", "tab:blue")):
-        axes.errorbar(points["x"], points["mean"], yerr=points["sd"], marker="o", capsize=3, color=colour, label=name)
+    """curve_points() drawn with error bars into ``path``: a colour per setting, the metric
+    solid and the training accuracy dashed."""
+    points = curve_points(table, key, metric)
+    figure, axes = plt.subplots(figsize=(7, 4.5))
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for index, (setting, curves) in enumerate(points.groupby("setting", sort=False)):
+        for name, curve in curves.groupby("series", sort=False):
+            train = name == "train accuracy"
+            label = f"{setting}: {name}" if setting else name
+            axes.errorbar(curve["x"], curve["mean"], yerr=curve["sd"], marker="o", capsize=3,
+                          color=colours[index % len(colours)], linestyle="--" if train else "-", label=label)
     axes.set_xlabel(key)
     axes.set_ylabel("score")
-    axes.legend()
+    axes.legend(fontsize="small")
     figure.tight_layout()
     figure.savefig(path, dpi=120)
     plt.close(figure)

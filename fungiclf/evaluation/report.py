@@ -175,17 +175,20 @@ def override_columns(table: pd.DataFrame) -> list[str]:
     return [c for c in table.columns[:table.columns.get_loc("status")] if c != "run"]
 
 
-def run_labels(table: pd.DataFrame) -> list[str]:
-    """A short name per row for figure legends and axes: what varies between the rows
-    (``model=cnn seed=1``, ``row=vgg16 seed=0``; a path by its last part, a key a run does
-    not set left out), else the run folder's name; the folder name is added where two rows
-    would read the same."""
+def setting_labels(table: pd.DataFrame) -> list[str]:
+    """What varies between the rows, per row (``model=cnn seed=1``, ``row=vgg16 seed=0``; a
+    path by its last part, a key a run does not set left out); "" where nothing does."""
     overrides = override_columns(table)
     built_in = [] if "row" in overrides else ["model", "dataset"]    # a row names its model
     varying = [c for c in built_in + overrides if c in table and table[c].astype(str).nunique() > 1]
-    labels = [" ".join(f"{c.removesuffix(' (override)')}={_short(row[c])}" for c in varying
-                       if not pd.isna(row[c]) and row[c] != "") or Path(row["run"]).name
-              for _, row in table.iterrows()]
+    return [" ".join(f"{c.removesuffix(' (override)')}={_short(row[c])}" for c in varying
+                     if not pd.isna(row[c]) and row[c] != "") for _, row in table.iterrows()]
+
+
+def run_labels(table: pd.DataFrame) -> list[str]:
+    """A short name per row for figure legends and axes: its setting_labels(), else the run
+    folder's name; the folder name is added where two rows would read the same."""
+    labels = [label or Path(run).name for label, run in zip(setting_labels(table), table["run"])]
     counts = pd.Series(labels).value_counts()
     return [f"{label} ({Path(run).name})" if counts[label] > 1 and label != Path(run).name else label
             for label, run in zip(labels, table["run"])]

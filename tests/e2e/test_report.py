@@ -9,6 +9,7 @@ import sys
 
 import pandas as pd
 import pytest
+import numpy as np
 import yaml
 from scipy.stats import binomtest
 
@@ -197,6 +198,29 @@ def test_a_learning_curve_of_cv_runs_draws_the_cv_mean_with_its_sd(binary_run, t
     assert list(points["series"]) == ["val.accuracy (CV mean ± sd)"] * 2     # a logreg run has no train curve
     assert points.loc[0.5, "mean"] == pytest.approx(0.65) and points.loc[0.5, "sd"] == pytest.approx(0.015)
     assert points.loc[1.0, "mean"] == pytest.approx(0.8) and points.loc[1.0, "sd"] == pytest.approx(0.03)
+
+
+def test_a_learning_curve_over_several_models_draws_one_curve_per_model(binary_run, tmp_path):
+    """'-m model=logreg,random_forest dataset.fraction=0.1,0.3,1.0 seed=0,1' averaged the two
+    models into one curve, their difference drawn as error bars."""
+    fractions = ["0.5", "1.0", "0.5", "1.0", "1.0"]
+    written = fake_sweep(binary_run, tmp_path / "sweep", "dataset.fraction", fractions)
+    for i, metrics in enumerate(written):
+        model = "cnn" if i < 2 else "ann"
+        metrics["model"], metrics["val"]["accuracy"] = model, {0: 0.7, 1: 0.8, 2: 0.5, 3: 0.6, 4: 0.64}[i]
+        job = tmp_path / "sweep" / str(i)
+        (job / "metrics.json").write_text(json.dumps(metrics))
+        (job / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump(
+            [f"model={model}", f"dataset.fraction={fractions[i]}", f"seed={i // 4}"]))
+    table = collect(find_runs([str(tmp_path / "sweep")]), "val.accuracy")
+    points = curve_points(table, "dataset.fraction", "val.accuracy")
+    points = points[points["series"] == "val.accuracy"].set_index(["setting", "x"])
+    assert sorted(points.index.get_level_values("setting").unique()) == ["model=ann", "model=cnn"]
+    assert points.loc[("model=cnn", 0.5), "mean"] == pytest.approx(0.7)
+    assert points.loc[("model=ann", 1.0), "mean"] == pytest.approx(0.62)        # seeds 0 and 1 averaged
+    assert points.loc[("model=ann", 1.0), "sd"] == pytest.approx(np.std([0.6, 0.64], ddof=1))
+    report_main([str(tmp_path / "sweep"), "--curve", "dataset.fraction", "--metric", "val.accuracy"])
+    assert (tmp_path / "sweep" / "curve.png").is_file()
 
 
 def test_incomplete_job_folders_are_listed(binary_run, tmp_path):
