@@ -34,22 +34,45 @@ from fungiclf.evaluation.report import (aggregate_seeds, collect, common_folder,
                                         read_run, run_labels, run_overrides, setting_labels)
 
 
-def plot_comparison(table: pd.DataFrame, metric: str, path: Path) -> None:
-    """Horizontal bars of ``metric`` per run, CV sd as error bars, published values as marks."""
-    done = table[table["status"] == "completed"].iloc[::-1]
-    labels = run_labels(done)
+def comparison_bars(table: pd.DataFrame, metric: str, by_seed: bool) -> pd.DataFrame:
+    """comparison.png's bars, best first: columns label, value, sd (the error bar), published
+    and majority. One bar per completed run (sd: its CV sd), or with ``by_seed`` one per
+    setting, runs that differ only in seed averaged (sd over the seeds; n in the label)."""
+    done = table[table["status"] == "completed"]
+    column = lambda name: done[name] if name in done else pd.Series(np.nan, index=done.index)   # noqa: E731
+    bars = pd.DataFrame({"value": done[metric], "sd": column(f"cv {metric} sd"),
+                         "published": column(f"published {metric}"), "majority": column("majority_rate")})
+    if not by_seed:
+        return bars.assign(label=run_labels(done)).sort_values("value", ascending=False, kind="stable")
+    seeds = [c for c in ("seed", "seed (override)") if c in done]
+    bars["setting"] = setting_labels(done.drop(columns=seeds))
+    grouped = bars.groupby("setting", sort=False)
+    per_setting = pd.DataFrame({"value": grouped["value"].mean(), "sd": grouped["value"].std(ddof=1),
+                                "published": grouped["published"].mean(), "majority": grouped["majority"].max(),
+                                "n": grouped.size()})
+    per_setting["label"] = [f"{setting} (n={n})" if setting else f"all {n} runs"
+                            for setting, n in zip(per_setting.index, per_setting["n"])]
+    return per_setting.reset_index(drop=True).sort_values("value", ascending=False, kind="stable")
+
+
+def plot_comparison(table: pd.DataFrame, metric: str, path: Path, by_seed: bool = False) -> None:
+    """Horizontal bars of ``metric`` (comparison_bars(): per run or per setting), error bars,
+    published values as marks, the majority-class rate for an accuracy."""
+    bars = comparison_bars(table, metric, by_seed).iloc[::-1]   # barh draws bottom up: best on top
+    labels = list(bars["label"])
     width = max(7.0, 4.0 + 0.08 * max(map(len, labels), default=0))   # ~0.08 inch a character of a label
-    figure, axes = plt.subplots(figsize=(width, 0.4 * len(done) + 1.5))
-    sd = done.get(f"cv {metric} sd")
-    axes.barh(labels, done[metric], xerr=None if sd is None else sd.fillna(0), color="tab:blue", label="reproduced")
-    if f"published {metric}" in done:
-        axes.scatter(done[f"published {metric}"], labels, color="tab:red", marker="D", zorder=3, label="published")
-    if "majority_rate" in done and metric.endswith("accuracy"):
-        axes.axvline(done["majority_rate"].max(), color="gray", linestyle="--", label="majority rate")
-    axes.set_xlabel(metric)
+    figure, axes = plt.subplots(figsize=(width, 0.4 * len(bars) + 1.8), layout="constrained")
+    published = bars["published"].notna().any()
+    axes.barh(labels, bars["value"], xerr=bars["sd"].fillna(0), color="tab:blue",
+              label="reproduced" if published else None)
+    if published:
+        axes.scatter(bars["published"], labels, color="tab:red", marker="D", zorder=3, label="published")
+    if metric.endswith("accuracy") and bars["majority"].notna().any():
+        axes.axvline(bars["majority"].max(), color="gray", linestyle="--", label="majority rate")
+    axes.set_xlabel(f"{metric}, mean ± sd over seeds" if by_seed else metric)
     axes.set_xlim(0, 1)
-    axes.legend(loc="lower right", fontsize="small")
-    figure.tight_layout()
+    if axes.get_legend_handles_labels()[0]:   # below the axes: inside, it hid the last bar's mark
+        figure.legend(loc="outside lower center", ncols=3, fontsize="small")
     figure.savefig(path, dpi=120)
     plt.close(figure)
 
@@ -232,7 +255,7 @@ def report(args: argparse.Namespace) -> None:
         name = "summary_by_seed.md" if args.format == "markdown" else "summary_by_seed.tex"
         write_text(out / name, seed_text + "\n")
     if args.metric in table and table[args.metric].notna().any():
-        plot_comparison(table, args.metric, out / "comparison.png")
+        plot_comparison(table, args.metric, out / "comparison.png", by_seed)
     if args.curve:
         if args.curve not in table:
             fail(f"--curve {args.curve}: no run varies it")

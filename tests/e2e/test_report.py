@@ -13,7 +13,7 @@ import numpy as np
 import yaml
 from scipy.stats import binomtest
 
-from fungiclf.cli.report import curve_points, main as report_main
+from fungiclf.cli.report import comparison_bars, curve_points, main as report_main
 from fungiclf.evaluation.report import collect, dig, find_runs, format_comparison, run_labels
 from fungiclf.train import train
 from tests.conftest import write_npz
@@ -221,6 +221,26 @@ def test_a_learning_curve_over_several_models_draws_one_curve_per_model(binary_r
     assert points.loc[("model=ann", 1.0), "sd"] == pytest.approx(np.std([0.6, 0.64], ddof=1))
     report_main([str(tmp_path / "sweep"), "--curve", "dataset.fraction", "--metric", "val.accuracy"])
     assert (tmp_path / "sweep" / "curve.png").is_file()
+
+
+def test_the_comparison_of_a_sweep_over_seeds_has_a_bar_per_setting_with_its_seed_sd(binary_run, tmp_path):
+    """'-m model=cnn,ann seed=0,1,2' drew six bars, one per run; a bar per model with the sd
+    over its seeds is what the by-seed table says too."""
+    written = fake_sweep(binary_run, tmp_path / "sweep", "seed", ["0", "1", "2", "0", "1", "2"])
+    for i, metrics in enumerate(written):
+        model = "cnn" if i < 3 else "ann"
+        metrics["model"], metrics["test"]["accuracy"] = model, [0.8, 0.7, 0.9, 0.5, 0.6, 0.55][i]
+        job = tmp_path / "sweep" / str(i)
+        (job / "metrics.json").write_text(json.dumps(metrics))
+        (job / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump([f"model={model}", f"seed={i % 3}"]))
+    table = collect(find_runs([str(tmp_path / "sweep")]), "test.accuracy")
+    bars = comparison_bars(table, "test.accuracy", by_seed=True)
+    assert list(bars["label"]) == ["model=cnn (n=3)", "model=ann (n=3)"]                # best first
+    assert list(bars["value"]) == pytest.approx([0.8, 0.55])
+    assert list(bars["sd"]) == pytest.approx([np.std([0.8, 0.7, 0.9], ddof=1), np.std([0.5, 0.6, 0.55], ddof=1)])
+    assert len(comparison_bars(table, "test.accuracy", by_seed=False)) == 6
+    report_main([str(tmp_path / "sweep"), "--metric", "test.accuracy"])
+    assert (tmp_path / "sweep" / "comparison.png").is_file()
 
 
 def test_incomplete_job_folders_are_listed(binary_run, tmp_path):
