@@ -14,17 +14,20 @@ from fungiclf.errors import ConfigError
 
 
 def expand_row(cfg: DictConfig, task_overrides: list[str]) -> DictConfig:
-    """The config of ``cfg.row`` (unchanged when no row is chosen).
+    """The config of ``cfg.row`` (unchanged when the config has no rows).
 
     Args:
         cfg: the composed job config.
         task_overrides: the job's command-line overrides (``row=...`` among them); Hydra
             must be initialised (inside ``@hydra.main`` or ``initialize_config_module``).
     """
-    row = cfg.get("row")
+    row, rows = cfg.get("row"), cfg.get("rows") or {}
+    if row is None and rows:   # without a row, the default model would train under the table's name
+        name = cfg.get("experiment_name")
+        raise ConfigError(f"experiment={name} is a table of rows ({', '.join(rows)}): run them all with "
+                          f"'fungiclf-train -m experiment={name}', or one with row=NAME")
     if row is None:
         return cfg
-    rows = cfg.get("rows") or {}
     if not rows:
         chosen = cfg.get("experiment_name")
         raise ConfigError(f"row={row!r} needs an experiment that lists rows (such as experiment=defungi_models; "

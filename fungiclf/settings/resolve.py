@@ -26,6 +26,7 @@ from fungiclf.data.enhance import DENOISERS, PixelSettings
 from fungiclf.data.filters import Filters
 from fungiclf.data.mixing import Mixing
 from fungiclf.data.samples import SPLITS
+from fungiclf.data.synthetic import CLASSES as SYNTHETIC_CLASSES
 from fungiclf.data.table import COLUMNS as CSV_COLUMNS
 from fungiclf.data.views import TTA_VIEWS
 from fungiclf.errors import ConfigError
@@ -157,8 +158,9 @@ def group_pattern(dataset: dict) -> str | None:
     return explicit
 
 
-# dataset.synthetic's keys and their lowest value; the defaults are SyntheticSchema's.
-SYNTHETIC_MINIMUMS = {"n_per_class": 2, "patches_per_photo": 1, "size": 16, "seed": 0}
+# dataset.synthetic's keys and their (lowest, highest) values; the defaults are SyntheticSchema's.
+SYNTHETIC_RANGES = {"n_per_class": (2, None), "patches_per_photo": (1, None), "size": (16, None), "seed": (0, None),
+                    "classes": (2, len(SYNTHETIC_CLASSES))}
 
 
 def resolve_dataset(d: dict, trainer: dict) -> tuple[DatasetSettings, Filters]:
@@ -175,8 +177,8 @@ def resolve_dataset(d: dict, trainer: dict) -> tuple[DatasetSettings, Filters]:
         check_schema_keys(s, SyntheticSchema, "dataset.synthetic")
         defaults = SyntheticSchema()
         synthetic = {key: int(check_number(s.get(key, getattr(defaults, key)), f"synthetic.{key}", "dataset", low,
-                                           integer=True))
-                     for key, low in SYNTHETIC_MINIMUMS.items()}
+                                           high, integer=True))
+                     for key, (low, high) in SYNTHETIC_RANGES.items()}
     else:
         raw = d.get("path")
         if raw is None or raw == "???":

@@ -85,6 +85,7 @@ class SyntheticSchema:
     patches_per_photo: Any = 5    # int >= 1: images sharing stain and optics (one group)
     size: Any = 64                # int >= 16: generated side, pixels
     seed: Any = 0                 # int >= 0: generator seed
+    classes: Any = 5              # int in [2, 5]: the first N classes (2: a two-class task)
 
 
 @dataclass

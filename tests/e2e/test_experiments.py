@@ -60,6 +60,16 @@ def test_an_unknown_row_is_a_failed_job(make_cfg, tmp_path):
     assert "rows are ['logreg', 'linear_svm', 'random_forest']" in json.loads((tmp_path / "metrics.json").read_text())["error"]
 
 
+def test_an_experiment_of_rows_run_without_a_row_is_refused_not_run_as_the_default_model(make_cfg, tmp_path):
+    """'fungiclf-train experiment=pneumoniamnist_classical' (no -m) trained the default CNN
+    under the table's name."""
+    assert run_job(make_cfg("experiment=pneumoniamnist_classical"), tmp_path, ["experiment=pneumoniamnist_classical"]) \
+        is None
+    error = json.loads((tmp_path / "metrics.json").read_text())["error"]
+    assert error == ("experiment=pneumoniamnist_classical is a table of rows (logreg, linear_svm, random_forest): run "
+                     "them all with 'fungiclf-train -m experiment=pneumoniamnist_classical', or one with row=NAME")
+
+
 def test_a_row_without_an_experiment_with_rows_says_one_is_needed(make_cfg, tmp_path):
     assert run_job(make_cfg("row=cnn"), tmp_path, ["row=cnn"]) is None
     error = json.loads((tmp_path / "metrics.json").read_text())["error"]

@@ -47,6 +47,13 @@ def test_a_path_given_to_the_synthetic_dataset_is_refused_not_ignored(make_cfg):
     assert resolve(make_cfg("dataset=image_folder", "dataset.path=/data/mine")).dataset.path == "/data/mine"
 
 
+def test_the_synthetic_dataset_offers_two_to_five_classes(make_cfg):
+    assert resolve(make_cfg("dataset.synthetic.classes=2")).dataset.synthetic["classes"] == 2
+    assert resolve(make_cfg()).dataset.synthetic["classes"] == 5
+    with pytest.raises(ConfigError, match=r"'synthetic.classes' parameter of dataset must be an int in \[2, 5\]"):
+        resolve(make_cfg("dataset.synthetic.classes=6"))
+
+
 def test_a_relative_dataset_path_is_made_absolute(make_cfg, tmp_path, monkeypatch):
     """config_resolved.yaml must say which data a run read, wherever the run folder is read
     (a sweep on other machines, model.weights' check of the source's split)."""

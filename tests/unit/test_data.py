@@ -189,6 +189,11 @@ def test_synthetic_is_deterministic_and_grouped(tmp_path):
     assert all((a / f).read_bytes() == (b / f).read_bytes() for f in files_a)
     samples = load_image_folder(str(a), r"^(.+)_\d+\.\w+$")
     assert len(set(samples.groups)) == 10 and len(samples.class_names) == 5
+    # classes=2 (smoke runs of two-class experiments): the first two classes, the same images
+    two = ensure_synthetic(str(tmp_path / "a"), n_per_class=6, patches_per_photo=3, size=24, seed=5, classes=2)
+    files_two = sorted(p.relative_to(two) for p in two.rglob("*.png"))
+    assert two != a and len(files_two) == 12 and {f.parts[0] for f in files_two} == {"branching_hyphae", "budding_yeast"}
+    assert all((two / f).read_bytes() == (a / f).read_bytes() for f in files_two)
 
 
 def test_cache_clear_removes_prepared_arrays_only(tmp_path, capsys):
