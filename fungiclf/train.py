@@ -190,6 +190,11 @@ def main() -> None:
                 raise
             sys.exit(f"fungiclf-train: error: {exc} (--cfg prints one job's config: drop -m and give each key "
                      f"one value)")
+        except OSError as exc:  # Hydra's own files (the run or sweep folder, its log), never a job's: run_job keeps those
+            if traceback_asked:
+                raise
+            sys.exit(f"fungiclf-train: error: cannot write the run folder: {exc} (point hydra.run.dir, or "
+                     f"hydra.sweep.dir with -m, at a folder you can write)")
         except KeyboardInterrupt:
             interrupted = True
         failed = failures.read().splitlines()

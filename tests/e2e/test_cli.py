@@ -91,6 +91,17 @@ def test_unknown_config_key_is_refused_in_one_line_naming_the_keys(cache_dir, tm
     assert not (tmp_path / "run" / "metrics.json").exists()
 
 
+def test_a_run_folder_that_cannot_be_written_is_one_line(cache_dir, tmp_path):
+    """Hydra creates the run folder before any job: a path under a file (or a read-only
+    place) was a double traceback."""
+    (tmp_path / "afile").write_text("")
+    out = run_cli(["trainer=smoke", f"hydra.run.dir={tmp_path / 'afile' / 'run'}"], cache_dir)
+    assert out.returncode == 1 and "Traceback" not in out.stderr
+    (line,) = out.stderr.strip().splitlines()
+    assert line.startswith("fungiclf-train: error: cannot write the run folder: [Errno 20] Not a directory:")
+    assert "hydra.run.dir" in line
+
+
 @pytest.mark.parametrize("backend", ["jax", "torch"])
 def test_smoke_job_predict_and_explain_on_other_backends_never_import_tensorflow(cache_dir, tmp_path, backend):
     """Train, predict and explain (Grad-CAM through the backend's own autodiff) in one
