@@ -116,6 +116,9 @@ def run_image_command(prog: str, parser: argparse.ArgumentParser, run: Callable[
         sys.exit(1)
     except BrokenPipeError:
         stop_on_closed_pipe()
+    except OSError as exc:   # an output that cannot be written (--out under a file, a read-only folder)
+        print(f"{prog}: error: {exc}", file=sys.stderr)
+        sys.exit(1)
     except KeyboardInterrupt:
         print(f"{prog}: interrupted", file=sys.stderr)
         sys.exit(130)

@@ -145,6 +145,9 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(130)
     except BrokenPipeError:
         stop_on_closed_pipe()
+    except OSError as exc:   # a --json or --dest that cannot be written
+        print(f"fungiclf-data: error: {exc}", file=sys.stderr)
+        sys.exit(1)
 
 
 if __name__ == "__main__":

@@ -214,6 +214,8 @@ def main(argv: list[str] | None = None) -> None:
         report(args)
     except BrokenPipeError:
         stop_on_closed_pipe()
+    except OSError as exc:   # an --out that cannot be written
+        fail(str(exc))
     except KeyboardInterrupt:
         print("fungiclf-report: interrupted", file=sys.stderr)
         sys.exit(130)

@@ -3,7 +3,6 @@
 import dataclasses
 import json
 import math
-import os
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +14,7 @@ from fungiclf.evaluation.plots import plot_confusion, plot_curves
 from fungiclf.evaluation.summary import majority_warning
 from fungiclf.provenance import provenance, resources
 from fungiclf.training.compute import precision_warning
+from fungiclf.training.resume import replace_atomically
 
 
 def _clean(value):
@@ -31,27 +31,19 @@ def _clean(value):
 
 
 def write_json(path: Path, payload: dict) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(_clean(payload), indent=2) + "\n")
-    os.replace(tmp, path)
+    replace_atomically(path, lambda tmp: Path(tmp).write_text(json.dumps(_clean(payload), indent=2) + "\n"))
 
 
 def write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    replace_atomically(path, lambda tmp: Path(tmp).write_text(text))
 
 
 def write_csv(path: Path, table: pd.DataFrame) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    table.to_csv(tmp, index=False)
-    os.replace(tmp, path)
+    replace_atomically(path, lambda tmp: table.to_csv(tmp, index=False))
 
 
 def write_npz(path: Path, **arrays: np.ndarray) -> None:
-    tmp = path.with_name(f".{path.stem}.tmp.npz")
-    np.savez(tmp, **arrays)
-    os.replace(tmp, path)
+    replace_atomically(path, lambda tmp: np.savez(tmp, **arrays))   # the temporary name ends in .npz: savez keeps it
 
 
 def read_metrics(run_dir: Path) -> dict | None:

@@ -24,11 +24,17 @@ STATE_DIR = ".fit"
 
 
 def replace_atomically(path: Path, write) -> None:
-    """``write(temporary_path)`` then rename onto ``path``: a reader never sees half a file."""
+    """``write(temporary_path)`` then rename onto ``path``: a reader never sees half a file.
+    An OSError names ``path``, not the temporary file the user never asked for."""
     path = Path(path)
     temporary = path.with_name(f".{path.stem}.tmp{path.suffix}")
-    write(temporary)
-    os.replace(temporary, path)
+    try:
+        write(temporary)
+        os.replace(temporary, path)
+    except OSError as exc:
+        if temporary.parent.is_dir():
+            temporary.unlink(missing_ok=True)
+        raise OSError(exc.errno, f"cannot write {path}: {exc.strerror}") from exc
 
 
 class AtomicCheckpoint(keras.callbacks.ModelCheckpoint):

@@ -58,6 +58,25 @@ def test_predict_reproduces_the_runs_own_test_predictions(smoke_run, tmp_path):
     assert (got["top1"] == got["predicted"]).all() and (got["p_top1"] >= got["p_top2"]).all()
 
 
+def test_an_output_that_cannot_be_written_is_one_line_naming_it(smoke_run, tmp_path, capsys):
+    """--out under a file (or in a read-only folder) was a traceback naming a temporary file."""
+    from fungiclf.cli.data import main as data_main
+    from fungiclf.cli.report import main as report_main
+    run, root = smoke_run
+    image = str(next(root.rglob("*.png")))
+    (tmp_path / "afile").write_text("")
+    blocked = tmp_path / "afile"
+    calls = [("fungiclf-predict", predict_main, [str(run), image, "--out", str(blocked / "p.csv")]),
+             ("fungiclf-explain", explain_main, [str(run), image, "--out", str(blocked / "cam")]),
+             ("fungiclf-report", report_main, [str(run), "--out", str(blocked / "rep")]),
+             ("fungiclf-data", data_main, ["info", str(root), "--json", str(blocked / "info.json")])]
+    for prog, main, argv in calls:
+        capsys.readouterr()
+        assert exit_code(main, argv) == 1, prog
+        last = capsys.readouterr().err.strip().splitlines()[-1]
+        assert last.startswith(f"{prog}: error:") and str(blocked) in last, last
+
+
 def test_predict_with_labels_measures_the_run_on_class_folders(smoke_run, tmp_path, capsys):
     run, root = smoke_run
     expected = json.loads((run / "metrics.json").read_text())
