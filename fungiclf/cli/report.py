@@ -39,9 +39,10 @@ def comparison_bars(table: pd.DataFrame, metric: str, by_seed: bool) -> pd.DataF
     and majority. One bar per completed run (sd: its CV sd), or with ``by_seed`` one per
     setting, runs that differ only in seed averaged (sd over the seeds; n in the label)."""
     done = table[table["status"] == "completed"]
-    column = lambda name: done[name] if name in done else pd.Series(np.nan, index=done.index)   # noqa: E731
-    bars = pd.DataFrame({"value": done[metric], "sd": column(f"cv {metric} sd"),
-                         "published": column(f"published {metric}"), "majority": column("majority_rate")})
+    missing = pd.Series(np.nan, index=done.index)   # a column no run has (no CV, nothing published)
+    bars = pd.DataFrame({"value": done[metric], "sd": done.get(f"cv {metric} sd", missing),
+                         "published": done.get(f"published {metric}", missing),
+                         "majority": done.get("majority_rate", missing)})
     if not by_seed:
         return bars.assign(label=run_labels(done)).sort_values("value", ascending=False, kind="stable")
     seeds = [c for c in ("seed", "seed (override)") if c in done]
