@@ -39,23 +39,19 @@ def precision_warning(compute: Compute) -> dict | None:
             f"on a CPU 16-bit compute is emulated and slower than float32; set trainer.precision=float32"}
 
 
-def xla_compiles(jit_compile: str | bool, accelerator_count: int) -> bool:
-    """Whether Keras compiles the training step with XLA: JAX unless jit_compile is false;
-    TensorFlow when it is true, or "auto" with an accelerator (Keras' own rule); never torch
-    (its jit_compile=true is torch.compile)."""
+def xla_compiles_on_cpu(jit_compile: str | bool) -> bool:
+    """Whether Keras compiles the training step with XLA on a machine without a GPU: JAX
+    unless jit_compile is false; TensorFlow only when it is true ("auto" is off on a CPU, Keras'
+    own rule); never torch (its jit_compile=true is torch.compile)."""
     backend = keras.backend.backend()
-    if backend == "jax":
-        return jit_compile is not False
-    if backend == "tensorflow":
-        return jit_compile is True or (jit_compile == "auto" and accelerator_count > 0)
-    return False
+    return (backend == "jax" and jit_compile is not False) or (backend == "tensorflow" and jit_compile is True)
 
 
 def xla_cpu_warning(model: keras.Model, jit_compile: str | bool) -> dict | None:
     """A metrics.json "warnings" entry when XLA compiles a convolutional network on a machine
     without a GPU: there it trained 2-8x slower than TensorFlow without XLA (benchmarks/xla_cpu.py:
     ResNet-18 2.1x, the report CNN 3.0x, ConvMixer's depthwise convolutions 7.9x on JAX)."""
-    if not has_convolutions(model) or accelerators() or not xla_compiles(jit_compile, 0):
+    if not has_convolutions(model) or accelerators() or not xla_compiles_on_cpu(jit_compile):
         return None
     how = f"KERAS_BACKEND={keras.backend.backend()}" + (", trainer.jit_compile=true" if jit_compile is True else "")
     return {"kind": "xla_cpu", "message": f"XLA compiles this network's convolutions on a CPU ({how}), where they "
