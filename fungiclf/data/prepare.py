@@ -146,13 +146,19 @@ def prepare(samples: Samples, settings: PixelSettings, cache_dir: str | None, wo
         return Prepared(images, kept, skipped, key, False, file_digests, pixel_digests, sixteen_bit)
     tmp = folder.with_name(f"{key}.tmp-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    np.save(tmp / "images.npy", images)
     manifest = {"key": key, "format": CACHE_FORMAT, "shape": list(images.shape),
                 "settings": dataclasses.asdict(settings), "kept": kept.tolist(), "skipped": skipped,
                 "n_items": len(samples), "file_digests": file_digests.tolist(),
                 "pixel_digests": pixel_digests.tolist(), "sixteen_bit": sixteen_bit}
-    (tmp / "manifest.json").write_text(json.dumps(manifest))
+    try:
+        tmp.mkdir(parents=True)
+        np.save(tmp / "images.npy", images)
+        (tmp / "manifest.json").write_text(json.dumps(manifest))
+    except OSError as exc:   # the images are decoded: a cache that cannot be written costs only the next decode
+        shutil.rmtree(tmp, ignore_errors=True)
+        log.warning("Not caching the prepared images: cannot write %s (%s; paths.cache_dir=%s)",
+                    exc.filename or tmp, exc.strerror, cache_dir)
+        return Prepared(images, kept, skipped, key, False, file_digests, pixel_digests, sixteen_bit)
     shutil.rmtree(folder, ignore_errors=True)
     try:
         os.replace(tmp, folder)

@@ -17,6 +17,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from fungiclf.errors import DataError
+
 log = logging.getLogger(__name__)
 
 GENERATOR_VERSION = 3
@@ -179,6 +181,11 @@ def ensure_synthetic(cache_dir: str, n_per_class: int = 400, patches_per_photo: 
     log.info("Generating the synthetic dataset (%d images) in %s", n_per_class * len(chosen), root)
     tmp = root.with_name(f"{root.name}.tmp-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        tmp.mkdir(parents=True)
+    except OSError as exc:
+        raise DataError(f"paths.cache_dir={cache_dir}: cannot write the synthetic dataset there "
+                        f"({exc.strerror}: {exc.filename})") from None
     for class_index, (name, draw) in enumerate(chosen.items()):
         rng = np.random.default_rng([seed, class_index])
         (tmp / name).mkdir(parents=True)

@@ -137,3 +137,20 @@ def test_symlink_loops_and_dangling_links_are_counted(make_cfg, tmp_path):
     assert metrics["skipped_files"] == 2
     assert sorted(metrics["skipped"]) == [["a/loop", "symbolic link loop"], ["b/gone.png", "link to nothing"]]
     assert metrics["n_train"] + metrics["n_val"] + metrics["n_test"] == 24    # every real image, once
+
+
+def test_a_cache_dir_that_cannot_be_written(tmp_path, caplog):
+    from fungiclf.data.enhance import PixelSettings
+    from fungiclf.data.prepare import prepare
+    from fungiclf.data.sources import load_image_folder
+    from fungiclf.data.synthetic import ensure_synthetic
+    (tmp_path / "a_file").write_text("not a folder")
+    cache = str(tmp_path / "a_file" / "cache")
+    # decoded images are used without the cache, and the log says why
+    samples = load_image_folder(str(write_image_folder(tmp_path / "d", per_class=3)))
+    prepared = prepare(samples, PixelSettings("rgb", (8, 8)), cache)
+    assert prepared.images.shape == (len(samples), 8, 8, 3) and not prepared.from_cache
+    assert "Not caching the prepared images" in caplog.text and "paths.cache_dir=" in caplog.text
+    # the synthetic dataset has nowhere else to go: one line naming the key
+    with pytest.raises(DataError, match=r"^paths.cache_dir=.*a_file/cache: cannot write the synthetic dataset"):
+        ensure_synthetic(cache, n_per_class=2)
