@@ -48,7 +48,8 @@ def cross_validate(settings, data: Dataset, run_dir: Path, fingerprint: str) -> 
             fresh_session()
             prepare_state(fold_dir, fingerprint, settings.resume)
             outcome = fit_and_evaluate(settings, fold_dataset(data, pool[fit], pool[holdout]), fold_dir,
-                                       plan_fit(settings.model, settings.trainer), intervals=False)
+                                       plan_fit(settings.model, settings.trainer), intervals=False,
+                                       announce=settings.cv.refit and k == 0)   # the job's first model
             record = {"fold": k + 1, "n_fit": int(len(fit)), "n_holdout": int(len(holdout)),
                       "best_epoch": outcome.best_epoch, "epochs_to_best": outcome.epochs_to_best,
                       "threshold": outcome.threshold,

@@ -59,13 +59,15 @@ class Outcome:
 
 
 def fit_and_evaluate(settings, data: Dataset, run_dir: Path, plan: FitPlan, trackers=(),
-                     fixed_threshold: float | None = None, intervals: bool = True) -> Outcome:
+                     fixed_threshold: float | None = None, intervals: bool = True, announce: bool = True) -> Outcome:
     """Build and fit the model of Settings ``settings`` on data's train split (a Keras model
     by ``plan``), then predict val and test, averaged over the run's test-time views.
 
     Writes model.keras / model.joblib into ``run_dir``. ``fixed_threshold`` (a refit's,
     from its folds) replaces a threshold chosen on val; ``intervals`` adds bootstrap
-    confidence intervals to the test metrics (off for CV folds).
+    confidence intervals to the test metrics (off for CV folds). ``announce`` logs the job's
+    warnings (Outcome keeps them either way); a job's later models (CV folds, a refit) pass False,
+    so that a warning is printed once per job.
     """
     started = time.perf_counter()
     model_settings = settings.model
@@ -82,7 +84,8 @@ def fit_and_evaluate(settings, data: Dataset, run_dir: Path, plan: FitPlan, trac
         log.info("Built <model.name=%s>: %s params, input %s", model_settings.name, f"{model.count_params():,}",
                  input_shape)
         if warning := xla_cpu_warning(model, settings.trainer.jit_compile):   # before the slow part
-            log.warning("%s", warning["message"])
+            if announce:
+                log.warning("%s", warning["message"])
             warnings.append(warning)
         if model_settings.init is not None:
             check_unseen_test(model_settings.init, settings.dataset, data)

@@ -350,15 +350,18 @@ def test_mixed_precision_runs_and_the_policy_is_restored(make_cfg, tmp_path):
         resolve(make_cfg("trainer.devices=2"))
 
 
-def test_xla_on_a_cpu_warns_before_training_a_convolutional_network(make_cfg, tmp_path):
+def test_xla_on_a_cpu_warns_before_training_a_convolutional_network(make_cfg, tmp_path, caplog):
     """XLA's convolutions trained 2-8x slower on a CPU (benchmarks/xla_cpu.py): a user who
-    forces it (or runs JAX on a laptop) is told; dense networks and the CPU default are not."""
+    forces it (or runs JAX on a laptop) is told, once per job however many models it trains;
+    dense networks and the CPU default are not."""
     from fungiclf.models import build_model
     from fungiclf.settings.resolve import resolve
     from fungiclf.training.compute import xla_cpu_warning
-    metrics = train(make_cfg("trainer=smoke", "trainer.jit_compile=true"), tmp_path / "run")
+    metrics = train(make_cfg("trainer=smoke", "trainer.jit_compile=true", "cv.folds=2", "cv.refit=true"),
+                    tmp_path / "run")
     kinds = [w["kind"] for w in metrics["warnings"]]
     assert metrics["status"] == "completed" and kinds.count("xla_cpu") == 1
+    assert caplog.text.count("XLA compiles this network") == 1   # three models: two folds and the refit
     assert "trainer.jit_compile=true" in next(w["message"] for w in metrics["warnings"] if w["kind"] == "xla_cpu")
     assert any(line.startswith("WARNING: XLA compiles") for line in summary_lines(metrics))
     for model, jit, warned in [("convmixer", True, True), ("ann", True, False), ("cnn", "auto", False)]:
