@@ -228,7 +228,8 @@ def _number(value) -> str:
 
 def format_table(table: pd.DataFrame, fmt: str = "markdown") -> str:
     """The per-run table as Markdown (GitHub) or LaTeX (booktabs): numbers to 4 decimals,
-    bootstrap intervals shown beside their metric as ``0.8120 (0.7900-0.8300)``."""
+    bootstrap intervals shown beside their metric as ``0.8120 (0.7900-0.8300)``, CV as
+    ``mean ± sd`` and each published key as one ``0.8620 vs 0.8700 (-0.0080)`` column."""
     shown = table.drop(columns=[c for c in ("warnings",) if c in table])   # in summary.csv; "flag" names them
     for name in CI_METRICS:
         column, low, high = f"test.{name}", f"test.{name} ci_low", f"test.{name} ci_high"
@@ -236,6 +237,13 @@ def format_table(table: pd.DataFrame, fmt: str = "markdown") -> str:
             shown[column] = [_number(v) + (f" ({lo:.4f}-{hi:.4f})" if lo == lo and lo is not None else "")
                              for v, lo, hi in zip(shown[column], shown[low], shown[high])]
         shown = shown.drop(columns=[c for c in (low, high) if c in shown])
+    for column in [c for c in shown.columns if c.startswith("cv ") and c.endswith(" mean")]:
+        base, sd = column.removesuffix(" mean"), column.removesuffix(" mean") + " sd"
+        shown[column] = [_mean_sd(base, m, s) for m, s in zip(shown[column], shown.get(sd, [None] * len(shown)))]
+        shown = shown.drop(columns=[sd] if sd in shown else []).rename(columns={column: base})
+    for key in published_keys(shown):
+        shown = merge_published(shown, key, [_number(v) for v in shown[f"reproduced {key}"]],
+                                shown[f"published {key}"], shown[f"diff {key}"])
     if "params" in shown:
         shown["params"] = shown["params"].astype("Int64")
     if "train_seconds" in shown:
@@ -244,6 +252,31 @@ def format_table(table: pd.DataFrame, fmt: str = "markdown") -> str:
         if shown[column].dtype.kind == "f" and column != "train_seconds":
             shown[column] = [_number(value) for value in shown[column]]
     return shown.to_markdown(index=False, tablefmt="github" if fmt == "markdown" else "latex_booktabs")
+
+
+def published_keys(table: pd.DataFrame) -> list[str]:
+    """The metrics.json keys that have published values (``published <key>`` columns, or their
+    ``mean`` in the by-seed table)."""
+    return [c.removeprefix("published ").removesuffix(" mean") for c in table.columns
+            if c.startswith("published ") and not c.endswith(" sd")]
+
+
+def merge_published(shown: pd.DataFrame, key: str, ours: list[str], theirs, diff) -> pd.DataFrame:
+    """summary.csv's three columns of a published key (published, reproduced, diff; with
+    ``mean`` / ``sd`` in the by-seed table) as one printed ``<key> vs published`` column:
+    ``0.8620 vs 0.8700 (-0.0080)``."""
+    cells = [text + (f" vs {_number(p)} ({d:+.4f})" if text and _present(p) and _present(d) else "")
+             for text, p, d in zip(ours, theirs, diff)]
+    dropped = [c for c in shown.columns if c.removesuffix(" mean").removesuffix(" sd") in
+               (f"published {key}", f"reproduced {key}", f"diff {key}")]
+    at = shown.columns.get_loc(dropped[0])
+    shown = shown.drop(columns=dropped)
+    shown.insert(at, f"{key} vs published", cells)
+    return shown
+
+
+def _present(value) -> bool:
+    return value is not None and value == value
 
 
 def _mean_sd(column: str, mean: float | None, sd: float | None) -> str:
@@ -269,6 +302,9 @@ def format_seed_table(table: pd.DataFrame, fmt: str = "markdown") -> str:
                            for m, s in zip(table[column], sd if sd is not None else [None] * len(table))]
         else:
             shown[column] = table[column]
+    for key in published_keys(table):
+        shown = merge_published(shown, key, list(shown[f"reproduced {key}"]), table[f"published {key} mean"],
+                                table[f"diff {key} mean"])
     return shown.to_markdown(index=False, tablefmt="github" if fmt == "markdown" else "latex_booktabs")
 
 
