@@ -291,15 +291,17 @@ def _mean_sd(column: str, mean: float | None, sd: float | None) -> str:
 
 
 def format_seed_table(table: pd.DataFrame, fmt: str = "markdown") -> str:
-    """aggregate_seeds() output with ``mean ± sd`` cells."""
+    """aggregate_seeds() output with ``mean ± sd`` cells. A CV metric shows the mean over
+    seeds of its fold mean as ``cv <key>``; the mean of its fold sds stays in the csv."""
     shown = pd.DataFrame()
     for column in table.columns:
-        if column.endswith(" sd"):
+        base = column.removesuffix(" mean")
+        if column.endswith(" sd") or (base.startswith("cv ") and base.endswith(" sd")):
             continue
         if column.endswith(" mean"):
-            base, sd = column[:-5], table.get(f"{column[:-5]} sd")
-            shown[base] = [_mean_sd(base, m, s)
-                           for m, s in zip(table[column], sd if sd is not None else [None] * len(table))]
+            sd = table.get(f"{base} sd")
+            cells = [_mean_sd(base, m, s) for m, s in zip(table[column], sd if sd is not None else [None] * len(table))]
+            shown[base.removesuffix(" mean") if base.startswith("cv ") else base] = cells
         else:
             shown[column] = table[column]
     for key in published_keys(table):

@@ -140,20 +140,25 @@ def test_published_values_print_as_one_column_per_key_and_stay_three_in_the_csv(
         (job / ".hydra").mkdir()
         (job / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump(["row=logreg", f"seed={seed}"]))
         metrics = json.loads((job / "metrics.json").read_text())
-        metrics.update(test={**metrics["test"], "accuracy": 0.80 + 0.02 * seed}, published={"test.accuracy": 0.87})
+        metrics.update(test={**metrics["test"], "accuracy": 0.80 + 0.02 * seed}, published={"test.accuracy": 0.87},
+                       cv={"test_mean": {"accuracy": 0.70 + 0.02 * seed}, "test_sd": {"accuracy": 0.01}})
         (job / "metrics.json").write_text(json.dumps(metrics))
     report_main([str(tmp_path / "sweep"), "--metric", "test.accuracy", "--no-by-seed"])
     out = capsys.readouterr().out
     header, _, first = out.splitlines()[:3]
     cells = dict(zip([c.strip() for c in header.split("|")], [c.strip() for c in first.split("|")]))
     assert cells["test.accuracy vs published"] == "0.8200 vs 0.8700 (-0.0500)"
-    assert not any(c.startswith(("reproduced ", "diff ", "published ")) for c in cells)
+    assert cells["cv test.accuracy"] == "0.7200 ± 0.0100"
+    assert not any(c.startswith(("reproduced ", "diff ", "published ", "cv test.accuracy ")) for c in cells)
     csv = pd.read_csv(tmp_path / "sweep" / "summary.csv")
     assert list(csv["diff test.accuracy"]) == pytest.approx([-0.05, -0.07])
     report_main([str(tmp_path / "sweep"), "--metric", "test.accuracy", "--out", str(tmp_path / "by_seed")])
     header, _, row = capsys.readouterr().out.splitlines()[:3]
     cells = dict(zip([c.strip() for c in header.split("|")], [c.strip() for c in row.split("|")]))
     assert cells["test.accuracy vs published"] == "0.8100 ± 0.0141 vs 0.8700 (-0.0600)"
+    assert cells["cv test.accuracy"] == "0.7100 ± 0.0141"   # over seeds; the folds' sd is in the csv
+    assert not any(c.startswith("cv test.accuracy ") for c in cells)
+    assert pd.read_csv(tmp_path / "by_seed" / "summary_by_seed.csv")["cv test.accuracy sd mean"][0] == pytest.approx(0.01)
 
 
 def test_seed_table_ranks_settings_by_their_mean_not_their_best_seed(binary_run, tmp_path, capsys):
