@@ -244,6 +244,7 @@ def format_table(table: pd.DataFrame, fmt: str = "markdown") -> str:
     for key in published_keys(shown):
         shown = merge_published(shown, key, [_number(v) for v in shown[f"reproduced {key}"]],
                                 shown[f"published {key}"], shown[f"diff {key}"])
+    shown = _without_model_named_by_row(shown)
     if "params" in shown:
         shown["params"] = shown["params"].astype("Int64")
     if "train_seconds" in shown:
@@ -252,6 +253,14 @@ def format_table(table: pd.DataFrame, fmt: str = "markdown") -> str:
         if shown[column].dtype.kind == "f" and column != "train_seconds":
             shown[column] = [_number(value) for value in shown[column]]
     return shown.to_markdown(index=False, tablefmt="github" if fmt == "markdown" else "latex_booktabs")
+
+
+def _without_model_named_by_row(shown: pd.DataFrame) -> pd.DataFrame:
+    """A printed table without its model column where every run's ``row`` is named after its
+    model (``row=logreg`` beside ``logreg``); summary.csv keeps both."""
+    if "row" in shown and "model" in shown and (shown["row"].astype(str) == shown["model"].astype(str)).all():
+        return shown.drop(columns="model")
+    return shown
 
 
 def published_keys(table: pd.DataFrame) -> list[str]:
@@ -307,6 +316,7 @@ def format_seed_table(table: pd.DataFrame, fmt: str = "markdown") -> str:
     for key in published_keys(table):
         shown = merge_published(shown, key, list(shown[f"reproduced {key}"]), table[f"published {key} mean"],
                                 table[f"diff {key} mean"])
+    shown = _without_model_named_by_row(shown)
     return shown.to_markdown(index=False, tablefmt="github" if fmt == "markdown" else "latex_booktabs")
 
 

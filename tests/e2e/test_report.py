@@ -161,6 +161,18 @@ def test_published_values_print_as_one_column_per_key_and_stay_three_in_the_csv(
     assert pd.read_csv(tmp_path / "by_seed" / "summary_by_seed.csv")["cv test.accuracy sd mean"][0] == pytest.approx(0.01)
 
 
+@pytest.mark.parametrize("models, shown", [(["logreg", "random_forest"], False), (["logreg", "logreg"], True)])
+def test_the_model_column_is_printed_only_where_the_rows_do_not_name_it(binary_run, tmp_path, capsys, models, shown):
+    fake_sweep(binary_run, tmp_path / "sweep", "row", ["logreg", "random_forest"])
+    for job, model in zip(("0", "1"), models):
+        metrics = json.loads((tmp_path / "sweep" / job / "metrics.json").read_text())
+        (tmp_path / "sweep" / job / "metrics.json").write_text(json.dumps({**metrics, "model": model}))
+    report_main([str(tmp_path / "sweep")])
+    header = [c.strip() for c in capsys.readouterr().out.splitlines()[0].split("|")]
+    assert "row" in header and ("model" in header) == shown
+    assert sorted(pd.read_csv(tmp_path / "sweep" / "summary.csv")["model"]) == sorted(models)
+
+
 def test_seed_table_ranks_settings_by_their_mean_not_their_best_seed(binary_run, tmp_path, capsys):
     accuracies = {"cnn": [0.95, 0.70, 0.70], "ann": [0.85, 0.85, 0.85]}   # cnn has the best run, ann the best mean
     for model, values in accuracies.items():
