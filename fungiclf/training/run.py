@@ -74,8 +74,12 @@ def fit_and_evaluate(settings, data: Dataset, run_dir: Path, plan: FitPlan, trac
     classical = model_settings.kind == "sklearn"
     warnings: list[dict] = []
     if classical:
-        estimator, balance = fit_classical(build_estimator(model_settings), data, settings.trainer, settings.seed,
-                                           run_dir)
+        estimator, balance, warning = fit_classical(build_estimator(model_settings), data, settings.trainer,
+                                                    settings.seed, run_dir)
+        if warning:
+            if announce:
+                log.warning("%s", warning["message"])
+            warnings.append(warning)
         predict, history, best_epoch, params = partial(predict_proba, estimator), None, None, learned_values(estimator)
         epochs_to_best: list[int] = []
     else:

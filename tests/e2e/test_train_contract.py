@@ -176,6 +176,22 @@ def test_classical_baselines_through_the_same_entrypoint(make_cfg, tmp_path, nam
     assert (predictions["true"] == predictions["predicted"]).mean() == pytest.approx(metrics["test"]["accuracy"])
 
 
+def test_a_solver_stopped_at_max_iter_is_one_warning_in_metrics(make_cfg, tmp_path, caplog, capfd):
+    """scikit-learn's ConvergenceWarning is ten lines on stderr, printed or not depending on the
+    launcher's thread count; fungiclf says it once, in the log and metrics.json."""
+    path = write_npz(tmp_path / "tiny.npz", n=(60, 20, 30))
+    args = ("dataset=medmnist", f"dataset.path={path}", "model=logreg", "preprocess.color=gray", "preprocess.size=28")
+    metrics = train(make_cfg(*args, "model.max_iter=1"), tmp_path / "stopped")
+    warned = [w for w in metrics["warnings"] if w["kind"] == "convergence"]
+    assert metrics["status"] == "completed" and len(warned) == 1
+    assert "LogisticRegression stopped at model.max_iter=1" in warned[0]["message"]
+    assert caplog.text.count("stopped at model.max_iter=1") == 1
+    assert "ConvergenceWarning" not in capfd.readouterr().err
+    assert any("stopped at model.max_iter=1" in line for line in summary_lines(metrics))
+    converged = train(make_cfg(*args), tmp_path / "converged")
+    assert not [w for w in converged["warnings"] if w["kind"] == "convergence"]
+
+
 # vgg16 (with its fine-tuning phase) trains in the default suite; mobilenetv2 and xception
 # (the backbone that upscales a 32 px input to 71) cost 67-85 s each on a slow day, so their
 # smoke epochs are `slow`; both still build in the default suite (mobilenetv2 in
