@@ -86,7 +86,8 @@ def class_columns(metrics: dict) -> dict[str, float | None]:
 
 
 def _flags(metrics: dict) -> list[str]:
-    """Published accuracies at the majority rate or below chance; a model no better than the majority."""
+    """Published accuracies at the majority rate or below chance; a model no better than the
+    majority; a tiny val split; a solver stopped at max_iter."""
     flags = []
     majority, chance = dig(metrics, "baselines.majority_rate"), dig(metrics, "baselines.chance_rate")
     published = (metrics.get("published") or {}).get("test.accuracy")
@@ -98,8 +99,8 @@ def _flags(metrics: dict) -> list[str]:
     accuracy = dig(metrics, "test.accuracy")
     if accuracy is not None and majority is not None and accuracy <= majority:
         flags.append("no better than majority")
-    if any(w.get("kind") == "small_val" for w in metrics.get("warnings") or [] if isinstance(w, dict)):
-        flags.append("small val")
+    kinds = {w.get("kind") for w in metrics.get("warnings") or [] if isinstance(w, dict)}
+    flags += [flag for kind, flag in (("small_val", "small val"), ("convergence", "not converged")) if kind in kinds]
     return flags
 
 

@@ -190,6 +190,9 @@ def test_a_solver_stopped_at_max_iter_is_one_warning_in_metrics(make_cfg, tmp_pa
     assert any("stopped at model.max_iter=1" in line for line in summary_lines(metrics))
     converged = train(make_cfg(*args), tmp_path / "converged")
     assert not [w for w in converged["warnings"] if w["kind"] == "convergence"]
+    report_main([str(tmp_path / "stopped"), str(tmp_path / "converged"), "--out", str(tmp_path / "report")])
+    flags = pd.read_csv(tmp_path / "report" / "summary.csv", keep_default_na=False).set_index("run")["flag"]
+    assert "not converged" in flags[str(tmp_path / "stopped")] and "not converged" not in flags[str(tmp_path / "converged")]
 
 
 # vgg16 (with its fine-tuning phase) trains in the default suite; mobilenetv2 and xception
