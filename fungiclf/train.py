@@ -11,6 +11,7 @@
 import logging
 import os
 import shutil
+import signal
 import sys
 import tempfile
 import time
@@ -171,7 +172,7 @@ def hydra_main(cfg: DictConfig) -> float | None:
 
 def main() -> None:
     """Console script: run the job(s); exit 1 with one line per failed job (130 after Ctrl-C,
-    with the jobs that failed before it listed)."""
+    143 after SIGTERM, with the jobs that failed before it listed)."""
     traceback_asked = os.environ.get("HYDRA_FULL_ERROR") == "1"
     os.environ["HYDRA_FULL_ERROR"] = "1"   # Hydra raises its composition errors instead of printing them
     outlive_closed_stdout()   # before Hydra points its log handler at it
@@ -179,7 +180,7 @@ def main() -> None:
     with tempfile.NamedTemporaryFile("r", prefix="fungiclf-failed-", suffix=".txt") as failures:
         os.environ[FAILURES_FILE_ENV] = failures.name
         try:
-            with ctrl_c_that_lands():
+            with ctrl_c_that_lands() as stop:
                 hydra_main()
         except HydraException as exc:  # before any job: nothing was written
             if traceback_asked:
@@ -200,6 +201,9 @@ def main() -> None:
         failed = failures.read().splitlines()
     if failed:
         print(f"fungiclf-train: {len(failed)} job(s) failed:", *failed, sep="\n  ", file=sys.stderr)
+    if interrupted and stop.signum == signal.SIGTERM:
+        print("fungiclf-train: terminated (SIGTERM)", file=sys.stderr)
+        sys.exit(128 + signal.SIGTERM)
     if interrupted:
         print("fungiclf-train: interrupted", file=sys.stderr)
         sys.exit(130)   # the shell's code for a run stopped by SIGINT

@@ -3,6 +3,7 @@ when the reader of its stdout goes away."""
 
 import argparse
 import contextlib
+import dataclasses
 import logging
 import os
 import signal
@@ -66,41 +67,49 @@ def outlive_closed_stdout() -> None:
                 handler.setStream(sys.stdout)
 
 
+@dataclasses.dataclass
+class Stop:
+    """The signal that stopped a ctrl_c_that_lands() block (SIGINT or SIGTERM), None if none did."""
+    signum: int | None = None
+
+
 @contextlib.contextmanager
-def ctrl_c_that_lands() -> Iterator[None]:
-    """Ctrl-C raises KeyboardInterrupt, and again every 0.5 s until it leaves this block:
-    Python drops one raised where it cannot propagate ("Exception ignored in: ..." from a
-    garbage-collector callback such as JAX's, imported with TensorFlow, a weakref callback or
-    a __del__), and other code may swallow it, so one press could leave training running. A
-    SIGINT the shell set to be ignored (a background job) stays ignored."""
-    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
-        yield
-        return
+def ctrl_c_that_lands() -> Iterator[Stop]:
+    """Ctrl-C, or a scheduler's SIGTERM (a SLURM time limit), raises KeyboardInterrupt, and
+    again every 0.5 s until it leaves this block: Python drops one raised where it cannot
+    propagate ("Exception ignored in: ..." from a garbage-collector callback such as JAX's,
+    imported with TensorFlow, a weakref callback or a __del__), and other code may swallow
+    it, so one press could leave training running. A signal the shell set to be ignored (a
+    background job's SIGINT) stays ignored. Yields the Stop that says which signal came."""
+    stop = Stop()
+    handled = [s for s in (signal.SIGINT, signal.SIGTERM) if signal.getsignal(s) is not signal.SIG_IGN]
     left = threading.Event()
     senders: list[threading.Thread] = []
 
     def send_until_it_lands() -> None:
         while not left.wait(0.5):
-            os.kill(os.getpid(), signal.SIGINT)
+            os.kill(os.getpid(), stop.signum)
 
     def interrupt(signum: int, frame: object) -> None:
         if not senders:
+            stop.signum = signum
             senders.append(threading.Thread(target=send_until_it_lands, daemon=True))
             senders[0].start()
         raise KeyboardInterrupt
 
-    previous = signal.signal(signal.SIGINT, interrupt)
+    previous = {s: signal.signal(s, interrupt) for s in handled}
     previous_hook = sys.unraisablehook
     sys.unraisablehook = lambda unraisable: (None if unraisable.exc_type is KeyboardInterrupt  # sent again
                                              else previous_hook(unraisable))
     try:
-        yield
+        yield stop
     finally:
         left.set()
-        for sender in senders:   # no signal sent after the handler below is gone
+        for sender in senders:   # no signal sent after the handlers below are gone
             sender.join()
         sys.unraisablehook = previous_hook
-        signal.signal(signal.SIGINT, previous)
+        for s, handler in previous.items():
+            signal.signal(s, handler)
 
 
 def run_image_command(prog: str, parser: argparse.ArgumentParser, run: Callable[[argparse.Namespace], int],

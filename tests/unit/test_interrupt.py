@@ -32,6 +32,24 @@ def test_ctrl_c_inside_a_gc_callback_lands_after_it():
         signal.signal(signal.SIGINT, outer)
 
 
+def test_a_schedulers_sigterm_stops_like_ctrl_c_and_says_which_signal_came():
+    """SLURM's time limit sends SIGTERM (then SIGKILL 30 s later): the job should stop as an
+    interrupt, naming its run folder and resume=true, not die silently."""
+    outer = signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            with ctrl_c_that_lands() as stop:
+                threading.Timer(0.1, os.kill, (os.getpid(), signal.SIGTERM)).start()
+                time.sleep(5)
+        assert stop.signum == signal.SIGTERM
+        assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL        # restored on the way out
+        with ctrl_c_that_lands() as quiet:
+            pass
+        assert quiet.signum is None
+    finally:
+        signal.signal(signal.SIGTERM, outer)
+
+
 def test_ctrl_c_inside_a_tf_py_function_is_an_interrupt_not_a_failed_job(make_cfg, tmp_path, monkeypatch):
     """TensorFlow turns a KeyboardInterrupt raised inside a tf.py_function into UnknownError;
     the job must stop the sweep as an interrupt, not be recorded as failed."""
