@@ -73,13 +73,17 @@ def fit_and_evaluate(settings, data: Dataset, run_dir: Path, plan: FitPlan, trac
     model_settings = settings.model
     classical = model_settings.kind == "sklearn"
     warnings: list[dict] = []
-    if classical:
-        estimator, balance, warning = fit_classical(build_estimator(model_settings), data, settings.trainer,
-                                                    settings.seed, run_dir)
+
+    def keep(warning: dict | None) -> None:
         if warning:
             if announce:
                 log.warning("%s", warning["message"])
             warnings.append(warning)
+
+    if classical:
+        estimator, balance, warning = fit_classical(build_estimator(model_settings), data, settings.trainer,
+                                                    settings.seed, run_dir)
+        keep(warning)
         predict, history, best_epoch, params = partial(predict_proba, estimator), None, None, learned_values(estimator)
         epochs_to_best: list[int] = []
     else:
@@ -87,10 +91,7 @@ def fit_and_evaluate(settings, data: Dataset, run_dir: Path, plan: FitPlan, trac
         model = build_model(model_settings, settings.augment, input_shape, len(data.class_names), settings.seed)
         log.info("Built <model.name=%s>: %s params, input %s", model_settings.name, f"{model.count_params():,}",
                  input_shape)
-        if warning := xla_cpu_warning(model, settings.trainer.jit_compile):   # before the slow part
-            if announce:
-                log.warning("%s", warning["message"])
-            warnings.append(warning)
+        keep(xla_cpu_warning(model, settings.trainer.jit_compile))   # before the slow part
         if model_settings.init is not None:
             check_unseen_test(model_settings.init, settings.dataset, data)
             log.info("%s", warm_start(model, model_settings.init))
