@@ -63,5 +63,5 @@ def _train_and_evaluate(settings, data: Dataset, run_dir: Path, fingerprint: str
              f" for {epochs} epochs per phase" if epochs else "")
     threshold = refit_threshold(cv) if isinstance(settings.model.threshold, str) else None
     outcome = fit_and_evaluate(settings, refit_data, run_dir, plan_fit(settings.model, settings.trainer, epochs or [1]),
-                               trackers, fixed_threshold=threshold, announce=False)
+                               trackers, fixed_threshold=threshold, first=False)
     return Trained(outcome, cv, cv_seconds)

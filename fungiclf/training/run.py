@@ -59,31 +59,32 @@ class Outcome:
 
 
 def fit_and_evaluate(settings, data: Dataset, run_dir: Path, plan: FitPlan, trackers=(),
-                     fixed_threshold: float | None = None, intervals: bool = True, announce: bool = True) -> Outcome:
+                     fixed_threshold: float | None = None, reported: bool = True, first: bool = True) -> Outcome:
     """Build and fit the model of Settings ``settings`` on data's train split (a Keras model
     by ``plan``), then predict val and test, averaged over the run's test-time views.
 
     Writes model.keras / model.joblib into ``run_dir``. ``fixed_threshold`` (a refit's,
-    from its folds) replaces a threshold chosen on val; ``intervals`` adds bootstrap
-    confidence intervals to the test metrics (off for CV folds). ``announce`` logs the job's
-    warnings (Outcome keeps them either way); a job's later models (CV folds, a refit) pass False,
-    so that a warning is printed once per job.
+    from its folds) replaces a threshold chosen on val. ``reported``: this model's metrics
+    are the job's (its own split, or a refit; False for a CV fold): bootstrap confidence
+    intervals on its test metrics, and its own warnings (a solver that did not converge)
+    logged. ``first``: the job's first model, which logs the warnings every model of the job
+    shares (XLA on a CPU), so that they print once per job. Outcome keeps every warning.
     """
     started = time.perf_counter()
     model_settings = settings.model
     classical = model_settings.kind == "sklearn"
     warnings: list[dict] = []
 
-    def keep(warning: dict | None) -> None:
+    def keep(warning: dict | None, logged: bool) -> None:
         if warning:
-            if announce:
+            if logged:
                 log.warning("%s", warning["message"])
             warnings.append(warning)
 
     if classical:
         estimator, balance, warning = fit_classical(build_estimator(model_settings), data, settings.trainer,
                                                     settings.seed, run_dir)
-        keep(warning)
+        keep(warning, logged=reported)
         predict, history, best_epoch, params = partial(predict_proba, estimator), None, None, learned_values(estimator)
         epochs_to_best: list[int] = []
     else:
@@ -91,7 +92,7 @@ def fit_and_evaluate(settings, data: Dataset, run_dir: Path, plan: FitPlan, trac
         model = build_model(model_settings, settings.augment, input_shape, len(data.class_names), settings.seed)
         log.info("Built <model.name=%s>: %s params, input %s", model_settings.name, f"{model.count_params():,}",
                  input_shape)
-        keep(xla_cpu_warning(model, settings.trainer.jit_compile))   # before the slow part
+        keep(xla_cpu_warning(model, settings.trainer.jit_compile), logged=first)   # before the slow part
         if model_settings.init is not None:
             check_unseen_test(model_settings.init, settings.dataset, data)
             log.info("%s", warm_start(model, model_settings.init))
@@ -109,7 +110,7 @@ def fit_and_evaluate(settings, data: Dataset, run_dir: Path, plan: FitPlan, trac
     raw_val = probabilities("val") if len(data.index("val")) else None
     threshold = decision_threshold(model_settings.threshold, data, raw_val, fixed_threshold)
     val = evaluate_split(data, "val", raw_val, threshold).metrics if raw_val is not None else None
-    test = evaluate_split(data, "test", probabilities("test"), threshold, settings.seed if intervals else None)
+    test = evaluate_split(data, "test", probabilities("test"), threshold, settings.seed if reported else None)
     return Outcome(val, test.metrics, test.predictions, history, best_epoch, params, balance, train_seconds,
                    time.perf_counter() - started, epochs_to_best, threshold, test.y_true, test.y_pred, warnings)
 

@@ -193,6 +193,12 @@ def test_a_solver_stopped_at_max_iter_is_one_warning_in_metrics(make_cfg, tmp_pa
     report_main([str(tmp_path / "stopped"), str(tmp_path / "converged"), "--out", str(tmp_path / "report")])
     flags = pd.read_csv(tmp_path / "report" / "summary.csv", keep_default_na=False).set_index("run")["flag"]
     assert "not converged" in flags[str(tmp_path / "stopped")] and "not converged" not in flags[str(tmp_path / "converged")]
+    caplog.clear()
+    refit = train(make_cfg(*args, "model.max_iter=1", "cv.folds=2", "cv.refit=true"), tmp_path / "refit")
+    assert [f["warnings"] for f in refit["cv"]["per_fold"]] == [["convergence"], ["convergence"]]
+    assert [w["kind"] for w in refit["warnings"]].count("convergence") == 1     # the refit, whose scores these are
+    assert caplog.text.count("stopped at model.max_iter=1 before") == 1         # the refit's, not each fold's
+    assert "2 of 2 CV fold models stopped at model.max_iter" in caplog.text
 
 
 # vgg16 (with its fine-tuning phase) trains in the default suite; mobilenetv2 and xception
