@@ -3,7 +3,6 @@ intervals, per-class recall, published numbers; seeds aggregated; two runs compa
 
 import glob
 import json
-import math
 import os
 from pathlib import Path
 
@@ -223,8 +222,13 @@ def aggregate_seeds(table: pd.DataFrame, sort_by: str = "test.f1_macro") -> pd.D
     return grouped.reset_index(drop=True)
 
 
+def _present(value) -> bool:
+    """A value to print: neither None nor NaN (pandas' and the csv's missing value)."""
+    return value is not None and value == value
+
+
 def _number(value) -> str:
-    return "" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.4f}"
+    return f"{value:.4f}" if _present(value) else ""
 
 
 def format_table(table: pd.DataFrame, fmt: str = "markdown") -> str:
@@ -235,7 +239,7 @@ def format_table(table: pd.DataFrame, fmt: str = "markdown") -> str:
     for name in CI_METRICS:
         column, low, high = f"test.{name}", f"test.{name} ci_low", f"test.{name} ci_high"
         if column in shown and low in shown:
-            shown[column] = [_number(v) + (f" ({lo:.4f}-{hi:.4f})" if lo == lo and lo is not None else "")
+            shown[column] = [_number(v) + (f" ({lo:.4f}-{hi:.4f})" if _present(lo) else "")
                              for v, lo, hi in zip(shown[column], shown[low], shown[high])]
         shown = shown.drop(columns=[c for c in (low, high) if c in shown])
     for column in [c for c in shown.columns if c.startswith("cv ") and c.endswith(" mean")]:
@@ -285,19 +289,15 @@ def merge_published(shown: pd.DataFrame, key: str, ours: list[str], theirs, diff
     return shown
 
 
-def _present(value) -> bool:
-    return value is not None and value == value
-
-
 def _mean_sd(column: str, mean: float | None, sd: float | None) -> str:
     """One ``mean ± sd`` cell, to the precision format_table gives the column: a parameter
     count is one integer (it is the same for every seed), seconds have one decimal."""
     if column == "params":
-        return "" if mean is None or mean != mean else f"{mean:.0f}"
+        return f"{mean:.0f}" if _present(mean) else ""
     digits = 1 if column == "train_seconds" else 4
-    if mean is None or mean != mean:
+    if not _present(mean):
         return ""
-    return f"{mean:.{digits}f}" + ("" if sd is None or sd != sd else f" ± {sd:.{digits}f}")
+    return f"{mean:.{digits}f}" + (f" ± {sd:.{digits}f}" if _present(sd) else "")
 
 
 def format_seed_table(table: pd.DataFrame, fmt: str = "markdown") -> str:
