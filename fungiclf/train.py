@@ -18,16 +18,17 @@ import time
 from pathlib import Path
 
 import hydra
-import yaml
 from hydra.core.hydra_config import HydraConfig
 from hydra.errors import HydraException
 from omegaconf import DictConfig, OmegaConf
 
 from fungiclf.cli import ctrl_c_that_lands, outlive_closed_stdout
 from fungiclf.data.dataset import list_items, load_pixels
+from fungiclf.data.prepare import cache_key
 from fungiclf.data.views import views_warning
+from fungiclf import runs
 from fungiclf.errors import FungiclfError
-from fungiclf.evaluation.run_folder import read_metrics, write_json, write_run_folder
+from fungiclf.evaluation.run_folder import write_run_folder
 from fungiclf.evaluation.summary import print_summary
 from fungiclf.experiments import expand_row
 from fungiclf.seeding import seed_everything
@@ -35,8 +36,8 @@ from fungiclf.settings import Settings, fingerprint, to_config
 from fungiclf.settings.compose_errors import composition_error_line
 from fungiclf.settings.resolve import check_task, resolve
 from fungiclf.tracking import log_finished_run
-from fungiclf.training.job import train_and_evaluate
-from fungiclf.training.resume import STATE_DIR, replace_atomically
+from fungiclf.training.job import train_job
+from fungiclf.runs import STATE_DIR, write_json, write_yaml
 from fungiclf.training.session import fresh_session
 
 log = logging.getLogger("fungiclf.train")
@@ -62,12 +63,12 @@ def run(settings: Settings, run_dir: Path) -> dict:
     listing = list_items(settings.dataset, settings.seed, settings.paths.cache_dir)
     samples = listing.samples
     check_task(settings, samples.class_names, samples.labels, samples.groups, listing.split)   # before decoding
-    write_yaml(run_dir / "config_resolved.yaml", to_config(settings))    # exactly what runs
+    write_yaml(run_dir / runs.CONFIG, to_config(settings))    # exactly what runs
     data = load_pixels(listing, settings.preprocess, settings.filters, settings.seed, settings.paths.cache_dir)
     if warning := views_warning(settings, data.images.shape[1:3]):   # before training; metrics.json keeps it too
         log.warning("%s", warning["message"])
     timings: dict = {"data_seconds": time.perf_counter() - started, "data_from_cache": data.from_cache}
-    trained = train_and_evaluate(settings, data, run_dir, stamp)
+    trained = train_job(settings, data, run_dir, stamp)
     timings.update(train_seconds=trained.outcome.train_seconds, eval_seconds=trained.outcome.eval_seconds)
     if trained.cv_seconds is not None:
         timings["cv_seconds"] = trained.cv_seconds
@@ -78,22 +79,28 @@ def run(settings: Settings, run_dir: Path) -> dict:
     return metrics
 
 
-def write_yaml(path: Path, content: dict) -> None:
-    replace_atomically(path, lambda tmp: Path(tmp).write_text(yaml.safe_dump(content, sort_keys=False)))
-
-
 def run_job(cfg: DictConfig, run_dir: Path, task_overrides: list[str] | None = None) -> float | None:
     """Train one job; a failure is recorded in its run folder as metrics.json with status
     "failed" and the one-line error (never over a completed run's metrics.json).
 
     ``task_overrides`` (the job's command-line overrides) pick an experiment row and are
     written to .hydra/overrides.yaml. A folder that holds a completed run of another config
-    is left untouched unless ``resume=true``. Returns ``optimized_metric``'s value (for
+    is left untouched unless ``resume=true``; a folder of someone else's files, or one another
+    live job holds (runs.locked), is refused before anything in it is written. Returns ``optimized_metric``'s value (for
     sweepers), or None for a failed job.
     """
     run_dir = Path(run_dir)
-    previous = read_metrics(run_dir)
-    completed = previous is not None and previous.get("status") == "completed"
+    try:
+        refuse_foreign_folder(run_dir)
+        with runs.locked(run_dir):
+            return _run_locked_job(cfg, run_dir, task_overrides)
+    except FungiclfError as exc:   # raised before the job began (it records its own): nothing was touched
+        return _record_failure(run_dir, cfg, str(exc), keep=True)
+
+
+def _run_locked_job(cfg: DictConfig, run_dir: Path, task_overrides: list[str] | None) -> float | None:
+    previous = runs.completed_metrics(run_dir)
+    completed = previous is not None
     if not completed:   # a completed run's folder is only written once the job is known to replace it
         write_hydra_files(run_dir, cfg, task_overrides)
     try:
@@ -101,8 +108,9 @@ def run_job(cfg: DictConfig, run_dir: Path, task_overrides: list[str] | None = N
         settings = resolve(cfg)
         stamp = fingerprint(settings)
         if completed and previous.get("config_fingerprint") == stamp and settings.resume:
+            check_same_data(run_dir, previous, settings)
             log.info("resume=true: %s already holds a completed run of this config; skipping it", run_dir)
-            return _metric_value(previous, settings.optimized_metric)
+            return runs.dig(previous, settings.optimized_metric)
         if completed and previous.get("config_fingerprint") != stamp and not settings.resume:
             raise FungiclfError(f"{run_dir} holds a completed run of another config; choose another hydra.run.dir, "
                                 f"or pass resume=true to replace it")
@@ -121,7 +129,30 @@ def run_job(cfg: DictConfig, run_dir: Path, task_overrides: list[str] | None = N
         first = str(exc).splitlines()[0] if str(exc) else ""
         return _record_failure(run_dir, cfg, f"{type(exc).__name__}: {first}", keep=completed)
     print_summary(metrics, run_dir)
-    return _metric_value(metrics, settings.optimized_metric)
+    return runs.dig(metrics, settings.optimized_metric)
+
+
+def check_same_data(run_dir: Path, previous: dict, settings: Settings) -> None:
+    """Skip a completed run only when its images are the ones listed now (the cache key:
+    paths, sizes, mtimes, inodes and ctimes, so content changes count): a result is never
+    answered from data that has changed since."""
+    listing = list_items(settings.dataset, settings.seed, settings.paths.cache_dir)
+    now = cache_key(listing.samples, settings.preprocess.pixels)
+    if previous.get("data_fingerprint") != now:
+        raise FungiclfError(f"resume=true: the images changed since {run_dir} completed (data fingerprint "
+                            f"{previous.get('data_fingerprint')}, now {now}); its results are of the old images: "
+                            f"train on the new ones in another hydra.run.dir (a completed run is never replaced)")
+
+
+def refuse_foreign_folder(run_dir: Path) -> None:
+    """A run folder is fungiclf's alone: one that holds files but is no run folder of ours
+    (hydra.run.dir=~/Documents) is refused before anything in it is written or removed."""
+    if not run_dir.is_dir() or runs.is_run_folder(run_dir):
+        return
+    foreign = sorted(p.name for p in run_dir.iterdir() if p.name not in runs.RUN_FILES and not p.name.endswith(".log"))
+    if foreign:
+        raise FungiclfError(f"{run_dir} holds files that are not a fungiclf run's ({', '.join(foreign[:3])}"
+                            f"{', ...' if len(foreign) > 3 else ''}); point hydra.run.dir at a new or empty folder")
 
 
 def _log_interrupt(run_dir: Path) -> None:
@@ -132,20 +163,12 @@ def _log_interrupt(run_dir: Path) -> None:
 def write_hydra_files(run_dir: Path, cfg: DictConfig, task_overrides: list[str] | None) -> None:
     """.hydra/config.yaml, overrides.yaml (and hydra.yaml inside Hydra), written by the job
     itself (hydra.output_subdir is null) so that a refused job changes nothing."""
-    folder = run_dir / ".hydra"
+    folder = run_dir / runs.HYDRA_DIR
     folder.mkdir(parents=True, exist_ok=True)
     OmegaConf.save(cfg, folder / "config.yaml")
-    write_yaml(folder / "overrides.yaml", list(task_overrides or []))
+    write_yaml(run_dir / runs.OVERRIDES, list(task_overrides or []))
     if HydraConfig.initialized():
         OmegaConf.save(OmegaConf.create({"hydra": OmegaConf.to_container(HydraConfig.get())}), folder / "hydra.yaml")
-
-
-def _metric_value(metrics: dict, key: str) -> float | None:
-    """metrics[key] for a dotted key path such as "val.f1_macro"."""
-    value = metrics
-    for part in key.split("."):
-        value = value.get(part) if isinstance(value, dict) else None
-    return value
 
 
 def _record_failure(run_dir: Path, cfg: DictConfig, message: str, keep: bool = False) -> None:
@@ -155,7 +178,7 @@ def _record_failure(run_dir: Path, cfg: DictConfig, message: str, keep: bool = F
     log.error("%s", message)
     if not keep:
         run_dir.mkdir(parents=True, exist_ok=True)
-        write_json(run_dir / "metrics.json", {
+        write_json(run_dir / runs.METRICS, {
             "status": "failed", "error": message,
             "dataset": OmegaConf.select(cfg, "dataset.name"), "model": OmegaConf.select(cfg, "model.name")})
     if failures_file := os.environ.get(FAILURES_FILE_ENV):
@@ -167,7 +190,9 @@ def _record_failure(run_dir: Path, cfg: DictConfig, message: str, keep: bool = F
 def hydra_main(cfg: DictConfig) -> float | None:
     outlive_closed_stdout()   # again in a launcher's worker process, whose stdout is its own
     hydra_config = HydraConfig.get()
-    return run_job(cfg, Path(hydra_config.runtime.output_dir), list(hydra_config.overrides.task))
+    # The overrides as typed: resolving them would run their interpolations (${oc.env:UNSET}) outside the job's checks.
+    overrides = OmegaConf.to_container(hydra_config.overrides.task, resolve=False)
+    return run_job(cfg, Path(hydra_config.runtime.output_dir), overrides)
 
 
 def main() -> None:

@@ -3,7 +3,8 @@
 "The 'lr' parameter of optimizer must be a float in (0, inf). Got -1 instead."
 """
 
-from collections.abc import Iterable
+import math
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from fungiclf.errors import ConfigError
@@ -39,13 +40,25 @@ def check_number(
     expected = f"{kind} in {bracket}{lo}, {hi}]" if high is not None else f"{kind} in {bracket}{lo}, inf)"
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise invalid(name, owner, expected, value)
-    if integer and not float(value).is_integer():
+    if not math.isfinite(value) or integer and not float(value).is_integer():
         raise invalid(name, owner, expected, value)
     if low is not None and (value < low or (low_open and value == low)):
         raise invalid(name, owner, expected, value)
     if high is not None and value > high:
         raise invalid(name, owner, expected, value)
     return int(value) if integer else value
+
+
+def check_finite(content: Any, where: str) -> None:
+    """Refuse NaN and infinity anywhere in a config tree, naming the key: no setting of
+    fungiclf means "not a number", and a range check (``value < low``) lets NaN through."""
+    if isinstance(content, float) and not math.isfinite(content):
+        owner, _, name = where.rpartition(".")
+        raise invalid(name or where, owner or "the config", "a finite number", content)
+    items = content.items() if isinstance(content, Mapping) else \
+        enumerate(content) if isinstance(content, (list, tuple)) else ()
+    for key, value in items:
+        check_finite(value, f"{where}.{key}" if where else str(key))
 
 
 def check_size(value: Any, name: str = "size", owner: str = "preprocess") -> tuple[int, int]:

@@ -24,7 +24,9 @@ from fungiclf.cli import stop_on_closed_pipe
 from fungiclf.data.dataset import load_samples
 from fungiclf.data.fetch import MAX_EXPANDED_GB, MAX_RATIO, Limits, fetch
 from fungiclf.data.inventory import take_inventory
+from fungiclf.data.prepare import is_entry
 from fungiclf.errors import ConfigError, FungiclfError
+from fungiclf.runs import write_output
 from fungiclf.settings.resolve import resolve_dataset
 
 log = logging.getLogger("fungiclf.data")
@@ -87,16 +89,23 @@ def cmd_info(args: argparse.Namespace) -> None:
                   "groups": int(items["group"].nunique()) if grouped else None,
                   "per_class": inventory.per_class().to_dict("records"), "sixteen_bit": deep,
                   "unreadable": unreadable.to_dict("records"), "exact_duplicates": exact, "pixel_duplicates": pixel}
-        Path(args.json).write_text(json.dumps(report, indent=1))
+        write_output(Path(args.json), lambda tmp: Path(tmp).write_text(json.dumps(report, indent=1)))
     print("\n".join(lines))
 
 
 def cmd_cache_clear(args: argparse.Namespace) -> None:
     root = Path(args.cache_dir or compose_config().paths.cache_dir).expanduser() / "prepared"
-    entries = [p for p in root.iterdir()] if root.is_dir() else []
-    size = sum(f.stat().st_size for p in entries for f in p.rglob("*") if f.is_file())
-    shutil.rmtree(root, ignore_errors=True)
-    print(f"Removed {len(entries)} prepared-array entries ({size / 1e6:.1f} MB) from {root}")
+    found = sorted(root.iterdir()) if root.is_dir() else []
+    ours = [p for p in found if p.is_dir() and not p.is_symlink() and is_entry(p)]
+    size = sum(f.stat().st_size for p in ours for f in p.rglob("*") if f.is_file())
+    for entry in ours:
+        shutil.rmtree(entry)
+    if root.is_dir() and not any(root.iterdir()):
+        root.rmdir()
+    print(f"Removed {len(ours)} prepared-array entries ({size / 1e6:.1f} MB) from {root}")
+    if left := [p.name for p in found if p not in ours]:
+        print(f"Left {len(left)} entries that fungiclf did not make (no manifest naming them): "
+              f"{', '.join(left[:5])}{', ...' if len(left) > 5 else ''}")
 
 
 def parser() -> argparse.ArgumentParser:

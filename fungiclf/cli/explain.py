@@ -12,7 +12,9 @@ skipped), 1 (error).
 """
 
 import argparse
+import os
 import sys
+from collections import Counter
 from pathlib import Path
 
 from fungiclf.cli import SOME_SKIPPED, run_image_command
@@ -22,6 +24,7 @@ from fungiclf.evaluation.plots import plot_gradcam
 from fungiclf.inference.gradcam import cam_model, grad_cam
 from fungiclf.inference.images import find_images, load_images
 from fungiclf.inference.run import load_run, pick_run
+from fungiclf.runs import check_output, write_output
 
 
 def parser() -> argparse.ArgumentParser:
@@ -49,7 +52,9 @@ def run(args: argparse.Namespace) -> int:
     if not images.paths:
         raise FungiclfError(f"none of {' '.join(args.images)} could be read as an image")
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    targets = [out / f"{name}_gradcam.png" for name in output_names(images.paths)]
+    for target in targets:   # every refusal before any file is written
+        check_output(target, images.paths)
     written = 0
     for start in range(0, len(images.paths), max(1, args.batch_size)):
         batch = images.pixels[start:start + args.batch_size]
@@ -58,12 +63,33 @@ def run(args: argparse.Namespace) -> int:
         heat = grad_cam(cam, batch, predicted)
         for i, path in enumerate(images.paths[start:start + args.batch_size]):
             name, p = loaded.classes[predicted[i]], proba[i, predicted[i]]
-            target = out / f"{path.stem}_gradcam.png"
-            plot_gradcam(images.originals[start + i], heat[i], f"{path.name}: predicted {name} (p={p:.3f})", target)
+            title = f"{path.name}: predicted {name} (p={p:.3f})"
+            write_output(targets[start + i], lambda tmp: plot_gradcam(images.originals[start + i], heat[i], title, tmp),
+                         images.paths)
             written += 1
     plural = "s" if written != 1 else ""
     print(f"{written} Grad-CAM image{plural} of layer {cam.layer!r} written to {out}; {len(images.skipped)} skipped")
     return SOME_SKIPPED if images.skipped else 0
+
+
+def output_names(paths: list[Path]) -> list[str]:
+    """One name per image, unique: its stem, or where two images share a stem (a/x.jpg and
+    b/x.jpg, x.jpg and x.png) its path below their common folder ("a__x_jpg")."""
+    counts = Counter(path.stem for path in paths)
+    root = os.path.commonpath([os.path.abspath(path.parent) for path in paths]) if paths else ""
+    names = []
+    for path in paths:
+        if counts[path.stem] == 1:
+            names.append(path.stem)
+        else:
+            relative = Path(os.path.relpath(os.path.abspath(path), root))
+            names.append("__".join([*relative.parent.parts, relative.name.replace(".", "_")]))
+    seen: Counter = Counter()
+    for i, name in enumerate(names):   # the same file named twice (a.png and ./a.png)
+        seen[name] += 1
+        if seen[name] > 1:
+            names[i] = f"{name}_{seen[name]}"
+    return names
 
 
 def main(argv: list[str] | None = None) -> None:

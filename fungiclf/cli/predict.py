@@ -32,12 +32,12 @@ from fungiclf.data.views import TTA_VIEWS, usable_views
 from fungiclf.errors import FungiclfError
 from fungiclf.evaluation.metrics import as_two_columns, predict_labels
 from fungiclf.evaluation.plots import plot_confusion
-from fungiclf.evaluation.run_folder import write_csv, write_json, write_npz
 from fungiclf.evaluation.summary import summary_lines
 from fungiclf.inference.external import external_record, folder_labels, seen_by_run, seen_warning
 from fungiclf.inference.images import find_images, load_images
 from fungiclf.inference.run import load_run, pick_run, predict_views
 from fungiclf.progress import progress_bar
+from fungiclf.runs import check_output, json_text, write_output
 
 log = logging.getLogger("fungiclf.predict")
 
@@ -70,12 +70,15 @@ def parser() -> argparse.ArgumentParser:
                         help="the images sit in folders named after the run's classes: also measure the run on them")
     parser.add_argument("--features", metavar="FILE",
                         help="also write each image's features (the classifier's input) to this .npz file")
+    parser.add_argument("--trust-pickle", action="store_true",
+                        help="load a scikit-learn run's model.joblib (a pickle: it runs code as it loads; only for "
+                             "folders you made or trust)")
     return parser
 
 
 def run(args: argparse.Namespace) -> int:
     folder = pick_run(Path(args.run), args.best)
-    loaded = load_run(folder)
+    loaded = load_run(folder, trust_pickle=args.trust_pickle)
     paths, missing = find_images(args.images)
     images = load_images(paths, loaded.pixels)
     images.skipped[:0] = missing
@@ -96,19 +99,25 @@ def run(args: argparse.Namespace) -> int:
     proba = as_two_columns(raw)
     table = prediction_table(images.paths, proba, predict_labels(raw, loaded.threshold), loaded.classes, args.top_k)
     out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
+    inputs = [*images.paths, *paths]
+    outputs = [out] + ([out.with_name(f"{out.stem}_metrics.json"), out.with_name(f"{out.stem}_confusion.png")]
+                       if y_true is not None else []) + ([Path(args.features)] if args.features else [])
+    for output in outputs:   # every refusal before any file is written
+        check_output(output, inputs)
     if y_true is not None:
         table.insert(1, "true", np.array(loaded.classes)[y_true])
         record = external_record(y_true, raw, loaded.threshold, loaded.classes, loaded.name, seen=seen)
-        write_json(out.with_name(f"{out.stem}_metrics.json"), {"run": str(folder), **record})
-        plot_confusion(np.array(record["test"]["confusion_matrix"]), loaded.classes,
-                       out.with_name(f"{out.stem}_confusion.png"), title="labelled images")
+        text = json_text({"run": str(folder), **record})
+        write_output(outputs[1], lambda tmp: Path(tmp).write_text(text), inputs)
+        write_output(outputs[2], lambda tmp: plot_confusion(np.array(record["test"]["confusion_matrix"]),
+                                                            loaded.classes, tmp, title="labelled images"), inputs)
     if features is not None:
-        Path(args.features).parent.mkdir(parents=True, exist_ok=True)
-        extra = {} if y_true is None else {"true": table["true"].to_numpy(str)}
-        write_npz(Path(args.features), paths=table["path"].to_numpy(str), features=features.astype(np.float32),
-                  predicted=table["predicted"].to_numpy(str), **extra)
-    write_csv(out, table)
+        arrays = {"paths": table["path"].to_numpy(str), "features": features.astype(np.float32),
+                  "predicted": table["predicted"].to_numpy(str)}
+        if y_true is not None:
+            arrays["true"] = table["true"].to_numpy(str)
+        write_output(Path(args.features), lambda tmp: _save_npz(tmp, arrays), inputs)
+    write_output(out, lambda tmp: table.to_csv(tmp, index=False), inputs)
     shown = table[["path", "predicted"]].assign(probability=proba.max(1).round(4))
     print(shown.head(20).to_markdown(index=False))
     more = f" (first 20 of {len(table)})" if len(table) > 20 else ""
@@ -118,6 +127,13 @@ def run(args: argparse.Namespace) -> int:
     if y_true is not None:
         print("\n".join(summary_lines(record, "labels from folder names")))
     return SOME_SKIPPED if images.skipped else 0
+
+
+def _save_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    """np.savez through an open file, so that its name is kept as given (savez appends .npz
+    to a name) and a named pipe can take it."""
+    with open(path, "wb") as f:
+        np.savez(f, **arrays)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -28,10 +28,11 @@ import pandas as pd  # noqa: E402
 
 from fungiclf.cli import stop_on_closed_pipe  # noqa: E402
 from fungiclf.errors import FungiclfError  # noqa: E402
-from fungiclf.evaluation.run_folder import write_csv, write_json, write_text  # noqa: E402
-from fungiclf.evaluation.report import (aggregate_seeds, collect, common_folder, compare_runs, dig, find_runs,  # noqa: E402
+from fungiclf.evaluation.report import (BUILT_IN, aggregate_seeds, collect, common_folder, compare_runs,  # noqa: E402
                                         format_comparison, format_seed_table, format_table, override_columns,
-                                        read_run, run_labels, run_overrides, setting_labels)
+                                        run_labels, setting_labels)
+from fungiclf.runs import (HISTORY, METRICS, PREDICTIONS, dig, find_runs, json_text, read_overrides,  # noqa: E402
+                           read_run, write_output)
 
 
 def comparison_bars(table: pd.DataFrame, metric: str, by_seed: bool) -> pd.DataFrame:
@@ -132,7 +133,7 @@ def plot_learning_curve(table: pd.DataFrame, key: str, metric: str, path: Path) 
 
 def best_epoch_value(run: Path, column: str) -> float | None:
     """history.csv's ``column`` at the run's best epoch (None for sklearn runs)."""
-    history_file, metrics = run / "history.csv", read_run(run)
+    history_file, metrics = run / HISTORY, read_run(run)
     if not history_file.is_file() or not metrics.get("best_epoch"):
         return None
     history = pd.read_csv(history_file)
@@ -146,7 +147,7 @@ def plot_histories(table: pd.DataFrame, path: Path) -> None:
     figure, (loss, accuracy) = plt.subplots(1, 2, figsize=(11, 4))
     done = table[table["status"] == "completed"]
     for (_, row), label in zip(done.iterrows(), run_labels(done)):
-        history_file = Path(row["run"]) / "history.csv"
+        history_file = Path(row["run"]) / HISTORY
         history = pd.read_csv(history_file) if history_file.is_file() else None
         if history is not None and {"val_loss", "val_accuracy"} <= set(history.columns):
             loss.plot(range(1, len(history) + 1), history["val_loss"], label=label)
@@ -180,7 +181,7 @@ def best_command(table: pd.DataFrame, select_by: str) -> str:
     done["_mean"] = done.fillna({c: "" for c in setting}).groupby(setting, dropna=False)["_value"].transform("mean")
     best = done.loc[done["_mean"].idxmax()]
     dropped = ("dataset.fraction=", "cv.folds=", "hparams_search=") + (("seed=", "+seed=", "++seed=") if seeds else ())
-    overrides = [o for o in run_overrides(Path(best["run"])) if not o.startswith(dropped)]
+    overrides = [o for o in read_overrides(Path(best["run"])) if not o.startswith(dropped)]
     return " ".join(["fungiclf-train", *overrides, "dataset.fraction=1.0", "cv.folds=3"])
 
 
@@ -215,7 +216,7 @@ def main(argv: list[str] | None = None) -> None:
         report(args)
     except BrokenPipeError:
         stop_on_closed_pipe()
-    except OSError as exc:   # an --out that cannot be written
+    except (OSError, FungiclfError) as exc:   # an --out that cannot be written, or is refused
         fail(str(exc))
     except KeyboardInterrupt:
         print("fungiclf-report: interrupted", file=sys.stderr)
@@ -230,12 +231,14 @@ def report(args: argparse.Namespace) -> None:
         except FungiclfError as exc:
             fail(str(exc))
         if args.out:
-            Path(args.out).mkdir(parents=True, exist_ok=True)
-            write_json(Path(args.out) / "compare.json", result)
+            inputs = [Path(run) / name for run in args.compare for name in (METRICS, PREDICTIONS)]
+            write_output(Path(args.out) / "compare.json", lambda tmp: Path(tmp).write_text(json_text(result)), inputs)
         print(format_comparison(result))
         return
     if not args.paths:
         fail("give run or sweep folders (or --compare RUN_A RUN_B)")
+    if args.metric in BUILT_IN:
+        fail(f"--metric {args.metric}: a column of the table, not a numeric metrics.json key (e.g. test.accuracy)")
     runs = find_runs(args.paths)
     if not runs:
         fail(f"no metrics.json under {' '.join(args.paths)}")
@@ -245,26 +248,26 @@ def report(args: argparse.Namespace) -> None:
         fail(f"--metric {args.metric}: no completed run has this numeric metrics.json key "
              f"(e.g. test.accuracy, test.f1_macro, test.roc_auc, val.f1_macro, cv.val_mean.f1_macro)")
     out = Path(args.out) if args.out else common_folder(runs)
-    out.mkdir(parents=True, exist_ok=True)
-    write_csv(out / "summary.csv", table)
+    write_output(out / "summary.csv", lambda tmp: table.to_csv(tmp, index=False))
     text = format_table(table, args.format)
-    write_text(out / ("summary.md" if args.format == "markdown" else "summary.tex"), text + "\n")
+    write_output(out / ("summary.md" if args.format == "markdown" else "summary.tex"),
+                 lambda tmp: Path(tmp).write_text(text + "\n"))
     seeds = [c for c in override_columns(table) if c in ("seed", "seed (override)")]
     by_seed = bool(seeds) if args.by_seed is None else args.by_seed
     if by_seed:
         grouped = aggregate_seeds(table, args.metric)
-        write_csv(out / "summary_by_seed.csv", grouped)
+        write_output(out / "summary_by_seed.csv", lambda tmp: grouped.to_csv(tmp, index=False))
         seed_text = format_seed_table(grouped, args.format)
         name = "summary_by_seed.md" if args.format == "markdown" else "summary_by_seed.tex"
-        write_text(out / name, seed_text + "\n")
+        write_output(out / name, lambda tmp: Path(tmp).write_text(seed_text + "\n"))
     if args.metric in table and table[args.metric].notna().any():
-        plot_comparison(table, args.metric, out / "comparison.png", by_seed)
+        write_output(out / "comparison.png", lambda tmp: plot_comparison(table, args.metric, tmp, by_seed))
     if args.curve:
         if args.curve not in table:
             fail(f"--curve {args.curve}: no run varies it")
-        plot_learning_curve(table, args.curve, args.metric, out / "curve.png")
+        write_output(out / "curve.png", lambda tmp: plot_learning_curve(table, args.curve, args.metric, tmp))
     if args.history:
-        plot_histories(table, out / "history.png")
+        write_output(out / "history.png", lambda tmp: plot_histories(table, tmp))
     print(seed_text if by_seed else text)
     failed = int((table["status"] != "completed").sum())
     print(f"\n{len(table)} runs, {failed} failed or incomplete; written to {out}"

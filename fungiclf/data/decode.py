@@ -2,6 +2,10 @@
 uint8 0-255 throughout."""
 
 import hashlib
+import io
+import os
+import re
+import warnings
 from dataclasses import dataclass
 
 import cv2
@@ -12,21 +16,30 @@ from fungiclf.errors import DecodeError
 
 COLOR_CHANNELS = {"gray": 1, "rgb": 3}
 FITS = ["stretch", "crop", "pad"]   # how an image of another aspect ratio meets preprocess.size
-JPEG_START, JPEG_END = b"\xff\xd8", b"\xff\xd9"
+JPEG_START, JPEG_END, JPEG_SCAN = b"\xff\xd8", b"\xff\xd9", b"\xff\xda"
+# A JPEG is decoded with its EXIF orientation applied (a phone photo tagged "rotate 90"
+# stands upright); IMREAD_UNCHANGED, which keeps alpha and 16 bits, ignores it, and JPEGs
+# have neither.
+JPEG_FLAGS = cv2.IMREAD_ANYCOLOR | cv2.IMREAD_ANYDEPTH
 
 
 def decode_unchanged(raw: bytes | np.ndarray) -> np.ndarray:
-    """Decode encoded image bytes as stored: any depth, BGR(A) channel order.
+    """Decode encoded image bytes as stored: any depth, BGR(A) channel order; a JPEG upright
+    by its EXIF orientation.
 
-    A JPEG without its end-of-image marker is refused: OpenCV would silently fill the
-    missing rows with gray.
+    A JPEG whose last scan has no end-of-image marker after it is refused: OpenCV would
+    silently fill the missing rows with gray. Bytes after the marker (what some cameras and
+    editors append) are allowed.
     """
     buffer = np.frombuffer(raw, np.uint8) if isinstance(raw, bytes) else raw
     if buffer.size == 0:
         raise DecodeError("empty file")
-    if bytes(buffer[:2]) == JPEG_START and JPEG_END not in bytes(buffer[-64:]):
-        raise DecodeError("truncated JPEG (no end-of-image marker)")
-    image = cv2.imdecode(buffer, cv2.IMREAD_UNCHANGED)
+    jpeg = bytes(buffer[:2]) == JPEG_START
+    if jpeg:
+        data = buffer.tobytes()
+        if data.rfind(JPEG_END) < data.rfind(JPEG_SCAN):   # an EXIF thumbnail's marker comes before the scan
+            raise DecodeError("truncated JPEG (no end-of-image marker after its last scan)")
+    image = cv2.imdecode(buffer, JPEG_FLAGS if jpeg else cv2.IMREAD_UNCHANGED)
     if image is None or image.size == 0:
         raise DecodeError("not a readable image")
     return image
@@ -60,17 +73,24 @@ class Decoded:
     peak: int
 
 
-def decode_file(path: str, bit_depth: int = 16) -> Decoded:
-    """Read and decode one image file; raises DecodeError when it cannot.
+def decode_file(path: str, bit_depth: int = 16, max_megapixels: float = 100.0,
+                max_file_mb: float = 1024.0) -> Decoded:
+    """Read and decode one image file; raises DecodeError when it cannot, or when it is
+    larger than ``max_file_mb`` megabytes or its header declares more than ``max_megapixels``
+    million pixels (checked before reading, and before decoding).
 
     Args:
         path: the image file.
         bit_depth: significant bits of a 16-bit file's values (see to_uint8_rgb).
     """
     try:
+        size = os.stat(path).st_size
+        if size > max_file_mb * 1e6:
+            raise DecodeError(f"{size / 1e6:.0f} MB, over preprocess.max_file_mb={max_file_mb:g}: not read")
         raw = np.fromfile(path, dtype=np.uint8)
     except OSError as exc:  # permissions, a file that vanished, an I/O error
         raise DecodeError(f"cannot read ({exc.strerror or exc})") from None
+    check_header(raw, max_megapixels)
     digest = hashlib.blake2b(raw.data, digest_size=16).hexdigest()
     if is_dicom(raw):
         image, mode = decode_dicom(raw)
@@ -80,6 +100,30 @@ def decode_file(path: str, bit_depth: int = 16) -> Decoded:
     colors = color_channels(stored)
     peak = int(colors.max()) if colors.dtype.kind in "ui" else 255
     return Decoded(image, image_mode(stored), digest, pixel_digest(image), peak)
+
+
+def check_header(raw: np.ndarray, max_megapixels: float) -> None:
+    """Refuse a file whose header declares more than ``max_megapixels`` million pixels, before
+    decoding it. Pillow reads the header alone; a format it does not know is left to OpenCV."""
+    from PIL import Image
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(raw.data)) as header:
+                width, height = header.size
+    except Image.DecompressionBombError as exc:   # over twice Pillow's own limit: its message says the size
+        declared = re.search(r"\((\d+) pixels\)", str(exc))
+        pixels = int(declared.group(1)) if declared else 2 * Image.MAX_IMAGE_PIXELS
+        if pixels > max_megapixels * 1e6:
+            raise DecodeError(f"its header declares {pixels / 1e6:.0f} megapixels, over preprocess.max_megapixels="
+                              f"{max_megapixels:g}: not decoded") from None
+        return
+    except Exception:   # DICOM, or a file Pillow cannot read: OpenCV decides
+        return
+    if width * height > max_megapixels * 1e6:
+        raise DecodeError(f"its header declares {width}x{height} pixels ({width * height / 1e6:.0f} megapixels), over "
+                          f"preprocess.max_megapixels={max_megapixels:g}: not decoded")
 
 
 def decode_array(array: np.ndarray) -> Decoded:
@@ -128,17 +172,28 @@ def to_uint8_rgb(image: np.ndarray, bgr: bool = False, bit_depth: int = 16) -> n
     """Normalise depth and channels: uint8, (H, W) gray or (H, W, 3) RGB.
 
     A 16-bit image is scaled so that ``2**bit_depth - 1`` becomes 255 (values above it are
-    clipped): 16 for the container's full range, 12 for a 12-bit camera's files. Other
-    non-uint8 depths are stretched from their minimum to their maximum.
+    clipped): 16 for the container's full range, 12 for a 12-bit camera's files. A float
+    image is scaled by its type's range, [0, 1] to 0-255, the same for every image (never by
+    its own minimum and maximum, which would make a dim image as bright as a bright one);
+    one with values outside [0, 1] is refused with the reason, as is another integer type
+    whose values do not fit 0-255.
     """
     image = color_channels(image)
     if image.dtype == np.uint16:
         image = np.minimum(image * (255.0 / ((1 << bit_depth) - 1)), 255.0).round().astype(np.uint8)
-    elif image.dtype != np.uint8:
+    elif image.dtype.kind == "f":
         if not np.isfinite(image).all():
             raise DecodeError("pixels that are not finite numbers (NaN or infinity)")
         lo, hi = float(image.min()), float(image.max())
-        image = ((image - lo) / (hi - lo or 1.0) * 255).round().astype(np.uint8)
+        if lo < 0 or hi > 1:
+            raise DecodeError(f"float pixels from {lo:g} to {hi:g}, outside [0, 1], the range fungiclf scales "
+                              f"floats by: save them as 8- or 16-bit integers, or scaled to [0, 1]")
+        image = (image * 255.0).round().astype(np.uint8)
+    elif image.dtype != np.uint8:   # int8, int32, int64 ...: taken as they are when they fit 0-255
+        if image.dtype.kind not in "iu" or image.min() < 0 or image.max() > 255:
+            raise DecodeError(f"{image.dtype} pixels from {image.min()} to {image.max()}: fungiclf reads 8- and "
+                              f"16-bit unsigned integers, other integers within 0-255, and floats in [0, 1]")
+        image = image.astype(np.uint8)
     if bgr and image.ndim == 3:
         image = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
     return np.ascontiguousarray(image)

@@ -24,6 +24,9 @@ class PixelSettings:
             crop the centre, or pad with black).
         bit_depth: significant bits of 16-bit files' values (8-16): ``2**bit_depth - 1`` decodes
             to 255, larger values are clipped. 8-bit files are not affected.
+        max_megapixels: a file whose header says it has more pixels (millions) is skipped
+            before it is decoded (a 109 KB PNG can declare 30000x30000).
+        max_file_mb: a larger file (megabytes) is skipped before it is read.
         denoise: one of DENOISERS.
         denoise_kernel: median / Gaussian kernel side in pixels (odd).
         denoise_h: non-local means filter strength (OpenCV's h; larger removes more noise).
@@ -36,6 +39,8 @@ class PixelSettings:
     size: tuple[int, int]
     fit: str = "stretch"
     bit_depth: int = 16
+    max_megapixels: float = 100.0
+    max_file_mb: float = 1024.0
     denoise: str = "none"
     denoise_kernel: int = 3
     denoise_h: float = 10.0

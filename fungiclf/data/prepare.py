@@ -2,10 +2,12 @@
 
 Cache entry ``<cache_dir>/prepared/<key>/``: ``images.npy`` (N, H, W, C) uint8, loaded
 memory-mapped, and ``manifest.json`` (key, shape, kept indices, skipped files, and per
-kept item a digest of its file bytes and of its decoded pixels, for duplicate checks). The key
-hashes the item list (path, size, mtime, or the array bytes) and every preprocessing
-setting, so a changed file or setting makes a new entry. Entries are written to a
-temporary folder and renamed into place; a half-written or damaged entry fails
+kept item a digest of its file bytes and of its decoded pixels, for duplicate checks, and a
+checksum of images.npy's pixels). The key hashes the item list (path, size, mtime, and the
+inode and ctime that no copy tool restores, or the array bytes) and every preprocessing
+setting, so a changed file or setting makes a new entry, even one whose size and mtime were
+kept (``cp -p``, rsync, unzip). Entries are written to a temporary folder and renamed into
+place; a half-written or damaged entry (its pixels no longer match their checksum) fails
 verification on load and is rebuilt.
 """
 
@@ -20,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import xxhash
 
 from fungiclf.data.decode import (COLOR_CHANNELS, DecodeError, decode_array, decode_file, follows_bit_depth,
                                   sixteen_bit_summary)
@@ -30,7 +33,8 @@ from fungiclf.progress import progress_bar
 
 log = logging.getLogger(__name__)
 
-CACHE_FORMAT = 4
+CACHE_FORMAT = 5
+MANIFEST = "manifest.json"
 
 
 @dataclass
@@ -65,17 +69,31 @@ def cache_key(samples: Samples, settings: PixelSettings) -> str:
     if samples.paths is not None:
         for path in samples.paths:
             stat = os.stat(path)
-            digest.update(f"{path}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+            digest.update(f"{path}\0{stat.st_size}\0{stat.st_mtime_ns}\0{stat.st_ino}\0{stat.st_ctime_ns}\n".encode())
     else:
         digest.update(np.ascontiguousarray(samples.images).data)
         digest.update(str(samples.images.shape).encode())
     return digest.hexdigest()[:20]
 
 
+def pixels_checksum(images: np.ndarray) -> str:
+    """xxh3 of the pixel bytes: one pass at several GB/s (benchmarks/decode_cache.py)."""
+    return xxhash.xxh3_64_hexdigest(memoryview(np.ascontiguousarray(images)).cast("B"))
+
+
+def is_entry(folder: Path) -> bool:
+    """Whether ``folder`` is a cache entry fungiclf made: its manifest names it by its key."""
+    try:
+        manifest = json.loads((Path(folder) / MANIFEST).read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(manifest, dict) and manifest.get("key") == Path(folder).name and "format" in manifest
+
+
 def _load_entry(folder: Path, key: str) -> Prepared | None:
     """The verified entry in ``folder``, or None when missing or damaged."""
     try:
-        manifest = json.loads((folder / "manifest.json").read_text())
+        manifest = json.loads((folder / MANIFEST).read_text())
         images = np.load(folder / "images.npy", mmap_mode="r")
         kept = np.asarray(manifest["kept"], dtype=np.int64)
         file_digests = np.asarray(manifest["file_digests"], dtype=object)
@@ -83,6 +101,8 @@ def _load_entry(folder: Path, key: str) -> Prepared | None:
         if manifest["key"] != key or list(images.shape) != manifest["shape"] or images.dtype != np.uint8 \
                 or not len(kept) == len(file_digests) == len(pixel_digests) == images.shape[0]:
             raise ValueError("manifest does not match images.npy")
+        if manifest["pixels_xxh3"] != pixels_checksum(images):
+            raise ValueError("its pixels do not match their checksum")
     except FileNotFoundError:
         return None
     except Exception as exc:
@@ -105,7 +125,8 @@ def _decode_all(samples: Samples, settings: PixelSettings, workers: int) -> tupl
     def one(i: int) -> None:
         try:
             item = decode_array(samples.images[i]) if samples.paths is None \
-                else decode_file(samples.paths[i], settings.bit_depth)
+                else decode_file(samples.paths[i], settings.bit_depth, settings.max_megapixels,
+                                 settings.max_file_mb)
             out[i] = model_pixels(item.image, settings)
             file_digests[i], pixel_digests[i] = item.file_digest, item.pixel_digest
             if follows_bit_depth(item.mode):
@@ -149,11 +170,12 @@ def prepare(samples: Samples, settings: PixelSettings, cache_dir: str | None, wo
     manifest = {"key": key, "format": CACHE_FORMAT, "shape": list(images.shape),
                 "settings": dataclasses.asdict(settings), "kept": kept.tolist(), "skipped": skipped,
                 "n_items": len(samples), "file_digests": file_digests.tolist(),
-                "pixel_digests": pixel_digests.tolist(), "sixteen_bit": sixteen_bit}
+                "pixel_digests": pixel_digests.tolist(), "sixteen_bit": sixteen_bit,
+                "pixels_xxh3": pixels_checksum(images)}
     try:
         tmp.mkdir(parents=True)
         np.save(tmp / "images.npy", images)
-        (tmp / "manifest.json").write_text(json.dumps(manifest))
+        (tmp / MANIFEST).write_text(json.dumps(manifest))
     except OSError as exc:   # the images are decoded: a cache that cannot be written costs only the next decode
         shutil.rmtree(tmp, ignore_errors=True)
         log.warning("Not caching the prepared images: cannot write %s (%s; paths.cache_dir=%s)",

@@ -5,6 +5,7 @@ import collections
 import logging
 import os
 import re
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -219,6 +220,16 @@ def npz_labels(y: np.ndarray, file: Path, key: str) -> np.ndarray:
     return y.astype(np.int64)
 
 
+def npz_expanded_bytes(file: Path) -> int:
+    """What an .npz's arrays take once loaded (its members' uncompressed sizes), read from
+    the archive's directory without loading anything; 0 for a file that is no zip archive."""
+    try:
+        with zipfile.ZipFile(file) as archive:
+            return sum(member.file_size for member in archive.infolist())
+    except (zipfile.BadZipFile, OSError):
+        return 0
+
+
 def load_npz(path: str, class_names: list[str] | None = None, **_: object) -> Samples:
     """A MedMNIST-style .npz: {train,val,test}_images (N,H,W[,C]) and _labels (N,1).
 
@@ -230,10 +241,17 @@ def load_npz(path: str, class_names: list[str] | None = None, **_: object) -> Sa
         raise DataError(f"dataset.path {str(file)!r} does not exist" if not file.exists() else
                         f"dataset.path {str(file)!r} is a folder, not a MedMNIST-style .npz file (a folder of class "
                         f"folders is read by dataset=image_folder)")
+    expanded, memory = npz_expanded_bytes(file), os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    if expanded > memory:
+        raise DataError(f"{str(file)!r} expands to {expanded / 1e9:.1f} GB, more than this machine's "
+                        f"{memory / 1e9:.1f} GB of memory: it is refused before it is loaded")
     try:
         data = np.load(file)
     except Exception as exc:  # numpy raises several types for a non-npz file
         raise DataError(f"{str(file)!r} is not a readable .npz file ({type(exc).__name__})") from None
+    if not isinstance(data, np.lib.npyio.NpzFile):
+        raise DataError(f"{str(file)!r} is a single .npy array, not a .npz archive of {SPLITS[0]}_images, "
+                        f"{SPLITS[0]}_labels, ... (np.savez writes one)")
     images, labels, ids, given = [], [], [], []
     for split in SPLITS:
         for key in (f"{split}_images", f"{split}_labels"):

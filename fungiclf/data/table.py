@@ -3,6 +3,8 @@
 The layout of CheXpert- or Kaggle-style label files."""
 
 import logging
+import os
+import unicodedata
 from pathlib import Path
 
 import numpy as np
@@ -68,10 +70,16 @@ def load_csv(path: str, group_pattern: str | None = None, class_names: list[str]
     columns = {**COLUMNS, **(columns or {})}
     table = read_table(file, columns)
     images = table[columns["image"]].str.strip()
-    repeated = images[images.duplicated()]
+    # One file is one row however it is spelled (a.jpg, ./a.jpg, sub/../a.jpg, a link to it).
+    resolved = images.map(lambda name: os.path.realpath(file.parent / Path(name).expanduser()))
+    repeated = images[resolved.duplicated()]
     if len(repeated):
-        raise DataError(f"{str(file)!r}: {len(repeated)} images are listed more than once (first: {repeated.iloc[0]!r})")
-    labels = table[columns["label"]].str.strip()
+        raise DataError(f"{str(file)!r}: {len(repeated)} images are listed more than once (first: {repeated.iloc[0]!r}, "
+                        f"perhaps under another spelling of its path)")
+    # One class however its name is encoded: é typed as one code point (NFC) or as e + accent (NFD).
+    labels = table[columns["label"]].str.strip().map(lambda label: unicodedata.normalize("NFC", label))
+    if class_names:
+        class_names = [unicodedata.normalize("NFC", str(name)) for name in class_names]
     names = list(class_names) if class_names else sorted(set(labels))
     unknown = sorted(set(labels) - set(names))
     if unknown:

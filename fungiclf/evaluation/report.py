@@ -1,39 +1,20 @@
 """Collect run folders into one table: overrides that vary, main metrics with their
 intervals, per-class recall, published numbers; seeds aggregated; two runs compared."""
 
-import glob
-import json
 import os
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import yaml
 
 from fungiclf.errors import FungiclfError
+from fungiclf.runs import PREDICTIONS, RunFolderError, dig, read_overrides, read_run
 from fungiclf.evaluation.uncertainty import mcnemar_exact, paired_bootstrap
 
 METRICS = ["accuracy", "precision_macro", "recall_macro", "f1_macro", "f1_weighted", "roc_auc"]
 CI_METRICS = ["accuracy", "f1_macro", "roc_auc"]      # the metrics with bootstrap intervals (test.ci95)
 BUILT_IN = ["run", "status", "model", "dataset"]
 NEAR = 0.005  # a published accuracy within this of the majority rate counts as "at" it
-
-
-def find_runs(paths: list[str]) -> list[Path]:
-    """Run folders under each path or glob: folders holding metrics.json, and job folders of a
-    sweep (holding .hydra/) that have none yet (incomplete). CV fold folders are excluded."""
-    runs: set[Path] = set()
-    for pattern in paths:
-        pattern = os.path.expanduser(pattern)
-        matches = sorted(map(Path, glob.glob(pattern))) if any(c in pattern for c in "*?[") else [Path(pattern)]
-        for root in matches:
-            if (root / "metrics.json").is_file():
-                runs.add(root)
-                continue
-            found = [f.parent for f in root.rglob("metrics.json")]
-            found += [h.parent for h in root.rglob(".hydra") if h.is_dir()]
-            runs |= {run for run in found if "cv" not in run.relative_to(root).parts[:-1]}
-    return sorted(runs)
 
 
 def common_folder(runs: list[Path]) -> Path:
@@ -46,31 +27,8 @@ def common_folder(runs: list[Path]) -> Path:
     return Path(relative)     # as the user wrote the runs: relative to the current folder
 
 
-def run_overrides(run: Path) -> list[str]:
-    """The command-line overrides of a run (``.hydra/overrides.yaml``), as given."""
-    file = run / ".hydra" / "overrides.yaml"
-    return list(yaml.safe_load(file.read_text()) or []) if file.is_file() else []
-
-
 def _overrides(run: Path) -> dict[str, str]:
-    return dict(item.lstrip("+~").split("=", 1) for item in run_overrides(run) if "=" in item)
-
-
-def read_run(run: Path) -> dict:
-    """metrics.json of a run, or a stand-in with status "incomplete" when it has none (a job
-    killed or still running) or it cannot be read."""
-    try:
-        return json.loads((run / "metrics.json").read_text())
-    except (OSError, ValueError):
-        return {"status": "incomplete", "error": "no readable metrics.json (killed, or still running)"}
-
-
-def dig(metrics: dict, key: str) -> float | None:
-    """metrics["test"]["f1_macro"] for key "test.f1_macro"; None when absent or not a number."""
-    value = metrics
-    for part in key.split("."):
-        value = value.get(part) if isinstance(value, dict) else None
-    return value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+    return dict(item.lstrip("+~").split("=", 1) for item in read_overrides(run) if "=" in item)
 
 
 def class_columns(metrics: dict) -> dict[str, float | None]:
@@ -147,7 +105,11 @@ def collect(runs: list[Path], sort_by: str = "test.f1_macro") -> pd.DataFrame:
     rows, overrides = [], []
     for run in runs:
         metrics = read_run(run)
-        overrides.append(_overrides(run))
+        try:
+            overrides.append(_overrides(run))
+        except RunFolderError as exc:   # one unreadable folder costs its row, not the table
+            overrides.append({})
+            metrics = {"status": "unreadable", "error": str(exc)}
         rows.append(run_row(run, metrics, sort_by))
     table = pd.DataFrame(rows)
     if table.empty:
@@ -331,8 +293,9 @@ def compare_runs(run_a: Path, run_b: Path, seed: int = 0) -> dict:
     metrics = []
     for run in (run_a, run_b):
         content = read_run(run)
-        if content.get("status") != "completed":
-            raise FungiclfError(f"{run} is not a completed run (status {content.get('status')!r})")
+        if content["status"] != "completed":
+            reason = f": {content['error']}" if content["status"] == "unreadable" else ""
+            raise FungiclfError(f"{run} is not a completed run (status {content['status']!r}){reason}")
         metrics.append(content)
     fingerprints = [m.get("split_fingerprint") for m in metrics]
     if fingerprints[0] != fingerprints[1]:
@@ -341,7 +304,7 @@ def compare_runs(run_a: Path, run_b: Path, seed: int = 0) -> dict:
                             f"dataset, seed and split settings")
     if metrics[0]["classes"] != metrics[1]["classes"]:
         raise FungiclfError(f"the runs have different classes: {metrics[0]['classes']} vs {metrics[1]['classes']}")
-    a, b = (pd.read_csv(run / "predictions.csv", dtype={"id": str, "true": str, "predicted": str,
+    a, b = (pd.read_csv(run / PREDICTIONS, dtype={"id": str, "true": str, "predicted": str,
                                                         "group": str}) for run in (run_a, run_b))
     joined = a.merge(b, on="id", suffixes=("_a", "_b"), validate="one_to_one")
     if len(joined) != len(a) or len(joined) != len(b) or (joined["true_a"] != joined["true_b"]).any():

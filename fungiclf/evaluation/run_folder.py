@@ -1,57 +1,18 @@
 """Writing the run folder's files (contract in DESIGN.md), each written atomically."""
 
 import dataclasses
-import json
-import math
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from fungiclf import runs
 from fungiclf.data.views import views_warning
 from fungiclf.evaluation.metrics import report_table
 from fungiclf.evaluation.plots import plot_confusion, plot_curves
 from fungiclf.evaluation.summary import majority_warning
 from fungiclf.provenance import provenance, resources
-from fungiclf.training.compute import precision_warning
-from fungiclf.training.resume import replace_atomically
-
-
-def _clean(value):
-    """JSON-safe: numpy scalars to Python, NaN/inf to None."""
-    if isinstance(value, dict):
-        return {str(k): _clean(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_clean(v) for v in value]
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
-
-
-def write_json(path: Path, payload: dict) -> None:
-    replace_atomically(path, lambda tmp: Path(tmp).write_text(json.dumps(_clean(payload), indent=2) + "\n"))
-
-
-def write_text(path: Path, text: str) -> None:
-    replace_atomically(path, lambda tmp: Path(tmp).write_text(text))
-
-
-def write_csv(path: Path, table: pd.DataFrame) -> None:
-    replace_atomically(path, lambda tmp: table.to_csv(tmp, index=False))
-
-
-def write_npz(path: Path, **arrays: np.ndarray) -> None:
-    replace_atomically(path, lambda tmp: np.savez(tmp, **arrays))   # the temporary name ends in .npz: savez keeps it
-
-
-def read_metrics(run_dir: Path) -> dict | None:
-    """metrics.json of a run folder, or None when missing or unreadable (half-written)."""
-    try:
-        return json.loads((Path(run_dir) / "metrics.json").read_text())
-    except (OSError, ValueError):
-        return None
+from fungiclf.runs import write_csv, write_json
 
 
 def labelled_matrix(cm: list[list[int]], names: list[str]) -> pd.DataFrame:
@@ -88,10 +49,8 @@ def metrics_record(settings, data, trained, timings: dict, fingerprint: str) -> 
         "data_fingerprint": data.fingerprint, "split_fingerprint": data.split_fingerprint,
         "provenance": provenance(), "resources": resources(),
     }
-    compute_warning = precision_warning(trained.compute) if trained.compute is not None else None
     views = views_warning(settings, data.images.shape[1:3])
-    metrics["warnings"] = [*data.warnings, *outcome.warnings,
-                           *filter(None, [compute_warning, views, majority_warning(metrics)])]
+    metrics["warnings"] = [*data.warnings, *outcome.warnings, *filter(None, [views, majority_warning(metrics)])]
     return metrics
 
 
@@ -99,16 +58,16 @@ def write_run_folder(run_dir: Path, settings, data, trained, timings: dict, fing
     """Every file of a completed run (DESIGN.md's run-folder contract), metrics.json last;
     returns its content."""
     outcome, names = trained.outcome, data.class_names
-    write_csv(run_dir / "split.csv", data.split_table())
+    write_csv(run_dir / runs.SPLIT, data.split_table())
     if len(data.removed) or "low_variance" in data.quality or settings.filters.drop_duplicates:
-        write_csv(run_dir / "removed.csv", data.removed)
+        write_csv(run_dir / runs.REMOVED, data.removed)
     if outcome.history is not None:
-        write_csv(run_dir / "history.csv", outcome.history)
-        plot_curves(outcome.history, run_dir / "curves.png")
-    write_csv(run_dir / "predictions.csv", outcome.predictions)
-    write_csv(run_dir / "classification_report.csv", report_table(outcome.y_true, outcome.y_pred, names))
-    write_csv(run_dir / "confusion_matrix.csv", labelled_matrix(outcome.test["confusion_matrix"], names))
-    plot_confusion(np.array(outcome.test["confusion_matrix"]), names, run_dir / "confusion_matrix.png")
+        write_csv(run_dir / runs.HISTORY, outcome.history)
+        plot_curves(outcome.history, run_dir / runs.CURVES)
+    write_csv(run_dir / runs.PREDICTIONS, outcome.predictions)
+    write_csv(run_dir / runs.CLASS_REPORT, report_table(outcome.y_true, outcome.y_pred, names))
+    write_csv(run_dir / runs.CONFUSION_CSV, labelled_matrix(outcome.test["confusion_matrix"], names))
+    plot_confusion(np.array(outcome.test["confusion_matrix"]), names, run_dir / runs.CONFUSION_PNG)
     metrics = metrics_record(settings, data, trained, timings, fingerprint)
-    write_json(run_dir / "metrics.json", metrics)
+    write_json(run_dir / runs.METRICS, metrics)
     return metrics

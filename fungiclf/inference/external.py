@@ -8,8 +8,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from omegaconf import OmegaConf
 
+from fungiclf import runs
 from fungiclf.errors import FungiclfError
 from fungiclf.evaluation.metrics import as_two_columns, classification_metrics, predict_labels
 from fungiclf.evaluation.summary import majority_warning
@@ -38,13 +38,13 @@ def seen_by_run(paths: list[Path], file_digests: list[str], folder: Path) -> dic
     "val": n} for the items of its split.csv that it did not exclude, found by file (under its
     config_resolved.yaml dataset.path; links resolved) or by bytes (``file_digests``, one per
     path, against split.csv's file_digest: a copy under another path). Empty when none are."""
-    config, split = folder / "config_resolved.yaml", folder / "split.csv"
+    split = folder / runs.SPLIT
     if not split.is_file():
         return {}
     rows = pd.read_csv(split, dtype=str, keep_default_na=False)
     learned = rows[rows["split"].isin(["train", "val"]) & (rows["excluded"] == "")]
     by_bytes = dict(zip(learned["file_digest"], learned["split"])) if "file_digest" in learned else {}
-    source = OmegaConf.select(OmegaConf.load(config), "dataset.path") if config.is_file() else None
+    source = (runs.read_config(folder).get("dataset") or {}).get("path")
     by_file = {}
     if source:
         root = Path(source) if Path(source).is_dir() else Path(source).parent   # a CSV's images are relative to its folder

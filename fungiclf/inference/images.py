@@ -47,7 +47,10 @@ def find_images(arguments: list[str]) -> tuple[list[Path], list[tuple[str, str]]
         elif path.exists():
             found.append(path)
         elif any(c in argument for c in "*?["):
-            found += [Path(p) for p in sorted(glob.glob(str(path), recursive=True)) if Path(p).is_file()]
+            matches = [Path(p) for p in sorted(glob.glob(str(path), recursive=True)) if Path(p).is_file()]
+            found += matches
+            if not matches:
+                missing.append((argument, "the glob matches no file"))
         else:
             missing.append((argument, "no such file, folder or glob match"))
     return list(dict.fromkeys(found)), missing
@@ -60,7 +63,7 @@ def load_images(paths: list[Path], settings: PixelSettings, keep_originals: bool
     kept, pixels, originals, skipped, digests = [], [], [], [], []
     for path in progress_bar(paths, at_least=200, desc="decode", unit="img", leave=False):
         try:
-            decoded = decode_file(str(path), settings.bit_depth)
+            decoded = decode_file(str(path), settings.bit_depth, settings.max_megapixels, settings.max_file_mb)
         except DecodeError as exc:
             skipped.append((str(path), str(exc)))
             continue

@@ -2,7 +2,6 @@
 trained with, its decision threshold and test-time views, and its model, loaded safely."""
 
 import logging
-import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -10,14 +9,13 @@ from pathlib import Path
 import joblib
 import keras
 import numpy as np
-from omegaconf import OmegaConf
 
 from fungiclf.data.enhance import PixelSettings
 from fungiclf.data.filters import Filters
 from fungiclf.data.views import dihedral
-from fungiclf.errors import FungiclfError
-from fungiclf.evaluation.report import dig, find_runs, read_run
-from fungiclf.models import feature_extractor
+from fungiclf import runs
+from fungiclf.errors import ConfigError, FungiclfError
+from fungiclf.models import estimator_types, feature_extractor
 from fungiclf.models.classical import predict_proba
 from fungiclf.settings.resolve import resolve_preprocess
 
@@ -70,60 +68,69 @@ def pick_run(path: Path, best: str | None = None) -> Path:
     """``path`` itself when it is a run folder; with ``best``, the completed run under a
     sweep folder whose metrics.json value ``best`` (a val metric) is highest."""
     path = Path(path)
-    if (path / "metrics.json").is_file() and best is None:
+    if (path / runs.METRICS).is_file() and best is None:
         return path
     if best is None:
         raise FungiclfError(f"{path} holds no metrics.json; give a run folder, or a sweep folder with --best METRIC")
-    scored = [(dig(read_run(run), best), run) for run in find_runs([str(path)])
-              if read_run(run).get("status") == "completed"]
+    found = [(runs.completed_metrics(run), run) for run in runs.find_runs([str(path)])]
+    scored = [(runs.dig(record, best), run) for record, run in found if record is not None]
     scored = [(value, run) for value, run in scored if value is not None]
     if not scored:
-        raise FungiclfError(f"no completed run under {path} has the metric {best!r}")
+        raise FungiclfError(f"no completed run under {path} has the numeric metric {best!r}")
     value, run = max(scored, key=lambda item: item[0])
     log.info("Best run by %s: %s (%.4f)", best, run, value)
     return run
 
 
-def load_keras_model(file: Path) -> keras.Model:
-    """A model.keras loaded with safe_mode on; a file that needs unsafe deserialisation
-    (a Lambda layer with code) or is not a Keras model is a one-line FungiclfError."""
-    try:
-        return keras.models.load_model(file, compile=False, safe_mode=True)
-    except ValueError as exc:
-        if "safe_mode" in str(exc) or "Lambda" in str(exc):
-            raise FungiclfError(f"{file} needs unsafe deserialisation (a Lambda layer with Python code); "
-                                f"fungiclf never writes one, so it is refused") from None
-        raise FungiclfError(f"{file} is not a Keras model this version can load: {str(exc).splitlines()[0][:200]}") \
-            from None
-    except (OSError, zipfile.BadZipFile, KeyError, TypeError) as exc:
-        raise FungiclfError(f"{file} is not a Keras model file ({type(exc).__name__})") from None
+def load_run(folder: Path, trust_pickle: bool = False) -> LoadedRun:
+    """Read a completed run folder: metrics.json, config_resolved.yaml and its model file,
+    each validated; a model.joblib (pickle: it runs code as it loads) only with ``trust_pickle``.
 
-
-def load_run(folder: Path) -> LoadedRun:
-    """Read a completed run folder: metrics.json, config_resolved.yaml and its model file."""
+    Raises:
+        RunFolderError: a file is missing or malformed, or the model does not fit the classes.
+    """
     folder = Path(folder)
-    metrics = read_run(folder)
-    if metrics.get("status") != "completed":
-        raise FungiclfError(f"{folder} is not a completed run (metrics.json status: {metrics.get('status')!r}); "
+    metrics = runs.read_metrics(folder)
+    if metrics["status"] != "completed":
+        raise FungiclfError(f"{folder} is not a completed run (metrics.json status: {metrics['status']!r}); "
                             f"only a completed run's model is loaded")
-    config_file = folder / "config_resolved.yaml"
-    if not config_file.is_file():
-        raise FungiclfError(f"{folder} has no config_resolved.yaml: the preprocessing it trained with is unknown")
-    cfg = OmegaConf.to_container(OmegaConf.load(config_file), resolve=True)
+    cfg = runs.read_config(folder)
     threshold = (metrics.get("threshold") or {}).get("value")
     if threshold is None:
         setting = (cfg.get("model") or {}).get("threshold", 0.5)
-        threshold = setting if isinstance(setting, (int, float)) else 0.5
-    pixels = resolve_preprocess(cfg.get("preprocess") or {}, Filters())[0].pixels
-    run = LoadedRun(folder, [str(c) for c in metrics["classes"]], pixels, float(threshold),
-                    str((cfg.get("trainer") or {}).get("tta") or "none"), str(metrics.get("model", "")))
-    if (folder / "model.keras").is_file():
-        run.model = load_keras_model(folder / "model.keras")
-    elif (folder / "model.joblib").is_file():
-        run.estimator = joblib.load(folder / "model.joblib")   # a completed run of ours: see the check above
+        threshold = setting if isinstance(setting, (int, float)) and 0 < setting < 1 else 0.5
+    try:
+        pixels = resolve_preprocess(cfg.get("preprocess") or {}, Filters())[0].pixels
+    except (ConfigError, AttributeError, TypeError) as exc:
+        raise runs.RunFolderError(f"{folder / runs.CONFIG}: preprocess: {exc}") from None
+    classes = [str(c) for c in metrics["classes"]]
+    run = LoadedRun(folder, classes, pixels, float(threshold), str((cfg.get("trainer") or {}).get("tta") or "none"),
+                    str(metrics.get("model") or ""))
+    if (folder / runs.KERAS_MODEL).is_file():
+        run.model = runs.load_keras_model(folder / runs.KERAS_MODEL)
+        width = run.model.outputs[0].shape[-1]
+        if width != len(classes) and not (width == 1 and len(classes) == 2):
+            raise runs.RunFolderError(f"{folder / runs.KERAS_MODEL} outputs {width} values; metrics.json names "
+                                      f"{len(classes)} classes: the model is not this run's")
+    elif (folder / runs.SKOPS_MODEL).is_file():
+        run.estimator = runs.load_estimator(folder / runs.SKOPS_MODEL, estimator_types())
+        run.estimator = _fits_classes(run.estimator, classes, folder / runs.SKOPS_MODEL)
+    elif (folder / runs.PICKLE_MODEL).is_file():
+        if not trust_pickle:
+            raise FungiclfError(f"{folder / runs.PICKLE_MODEL} is a pickle, which runs code as it loads; load it "
+                                f"only if you trust who made the folder, with --trust-pickle")
+        run.estimator = _fits_classes(joblib.load(folder / runs.PICKLE_MODEL), classes, folder / runs.PICKLE_MODEL)
     else:
-        raise FungiclfError(f"{folder} has no model.keras or model.joblib")
+        raise runs.RunFolderError(f"{folder} has no {runs.KERAS_MODEL} or {runs.SKOPS_MODEL}")
     return run
+
+
+def _fits_classes(estimator: object, classes: list[str], file: Path) -> object:
+    """``estimator`` when it predicts as many classes as the run names."""
+    known = getattr(estimator, "classes_", None)
+    if known is None or len(known) != len(classes):
+        raise runs.RunFolderError(f"{file} is not a fitted estimator of the run's {len(classes)} classes")
+    return estimator
 
 
 def predict_views(outputs: Callable[[np.ndarray], np.ndarray], images: np.ndarray, views: tuple[int, ...],

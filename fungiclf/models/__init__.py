@@ -77,6 +77,11 @@ def build_estimator(model):
     return get_spec(model.name).builder(**model.params)
 
 
+def estimator_types() -> list[type]:
+    """The scikit-learn estimator classes the registry builds: what a saved model.skops may hold."""
+    return [type(spec.builder()) for spec in MODELS.values() if spec.kind == "sklearn"]
+
+
 def output_units(head: str, num_classes: int) -> tuple[int, str]:
     """(units, activation) of the classifier: softmax over classes, or 1 sigmoid unit."""
     if head == "sigmoid":

@@ -9,7 +9,6 @@ the items are listed and split, still before any image is decoded.
 
 import dataclasses
 import importlib.util
-import json
 import os
 import re
 from collections.abc import Mapping
@@ -29,6 +28,7 @@ from fungiclf.data.samples import SPLITS
 from fungiclf.data.synthetic import CLASSES as SYNTHETIC_CLASSES
 from fungiclf.data.table import COLUMNS as CSV_COLUMNS
 from fungiclf.data.views import TTA_VIEWS
+from fungiclf import runs
 from fungiclf.errors import ConfigError
 from fungiclf.evaluation.metrics import THRESHOLD_RULES
 from fungiclf.models import MODELS, RUNNER_KEYS, min_input_size
@@ -41,7 +41,8 @@ from fungiclf.settings.schema import (DatasetSchema, LoggerSchema, MlflowSchema,
                                       TensorboardSchema, TrainerSchema, TrainSchema)
 from fungiclf.training.compute import JIT_MODES, PRECISIONS
 from fungiclf.training.optimizers import OPTIMIZERS, SCHEDULES
-from fungiclf.validation import (check_bool, check_choice, check_number, check_size, check_text, invalid)
+from fungiclf.validation import (check_bool, check_choice, check_finite, check_number, check_size, check_text,
+                                 invalid)
 
 SOURCES = [*PATH_SOURCES, "synthetic"]   # those that read dataset.path, and the generated set
 MONITORS = ["val_loss", "val_accuracy", "val_f1_macro"]
@@ -72,7 +73,13 @@ def resolve(cfg: DictConfig) -> Settings:
     try:
         content = OmegaConf.to_container(cfg, resolve=True, throw_on_missing=False)
     except Exception as exc:   # an interpolation that cannot be resolved (${oc.env:...} and the like)
-        raise ConfigError(f"the config cannot be resolved: {' '.join(str(exc).split())[:300]}") from None
+        key = getattr(exc, "full_key", None)
+        unset = re.search(r"Environment variable '([^']+)' not found", str(exc))
+        if key and unset:
+            raise ConfigError(f"{key}: the environment variable {unset.group(1)} is not set") from None
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ConfigError(f"{key or 'the config'} cannot be resolved: {first[:300]}") from None
+    check_finite(content, "")
     check_schema_keys(content, TrainSchema, "")
     for group, schema in (("dataset", DatasetSchema), ("preprocess", PreprocessSchema), ("trainer", TrainerSchema)):
         check_schema_keys(content.get(group) or {}, schema, group)
@@ -223,6 +230,9 @@ def resolve_preprocess(p: dict, filters: Filters) -> tuple[PreprocessSettings, F
         size=check_size(p.get("size")),
         fit=check_choice(p.get("fit", "stretch"), FITS, "fit", "preprocess"),
         bit_depth=int(check_number(p.get("bit_depth", 16), "bit_depth", "preprocess", 8, 16, integer=True)),
+        max_megapixels=float(check_number(p.get("max_megapixels", 100), "max_megapixels", "preprocess", 0,
+                                          low_open=True)),
+        max_file_mb=float(check_number(p.get("max_file_mb", 1024), "max_file_mb", "preprocess", 0, low_open=True)),
         denoise=check_choice(p.get("denoise", "none") or "none", DENOISERS, "denoise", "preprocess"),
         denoise_kernel=kernel,
         denoise_h=float(check_number(p.get("denoise_h", 10.0), "denoise_h", "preprocess", 0, low_open=True)),
@@ -286,16 +296,16 @@ def resolve_model(m: dict) -> ModelSettings:
 
 def check_init_run(folder: Path, name: str) -> str:
     """model.weights=RUN: a completed run folder of model ``name`` with its model.keras."""
-    metrics_file = folder / "metrics.json"
     try:
-        metrics = json.loads(metrics_file.read_text())
-    except (OSError, ValueError):
-        raise ConfigError(f"model.weights={folder}: the folder has no readable metrics.json; give a run folder "
-                          f"of fungiclf-train (in a sweep: one job's folder)") from None
-    missing = [file for file in ("model.keras", "config_resolved.yaml", "split.csv") if not (folder / file).is_file()]
-    if metrics.get("status") != "completed" or missing:
-        raise ConfigError(f"model.weights={folder}: not a completed run with its model.keras, config_resolved.yaml "
-                          f"and split.csv (status {metrics.get('status')!r}, missing {missing or 'nothing'})")
+        metrics = runs.read_metrics(folder)
+    except runs.RunFolderError as exc:
+        raise ConfigError(f"model.weights={folder}: {exc}; give a run folder of fungiclf-train (in a sweep: one "
+                          f"job's folder)") from None
+    needed = (runs.KERAS_MODEL, runs.CONFIG, runs.SPLIT)
+    missing = [file for file in needed if not (folder / file).is_file()]
+    if metrics["status"] != "completed" or missing:
+        raise ConfigError(f"model.weights={folder}: not a completed run with its {', '.join(needed)} "
+                          f"(status {metrics['status']!r}, missing {missing or 'nothing'})")
     if metrics.get("model") != name:
         raise ConfigError(f"model.weights={folder} is a run of model {metrics.get('model')!r}; this job builds "
                           f"{name!r}: its weights start only the same model")
@@ -462,6 +472,9 @@ def check_task(settings: Settings, class_names: list[str], labels: np.ndarray, g
         raise ConfigError(f"model.head=sigmoid needs exactly 2 classes; the dataset has {classes}")
     if isinstance(model.threshold, str) and classes != 2:
         raise ConfigError(f"model.threshold={model.threshold} needs a two-class task; the dataset has {classes}")
+    if model.threshold != 0.5 and classes != 2:
+        raise ConfigError(f"model.threshold={model.threshold} is a cut on p(class 1) of a two-class task; the "
+                          f"dataset has {classes} classes, where the most likely class wins: leave it at 0.5")
     in_train = np.unique(labels[split == "train"])
     if len(in_train) < 2:
         raise ConfigError(f"the train split holds {len(in_train)} class ({[class_names[i] for i in in_train]}): "

@@ -102,6 +102,8 @@ class PreprocessSchema:
     fit: Any = "stretch"          # stretch | crop | pad: other aspect ratios
     cache: Any = True             # bool
     bit_depth: Any = 16           # int in [8, 16]: significant bits of 16-bit files
+    max_megapixels: Any = 100     # float > 0: larger images (by their header) are skipped before decoding
+    max_file_mb: Any = 1024       # float > 0: larger files are skipped before they are read
     denoise: Any = "none"         # none | median | gaussian | nlmeans
     denoise_kernel: Any = 3       # odd int in [1, 31]
     denoise_h: Any = 10.0         # float > 0

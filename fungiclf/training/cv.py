@@ -11,7 +11,8 @@ import numpy as np
 from fungiclf.data.dataset import Dataset
 from fungiclf.data.split import kfold_indices
 from fungiclf.training.fit import plan_fit
-from fungiclf.training.resume import STATE_DIR, prepare_state, replace_atomically
+from fungiclf.runs import STATE_DIR, replace_atomically
+from fungiclf.training.resume import prepare_state
 from fungiclf.training.run import fit_and_evaluate
 from fungiclf.training.session import fresh_session
 
@@ -46,7 +47,7 @@ def cross_validate(settings, data: Dataset, run_dir: Path, fingerprint: str) -> 
         if record is None:
             log.info("CV fold %d/%d: %d fit, %d held out <cv.folds=%d>", k + 1, folds, len(fit), len(holdout), folds)
             fresh_session()
-            prepare_state(fold_dir, fingerprint, settings.resume)
+            prepare_state(fold_dir, fingerprint, settings.resume, data.fingerprint)
             outcome = fit_and_evaluate(settings, fold_dataset(data, pool[fit], pool[holdout]), fold_dir,
                                        plan_fit(settings.model, settings.trainer), reported=False,
                                        first=settings.cv.refit and k == 0)

@@ -13,11 +13,12 @@ from fungiclf.data.batches import ArrayBatches
 from fungiclf.data.dataset import Dataset
 from fungiclf.models.applications import unfreeze_top
 from fungiclf.training.balance import class_weights, oversample
-from fungiclf.training.callbacks import ValMacroF1, monitor_mode
+from fungiclf.training.callbacks import StopOnNaN, ValMacroF1, monitor_mode
 from fungiclf.training.optimizers import build_optimizer
 from fungiclf.training.resume import (AtomicCheckpoint, EpochBackup, EpochSync, ReplayingEarlyStopping,
                                       ReplayingReduceLROnPlateau, finished_phase, logged_epochs, mark_finished,
-                                      phase_dir, replace_atomically)
+                                      phase_dir)
+from fungiclf.runs import HISTORY, KERAS_MODEL, replace_atomically
 
 log = logging.getLogger(__name__)
 
@@ -168,7 +169,7 @@ def fit_keras(model: keras.Model, data: Dataset, plan: FitPlan, settings, run_di
         else:
             log.info("resume=true: phase %d finished before; not run again", phase.number)
             best_value = done.get("best_value")
-        histories.append(logged_epochs(phase_dir(run_dir, phase.number) / "history.csv").assign(phase=phase.number))
+        histories.append(logged_epochs(phase_dir(run_dir, phase.number) / HISTORY).assign(phase=phase.number))
     for batches in (train_batches, val_batches):
         if batches is not None:
             batches.close()
@@ -193,7 +194,7 @@ def run_phase(model: keras.Model, phase: Phase, plan: FitPlan, settings, run_dir
     optimizer = build_optimizer(settings.optimizer, len(train_batches), phase.epochs, phase.lr_scale)
     compile_model(model, optimizer, settings.model.head == "sigmoid", trainer.label_smoothing, trainer.jit_compile)
     done_epochs = EpochBackup.saved_epoch(folder)
-    past = logged_epochs(folder / "history.csv")
+    past = logged_epochs(folder / HISTORY)
     past = past[past["epoch"] < done_epochs] if len(past) else past
     past_logs = past.drop(columns="epoch").to_dict("records") if len(past) else []
     if done_epochs:
@@ -208,11 +209,12 @@ def run_phase(model: keras.Model, phase: Phase, plan: FitPlan, settings, run_dir
     if val_f1 is not None:
         callbacks.append(val_f1)
     # The history row of an epoch is written before its backup, so after a kill it is never behind it.
-    callbacks += [keras.callbacks.TerminateOnNaN(), LogLearningRate(),
-                  keras.callbacks.CSVLogger(str(folder / "history.csv"), append=True)]
+    stop_on_nan = StopOnNaN()
+    callbacks += [stop_on_nan, LogLearningRate(),
+                  keras.callbacks.CSVLogger(str(folder / HISTORY), append=True)]
     if plan.select:
         callbacks += [
-            AtomicCheckpoint(str(run_dir / "model.keras"), monitor=plan.monitor, mode=mode, save_best_only=True,
+            AtomicCheckpoint(str(run_dir / KERAS_MODEL), monitor=plan.monitor, mode=mode, save_best_only=True,
                              initial_value_threshold=best_so_far),
             ReplayingEarlyStopping(past_logs, monitor=plan.monitor, mode=mode, patience=trainer.patience),
         ]
@@ -227,14 +229,15 @@ def run_phase(model: keras.Model, phase: Phase, plan: FitPlan, settings, run_dir
              plan.monitor)
     model.fit(train_batches, validation_data=val_batches, epochs=phase.epochs, callbacks=callbacks,
               verbose=trainer.verbose)
-    history = logged_epochs(folder / "history.csv")
+    stop_on_nan.check()
+    history = logged_epochs(folder / HISTORY)
     if plan.select and plan.monitor in history:
         values = history[plan.monitor]
         phase_best = values.min() if mode == "min" else values.max()
         best_so_far = phase_best if best_so_far is None else (min if mode == "min" else max)(best_so_far, phase_best)
     mark_finished(run_dir, phase.number, {"best_value": None if best_so_far is None else float(best_so_far)})
     if not plan.select:
-        replace_atomically(run_dir / "model.keras", lambda tmp: model.save(tmp))
+        replace_atomically(run_dir / KERAS_MODEL, lambda tmp: model.save(tmp))
     return best_so_far
 
 
@@ -274,5 +277,5 @@ def _best(history: pd.DataFrame, monitor: str) -> tuple[int, float]:
 
 def _reload(run_dir: Path, model: keras.Model) -> keras.Model:
     """The best checkpoint (model.keras), or ``model`` itself if no epoch was ever saved."""
-    checkpoint = run_dir / "model.keras"
+    checkpoint = run_dir / KERAS_MODEL
     return keras.models.load_model(checkpoint) if checkpoint.exists() else model

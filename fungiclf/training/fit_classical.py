@@ -4,7 +4,6 @@ import logging
 import warnings
 from pathlib import Path
 
-import joblib
 import numpy as np
 from sklearn.base import BaseEstimator
 from sklearn.exceptions import ConvergenceWarning
@@ -12,7 +11,7 @@ from sklearn.exceptions import ConvergenceWarning
 from fungiclf.data.batches import flat_pixels
 from fungiclf.data.dataset import Dataset
 from fungiclf.training.balance import oversample
-from fungiclf.training.resume import replace_atomically
+from fungiclf.runs import SKOPS_MODEL, save_estimator
 
 log = logging.getLogger(__name__)
 
@@ -20,7 +19,7 @@ log = logging.getLogger(__name__)
 def fit_classical(estimator: BaseEstimator, data: Dataset, trainer, seed: int,
                   run_dir: Path) -> tuple[BaseEstimator, dict, dict | None]:
     """Fit on train (the val split is only evaluated) with TrainerSettings ``trainer``'s
-    balancing; save model.joblib. Returns (estimator, balance record, the metrics.json
+    balancing; save model.skops (a format that loads without running code). Returns (estimator, balance record, the metrics.json
     ``convergence`` warning when the solver stopped at model.max_iter, else None)."""
     index = data.index("train")
     record: dict = {"mode": trainer.balance}
@@ -39,8 +38,7 @@ def fit_classical(estimator: BaseEstimator, data: Dataset, trainer, seed: int,
         estimator.fit(flat_pixels(data.images, index), data.labels[index])
     for other in [w for w in caught if not issubclass(w.category, ConvergenceWarning)]:
         warnings.showwarning(other.message, other.category, other.filename, other.lineno)
-    # joblib files run code when loaded: fungiclf-predict loads only those of completed runs.
-    replace_atomically(run_dir / "model.joblib", lambda tmp: joblib.dump(estimator, tmp))
+    save_estimator(run_dir / SKOPS_MODEL, estimator)
     return estimator, record, convergence_warning(estimator, caught)
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from fungiclf.data.dataset import Dataset
 from fungiclf.tracking import epoch_callbacks
-from fungiclf.training.compute import Compute, compute_context
+from fungiclf.training.compute import Compute, compute_context, precision_warning
 from fungiclf.training.cv import cross_validate, refit_dataset, refit_epochs, refit_threshold
 from fungiclf.training.fit import plan_fit
 from fungiclf.training.resume import prepare_state
@@ -30,22 +30,24 @@ class Trained:
     compute: Compute | None = None
 
 
-def train_and_evaluate(settings, data: Dataset, run_dir: Path, fingerprint: str) -> Trained:
+def train_job(settings, data: Dataset, run_dir: Path, fingerprint: str) -> Trained:
     """Fit and evaluate the run's own model (and CV folds) under the job's precision and
     data-parallel distribution (training/compute.py)."""
     with compute_context(settings.trainer) as compute:
         concrete = dataclasses.replace(settings, trainer=dataclasses.replace(settings.trainer, devices=compute.devices))
-        trained = _train_and_evaluate(concrete, data, run_dir, fingerprint)
+        trained = _final_model_and_folds(concrete, data, run_dir, fingerprint)
     trained.compute = compute
+    if warning := precision_warning(compute):
+        trained.outcome.warnings.append(warning)
     return trained
 
 
-def _train_and_evaluate(settings, data: Dataset, run_dir: Path, fingerprint: str) -> Trained:
+def _final_model_and_folds(settings, data: Dataset, run_dir: Path, fingerprint: str) -> Trained:
     """Without cv.refit the final model trains on the regular split and the folds follow. With
     cv.refit the folds come first: they choose how many epochs (and which threshold) the
     final model, trained on train+val, gets."""
     trackers = epoch_callbacks(settings.logger, run_dir)
-    prepare_state(run_dir, fingerprint, settings.resume)
+    prepare_state(run_dir, fingerprint, settings.resume, data.fingerprint)
     if not settings.cv.refit:
         outcome = fit_and_evaluate(settings, data, run_dir, plan_fit(settings.model, settings.trainer), trackers)
         if not settings.cv.folds:

@@ -20,21 +20,8 @@ import keras
 import numpy as np
 import pandas as pd
 
-STATE_DIR = ".fit"
-
-
-def replace_atomically(path: Path, write) -> None:
-    """``write(temporary_path)`` then rename onto ``path``: a reader never sees half a file.
-    An OSError names ``path``, not the temporary file the user never asked for."""
-    path = Path(path)
-    temporary = path.with_name(f".{path.stem}.tmp{path.suffix}")
-    try:
-        write(temporary)
-        os.replace(temporary, path)
-    except OSError as exc:
-        if temporary.parent.is_dir():
-            temporary.unlink(missing_ok=True)
-        raise OSError(exc.errno, f"cannot write {path}: {exc.strerror}") from exc
+from fungiclf.errors import FungiclfError
+from fungiclf.runs import STATE_DIR, replace_atomically
 
 
 class AtomicCheckpoint(keras.callbacks.ModelCheckpoint):
@@ -208,14 +195,24 @@ def logged_epochs(history_file: Path) -> pd.DataFrame:
     return history.drop_duplicates("epoch", keep="last").sort_values("epoch").reset_index(drop=True)
 
 
-def prepare_state(run_dir: Path, fingerprint: str, resume: bool) -> None:
-    """Keep the saved fit state only when resuming the same config; otherwise start clean."""
+def prepare_state(run_dir: Path, fingerprint: str, resume: bool, data_fingerprint: str) -> None:
+    """Keep the saved fit state only when resuming the same config; otherwise start clean.
+
+    Raises:
+        FungiclfError: resuming the same config on data whose content changed since the saved
+            epochs were trained (they would be scored on another split)."""
     folder = Path(run_dir) / STATE_DIR
-    stamp = folder / "config_fingerprint"
+    stamp, data_stamp = folder / "config_fingerprint", folder / "data_fingerprint"
     same = stamp.is_file() and stamp.read_text().strip() == fingerprint
+    saved_data = data_stamp.read_text().strip() if data_stamp.is_file() else data_fingerprint
+    if resume and same and saved_data != data_fingerprint:
+        raise FungiclfError(f"resume=true: the images changed since {run_dir}'s saved epochs were trained (data "
+                            f"fingerprint {saved_data}, now {data_fingerprint}); continuing would score that model "
+                            f"on other images: start over with resume=false, or give another hydra.run.dir")
     if not (resume and same):
         shutil.rmtree(folder, ignore_errors=True)
         for stale in Path(run_dir).glob("history_phase*.csv"):
             stale.unlink()
     folder.mkdir(parents=True, exist_ok=True)
     stamp.write_text(fingerprint)
+    data_stamp.write_text(data_fingerprint)

@@ -8,13 +8,12 @@ from pathlib import Path
 import keras
 import numpy as np
 import pandas as pd
-from omegaconf import OmegaConf
 
 from fungiclf.data.dataset import Dataset
 from fungiclf.errors import ConfigError, DataError
-from fungiclf.inference.run import load_keras_model
 from fungiclf.models import network_of
 from fungiclf.models.blocks import CLASSIFIER
+from fungiclf.runs import KERAS_MODEL, SPLIT, load_keras_model, read_config
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +40,7 @@ def warm_start(model: keras.Model, run: str) -> str:
         ConfigError: another layer does not fit (another width, depth, colour, or an input
             size that a Dense layer depends on).
     """
-    source = load_keras_model(Path(run) / "model.keras")
+    source = load_keras_model(Path(run) / KERAS_MODEL)
     targets, origins = weighted_layers(network_of(model)), weighted_layers(network_of(source))
     if len(targets) != len(origins):
         raise ConfigError(f"model.weights={run}: its model has {len(origins)} layers with weights, this one "
@@ -78,11 +77,11 @@ def check_unseen_test(run: str, dataset, data: Dataset) -> None:
     run's own train or val split also holds is not counted: the run sees it anyway.
     """
     folder = Path(run)
-    theirs = OmegaConf.to_container(OmegaConf.load(folder / "config_resolved.yaml"), resolve=True)["dataset"]
+    theirs = read_config(folder).get("dataset") or {}
     same_source = data_source(theirs.get("path"), theirs.get("synthetic")) == \
         data_source(dataset.path, dict(dataset.synthetic) if dataset.synthetic else None)
     try:
-        seen = pd.read_csv(folder / "split.csv", dtype=str, keep_default_na=False)
+        seen = pd.read_csv(folder / SPLIT, dtype=str, keep_default_na=False)
     except (OSError, ValueError) as exc:
         raise DataError(f"model.weights={run}: its split.csv cannot be read ({type(exc).__name__}), so whether "
                         f"it trained on this run's test images is unknown") from None

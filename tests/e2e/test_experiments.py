@@ -115,7 +115,8 @@ def test_report_flags_published_rows_at_the_majority_rate_or_below_chance(tmp_pa
     for name, published, reproduced in (("a", 0.4833, 0.5), ("b", 0.0834, 0.5), ("c", 0.5661, 0.5), ("d", 0.5, 0.4833)):
         (tmp_path / name).mkdir()
         (tmp_path / name / "metrics.json").write_text(json.dumps({
-            "status": "completed", "test": {"accuracy": reproduced}, "published": {"test.accuracy": published},
+            "status": "completed", "model": "cnn", "classes": list("abcde"), "test": {"accuracy": reproduced},
+            "published": {"test.accuracy": published},
             "baselines": {"majority_rate": 0.4833, "chance_rate": 0.2}}))
     table = collect([tmp_path / n for n in "abcd"], "test.accuracy").set_index("run")
     assert table.loc[str(tmp_path / "a"), "flag"] == "published at majority rate"

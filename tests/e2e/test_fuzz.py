@@ -107,10 +107,10 @@ def test_fifty_corrupted_inputs_are_converted_skipped_or_refused(make_cfg, tmp_p
                 f"{case}: not a one-line refusal: {metrics['error']}"
             assert not (cache / "prepared").exists() or not any((cache / "prepared").iterdir()), \
                 f"{case}: a refused run left a cache entry"
-            assert {p.name for p in run.iterdir()} == {"metrics.json", ".hydra"}, f"{case}: partial run files"
+            assert {p.name for p in run.iterdir()} == {"metrics.json", ".hydra", ".lock"}, f"{case}: partial run files"
             outcomes["refused"] += 1
         else:
-            assert (run / "predictions.csv").is_file() and (run / "model.joblib").is_file(), case
+            assert (run / "predictions.csv").is_file() and (run / "model.skops").is_file(), case
             used = metrics["n_train"] + metrics["n_val"] + metrics["n_test"]
             if source == "image":
                 assert used + metrics["skipped_files"] == 16, f"{case}: a file neither used nor counted"

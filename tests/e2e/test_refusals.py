@@ -38,6 +38,12 @@ REFUSALS = [   # (overrides, the message, as a regex)
     (["augment.rotation=5"], TEMPLATE.format(key="rotation", owner="augment") + r"a float in \[0.0, 1.0\]\. Got 5"),
     (["trainer.tta=all"], TEMPLATE.format(key="tta", owner="trainer") + r".*Got 'all'"),
     (["model=logreg", "model.C=-1"], r"The 'C' parameter of LogisticRegression must be a float in the range \(0.0, inf\]\. Got -1"),
+    (["model.threshold=nan"], TEMPLATE.format(key="threshold", owner="model") + r"a finite number\. Got nan"),
+    (["dataset.fraction=nan"], TEMPLATE.format(key="fraction", owner="dataset") + r"a finite number\. Got nan"),
+    (["trainer.mixup=nan"], TEMPLATE.format(key="mixup", owner="trainer") + r"a finite number\. Got nan"),
+    (["optimizer.lr=inf"], TEMPLATE.format(key="lr", owner="optimizer") + r"a finite number\. Got inf"),
+    (["model.threshold=0.3"], r"model.threshold=0.3 is a cut on p\(class 1\) of a two-class task; the dataset has 3"),
+    (["dataset.path=${oc.env:FUNGICLF_TEST_UNSET}"], r"^dataset.path: the environment variable FUNGICLF_TEST_UNSET is not set$"),
 ]
 
 
@@ -56,7 +62,7 @@ def test_bad_values_are_refused_before_any_decoding(make_cfg, tmp_path, folder, 
     assert "\n" not in error
     assert __import__("re").search(message, error), error
     assert not (cache / "prepared").exists()                            # nothing was decoded
-    assert {p.name for p in run.iterdir()} == {"metrics.json", ".hydra"}  # the failure record only
+    assert {p.name for p in run.iterdir()} == {"metrics.json", ".hydra", ".lock"}  # the failure record only
 
 
 def npz_with(tmp_path, **changes):

@@ -14,7 +14,8 @@ import yaml
 from scipy.stats import binomtest
 
 from fungiclf.cli.report import comparison_bars, curve_points, main as report_main
-from fungiclf.evaluation.report import collect, dig, find_runs, format_comparison, run_labels
+from fungiclf.evaluation.report import collect, format_comparison, run_labels
+from fungiclf.runs import dig, find_runs
 from fungiclf.train import train
 from tests.conftest import write_npz
 

@@ -2,7 +2,6 @@
 
 import json
 
-import joblib
 import keras
 import numpy as np
 import pandas as pd
@@ -14,6 +13,7 @@ from fungiclf.data.batches import flat_pixels
 from fungiclf.errors import ConfigError
 from fungiclf.evaluation.summary import summary_lines
 from fungiclf.train import run_job, train
+from fungiclf.runs import load_estimator
 from tests.conftest import dataset_of, write_image_folder, write_npz
 
 CONTRACT = ["metrics.json", "confusion_matrix.csv", "confusion_matrix.png", "classification_report.csv",
@@ -135,7 +135,10 @@ def test_balancing_is_recorded(make_cfg, tmp_path, balance):
         assert weights["small"] == pytest.approx(3 * weights["big"], rel=0.2)
     else:
         counts = metrics["balance"]["counts_after"]
-        assert counts["small"] == counts["big"] == metrics["n_train"] - (metrics["n_train"] - counts["big"])
+        split = pd.read_csv(tmp_path / "run" / "split.csv", dtype=str, keep_default_na=False)
+        in_train = split[(split["split"] == "train") & (split["excluded"] == "")]["label"].value_counts()
+        assert in_train["small"] < in_train["big"]                       # imbalanced before
+        assert counts["small"] == counts["big"] == in_train["big"]       # the small class drawn up to the big one
 
 
 def test_overfits_a_tiny_set(make_cfg, tmp_path):
@@ -167,7 +170,7 @@ def test_classical_baselines_through_the_same_entrypoint(make_cfg, tmp_path, nam
                    "preprocess.color=gray", "preprocess.size=28")
     metrics = train(cfg, tmp_path / "run")
     run = tmp_path / "run"
-    assert (run / "model.joblib").is_file() and not (run / "history.csv").exists()
+    assert (run / "model.skops").is_file() and not (run / "history.csv").exists()
     assert metrics["balance"]["estimator_class_weight"] == "balanced"
     assert metrics["epochs_run"] is None and metrics["params"] > 0
     assert metrics["test"]["accuracy"] >= 0.9          # the classes differ by brightness
@@ -313,7 +316,7 @@ def test_cv_refit_of_a_classical_model_fits_train_and_val(make_cfg, tmp_path):
     assert metrics["val"] is None and metrics["cv"]["refit"] == {"epochs_per_phase": None, "n_fit": 60}
     data = dataset_of(cfg)
     pool = np.concatenate([data.index("train"), data.index("val")])
-    saved = joblib.load(tmp_path / "run" / "model.joblib")
+    saved = load_estimator(tmp_path / "run" / "model.skops", [LogisticRegression])
     expected = LogisticRegression(**saved.get_params()).fit(flat_pixels(data.images, pool), data.labels[pool])
     assert np.allclose(saved.coef_, expected.coef_, atol=1e-6)
 

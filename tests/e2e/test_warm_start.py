@@ -8,7 +8,7 @@ import pytest
 
 from fungiclf.data.synthetic import ensure_synthetic
 from fungiclf.errors import ConfigError
-from fungiclf.inference.run import load_keras_model
+from fungiclf.runs import load_keras_model
 from fungiclf.models import build_model
 from fungiclf.settings import to_config
 from fungiclf.settings.resolve import resolve
@@ -90,7 +90,7 @@ def test_a_folder_reached_through_a_link_is_the_same_data(tmp_path):
 
 
 def test_weights_that_are_not_a_run_are_refused_before_any_work(make_cfg, tmp_path):
-    with pytest.raises(ConfigError, match="not a completed run|no readable metrics.json"):
+    with pytest.raises(ConfigError, match="not a completed run|holds no metrics.json"):
         resolve(make_cfg(*SMALL, f"model.weights={tmp_path}"))
     with pytest.raises(ConfigError, match="'weights' parameter of model must be null or a completed run folder"):
         resolve(make_cfg(*SMALL, "model.weights=imagenet"))      # only a backbone has ImageNet weights
@@ -111,7 +111,8 @@ def test_a_backbone_starts_from_a_run_instead_of_imagenet(make_cfg, tmp_path):
     building and saving is enough, no training)."""
     run = tmp_path / "run"
     run.mkdir()
-    (run / "metrics.json").write_text(json.dumps({"status": "completed", "model": "mobilenetv2"}))
+    (run / "metrics.json").write_text(json.dumps({"status": "completed", "model": "mobilenetv2", "classes": ["a", "b"],
+                                                   "test": {}}))
     for name in ("config_resolved.yaml", "split.csv"):
         (run / name).write_text("")
     first = resolve(make_cfg("model=mobilenetv2", "model.weights=null", "augment=none"))

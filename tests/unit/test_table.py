@@ -57,7 +57,7 @@ def test_missing_images_are_left_out_and_absolute_paths_work(tmp_path, caplog):
     (lambda t: t.assign(path=t["path"].where(t.index != 4, "")), "1 rows have no image in column 'path' (first: line 6)"),
     (lambda t: t.assign(part=t["part"].where(t.index != 0, "holdout")), "holds ['holdout']; expected train, val or test"),
     (lambda t: t.assign(part="train"), "column 'part' (dataset.columns.split) has no test rows"),
-    (lambda t: pd.concat([t, t.head(1)]), "1 images are listed more than once (first: 'imgs/a/a_000_0.png')"),
+    (lambda t: pd.concat([t, t.head(1)]), "1 images are listed more than once (first: 'imgs/a/a_000_0.png'"),
     (lambda t: t.assign(path="elsewhere/" + t["path"]), "none of the 72 images listed in"),
 ])
 def test_bad_tables_are_refused_in_one_line_naming_the_file_and_column(tmp_path, change, message):
