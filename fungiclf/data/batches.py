@@ -61,7 +61,7 @@ class ArrayBatches(keras.utils.PyDataset):
 
     def __getitem__(self, i: int):
         rows = self.order[i * self.batch_size:(i + 1) * self.batch_size]
-        if self.shuffle:  # sorted rows read a memmap sequentially; the batch order is random anyway
+        if self.shuffle:  # sorted rows read a memmap sequentially; which rows share a batch is random anyway
             rows = np.sort(rows)
         x = dihedral(np.asarray(self.images[rows]), self.view)
         y = self.targets[rows]

@@ -227,8 +227,11 @@ def run_phase(model: keras.Model, phase: Phase, plan: FitPlan, settings, run_dir
     log.info("Training <model.name=%s> phase %d for %s%d epochs, %d steps each, monitoring %s",
              settings.model.name, phase.number, "up to " if plan.select else "", phase.epochs, len(train_batches),
              plan.monitor)
+    # shuffle=False: ArrayBatches draws each epoch's order from (seed, epoch). Keras' own batch
+    # shuffle draws from Python's global random state, which no backup holds, so a resumed
+    # run trained its epochs on other batches than the uninterrupted one.
     model.fit(train_batches, validation_data=val_batches, epochs=phase.epochs, callbacks=callbacks,
-              verbose=trainer.verbose)
+              verbose=trainer.verbose, shuffle=False)
     stop_on_nan.check()
     history = logged_epochs(folder / HISTORY)
     if plan.select and plan.monitor in history:

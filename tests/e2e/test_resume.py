@@ -135,3 +135,55 @@ def test_replayed_early_stopping_counts_like_an_uninterrupted_run():
     for epoch, loss in enumerate(losses[4:], start=4):
         resumed.on_epoch_end(epoch, {"loss": loss})
     assert (resumed.wait, resumed.best, resumed.best_epoch) == (straight.wait, straight.best, straight.best_epoch)
+
+
+def kill_and_resume(command: list[str], run, env: dict, moment, seed: int) -> None:
+    """Start ``command``, SIGKILL it at ``moment(process, rng)``, then finish it with resume=true."""
+    rng = np.random.default_rng(seed)
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    try:
+        moment(run, rng, process)
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+    finished = subprocess.run(command + ["resume=true"], capture_output=True, text=True, env=env, timeout=600)
+    assert finished.returncode == 0, finished.stderr[-3000:]
+
+
+def inside_training(run, rng, process, deadline: float = 300) -> None:
+    """Some moment inside epochs 2-4: after the first epoch's history row, then a random wait."""
+    until = time.monotonic() + deadline
+    while logged_rows(run / ".fit" / "phase1" / "history.csv") < 1 and process.poll() is None \
+            and time.monotonic() < until:
+        time.sleep(0.01)
+    time.sleep(rng.uniform(0, 1.5))
+
+
+def anywhere(run, rng, process, span: float = 30) -> None:
+    """Any moment of the job: start-up, decoding, an epoch, a checkpoint, evaluation, writing."""
+    time.sleep(rng.uniform(0, span))
+
+
+@pytest.mark.parametrize("moment, seeds", [
+    (inside_training, [11]),
+    pytest.param(inside_training, [12, 13, 14], marks=pytest.mark.slow),
+    pytest.param(anywhere, [21, 22, 23, 24, 25], marks=pytest.mark.slow),
+])
+def test_a_job_killed_at_any_moment_resumes_to_the_uninterrupted_result(cache_dir, tmp_path, moment, seeds):
+    """Fault injection: SIGKILL, then resume=true; predictions.csv and history.csv equal the
+    uninterrupted run's byte for byte (the random state lives in the backup: shuffle and
+    mixing from (seed, epoch), augmentation and dropout seeds in the model's variables)."""
+    write_image_folder(tmp_path / "imgs", per_class=40, size=24)
+    args = ["dataset=image_folder", f"dataset.path={tmp_path / 'imgs'}", "preprocess.size=24", "model=cnn",
+            "trainer.epochs=5", "trainer.patience=5", "trainer.mixup=0.2", "model.dropout=0.3",
+            "trainer.verbose=0", f"paths.cache_dir={tmp_path / 'cache'}"]
+    env = {k: v for k, v in os.environ.items() if k != "HYDRA_FULL_ERROR"}
+    command = [sys.executable, "-m", "fungiclf.train", *args]
+    reference = subprocess.run(command + [f"hydra.run.dir={tmp_path / 'reference'}"], capture_output=True, text=True,
+                               env=env, timeout=600)
+    assert reference.returncode == 0, reference.stderr[-3000:]
+    for seed in seeds:
+        run = tmp_path / f"killed_{seed}"
+        kill_and_resume(command + [f"hydra.run.dir={run}"], run, env, moment, seed)
+        for name in ("predictions.csv", "history.csv"):
+            assert (run / name).read_bytes() == (tmp_path / "reference" / name).read_bytes(), (seed, name)
