@@ -22,22 +22,22 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.errors import HydraException
 from omegaconf import DictConfig, OmegaConf
 
+from fungiclf import runs
 from fungiclf.cli import ctrl_c_that_lands, outlive_closed_stdout
 from fungiclf.data.dataset import list_items, load_pixels
 from fungiclf.data.prepare import cache_key
 from fungiclf.data.views import views_warning
-from fungiclf import runs
 from fungiclf.errors import FungiclfError
 from fungiclf.evaluation.run_folder import write_run_folder
 from fungiclf.evaluation.summary import print_summary
 from fungiclf.experiments import expand_row
+from fungiclf.runs import STATE_DIR, write_json, write_yaml
 from fungiclf.seeding import seed_everything
 from fungiclf.settings import Settings, fingerprint, to_config
 from fungiclf.settings.compose_errors import composition_error_line
 from fungiclf.settings.resolve import check_task, resolve
 from fungiclf.tracking import log_finished_run
 from fungiclf.training.job import train_job
-from fungiclf.runs import STATE_DIR, write_json, write_yaml
 from fungiclf.training.session import fresh_session
 
 log = logging.getLogger("fungiclf.train")
@@ -86,8 +86,8 @@ def run_job(cfg: DictConfig, run_dir: Path, task_overrides: list[str] | None = N
     ``task_overrides`` (the job's command-line overrides) pick an experiment row and are
     written to .hydra/overrides.yaml. A folder that holds a completed run of another config
     is left untouched unless ``resume=true``; a folder of someone else's files, or one another
-    live job holds (runs.locked), is refused before anything in it is written. Returns ``optimized_metric``'s value (for
-    sweepers), or None for a failed job.
+    live job holds (runs.locked), is refused before anything in it is written. Returns
+    ``optimized_metric``'s value (for sweepers), or None for a failed job.
     """
     run_dir = Path(run_dir)
     try:
@@ -190,7 +190,8 @@ def _record_failure(run_dir: Path, cfg: DictConfig, message: str, keep: bool = F
 def hydra_main(cfg: DictConfig) -> float | None:
     outlive_closed_stdout()   # again in a launcher's worker process, whose stdout is its own
     hydra_config = HydraConfig.get()
-    # The overrides as typed: resolving them would run their interpolations (${oc.env:UNSET}) outside the job's checks.
+    # The overrides as typed: resolving them would run their interpolations (${oc.env:UNSET})
+    # outside the job's checks.
     overrides = OmegaConf.to_container(hydra_config.overrides.task, resolve=False)
     return run_job(cfg, Path(hydra_config.runtime.output_dir), overrides)
 

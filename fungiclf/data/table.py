@@ -74,8 +74,8 @@ def load_csv(path: str, group_pattern: str | None = None, class_names: list[str]
     resolved = images.map(lambda name: os.path.realpath(file.parent / Path(name).expanduser()))
     repeated = images[resolved.duplicated()]
     if len(repeated):
-        raise DataError(f"{str(file)!r}: {len(repeated)} images are listed more than once (first: {repeated.iloc[0]!r}, "
-                        f"perhaps under another spelling of its path)")
+        raise DataError(f"{str(file)!r}: {len(repeated)} images are listed more than once (first: "
+                        f"{repeated.iloc[0]!r}, perhaps under another spelling of its path)")
     # One class however its name is encoded: é typed as one code point (NFC) or as e + accent (NFD).
     labels = table[columns["label"]].str.strip().map(lambda label: unicodedata.normalize("NFC", label))
     if class_names:
