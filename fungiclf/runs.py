@@ -43,8 +43,10 @@ PICKLE_MODEL = "model.joblib"   # written by fungiclf before 0.2; loaded only wi
 STATE_DIR = ".fit"              # the fit state of a job that has not finished (training/resume.py)
 CV_DIR = "cv"                   # cv/fold_<k>/: one folder per cross-validation fold
 LOCK = ".lock"                  # held by the job that writes the folder
+JOB_LOG = "train.log"           # Hydra's job log (hydra.job.name of fungiclf-train)
 RUN_FILES = frozenset({METRICS, CONFIG, HYDRA_DIR, SPLIT, PREDICTIONS, HISTORY, CURVES, CLASS_REPORT, CONFUSION_CSV,
-                       CONFUSION_PNG, REMOVED, KERAS_MODEL, SKOPS_MODEL, PICKLE_MODEL, STATE_DIR, CV_DIR, LOCK})
+                       CONFUSION_PNG, REMOVED, KERAS_MODEL, SKOPS_MODEL, PICKLE_MODEL, STATE_DIR, CV_DIR, LOCK,
+                       JOB_LOG})
 
 
 class RunFolderError(FungiclfError):

@@ -84,14 +84,19 @@ def run_job(cfg: DictConfig, run_dir: Path, task_overrides: list[str] | None = N
     "failed" and the one-line error (never over a completed run's metrics.json).
 
     ``task_overrides`` (the job's command-line overrides) pick an experiment row and are
-    written to .hydra/overrides.yaml. A folder that holds a completed run of another config
-    is left untouched unless ``resume=true``; a folder of someone else's files, or one another
-    live job holds (runs.locked), is refused before anything in it is written. Returns
+    written to .hydra/overrides.yaml. A folder that holds a completed run is left untouched
+    unless ``resume=true`` (which skips it, or replaces it when the config changed); a folder
+    of someone else's files, or one another live job holds (runs.locked), is refused before
+    anything in it is written. Returns
     ``optimized_metric``'s value (for sweepers), or None for a failed job.
     """
     run_dir = Path(run_dir)
     try:
         refuse_foreign_folder(run_dir)
+    except FungiclfError as exc:
+        stop_logging_into(run_dir)
+        return _record_failure(run_dir, cfg, str(exc), keep=True)
+    try:
         with runs.locked(run_dir):
             return _run_locked_job(cfg, run_dir, task_overrides)
     except FungiclfError as exc:   # raised before the job began (it records its own): nothing was touched
@@ -111,7 +116,10 @@ def _run_locked_job(cfg: DictConfig, run_dir: Path, task_overrides: list[str] | 
             check_same_data(run_dir, previous, settings)
             log.info("resume=true: %s already holds a completed run of this config; skipping it", run_dir)
             return runs.dig(previous, settings.optimized_metric)
-        if completed and previous.get("config_fingerprint") != stamp and not settings.resume:
+        if completed and not settings.resume:   # a finished run is a user's result: never trained over unasked
+            if previous.get("config_fingerprint") == stamp:
+                raise FungiclfError(f"{run_dir} holds a completed run of this config; resume=true keeps it (the job "
+                                    f"is skipped), another hydra.run.dir trains it again")
             raise FungiclfError(f"{run_dir} holds a completed run of another config; choose another hydra.run.dir, "
                                 f"or pass resume=true to replace it")
         write_hydra_files(run_dir, cfg, task_overrides)   # the row's config, once expanded
@@ -149,10 +157,21 @@ def refuse_foreign_folder(run_dir: Path) -> None:
     (hydra.run.dir=~/Documents) is refused before anything in it is written or removed."""
     if not run_dir.is_dir() or runs.is_run_folder(run_dir):
         return
-    foreign = sorted(p.name for p in run_dir.iterdir() if p.name not in runs.RUN_FILES and not p.name.endswith(".log"))
+    foreign = sorted(p.name for p in run_dir.iterdir() if p.name not in runs.RUN_FILES)
     if foreign:
         raise FungiclfError(f"{run_dir} holds files that are not a fungiclf run's ({', '.join(foreign[:3])}"
                             f"{', ...' if len(foreign) > 3 else ''}); point hydra.run.dir at a new or empty folder")
+
+
+def stop_logging_into(folder: Path) -> None:
+    """Close the log handlers that write into ``folder`` (Hydra's job log opens at its first
+    record), so that a refused folder is left as it was found."""
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        target = getattr(handler, "baseFilename", None)
+        if target and Path(target).parent.resolve() == folder.resolve():
+            root.removeHandler(handler)
+            handler.close()
 
 
 def _log_interrupt(run_dir: Path) -> None:

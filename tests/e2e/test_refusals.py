@@ -126,15 +126,17 @@ def test_a_class_with_one_image_completes(make_cfg, tmp_path):
     assert metrics["status"] == "completed" and metrics["test"]["roc_auc"] is not None
 
 
-def test_a_completed_run_folder_is_not_overwritten_by_another_config(make_cfg, tmp_path, folder):
+def test_a_completed_run_folder_is_never_trained_over_unasked(make_cfg, tmp_path, folder):
     run = tmp_path / "run"
     base = ["dataset=image_folder", f"dataset.path={folder}", "model=logreg", "preprocess.size=12"]
     train(make_cfg(*base), run)
     before = {name: (run / name).read_bytes() for name in ("metrics.json", "config_resolved.yaml")}
-    hydra_before = (run / ".hydra" / "config.yaml").read_bytes() if (run / ".hydra").exists() else None
     assert run_job(make_cfg(*base, "optimizer.lr=-1"), run) is None          # a bad value: refused, nothing written
     assert run_job(make_cfg(*base, "model.C=0.5"), run) is None              # another config: refused
+    assert run_job(make_cfg(*base), run) is None                             # the same config again: refused
     assert {name: (run / name).read_bytes() for name in before} == before
-    assert (run / ".hydra" / "config.yaml").read_bytes() == hydra_before if hydra_before else True
+    assert not (run / ".hydra").exists()                                     # nor its .hydra/ written
+    assert run_job(make_cfg(*base, "resume=true"), run) is not None          # resume=true: skipped, kept
+    assert {name: (run / name).read_bytes() for name in before} == before
     run_job(make_cfg(*base, "model.C=0.5", "resume=true"), run)             # resume=true replaces it
     assert yaml.safe_load((run / "config_resolved.yaml").read_text())["model"]["C"] == 0.5

@@ -2,6 +2,7 @@
 folder someone else made runs (fungiclf/runs.py and the commands that go through it)."""
 
 import json
+import logging
 import os
 import pickle
 import shutil
@@ -135,6 +136,26 @@ def test_a_folder_of_someone_elses_files_is_refused_before_anything_is_written(m
     assert run_job(make_cfg("trainer=smoke"), folder) is None
     assert (folder / "history.csv").read_text() == "my own history\n"
     assert sorted(p.name for p in folder.iterdir()) == ["history.csv", "thesis.tex"]
+
+
+def test_a_refused_folder_gets_no_log_and_its_own_logs_are_not_taken_for_ours(make_cfg, tmp_path):
+    """Hydra opens the job log (train.log, delay: true in conf/train.yaml) at its first record;
+    a refused folder's handler is closed before the refusal is logged, so a user's own
+    train.log is not appended to, and a *.log that is not the job log is the user's."""
+    folder = tmp_path / "lab"
+    folder.mkdir()
+    (folder / "train.log").write_text("my notes\n")
+    (folder / "experiment.log").write_text("my log\n")
+    handler = logging.FileHandler(folder / "train.log", delay=True)
+    logging.getLogger().addHandler(handler)
+    try:
+        assert run_job(make_cfg("trainer=smoke"), folder) is None
+    finally:
+        logging.getLogger().removeHandler(handler)
+        handler.close()
+    assert handler not in logging.getLogger().handlers or handler.stream is None
+    assert (folder / "train.log").read_text() == "my notes\n"
+    assert sorted(p.name for p in folder.iterdir()) == ["experiment.log", "train.log"]
 
 
 def test_a_second_job_on_a_held_folder_is_refused_naming_the_holder(make_cfg, tmp_path, caplog):
