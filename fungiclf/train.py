@@ -59,6 +59,8 @@ def run(settings: Settings, run_dir: Path) -> dict:
     job_started, started_at = time.perf_counter(), time.time()
     fresh_session()
     seed_everything(settings.seed)
+    for choice in settings.plan:   # what resolve decided from the data, before any work
+        log.log(logging.WARNING if choice.warning else logging.INFO, "%s", choice.line())
     started = time.perf_counter()
     listing = list_items(settings.dataset, settings.seed, settings.paths.cache_dir)
     samples = listing.samples

@@ -118,7 +118,8 @@ def run(args: argparse.Namespace) -> int:
             arrays["true"] = table["true"].to_numpy(str)
         write_output(Path(args.features), lambda tmp: _save_npz(tmp, arrays), inputs)
     write_output(out, lambda tmp: table.to_csv(tmp, index=False), inputs)
-    shown = table[["path", "predicted"]].assign(probability=proba.max(1).round(4))
+    top = [column for column in table.columns if column.startswith(("top", "p_top"))]
+    shown = table[["path", "predicted"]].assign(probability=proba.max(1).round(4), **table[top].round(4))
     print(shown.head(20).to_markdown(index=False))
     more = f" (first 20 of {len(table)})" if len(table) > 20 else ""
     features_note = f" and {args.features}" if args.features else ""

@@ -100,22 +100,46 @@ class Dataset:
         return hashlib.sha256(assignment.to_csv(index=False).encode()).hexdigest()[:20]
 
 
+def check_exists(dataset) -> Path:
+    """dataset.path, which must exist; a preset's message says how to fetch it."""
+    path = Path(dataset.path)
+    if not path.exists():
+        hint = f": {fetch_hint(dataset.fetch, path)}" if dataset.fetch else ""
+        raise DataError(f"dataset.path {str(path)!r} does not exist{hint}")
+    return path
+
+
 def load_samples(dataset, cache_dir: str) -> Samples:
     """Read the source of DatasetSettings ``dataset`` (file list or arrays; nothing decoded)."""
     if dataset.source == "synthetic":
         path = ensure_synthetic(cache_dir, **dataset.synthetic)
         return SOURCES["image_folder"](str(path), dataset.group_pattern)
-    path = Path(dataset.path)
-    if not path.exists() and dataset.fetch:
-        raise DataError(f"dataset.path {str(path)!r} does not exist: {fetch_hint(dataset.fetch, path)}")
+    path = check_exists(dataset)
     samples = SOURCES[dataset.source](str(path), group_pattern=dataset.group_pattern,
                                       class_names=list(dataset.class_names) if dataset.class_names else None,
                                       columns=dataset.columns)
+    if dataset.positive_class is not None:
+        samples = with_positive_class(samples, dataset.positive_class)
     if dataset.val_from_train and samples.given_split is not None:
         # the source's own val joins train; val is then carved out of both by dataset.split
         pooled = np.isin(samples.given_split, ["train", "val", ""])
         samples.given_split = np.where(pooled, "", samples.given_split).astype(object)
         log.info("dataset.val_from_train=true: val is carved out of the source's train and val items")
+    return samples
+
+
+def with_positive_class(samples: Samples, positive: str) -> Samples:
+    """Make class ``positive`` label 1 of a two-class task (sensitivity, the threshold and a
+    sigmoid's output are about label 1): the two classes swap when it is label 0."""
+    names = samples.class_names
+    if positive not in names:
+        raise DataError(f"dataset.positive_class={positive!r} is not a class of this dataset; its classes are {names}")
+    if len(names) != 2:
+        raise DataError(f"dataset.positive_class={positive!r} needs a two-class task; this dataset has "
+                        f"{len(names)} classes: set dataset.positive_class=null")
+    if names[1] != positive:
+        samples.class_names = [names[1], names[0]]
+        samples.labels = 1 - samples.labels
     return samples
 
 

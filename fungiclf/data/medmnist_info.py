@@ -19,6 +19,9 @@ from types import ModuleType
 
 PINNED = Path(__file__).with_name("medmnist_info.json")
 SIZES = (28, 64, 128, 224)  # pixels; 28 has no suffix in MedMNIST's keys and file names
+# The two-class sets' positive class: the finding a screen looks for (label 0 of breastmnist
+# is malignant, so its label order would make "normal, benign" the positive class).
+POSITIVE_CLASS = {"pneumoniamnist": "pneumonia", "breastmnist": "malignant"}
 
 
 def _module_from_file(path: Path) -> ModuleType:

@@ -20,6 +20,18 @@ def labelled_matrix(cm: list[list[int]], names: list[str]) -> pd.DataFrame:
     return pd.DataFrame(cm, index=names, columns=names).rename_axis("true \\ predicted").reset_index()
 
 
+def positive_class(settings, names: list[str]) -> dict | None:
+    """Which class of a two-class task is positive (label 1), and what made it so."""
+    if len(names) != 2:
+        return None
+    chosen = next((c for c in settings.plan if c.key == "dataset.positive_class"), None)
+    if not settings.dataset.positive_class:
+        by = "label order: the second class; set dataset.positive_class to choose"
+    else:
+        by = f"dataset.positive_class, from {chosen.source}" if chosen else "dataset.positive_class"
+    return {"name": names[1], "chosen_by": by}
+
+
 def metrics_record(settings, data, trained, timings: dict, fingerprint: str) -> dict:
     """metrics.json of a completed run (schema in DESIGN.md; keys are added, never renamed)."""
     outcome, names = trained.outcome, data.class_names
@@ -41,6 +53,8 @@ def metrics_record(settings, data, trained, timings: dict, fingerprint: str) -> 
         "monitor": None if history is None else ("loss" if settings.cv.refit else settings.trainer.monitor),
         "balance": outcome.balance,
         "threshold": {"setting": settings.model.threshold, "value": outcome.threshold} if len(names) == 2 else None,
+        "positive_class": positive_class(settings, names),
+        "plan": [dataclasses.asdict(choice) for choice in settings.plan],
         "tta": settings.trainer.tta,
         "compute": dataclasses.asdict(trained.compute) if trained.compute is not None else None,
         "timings": timings, "test": outcome.test, "val": outcome.val,

@@ -59,6 +59,8 @@ def summary_lines(metrics: dict, split: str = "test split") -> list[str]:
     lines = [f"{metrics['model']} on {metrics['dataset']} ({split}, n={metrics['n_test']}{epochs}{resampling}):",
              "| metric | value | 95% CI |", "|---|---|---|"]
     lines += [f"| {name} | {'' if value is None else f'{value:.4f}'} | {ci} |" for name, value, ci in rows]
+    if positive := metrics.get("positive_class"):
+        lines.append(f"positive class: {positive['name']} ({positive['chosen_by']})")
     if cv.get("val_mean"):
         lines += cv_lines(cv)
     lines += [f"WARNING: {warning['message']}" for warning in metrics.get("warnings") or []]

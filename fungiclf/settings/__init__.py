@@ -33,6 +33,8 @@ class DatasetSettings:
         synthetic: the generator's settings (n_per_class, patches_per_photo, size, seed), or None.
         max_per_class: at most this many items per class per split (trainer.max_per_class, smoke).
         columns: for a CSV source, the column of each role (image, label, group, split); else None.
+        positive_class: the class name that is label 1 of a two-class task (sensitivity,
+            thresholds, a sigmoid's output), or None (the second class in label order).
     """
 
     name: str
@@ -46,6 +48,7 @@ class DatasetSettings:
     synthetic: dict | None = None
     max_per_class: int | None = None
     columns: dict | None = None
+    positive_class: str | None = None
 
 
 @dataclass(frozen=True)
@@ -190,8 +193,32 @@ class PathsSettings:
 
 
 @dataclass(frozen=True)
+class Choice:
+    """A value resolve decided rather than the config: printed before any work and kept in
+    metrics.json ("plan").
+
+    Attributes:
+        key: the config key (preprocess.color).
+        value: what it became.
+        source: where it came from: "the data", "the MedMNIST set", "the config".
+        why: the evidence, one phrase.
+        warning: the config's own value, kept, but worth a warning (colour dropped).
+    """
+
+    key: str
+    value: Any
+    source: str
+    why: str
+    warning: bool = False
+
+    def line(self) -> str:
+        return f"{self.key}={self.value} ({self.source}: {self.why})"
+
+
+@dataclass(frozen=True)
 class Settings:
-    """Everything one job does, checked."""
+    """Everything one job does, checked. ``plan`` (not part of what the job does: the values
+    it explains are in the other fields) says which values were decided from the data."""
 
     seed: int
     dataset: DatasetSettings
@@ -207,6 +234,7 @@ class Settings:
     paths: PathsSettings
     resume: bool = False
     optimized_metric: str = "val.f1_macro"
+    plan: tuple[Choice, ...] = field(default=(), compare=False)
 
 
 def to_config(settings: Settings) -> dict:
@@ -231,7 +259,8 @@ def to_config(settings: Settings) -> dict:
                     "split": dict(dataset.split), "fraction": filters.fraction,
                     "drop_cross_split_duplicates": filters.drop_duplicates, "val_from_train": dataset.val_from_train,
                     "fetch": dataset.fetch, "synthetic": dict(dataset.synthetic) if dataset.synthetic else None,
-                    "columns": dict(dataset.columns) if dataset.columns else None},
+                    "columns": dict(dataset.columns) if dataset.columns else None,
+                    "positive_class": dataset.positive_class},
         "preprocess": {**pixels, "cache": settings.preprocess.cache,
                        "low_variance": {"threshold": filters.threshold, "percentile": filters.percentile,
                                         "splits": list(filters.splits)}},

@@ -37,6 +37,7 @@ from fungiclf.models.params import check_params, finetune as check_finetune
 from fungiclf.settings import (AugmentSettings, CVSettings, DatasetSettings, ExperimentSettings, LoggerSettings,
                                ModelSettings, OptimizerSettings, PathsSettings, PreprocessSettings, Settings,
                                TrainerSettings)
+from fungiclf.settings.data_defaults import AUTO, data_defaults
 from fungiclf.settings.schema import (DatasetSchema, LoggerSchema, MlflowSchema, PreprocessSchema, SyntheticSchema,
                                       TensorboardSchema, TrainerSchema, TrainSchema)
 from fungiclf.training.compute import JIT_MODES, PRECISIONS
@@ -85,9 +86,15 @@ def resolve(cfg: DictConfig) -> Settings:
         check_schema_keys(content.get(group) or {}, schema, group)
     seed = int(check_number(content.get("seed"), "seed", TOP, 0, 2 ** 32 - 1, integer=True))
     trainer_cfg = content.get("trainer") or {}
+    paths = resolve_paths(content.get("paths") or {})
     dataset, filters = resolve_dataset(content.get("dataset") or {}, trainer_cfg)
-    preprocess, filters = resolve_preprocess(content.get("preprocess") or {}, filters)
     model = resolve_model(content.get("model") or {})
+    raw_preprocess = content.get("preprocess") or {}
+    check_choice(raw_preprocess.get("color"), ["gray", "rgb", AUTO], "color", "preprocess")
+    if raw_preprocess.get("size") != AUTO:
+        check_size(raw_preprocess.get("size"))
+    dataset, raw_preprocess, plan = data_defaults(dataset, raw_preprocess, model, paths.cache_dir)
+    preprocess, filters = resolve_preprocess(raw_preprocess, filters)
     trainer = resolve_trainer(trainer_cfg, model)
     cv = resolve_cv(content.get("cv") or {})
     settings = Settings(
@@ -96,9 +103,10 @@ def resolve(cfg: DictConfig) -> Settings:
         model=model, optimizer=resolve_optimizer(content.get("optimizer") or {}), trainer=trainer, cv=cv,
         logger=resolve_logger(content.get("logger") or {"name": "none"}),
         experiment=resolve_experiment(content),
-        paths=resolve_paths(content.get("paths") or {}),
+        paths=paths,
         resume=check_bool(content.get("resume", False), "resume", TOP),
         optimized_metric=check_text(content.get("optimized_metric", "val.f1_macro"), "optimized_metric", TOP),
+        plan=plan,
     )
     settings = apply_smoke(settings) if trainer.smoke else settings
     check_input_size(settings)
@@ -210,6 +218,7 @@ def resolve_dataset(d: dict, trainer: dict) -> tuple[DatasetSettings, Filters]:
         name=name, source=source, path=path, group_pattern=group_pattern(d), class_names=class_names, split=split,
         val_from_train=check_bool(d.get("val_from_train", False), "val_from_train", "dataset"),
         fetch=d.get("fetch"), synthetic=synthetic, columns=csv_columns(d.get("columns"), source),
+        positive_class=positive_class(d.get("positive_class")),
         max_per_class=None if limit is None else int(check_number(limit, "max_per_class", "trainer", 1, integer=True)),
     )
     filters = Filters(
@@ -218,6 +227,13 @@ def resolve_dataset(d: dict, trainer: dict) -> tuple[DatasetSettings, Filters]:
         fraction=float(check_number(d.get("fraction", 1.0), "fraction", "dataset", 0.0, 1.0, low_open=True)),
     )
     return settings, filters
+
+
+def positive_class(value) -> str | None:
+    """dataset.positive_class: a class name (a number names an npz's label "1"), or null."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    return check_text(value, "positive_class", "dataset", optional=True)
 
 
 def resolve_preprocess(p: dict, filters: Filters) -> tuple[PreprocessSettings, Filters]:

@@ -65,13 +65,14 @@ class DatasetSchema:
     group_presets: Any = None     # {name: regex or null} (defungi, image_folder)
     columns: Any = None           # {image, label, group, split}: column names of a csv source
     class_names: Any = None       # list of str, or null
+    positive_class: Any = None    # str: the class sensitivity, thresholds and p(positive) are about (two classes)
     split: Any = field(default_factory=lambda: {"train": 0.6, "val": 0.2, "test": 0.2})  # fractions summing to 1
     fraction: Any = 1.0           # float in (0, 1]
     drop_cross_split_duplicates: Any = False  # bool
     val_from_train: Any = False   # bool
     synthetic: Any = None         # {n_per_class, patches_per_photo, size, seed} (dataset=synthetic)
-    color: Any = "rgb"            # the preset's preprocess.color (gray | rgb)
-    image_size: Any = 48          # the preset's preprocess.size (pixels)
+    color: Any = "rgb"            # the preset's preprocess.color (gray | rgb | auto: from the data)
+    image_size: Any = 48          # the preset's preprocess.size (pixels, or auto: from the data)
     augment_flip: Any = "horizontal_and_vertical"  # the preset's augment.flip for augment=basic
     augment_transpose: Any = True  # the preset's augment.transpose (false: images have an up and a left)
 
@@ -97,8 +98,8 @@ class LowVarianceSchema:
 
 @dataclass
 class PreprocessSchema:
-    color: Any = "rgb"            # gray | rgb
-    size: Any = 48                # int or [height, width], pixels
+    color: Any = "rgb"            # gray | rgb | auto (the data's: an npz's channels, sampled files' colour)
+    size: Any = 48                # int or [height, width], pixels; auto: the data's, at most 64, never upscaled
     fit: Any = "stretch"          # stretch | crop | pad: other aspect ratios
     cache: Any = True             # bool
     bit_depth: Any = 16           # int in [8, 16]: significant bits of 16-bit files

@@ -45,11 +45,13 @@ def smoke_run(tmp_path_factory, cache_dir):
     return folder / "run", synthetic_root(cfg)
 
 
-def test_predict_reproduces_the_runs_own_test_predictions(smoke_run, tmp_path):
+def test_predict_reproduces_the_runs_own_test_predictions(smoke_run, tmp_path, capsys):
     run, root = smoke_run
     expected = pd.read_csv(run / "predictions.csv")
     files = [str(root / i) for i in expected["id"]]
     assert exit_code(predict_main, [str(run), *files, "--out", str(tmp_path / "p.csv"), "--top-k", "2"]) == 0
+    header = capsys.readouterr().out.splitlines()[0]
+    assert "top2" in header and "p_top2" in header   # --top-k shows in the printed table, not only the CSV
     got = pd.read_csv(tmp_path / "p.csv")
     classes = json.loads((run / "metrics.json").read_text())["classes"]
     p_columns = [f"p_{c}" for c in classes]

@@ -24,7 +24,7 @@ REFUSALS = [   # (overrides, the message, as a regex)
     (["dataset.split={train: 0.5, val: 0.2, test: 0.2}"], r"The 'split' parameter of dataset must be fractions .* sum to 1"),
     (["preprocess.size=0"], TEMPLATE.format(key="size", owner="preprocess") + r"a positive int .*Got 0 "),
     (["preprocess.size=-8"], TEMPLATE.format(key="size", owner="preprocess") + r".*Got -8 "),
-    (["preprocess.color=cmyk"], TEMPLATE.format(key="color", owner="preprocess") + r"one of \['gray', 'rgb'\]\. Got 'cmyk'"),
+    (["preprocess.color=cmyk"], TEMPLATE.format(key="color", owner="preprocess") + r"one of \['gray', 'rgb', 'auto'\]\. Got 'cmyk'"),
     (["model.name=nosuch"], TEMPLATE.format(key="name", owner="model") + r"one of \[.*'cnn'.*\]\. Got 'nosuch'"),
     (["model=vgg16", "model.backbone=vgg99"], TEMPLATE.format(key="backbone", owner="model") + r".*Got 'vgg99'"),
     (["model.dropout=1.0"], TEMPLATE.format(key="dropout", owner="model") + r"a float in \[0, 1\)\. Got 1.0"),

@@ -11,6 +11,9 @@ from fungiclf.settings.resolve import resolve
 from fungiclf.training.optimizers import build_optimizer
 from fungiclf.validation import check_size
 
+# The generic presets read colour and size from the data (auto); without data, give them.
+NO_SURVEY = ("preprocess.color=rgb", "preprocess.size=32")
+
 CONF = Path(__file__).resolve().parents[2] / "conf"
 GROUPS = ["dataset", "preprocess", "augment", "model", "optimizer", "trainer"]
 MACHINE_LACKS = ("dataset.path", "model.weights")
@@ -50,7 +53,8 @@ def test_a_path_given_to_the_synthetic_dataset_is_refused_not_ignored(make_cfg):
     # The default dataset generates its images: training on them when a user named a folder would be a silent lie.
     with pytest.raises(ConfigError, match=r"^dataset.path='/data/mine' is not read by dataset 'synthetic'.*image_folder"):
         resolve(make_cfg("dataset.path=/data/mine"))
-    assert resolve(make_cfg("dataset=image_folder", "dataset.path=/data/mine")).dataset.path == "/data/mine"
+    settings = resolve(make_cfg("dataset=image_folder", "dataset.path=/data/mine", *NO_SURVEY))
+    assert settings.dataset.path == "/data/mine"
 
 
 def test_the_synthetic_dataset_offers_two_to_five_classes(make_cfg):
@@ -64,7 +68,7 @@ def test_a_relative_dataset_path_is_made_absolute(make_cfg, tmp_path, monkeypatc
     """config_resolved.yaml must say which data a run read, wherever the run folder is read
     (a sweep on other machines, model.weights' check of the source's split)."""
     monkeypatch.chdir(tmp_path)
-    settings = resolve(make_cfg("dataset=image_folder", "dataset.path=data/mine"))
+    settings = resolve(make_cfg("dataset=image_folder", "dataset.path=data/mine", *NO_SURVEY))
     assert settings.dataset.path == str(tmp_path / "data" / "mine")
 
 
@@ -109,9 +113,9 @@ def test_conflicting_balance_settings_are_an_error(make_cfg):
 ROUND_TRIP = [[f"{group}={option}"] for group, option in
               [(g, p.stem) for g in GROUPS for p in sorted((CONF / g).glob("*.yaml"))]
               if not (group == "dataset" and option in ("image_folder", "medmnist", "csv"))] + [
-    ["dataset=image_folder", "dataset.path=/data/x"], ["dataset=medmnist", "dataset.path=/data/x.npz"],
+    ["dataset=image_folder", "dataset.path=/data/x", *NO_SURVEY], ["dataset=medmnist", "dataset.path=/data/x.npz", *NO_SURVEY],
     ["dataset=csv", "dataset.path=/data/x.csv", "dataset.columns.group=patient", "preprocess.fit=pad",
-     "preprocess.bit_depth=12"],
+     "preprocess.bit_depth=12", *NO_SURVEY],
     ["trainer=smoke", "model=resnet18", "cv.folds=5"], ["experiment=chest_xray_grid", "row=m25b"],
     ["dataset=defungi", "dataset.group_by=slide", "preprocess.size=[40,60]", "trainer.class_weight={H1: 2.0}"],
     ["model=vgg16", "model.finetune.epochs=3", "model.finetune.unfreeze=all", "logger=tensorboard"],
