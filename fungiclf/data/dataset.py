@@ -228,8 +228,9 @@ def val_size_warnings(data: Dataset, given_val: bool) -> list[dict]:
     if len(labels) >= MIN_VAL_IMAGES and counts.min() >= MIN_VAL_PER_CLASS:
         return []
     smallest = data.class_names[int(counts.argmin())]
-    how = ("dataset.val_from_train=true carves val out of the training images instead (dataset.split.val "
-           "sets its share)") if given_val else "raise dataset.split.val"
+    how = ("the split is the dataset's own: keep it to compare with published numbers; for a choice of your own "
+           "only, dataset.val_from_train=true carves a larger val out of train, which is no longer the published "
+           "protocol") if given_val else "raise dataset.split.val"
     text = (f"the val split has only {len(labels)} images ({counts.min()} of class {smallest}); checkpoint "
             f"selection and early stopping use it, so they will be noisy: {how}")
     log.warning("%s", text)

@@ -44,7 +44,7 @@ def class_columns(metrics: dict) -> dict[str, float | None]:
 
 def _flags(metrics: dict) -> list[str]:
     """Published accuracies at the majority rate or below chance; a model no better than the
-    majority; a tiny val split; a solver stopped at max_iter."""
+    majority; a tiny val split; a solver stopped at max_iter; a run off the published protocol."""
     flags = []
     majority, chance = dig(metrics, "baselines.majority_rate"), dig(metrics, "baselines.chance_rate")
     published = (metrics.get("published") or {}).get("test.accuracy")
@@ -57,7 +57,8 @@ def _flags(metrics: dict) -> list[str]:
     if accuracy is not None and majority is not None and accuracy <= majority:
         flags.append("no better than majority")
     kinds = {w.get("kind") for w in metrics.get("warnings") or [] if isinstance(w, dict)}
-    flags += [flag for kind, flag in (("small_val", "small val"), ("convergence", "not converged")) if kind in kinds]
+    flags += [flag for kind, flag in (("small_val", "small val"), ("convergence", "not converged"),
+                                      ("protocol", "not the published protocol")) if kind in kinds]
     return flags
 
 

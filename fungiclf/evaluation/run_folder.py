@@ -32,6 +32,23 @@ def positive_class(settings, names: list[str]) -> dict | None:
     return {"name": names[1], "chosen_by": by}
 
 
+def protocol_warning(settings) -> dict | None:
+    """A run on a dataset's own published split (an npz's, or a published table's) that
+    changes what a comparison with published numbers measures: val, weights, data."""
+    if settings.dataset.source != "npz" and not settings.experiment.published:
+        return None
+    changes = [text for changed, text in (
+        (settings.dataset.val_from_train, "val carved out of train (dataset.val_from_train)"),
+        (settings.trainer.balance != "none", f"a balanced loss or sampling (trainer.balance={settings.trainer.balance})"),
+        (settings.filters.fraction < 1.0, f"a fraction of train (dataset.fraction={settings.filters.fraction:g})"),
+        (settings.filters.drop_duplicates, "val/test duplicates dropped (dataset.drop_cross_split_duplicates)"),
+    ) if changed]
+    if not changes:
+        return None
+    return {"kind": "protocol", "message": f"not the published protocol ({'; '.join(changes)}): compare with "
+                                           f"published numbers with care"}
+
+
 def metrics_record(settings, data, trained, timings: dict, fingerprint: str) -> dict:
     """metrics.json of a completed run (schema in DESIGN.md; keys are added, never renamed)."""
     outcome, names = trained.outcome, data.class_names
@@ -64,7 +81,8 @@ def metrics_record(settings, data, trained, timings: dict, fingerprint: str) -> 
         "provenance": provenance(), "resources": resources(),
     }
     views = views_warning(settings, data.images.shape[1:3])
-    metrics["warnings"] = [*data.warnings, *outcome.warnings, *filter(None, [views, majority_warning(metrics)])]
+    metrics["warnings"] = [*data.warnings, *outcome.warnings,
+                           *filter(None, [views, majority_warning(metrics), protocol_warning(settings)])]
     return metrics
 
 

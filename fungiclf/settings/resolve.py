@@ -485,9 +485,11 @@ def check_task(settings: Settings, class_names: list[str], labels: np.ndarray, g
     """
     model, classes = settings.model, len(class_names)
     if model.head == "sigmoid" and classes != 2:
-        raise ConfigError(f"model.head=sigmoid needs exactly 2 classes; the dataset has {classes}")
+        raise ConfigError(f"model.head=sigmoid needs exactly 2 classes; the dataset has {classes}: add "
+                          f"model.head=softmax")
     if isinstance(model.threshold, str) and classes != 2:
-        raise ConfigError(f"model.threshold={model.threshold} needs a two-class task; the dataset has {classes}")
+        raise ConfigError(f"model.threshold={model.threshold} needs a two-class task; the dataset has {classes}: add "
+                          f"model.threshold=0.5")
     if model.threshold != 0.5 and classes != 2:
         raise ConfigError(f"model.threshold={model.threshold} is a cut on p(class 1) of a two-class task; the "
                           f"dataset has {classes} classes, where the most likely class wins: leave it at 0.5")
@@ -502,7 +504,7 @@ def check_task(settings: Settings, class_names: list[str], labels: np.ndarray, g
     weights = settings.trainer.class_weight
     if isinstance(weights, dict) and set(weights) - set(class_names):
         raise ConfigError(f"trainer.class_weight names unknown classes {sorted(set(weights) - set(class_names))}; "
-                          f"classes are {class_names}")
+                          f"classes are {class_names}: name them, or add trainer.class_weight=balanced")
     folds = settings.cv.folds
     if folds:
         pool = np.isin(split, ["train", "val"])

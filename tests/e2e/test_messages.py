@@ -80,6 +80,7 @@ def test_a_tiny_val_folder_is_warned_about_and_the_hint_works(make_cfg, tmp_path
     metrics = train(make_cfg(*args), tmp_path / "run")
     (warning,) = metrics["warnings"]
     assert warning["kind"] == "small_val" and "16 images (8 of class NORMAL)" in warning["message"]
+    assert "keep it to compare with published numbers" in warning["message"]
     hint = re.search(r"(dataset\.val_from_train=true)", warning["message"]).group(1)
     metrics = train(make_cfg(*args, hint), tmp_path / "run2")
     assert metrics["n_val"] == 54 and not metrics["warnings"]     # 25% of the 216 train+val images, by class
@@ -116,3 +117,17 @@ def test_a_folder_given_to_url_says_how_to_use_it(make_cfg, tmp_path, capsys):
     hint = re.search(r"(dataset\.path=\S+)", err).group(1)
     assert train(make_cfg("dataset=image_folder", hint, "model=logreg", "preprocess.size=12"),
                  tmp_path / "run")["status"] == "completed"
+
+
+def test_a_run_off_the_published_protocol_is_marked_in_metrics_and_report(make_cfg, tmp_path):
+    """An npz ships its official split: class weights change what a comparison with published
+    numbers measures, so the run says so and the report flags it."""
+    from fungiclf.evaluation.report import run_row
+    npz = write_npz(tmp_path / "set.npz")
+    args = ["dataset=medmnist", f"dataset.path={npz}", "model=logreg"]
+    plain = train(make_cfg(*args), tmp_path / "plain")
+    weighted = train(make_cfg(*args, "trainer.balance=class_weight"), tmp_path / "weighted")
+    assert not any(w["kind"] == "protocol" for w in plain["warnings"])
+    (warning,) = [w for w in weighted["warnings"] if w["kind"] == "protocol"]
+    assert "trainer.balance=class_weight" in warning["message"]
+    assert "not the published protocol" in run_row(tmp_path / "weighted", weighted, "test.accuracy")["flag"]

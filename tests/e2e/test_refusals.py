@@ -43,6 +43,9 @@ REFUSALS = [   # (overrides, the message, as a regex)
     (["trainer.mixup=nan"], TEMPLATE.format(key="mixup", owner="trainer") + r"a finite number\. Got nan"),
     (["optimizer.lr=inf"], TEMPLATE.format(key="lr", owner="optimizer") + r"a finite number\. Got inf"),
     (["model.threshold=0.3"], r"model.threshold=0.3 is a cut on p\(class 1\) of a two-class task; the dataset has 3"),
+    (["model.threshold=val_youden"], r"model.threshold=val_youden needs a two-class task; the dataset has 3: add "
+                                     r"model.threshold=0.5$"),
+    (["model.head=sigmoid"], r"model.head=sigmoid needs exactly 2 classes; the dataset has 3: add model.head=softmax$"),
     (["dataset.path=${oc.env:FUNGICLF_TEST_UNSET}"], r"^dataset.path: the environment variable FUNGICLF_TEST_UNSET is not set$"),
 ]
 
