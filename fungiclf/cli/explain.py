@@ -22,7 +22,7 @@ from fungiclf.errors import FungiclfError
 from fungiclf.evaluation.metrics import as_two_columns, predict_labels
 from fungiclf.evaluation.plots import plot_gradcam
 from fungiclf.inference.gradcam import cam_model, grad_cam
-from fungiclf.inference.images import find_images, load_images
+from fungiclf.inference.images import load_inputs
 from fungiclf.inference.run import load_run, pick_run
 from fungiclf.runs import check_output, write_output
 
@@ -30,7 +30,9 @@ from fungiclf.runs import check_output, write_output
 def parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="fungiclf-explain", description=__doc__.split("\n\n")[0])
     parser.add_argument("run", help="a run folder, or a sweep folder with --best")
-    parser.add_argument("images", nargs="+", help="image files, folders (searched recursively) or quoted globs")
+    parser.add_argument("images", nargs="+", help="image files, folders (searched recursively), quoted globs or "
+                                                  ".npz files (MedMNIST layout)")
+    parser.add_argument("--split", choices=["train", "val", "test"], help="of an .npz, only these arrays")
     parser.add_argument("--best", metavar="METRIC", help="in a sweep folder, the completed run best on this key")
     parser.add_argument("--layer", help="the layer to explain (default: the last convolution)")
     parser.add_argument("--out", default="gradcam", help="folder for the PNGs (default: %(default)s)")
@@ -44,9 +46,7 @@ def run(args: argparse.Namespace) -> int:
     if loaded.model is None:
         raise FungiclfError(f"{folder} holds a scikit-learn model: Grad-CAM needs a Keras network with convolutions")
     cam = cam_model(loaded.model, args.layer)
-    paths, missing = find_images(args.images)
-    images = load_images(paths, loaded.pixels, keep_originals=True)
-    images.skipped[:0] = missing
+    images, _ = load_inputs(args.images, loaded.pixels, args.split, keep_originals=True)
     for path, reason in images.skipped:
         print(f"fungiclf-explain: skipped {path}: {reason}", file=sys.stderr)
     if not images.paths:

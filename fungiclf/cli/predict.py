@@ -5,11 +5,13 @@
     fungiclf-predict RUN new/ --tta --out results.csv      # average over the eight dihedral views
     fungiclf-predict RUN other_hospital/ --labels           # class folders: metrics of the run on them
     fungiclf-predict RUN images/ --features features.npz    # also what the classifier reads, per image
+    fungiclf-predict RUN breastmnist.npz --split test --labels   # an npz's arrays, with their own labels
 
 The run's own preprocessing (size, colour, denoising, CLAHE), decision threshold and
 test-time views are read from its folder. Writes predictions.csv (path, predicted, p_<class>
 per class, and with --top-k the k most likely classes) and prints the first rows. With
---labels, each image's class is the nearest folder above it named after a class of the run:
+--labels, each image's class is the nearest folder above it named after a class of the run
+(an npz row's: its own label, by the name its MedMNIST set gives it):
 the table gains a "true" column, and <out>_metrics.json (metrics.json's test block, with
 bootstrap intervals) and <out>_confusion.png are written and the metrics printed. With
 --features FILE, FILE.npz holds ``paths`` (N,), ``features`` (N, D) float32: the classifier's
@@ -34,7 +36,7 @@ from fungiclf.evaluation.metrics import as_two_columns, predict_labels
 from fungiclf.evaluation.plots import plot_confusion
 from fungiclf.evaluation.summary import summary_lines
 from fungiclf.inference.external import external_record, folder_labels, seen_by_run, seen_warning
-from fungiclf.inference.images import find_images, load_images
+from fungiclf.inference.images import ImageBatch, load_inputs
 from fungiclf.inference.run import load_run, pick_run, predict_views
 from fungiclf.progress import progress_bar
 from fungiclf.runs import check_output, json_text, write_output
@@ -55,10 +57,24 @@ def prediction_table(paths: list[Path], proba: np.ndarray, predicted: np.ndarray
     return table
 
 
+def true_labels(images: ImageBatch, classes: list[str]) -> np.ndarray:
+    """(N,) class index of each image: an npz row's own label (by name), a file's class folder."""
+    index = {name: i for i, name in enumerate(classes)}
+    unknown = sorted({name for name in images.labels if name is not None and name not in index})
+    if unknown:
+        raise FungiclfError(f"--labels: the npz labels {unknown} are not classes of the run ({', '.join(classes)})")
+    files = [path for path, name in zip(images.paths, images.labels) if name is None]
+    from_folders = iter(folder_labels(files, classes) if files else [])
+    return np.array([index[name] if name is not None else next(from_folders) for name in images.labels], np.int64)
+
+
 def parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="fungiclf-predict", description=__doc__.split("\n\n")[0])
     parser.add_argument("run", help="a run folder, or a sweep folder with --best")
-    parser.add_argument("images", nargs="+", help="image files, folders (searched recursively) or quoted globs")
+    parser.add_argument("images", nargs="+", help="image files, folders (searched recursively), quoted globs or "
+                                                  ".npz files (MedMNIST layout)")
+    parser.add_argument("--split", choices=["train", "val", "test"],
+                        help="of an .npz, only these arrays (default: all; rows are named FILE.npz:test/17)")
     parser.add_argument("--best", metavar="METRIC", help="in a sweep folder, use the completed run with the highest "
                                                          "value of this metrics.json key (e.g. val.f1_macro)")
     parser.add_argument("--tta", nargs="?", const="dihedral", choices=sorted(TTA_VIEWS),
@@ -79,14 +95,12 @@ def parser() -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     folder = pick_run(Path(args.run), args.best)
     loaded = load_run(folder, trust_pickle=args.trust_pickle)
-    paths, missing = find_images(args.images)
-    images = load_images(paths, loaded.pixels)
-    images.skipped[:0] = missing
+    images, paths = load_inputs(args.images, loaded.pixels, args.split)
     for path, reason in images.skipped:
         print(f"fungiclf-predict: skipped {path}: {reason}", file=sys.stderr)
     if not images.paths:
         raise FungiclfError(f"none of {' '.join(args.images)} could be read as an image")
-    y_true = folder_labels(images.paths, loaded.classes) if args.labels else None
+    y_true = true_labels(images, loaded.classes) if args.labels else None
     seen = seen_by_run(images.paths, images.file_digests, folder)
     if seen and y_true is None:   # with --labels the summary's warnings say it
         print(f"fungiclf-predict: warning: {seen_warning(seen, len(images.paths))['message']}", file=sys.stderr)
@@ -126,7 +140,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"{len(table)} images predicted by {folder}{more}; {len(images.skipped)} skipped; views: {len(views)}; "
           f"written to {out}{features_note}")
     if y_true is not None:
-        print("\n".join(summary_lines(record, "labels from folder names")))
+        print("\n".join(summary_lines(record, "labels from class folders or the npz")))
     return SOME_SKIPPED if images.skipped else 0
 
 

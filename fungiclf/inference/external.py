@@ -46,10 +46,13 @@ def seen_by_run(paths: list[Path], file_digests: list[str], folder: Path) -> dic
     by_bytes = dict(zip(learned["file_digest"], learned["split"])) if "file_digest" in learned else {}
     source = (runs.read_config(folder).get("dataset") or {}).get("path")
     by_file = {}
-    if source:
+    if source and Path(source).suffix == ".npz":   # rows are named data.npz:train/17
+        by_file = {f"{os.path.realpath(source)}:{item}": part for item, part in zip(learned["id"], learned["split"])}
+    elif source:
         root = Path(source) if Path(source).is_dir() else Path(source).parent   # a CSV's images are relative to its folder
         by_file = {os.path.realpath(root / item): part for item, part in zip(learned["id"], learned["split"])}
-    parts = (by_file.get(os.path.realpath(path)) or by_bytes.get(digest) for path, digest in zip(paths, file_digests))
+    parts = (by_file.get(os.path.realpath(path)) or (digest and by_bytes.get(digest))
+             for path, digest in zip(paths, file_digests))
     return dict(Counter(part for part in parts if part))
 
 

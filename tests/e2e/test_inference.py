@@ -286,3 +286,23 @@ def test_explain_writes_one_picture_per_image_and_refuses_dense_models(smoke_run
     assert exit_code(explain_main, [str(tmp_path / "ann"), str(files[0]), "--out", str(tmp_path / "c")]) == 1
     err = capsys.readouterr().err
     assert "no convolutional layer" in err and len(err.strip().splitlines()) == 1
+
+
+def test_predict_and_explain_read_an_npz_with_its_own_labels(make_cfg, tmp_path, capsys):
+    """An npz's test arrays, named FILE.npz:test/i, predicted as the run predicted them; with
+    --labels each row's own label (by its known set's names: breastmnist's label 0 is
+    malignant, which the run made its positive class 1) is the truth."""
+    npz = write_npz(tmp_path / "breastmnist.npz", size=16)
+    run = tmp_path / "run"
+    train(make_cfg("dataset=medmnist", f"dataset.path={npz}", "model=cnn_small", "trainer=smoke",
+                   "trainer.max_per_class=100"), run)
+    expected = pd.read_csv(run / "predictions.csv")
+    out = tmp_path / "p.csv"
+    assert exit_code(predict_main, [str(run), str(npz), "--split", "test", "--labels", "--out", str(out)]) == 0
+    got = pd.read_csv(out)
+    assert list(got["path"]) == [f"{npz}:{item}" for item in expected["id"]]
+    assert list(got["true"]) == list(expected["true"]) and list(got["predicted"]) == list(expected["predicted"])
+    assert np.allclose(got["p_malignant"], expected["p_malignant"], atol=1e-5)
+    assert "labels from class folders or the npz" in capsys.readouterr().out
+    assert exit_code(explain_main, [str(run), str(npz), "--split", "val", "--out", str(tmp_path / "cam")]) == 0
+    assert len(list((tmp_path / "cam").glob("*_gradcam.png"))) == 12
