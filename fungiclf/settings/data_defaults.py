@@ -3,6 +3,7 @@ positive class. Decided in resolve, before any work, each as a Choice with its e
 """
 
 import dataclasses
+import logging
 from pathlib import Path
 
 from fungiclf.data.dataset import check_exists, load_samples
@@ -21,7 +22,13 @@ def survey(dataset: DatasetSettings, cache_dir: str) -> Survey:
     """What the data's headers say (DataError when the data cannot be listed)."""
     if dataset.source == "npz":
         return survey_npz(check_exists(dataset))
-    return survey_files(load_samples(dataset, cache_dir).paths or [])
+    data_log = logging.getLogger("fungiclf.data")
+    level = data_log.level
+    data_log.setLevel(logging.ERROR)   # the listing's warnings print once, when the job lists the items
+    try:
+        return survey_files(load_samples(dataset, cache_dir).paths or [])
+    finally:
+        data_log.setLevel(level)
 
 
 def data_defaults(dataset: DatasetSettings, preprocess: dict, model: ModelSettings,

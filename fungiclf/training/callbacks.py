@@ -2,13 +2,17 @@
 
 The callback list itself is put together per phase in fit.py."""
 
+import logging
 import math
+import time
 
 import keras
 import numpy as np
 from sklearn.metrics import f1_score
 
 from fungiclf.errors import FungiclfError
+
+log = logging.getLogger("fungiclf.training.fit")
 
 
 def monitor_mode(monitor: str) -> str:
@@ -53,3 +57,61 @@ class ValMacroF1(keras.callbacks.Callback):
         pred = (proba[:, 0] >= self.threshold).astype(int) if proba.shape[1] == 1 else proba.argmax(1)
         if logs is not None:
             logs["val_f1_macro"] = float(f1_score(self.labels, pred, average="macro", zero_division=0))
+
+
+class WallClock(keras.callbacks.Callback):
+    """Logs how long a phase will take after its first epoch, then an ETA at most once every
+    ``every`` seconds. The first step of the first epoch (compilation, warm-up) is replaced by a
+    steady step in the estimate; later estimates use the epochs actually timed.
+
+    Args:
+        epochs: the phase's last epoch (1-based; early stopping may end it sooner).
+        every: seconds between ETA lines.
+    """
+
+    def __init__(self, epochs: int, every: float = 60.0) -> None:
+        super().__init__()
+        self.epochs, self.every = epochs, every
+        self.durations: list[float] = []
+        self.began = self.first_step = self.last_step = self.logged = 0.0
+        self.steps = 0
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        self.began, self.steps = time.perf_counter(), 0
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        self.last_step = time.perf_counter()
+        if self.steps == 0:
+            self.first_step = self.last_step
+        self.steps += 1
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        now = time.perf_counter()
+        took, left = now - self.began, self.epochs - epoch - 1
+        if not self.durations and self.steps > 1:   # the phase's first epoch: its first step compiled
+            step = (self.last_step - self.first_step) / (self.steps - 1)
+            steady = took - (self.first_step - self.began) + step
+            self.durations.append(steady)
+            if left:
+                log.info("Epoch %d took %.1f s (its first step %.1f s, compiling); up to %d more epochs take about "
+                         "%s: done near %s (early stopping may end it sooner)", epoch + 1, took,
+                         self.first_step - self.began, left, duration(left * steady), clock(left * steady))
+            self.logged = now
+            return
+        self.durations.append(took)
+        if left and now - self.logged >= self.every:
+            remaining = left * float(np.mean(self.durations[-5:]))
+            log.info("Epoch %d/%d: about %s left in this phase, done near %s", epoch + 1, self.epochs,
+                     duration(remaining), clock(remaining))
+            self.logged = now
+
+
+def duration(seconds: float) -> str:
+    """12 s, 4.5 min, 2.1 h."""
+    return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.1f} min" if seconds < 5400 else \
+        f"{seconds / 3600:.1f} h"
+
+
+def clock(seconds: float) -> str:
+    """The wall-clock time ``seconds`` from now, HH:MM."""
+    return time.strftime("%H:%M", time.localtime(time.time() + seconds))

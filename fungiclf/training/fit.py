@@ -13,7 +13,7 @@ from fungiclf.data.batches import ArrayBatches
 from fungiclf.data.dataset import Dataset
 from fungiclf.models.applications import unfreeze_top
 from fungiclf.training.balance import class_weights, oversample
-from fungiclf.training.callbacks import StopOnNaN, ValMacroF1, monitor_mode
+from fungiclf.training.callbacks import StopOnNaN, ValMacroF1, WallClock, monitor_mode
 from fungiclf.training.optimizers import build_optimizer
 from fungiclf.training.resume import (AtomicCheckpoint, EpochBackup, EpochSync, ReplayingEarlyStopping,
                                       ReplayingReduceLROnPlateau, finished_phase, logged_epochs, mark_finished,
@@ -210,7 +210,7 @@ def run_phase(model: keras.Model, phase: Phase, plan: FitPlan, settings, run_dir
         callbacks.append(val_f1)
     # The history row of an epoch is written before its backup, so after a kill it is never behind it.
     stop_on_nan = StopOnNaN()
-    callbacks += [stop_on_nan, LogLearningRate(),
+    callbacks += [stop_on_nan, WallClock(phase.epochs), LogLearningRate(),
                   keras.callbacks.CSVLogger(str(folder / HISTORY), append=True)]
     if plan.select:
         callbacks += [
