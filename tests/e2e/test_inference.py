@@ -91,7 +91,7 @@ def test_predict_with_labels_measures_the_run_on_class_folders(smoke_run, tmp_pa
     assert measured["run"] == str(run) and measured["test"]["ci95"]["unit"] == "image"
     table = pd.read_csv(tmp_path / "ext.csv")
     assert list(table["true"]) == [Path(f).parent.name for f in files] and (tmp_path / "ext_confusion.png").exists()
-    assert "labelled images (labels from folder names" in capsys.readouterr().out
+    assert "labelled images (labels from class folders or the npz" in capsys.readouterr().out
 
     stray = tmp_path / "unsorted" / "x.png"
     stray.parent.mkdir()
