@@ -304,5 +304,7 @@ def test_predict_and_explain_read_an_npz_with_its_own_labels(make_cfg, tmp_path,
     assert list(got["true"]) == list(expected["true"]) and list(got["predicted"]) == list(expected["predicted"])
     assert np.allclose(got["p_malignant"], expected["p_malignant"], atol=1e-5)
     assert "labels from class folders or the npz" in capsys.readouterr().out
+    assert exit_code(predict_main, [str(run), str(npz), "--split", "val", "--out", str(tmp_path / "v.csv")]) == 0
+    assert "12 of these 12 images are the run's own (12 in its val split)" in capsys.readouterr().err
     assert exit_code(explain_main, [str(run), str(npz), "--split", "val", "--out", str(tmp_path / "cam")]) == 0
     assert len(list((tmp_path / "cam").glob("*_gradcam.png"))) == 12
