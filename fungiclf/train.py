@@ -9,6 +9,7 @@
 """
 
 import logging
+import math
 import os
 import shutil
 import signal
@@ -19,6 +20,8 @@ from pathlib import Path
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.types import RunMode
 from hydra.errors import HydraException
 from omegaconf import DictConfig, OmegaConf
 
@@ -37,6 +40,7 @@ from fungiclf.settings import Settings, fingerprint, to_config
 from fungiclf.settings.compose_errors import composition_error_line
 from fungiclf.settings.resolve import check_task, resolve
 from fungiclf.tracking import log_finished_run
+from fungiclf.training.callbacks import clock, duration
 from fungiclf.training.job import train_job
 from fungiclf.training.session import fresh_session
 
@@ -112,7 +116,7 @@ def _run_locked_job(cfg: DictConfig, run_dir: Path, task_overrides: list[str] | 
         write_hydra_files(run_dir, cfg, task_overrides)
     try:
         cfg = expand_row(cfg, list(task_overrides or []))
-        settings = resolve(cfg)
+        settings = resolve(cfg, user_keys(task_overrides or []))
         stamp = fingerprint(settings)
         if completed and previous.get("config_fingerprint") == stamp and settings.resume:
             check_same_data(run_dir, previous, settings)
@@ -139,7 +143,45 @@ def _run_locked_job(cfg: DictConfig, run_dir: Path, task_overrides: list[str] | 
         first = str(exc).splitlines()[0] if str(exc) else ""
         return _record_failure(run_dir, cfg, f"{type(exc).__name__}: {first}", keep=completed)
     print_summary(metrics, run_dir)
+    log_sweep_estimate(metrics)
     return runs.dig(metrics, settings.optimized_metric)
+
+
+def user_keys(overrides: list[str]) -> frozenset[str]:
+    """The keys a command line sets ("model=cnn" -> model, "+trainer.x=1" -> trainer.x), which
+    auto=true leaves as they are."""
+    return frozenset(item.split("=", 1)[0].lstrip("+~").split("@", 1)[0] for item in overrides if "=" in item)
+
+
+def log_sweep_estimate(metrics: dict) -> None:
+    """After the first job of a sweep that runs its jobs one after another (Hydra's basic
+    launcher), the estimated time of the others at the first one's pace."""
+    if not HydraConfig.initialized():
+        return
+    hydra_config = HydraConfig.get()
+    if hydra_config.mode != RunMode.MULTIRUN or hydra_config.job.get("num") != 0 \
+            or not hydra_config.launcher._target_.endswith("BasicLauncher"):
+        return
+    jobs = sweep_size(sys.argv[1:], dict(hydra_config.sweeper.get("params") or {}))
+    seconds = (metrics.get("timings") or {}).get("job_seconds")
+    if jobs is None or jobs < 2 or seconds is None:
+        return
+    rest = (jobs - 1) * seconds
+    log.info("Sweep: the first of %d jobs took %s; the other %d take about %s at its pace, done near %s", jobs,
+             duration(seconds), jobs - 1, duration(rest), clock(rest))
+
+
+def sweep_size(arguments: list[str], sweeper_params: dict) -> int | None:
+    """The number of jobs of a sweep: the product of each swept key's values, from the
+    command line and hydra.sweeper.params (the command line wins); None when a sweep's
+    values cannot be counted without composing (glob)."""
+    swept = {key: str(value) for key, value in sweeper_params.items()}
+    swept.update(item.split("=", 1) for item in arguments if "=" in item and not item.startswith("-"))
+    try:
+        overrides = OverridesParser.create().parse_overrides([f"{key}={value}" for key, value in swept.items()])
+        return math.prod(len(list(o.sweep_string_iterator())) if o.is_sweep_override() else 1 for o in overrides)
+    except HydraException:
+        return None
 
 
 def check_same_data(run_dir: Path, previous: dict, settings: Settings) -> None:

@@ -4,6 +4,7 @@
 """
 
 import math
+import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -47,6 +48,28 @@ def check_number(
     if high is not None and value > high:
         raise invalid(name, owner, expected, value)
     return int(value) if integer else value
+
+
+DURATION = re.compile(r"^(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m(?:in)?)?(?:(\d+(?:\.\d+)?)s)?$")
+
+
+def check_duration(value: Any, name: str, owner: str, optional: bool = False) -> float | None:
+    """Seconds of a duration: a number of seconds, or text like 30m, 1h30m, 90s, 2h."""
+    if value is None and optional:
+        return None
+    expected = "a duration such as 30m, 1h30m or 90s (or a number of seconds) greater than 0"
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if not math.isfinite(value) or value <= 0:
+            raise invalid(name, owner, expected, value)
+        return float(value)
+    found = DURATION.match(value.strip().lower()) if isinstance(value, str) else None
+    if not found or not any(found.groups()):
+        raise invalid(name, owner, expected, value)
+    hours, minutes, seconds = (float(part or 0) for part in found.groups())
+    total = hours * 3600 + minutes * 60 + seconds
+    if total <= 0:
+        raise invalid(name, owner, expected, value)
+    return total
 
 
 def check_finite(content: Any, where: str) -> None:

@@ -35,6 +35,8 @@ class DatasetSettings:
         columns: for a CSV source, the column of each role (image, label, group, split); else None.
         positive_class: the class name that is label 1 of a two-class task (sensitivity,
             thresholds, a sigmoid's output), or None (the second class in label order).
+        modality: what the images are (data/modality.py MODALITIES: micrograph, xray, ...), which
+            says whether they have an up and a left; None when unknown.
     """
 
     name: str
@@ -49,6 +51,7 @@ class DatasetSettings:
     max_per_class: int | None = None
     columns: dict | None = None
     positive_class: str | None = None
+    modality: str | None = None
 
 
 @dataclass(frozen=True)
@@ -138,6 +141,8 @@ class TrainerSettings:
         jit_compile: "auto" (Keras' rule: XLA on a GPU, not on CPU with TensorFlow, always
             compiled on JAX), true or false.
         devices: "auto" (every accelerator of the machine) or a number of data-parallel replicas.
+        time_budget: seconds the job's training and evaluation may take (each fit stops in
+            time to evaluate; with cv.folds, each fit gets an equal share), or None.
     """
 
     epochs: int
@@ -155,6 +160,7 @@ class TrainerSettings:
     precision: str = "float32"
     jit_compile: str | bool = "auto"
     devices: str | int = "auto"
+    time_budget: float | None = None
 
 
 @dataclass(frozen=True)
@@ -215,6 +221,21 @@ class Choice:
         return f"{self.key}={self.value} ({self.source}: {self.why})"
 
 
+GROUPS_CHOSEN_WHOLE = ("augment", "optimizer")   # augment=none, optimizer=sgd: every key of the group is the user's
+MODEL_RUNNER_KEYS = ("model.head", "model.threshold", "model.weights", "model.finetune")
+
+
+def set_by_user(key: str, user_keys: frozenset[str]) -> bool:
+    """Whether the command line's ``user_keys`` (train.py user_keys) set ``key``: the key itself,
+    a group chosen whole (augment=none), or, for ``model.name``, a model choice or any of the
+    architecture's keys. Other group choices (trainer=smoke) leave the keys a recipe states."""
+    group = key.split(".")[0]
+    if key in user_keys or (group in GROUPS_CHOSEN_WHOLE and group in user_keys):
+        return True
+    return key == "model.name" and any(k == "model" or (k.startswith("model.") and k not in MODEL_RUNNER_KEYS)
+                                       for k in user_keys)
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything one job does, checked. ``plan`` (not part of what the job does: the values
@@ -260,7 +281,7 @@ def to_config(settings: Settings) -> dict:
                     "drop_cross_split_duplicates": filters.drop_duplicates, "val_from_train": dataset.val_from_train,
                     "fetch": dataset.fetch, "synthetic": dict(dataset.synthetic) if dataset.synthetic else None,
                     "columns": dict(dataset.columns) if dataset.columns else None,
-                    "positive_class": dataset.positive_class},
+                    "positive_class": dataset.positive_class, "modality": dataset.modality},
         "preprocess": {**pixels, "cache": settings.preprocess.cache,
                        "low_variance": {"threshold": filters.threshold, "percentile": filters.percentile,
                                         "splits": list(filters.splits)}},
@@ -280,7 +301,7 @@ def to_config(settings: Settings) -> dict:
                     "verbose": trainer.verbose, "smoke": trainer.smoke, "label_smoothing": trainer.label_smoothing,
                     "mixup": trainer.mixing.mixup, "cutmix": trainer.mixing.cutmix, "mix_prob": trainer.mixing.prob,
                     "tta": trainer.tta, "precision": trainer.precision, "jit_compile": trainer.jit_compile,
-                    "devices": trainer.devices},
+                    "devices": trainer.devices, "time_budget": trainer.time_budget},
         "logger": {"name": settings.logger.name, **settings.logger.options},
     }
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from fungiclf.data.dataset import check_exists, load_samples
 from fungiclf.data.medmnist_info import POSITIVE_CLASS, medmnist_info
+from fungiclf.data.modality import MEDMNIST_MODALITY
 from fungiclf.data.survey import Survey, survey_files, survey_npz
 from fungiclf.errors import DataError
 from fungiclf.settings import Choice, DatasetSettings, ModelSettings
@@ -41,7 +42,7 @@ def data_defaults(dataset: DatasetSettings, preprocess: dict, model: ModelSettin
     """
     color, size = preprocess.get("color"), preprocess.get("size")
     wanted = AUTO in (color, size) or color == "gray" or (dataset.source == "npz" and dataset.name == GENERIC_NPZ) \
-        or (dataset.source == "npz" and (dataset.class_names is None or dataset.positive_class is None))
+        or (dataset.source == "npz" and None in (dataset.class_names, dataset.positive_class, dataset.modality))
     if dataset.source == "synthetic" or not wanted:
         return dataset, preprocess, ()
     try:
@@ -84,7 +85,7 @@ def auto_size(found: Survey, model: ModelSettings, color: str) -> tuple[int, str
 
 def known_set_defaults(dataset: DatasetSettings, found: Survey) -> tuple[DatasetSettings, list[Choice]]:
     """An npz's name (the MedMNIST set, else the file's stem, for the generic preset), and a
-    known set's label names and positive class where the config leaves them unset."""
+    known set's label names, positive class and modality where the config leaves them unset."""
     choices, changes = [], {}
     if dataset.name == GENERIC_NPZ:
         changes["name"] = found.known_set or Path(dataset.path).stem
@@ -103,4 +104,7 @@ def known_set_defaults(dataset: DatasetSettings, found: Survey) -> tuple[Dataset
         if dataset.positive_class is None and positive is not None and positive in (names or ()):
             changes["positive_class"] = positive
             choices.append(Choice("dataset.positive_class", positive, source, "the finding the set screens for"))
+        if dataset.modality is None and found.known_set in MEDMNIST_MODALITY:
+            changes["modality"] = MEDMNIST_MODALITY[found.known_set]
+            choices.append(Choice("dataset.modality", changes["modality"], source, "MedMNIST v2's table of modalities"))
     return dataclasses.replace(dataset, **changes), choices

@@ -21,6 +21,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from fungiclf.data.dataset import SOURCES as PATH_SOURCES
 from fungiclf.data.decode import FITS
+from fungiclf.data.modality import MODALITIES
 from fungiclf.data.enhance import DENOISERS, PixelSettings
 from fungiclf.data.filters import Filters
 from fungiclf.data.mixing import Mixing
@@ -37,13 +38,15 @@ from fungiclf.models.params import check_params, finetune as check_finetune
 from fungiclf.settings import (AugmentSettings, CVSettings, DatasetSettings, ExperimentSettings, LoggerSettings,
                                ModelSettings, OptimizerSettings, PathsSettings, PreprocessSettings, Settings,
                                TrainerSettings)
+from fungiclf.settings import autoplan
+from fungiclf.settings.assumptions import recipe_choices
 from fungiclf.settings.data_defaults import AUTO, data_defaults
 from fungiclf.settings.schema import (DatasetSchema, LoggerSchema, MlflowSchema, PreprocessSchema, SyntheticSchema,
                                       TensorboardSchema, TrainerSchema, TrainSchema)
 from fungiclf.training.compute import JIT_MODES, PRECISIONS
 from fungiclf.training.optimizers import OPTIMIZERS, SCHEDULES
-from fungiclf.validation import (check_bool, check_choice, check_finite, check_number, check_size, check_text,
-                                 invalid)
+from fungiclf.validation import (check_bool, check_choice, check_duration, check_finite, check_number, check_size,
+                                 check_text, invalid)
 
 SOURCES = [*PATH_SOURCES, "synthetic"]   # those that read dataset.path, and the generated set
 MONITORS = ["val_loss", "val_accuracy", "val_f1_macro"]
@@ -65,8 +68,11 @@ def _group(cfg: DictConfig, name: str) -> dict:
     return dict(_plain(node)) if node is not None else {}
 
 
-def resolve(cfg: DictConfig) -> Settings:
+def resolve(cfg: DictConfig, user_keys: frozenset[str] = frozenset()) -> Settings:
     """Check the composed job config and turn it into Settings (smoke caps applied).
+
+    ``user_keys``: the keys the command line set (train.py user_keys), which ``auto=true``
+    leaves as they are.
 
     Raises:
         ConfigError: one line naming the key, the value and what is allowed.
@@ -94,6 +100,14 @@ def resolve(cfg: DictConfig) -> Settings:
     if raw_preprocess.get("size") != AUTO:
         check_size(raw_preprocess.get("size"))
     dataset, raw_preprocess, plan = data_defaults(dataset, raw_preprocess, model, paths.cache_dir)
+    if check_bool(content.get("auto", False), "auto", TOP):
+        time_budget = trainer_cfg.get("time_budget")
+        check_duration(time_budget, "time_budget", "trainer", optional=True)
+        content = {**content, "preprocess": raw_preprocess}
+        content, planned = autoplan.plan(content, dataset, model, user_keys, paths.cache_dir, resolve_model,
+                                         resolve_augment)
+        plan = tuple(c for c in plan if c.key not in {p.key for p in planned}) + planned   # the plan's word is last
+        trainer_cfg, raw_preprocess, model = content["trainer"], content["preprocess"], resolve_model(content["model"])
     preprocess, filters = resolve_preprocess(raw_preprocess, filters)
     trainer = resolve_trainer(trainer_cfg, model)
     cv = resolve_cv(content.get("cv") or {})
@@ -110,7 +124,7 @@ def resolve(cfg: DictConfig) -> Settings:
     )
     settings = apply_smoke(settings) if trainer.smoke else settings
     check_input_size(settings)
-    return settings
+    return dataclasses.replace(settings, plan=settings.plan + recipe_choices(settings, user_keys))
 
 
 def check_schema_keys(content: dict, schema: type, owner: str) -> None:
@@ -219,6 +233,7 @@ def resolve_dataset(d: dict, trainer: dict) -> tuple[DatasetSettings, Filters]:
         val_from_train=check_bool(d.get("val_from_train", False), "val_from_train", "dataset"),
         fetch=d.get("fetch"), synthetic=synthetic, columns=csv_columns(d.get("columns"), source),
         positive_class=positive_class(d.get("positive_class")),
+        modality=check_choice(d.get("modality"), [None, *MODALITIES], "modality", "dataset"),
         max_per_class=None if limit is None else int(check_number(limit, "max_per_class", "trainer", 1, integer=True)),
     )
     filters = Filters(
@@ -407,6 +422,7 @@ def resolve_trainer(t: dict, model: ModelSettings) -> TrainerSettings:
         precision=check_choice(t.get("precision", "float32"), PRECISIONS, "precision", "trainer"),
         jit_compile=check_choice(t.get("jit_compile", "auto"), JIT_MODES, "jit_compile", "trainer"),
         devices=devices,
+        time_budget=check_duration(t.get("time_budget"), "time_budget", "trainer", optional=True),
     )
 
 

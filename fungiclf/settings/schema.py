@@ -39,6 +39,7 @@ class TrainSchema:
     seed: Any = 0                 # int in [0, 2**32 - 1]
     optimized_metric: Any = "val.f1_macro"  # str: a metrics.json key path
     resume: Any = False           # bool
+    auto: Any = False             # bool: choose model, size, epochs, augmentation, balancing from the data and trainer.time_budget
     experiment_name: Any = None   # str or null
     published_source: Any = None  # str or null
     row: Any = None               # str or null: a key of rows
@@ -65,6 +66,7 @@ class DatasetSchema:
     group_presets: Any = None     # {name: regex or null} (defungi, image_folder)
     columns: Any = None           # {image, label, group, split}: column names of a csv source
     class_names: Any = None       # list of str, or null
+    modality: Any = None          # micrograph | histology | dermatoscopy | xray | ultrasound | fundus | ct | oct | mri | photo | null
     positive_class: Any = None    # str: the class sensitivity, thresholds and p(positive) are about (two classes)
     split: Any = field(default_factory=lambda: {"train": 0.6, "val": 0.2, "test": 0.2})  # fractions summing to 1
     fraction: Any = 1.0           # float in (0, 1]
@@ -181,6 +183,7 @@ class TrainerSchema:
     precision: Any = "float32"    # float32 | mixed_float16 | mixed_bfloat16
     jit_compile: Any = "auto"     # auto | true | false
     devices: Any = "auto"         # auto | int >= 1
+    time_budget: Any = None       # a duration (30m, 1h30m, 90s, or seconds) or null: stop training in time to evaluate
 
 
 @dataclass

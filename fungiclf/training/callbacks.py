@@ -106,6 +106,45 @@ class WallClock(keras.callbacks.Callback):
             self.logged = now
 
 
+class Deadline(keras.callbacks.Callback):
+    """Ends a fit (all its phases) before the epoch that would leave too little of
+    ``seconds`` to evaluate: the next epoch is assumed to take as long as the slowest so far,
+    and evaluation ``eval_share`` times an epoch's validation pass (the val and test images
+    times the test-time views, over the val images). The checkpoint keeps the best val epoch.
+
+    Args:
+        seconds: this fit's share of trainer.time_budget, from now.
+        eval_share: evaluation time / one validation pass.
+    """
+
+    def __init__(self, seconds: float, eval_share: float) -> None:
+        super().__init__()
+        self.seconds, self.eval_share = seconds, eval_share
+        self.end = time.monotonic() + seconds
+        self.began = self.val_began = self.val_seconds = self.longest = 0.0
+        self.stopped_after: int | None = None
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        self.began, self.val_seconds = time.monotonic(), 0.0
+
+    def on_test_begin(self, logs: dict | None = None) -> None:
+        self.val_began = time.monotonic()
+
+    def on_test_end(self, logs: dict | None = None) -> None:
+        self.val_seconds = time.monotonic() - self.val_began
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        now = time.monotonic()
+        self.longest = max(self.longest, now - self.began)
+        evaluation = self.val_seconds * self.eval_share
+        if now + self.longest + evaluation > self.end:
+            self.model.stop_training = True
+            self.stopped_after = epoch + 1
+            log.warning("trainer.time_budget: stopping after epoch %d: another epoch (%s) and the evaluation (%s) "
+                        "would end past this fit's %s; the best val epoch so far is kept", epoch + 1,
+                        duration(self.longest), duration(evaluation), duration(self.seconds))
+
+
 def duration(seconds: float) -> str:
     """12 s, 4.5 min, 2.1 h."""
     return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.1f} min" if seconds < 5400 else \

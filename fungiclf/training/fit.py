@@ -13,7 +13,8 @@ from fungiclf.data.batches import ArrayBatches
 from fungiclf.data.dataset import Dataset
 from fungiclf.models.applications import unfreeze_top
 from fungiclf.training.balance import class_weights, oversample
-from fungiclf.training.callbacks import StopOnNaN, ValMacroF1, WallClock, monitor_mode
+from fungiclf.data.views import usable_views
+from fungiclf.training.callbacks import Deadline, StopOnNaN, ValMacroF1, WallClock, monitor_mode
 from fungiclf.training.optimizers import build_optimizer
 from fungiclf.training.resume import (AtomicCheckpoint, EpochBackup, EpochSync, ReplayingEarlyStopping,
                                       ReplayingReduceLROnPlateau, finished_phase, logged_epochs, mark_finished,
@@ -154,6 +155,7 @@ def fit_keras(model: keras.Model, data: Dataset, plan: FitPlan, settings, run_di
                         if not isinstance(settings.model.threshold, str) else 0.5) \
         if plan.monitor == "val_f1_macro" else None
 
+    deadline = fit_deadline(settings, data) if plan.select else None
     histories, best_value = [], None
     for phase in plan.phases:
         if phase.epochs <= 0:
@@ -165,11 +167,13 @@ def fit_keras(model: keras.Model, data: Dataset, plan: FitPlan, settings, run_di
         done = finished_phase(run_dir, phase.number)
         if done is None:
             best_value = run_phase(model, phase, plan, settings, run_dir, train_batches, val_batches, val_f1,
-                                   best_value, trackers)
+                                   best_value, [*trackers, *([deadline] if deadline else [])])
         else:
             log.info("resume=true: phase %d finished before; not run again", phase.number)
             best_value = done.get("best_value")
         histories.append(logged_epochs(phase_dir(run_dir, phase.number) / HISTORY).assign(phase=phase.number))
+        if deadline is not None and deadline.stopped_after is not None:
+            break   # the budget is spent: no later phase
     for batches in (train_batches, val_batches):
         if batches is not None:
             batches.close()
@@ -182,6 +186,18 @@ def fit_keras(model: keras.Model, data: Dataset, plan: FitPlan, settings, run_di
     best, _ = _best(history, plan.monitor)
     return FitResult(_reload(run_dir, model), history, best + 1, balance,
                      epochs_to_best_per_phase(history, plan.monitor))
+
+
+def fit_deadline(settings, data: Dataset) -> Deadline | None:
+    """The Deadline of trainer.time_budget for one fit (with cv.folds, each fit's equal share),
+    or None without a budget."""
+    budget = settings.trainer.time_budget
+    if budget is None:
+        return None
+    fits = settings.cv.folds + 1 if settings.cv.folds else 1
+    n_val = max(len(data.index("val")), 1)
+    views = len(usable_views(settings.trainer.tta, *data.images.shape[1:3]))
+    return Deadline(budget / fits, views * (n_val + len(data.index("test"))) / n_val)
 
 
 def run_phase(model: keras.Model, phase: Phase, plan: FitPlan, settings, run_dir: Path, train_batches: ArrayBatches,
