@@ -28,7 +28,7 @@ from fungiclf.data.modality import flips_for, orientation_free
 from fungiclf.data.views import TTA_VIEWS
 from fungiclf.errors import ConfigError
 from fungiclf.settings import AugmentSettings, Choice, DatasetSettings, ModelSettings, set_by_user
-from fungiclf.settings.data_defaults import survey
+from fungiclf.settings.data_defaults import quiet_data_log, survey
 from fungiclf.training.callbacks import duration
 from fungiclf.training.probe import Speed, measure
 from fungiclf.validation import check_duration
@@ -101,6 +101,19 @@ class Planner:
         self.choices.append(Choice(key, value, source, why))
 
 
+@dataclass(frozen=True)
+class Fit:
+    """The rung taken: its model settings and Speed, the epochs that fit, seconds an epoch and
+    for the whole run, and why each larger rung was passed over."""
+
+    rung: Rung
+    speed: Speed
+    epochs: int
+    epoch_seconds: float
+    run_seconds: float
+    passed: tuple[str, ...]
+
+
 def plan(content: dict, dataset: DatasetSettings, model: ModelSettings, user_keys: frozenset[str], cache_dir: str,
          resolve_model: Callable[[dict], ModelSettings],
          resolve_augment: Callable[[dict], AugmentSettings]) -> tuple[dict, tuple[Choice, ...]]:
@@ -119,72 +132,77 @@ def plan(content: dict, dataset: DatasetSettings, model: ModelSettings, user_key
     content = {key: dict(value) if isinstance(value, dict) else value for key, value in content.items()}
     planner = Planner(content, user_keys)
     look = look_at(dataset, content, cache_dir)
-    trainer = content["trainer"]
-    budget = trainer.get("time_budget")
-    seconds = parse_budget(budget)
+    seconds = parse_budget(content["trainer"].get("time_budget"))
     family = "orientation_free" if orientation_free(look.modality) else "oriented"
     kind = "small" if look.side is not None and look.side <= SMALL_SIDE else family
     why_kind = (f"{look.side} px images train at their own side" if kind == "small"
                 else f"{look.modality or 'unknown'} images: {family.replace('_', '-')}")
-    classes = len(look.train_classes)
     gray = content["preprocess"]["color"] == "gray" if planner.user_set("preprocess.color") else not look.colour
-    flip, transpose = flips_for(look.modality)
-    views = "all 8 right-angle views" if transpose else "horizontal flips only (images have an up and a left)"
-    modality_source = f"the modality ({look.modality or 'unknown: set dataset.modality'})"
-    planner.set("augment.flip", flip, modality_source, views)
-    planner.set("augment.transpose", transpose, modality_source, views)
-    if family == "oriented":
-        for key, value in (("rotation", 0.03), ("zoom", 0.1), ("translate", 0.05)):
-            planner.set(f"augment.{key}", value, RECIPE, "the X-ray recipes' mild affine jitter")
-    trained = content["augment"]
-    tta = ("dihedral" if trained.get("transpose") and trained.get("flip") == "horizontal_and_vertical" else
-           "hflip" if trained.get("flip") in ("horizontal", "horizontal_and_vertical") else "none")
-    planner.set("trainer.tta", tta, "the augmentation", "test-time views: those the model trained on")
-    augment = resolve_augment(content["augment"])
+    plan_views(planner, look.modality)
     rungs = ladder(kind, look.side, planner, model)
     candidates = [(rung, model if planner.user_set("model.name") else
                    resolve_model({**model_config(rung.model), **rung.params})) for rung in rungs]
-    chosen, speed, epochs, estimate, passed = fit_rungs(candidates, look, classes, gray, augment, trainer, content,
-                                                 seconds, planner, cache_dir)
-    source = f"the budget ({duration(seconds)})"
+    fit = fit_rungs(candidates, look, gray, resolve_augment(content["augment"]), content, seconds, planner, cache_dir)
+    budget = f"the budget ({duration(seconds)})"
     if not planner.user_set("model.name"):
-        base = model_config(chosen.model)
-        content["model"] = {**base, **chosen.params}
-        planner.choices.append(Choice("model.name", chosen.model, f"{RECIPE} ({why_kind})",
-                                      rung_why(chosen, speed, passed)))
+        content["model"] = {**model_config(fit.rung.model), **fit.rung.params}
+        planner.choices.append(Choice("model.name", fit.rung.model, f"{RECIPE} ({why_kind})", rung_why(fit)))
     if content["preprocess"].get("color") != ("gray" if gray else "rgb"):   # else: data_defaults said it, with evidence
         planner.set("preprocess.color", "gray" if gray else "rgb", "the data",
                     "the images carry no colour" if gray else "the images carry colour")
-    planner.set("preprocess.size", chosen.size, *(
-        (source, f"the largest size at which >= {MIN_EPOCHS} epochs fit") if len(rungs) > 1 else
+    planner.set("preprocess.size", fit.rung.size, *(
+        (budget, f"the largest size at which >= {MIN_EPOCHS} epochs fit") if len(rungs) > 1 else
         ("the data", "the images' own side") if kind == "small" else
         (f"{RECIPE} ({why_kind})", "the tuned recipe's size")))
-    if chosen.clahe and gray:
+    if fit.rung.clahe and gray:
         planner.set("preprocess.clahe", True, f"{RECIPE} (gray oriented images)", "the chest X-ray recipe's "
                     "contrast-limited equalisation (higher val accuracy over three seeds)")
-    planner.set("trainer.epochs", epochs, source, f"about {duration(estimate / max(epochs, 1))} an epoch on this "
-                f"machine; the whole run about {duration(estimate)}")
-    planner.set("trainer.patience", epochs, RECIPE, "the schedule runs to its end; the checkpoint keeps the best val "
-                "epoch")
+    planner.set("trainer.epochs", fit.epochs, budget, f"about {duration(fit.epoch_seconds)} an epoch on this "
+                f"machine; training and evaluation about {duration(fit.run_seconds)}")
+    plan_training(planner, look, fit)
+    return content, tuple(planner.choices)
+
+
+def plan_views(planner: Planner, modality: str | None) -> None:
+    """Training and test-time views natural for the modality (the X-ray recipes' mild affine
+    jitter for oriented images); test-time views only of what the model trains on."""
+    flip, transpose = flips_for(modality)
+    views = "all 8 right-angle views" if transpose else "horizontal flips only (images have an up and a left)"
+    source = f"the modality ({modality or 'unknown: set dataset.modality'})"
+    planner.set("augment.flip", flip, source, views)
+    planner.set("augment.transpose", transpose, source, views)
+    if not orientation_free(modality):
+        for key, value in (("rotation", 0.03), ("zoom", 0.1), ("translate", 0.05)):
+            planner.set(f"augment.{key}", value, RECIPE, "the X-ray recipes' mild affine jitter")
+    trained = planner.content["augment"]
+    tta = ("dihedral" if trained.get("transpose") and trained.get("flip") == "horizontal_and_vertical" else
+           "hflip" if trained.get("flip") in ("horizontal", "horizontal_and_vertical") else "none")
+    planner.set("trainer.tta", tta, "the augmentation", "test-time views: those the model trained on")
+
+
+def plan_training(planner: Planner, look: DataLook, fit: Fit) -> None:
+    """Patience, batch, balancing, smoothing, the monitor, a two-class threshold chosen on val,
+    and the tuned recipes' optimizer."""
+    planner.set("trainer.patience", fit.epochs, RECIPE, "the schedule runs to its end; the checkpoint keeps the best "
+                "val epoch")
     planner.set("trainer.batch_size", BATCH, RECIPE, "the tuned recipes' batch")
     weighted = look.imbalance >= IMBALANCE
     planner.set("trainer.balance", "class_weight" if weighted else "none", "the data",
                 f"the largest class in train is {look.imbalance:.2f}x the smallest" +
                 (" (not the published protocol: unweighted loss)" if weighted else ""))
     planner.set("trainer.label_smoothing", 0.1, RECIPE, "every tuned recipe's")
-    binary = classes == 2
+    binary = len(look.train_classes) == 2
     planner.set("trainer.monitor", "val_loss" if binary else "val_f1_macro", RECIPE,
                 "the two-class recipes'" if binary else "macro-F1 weighs every class (defungi_best_cpu)")
     if binary:
         planner.set("model.threshold", "val_youden", RECIPE, "two classes: the threshold is chosen on val (Youden's "
                     "J), never on test")
-    optimizer = {"name": "adamw", "lr": 0.002, "weight_decay": 0.05, "schedule": "cosine",
-                 "warmup_epochs": min(3 if chosen.model == "convmixer" else 2, max(epochs - 1, 0))}
+    warmup = min(3 if fit.rung.model == "convmixer" else 2, max(fit.epochs - 1, 0))
     if not planner.user_set("optimizer"):
-        content["optimizer"] = {**content["optimizer"], **optimizer}
-        planner.choices.append(Choice("optimizer", "adamw lr 0.002, weight decay 0.05, cosine with "
-                                      f"{optimizer['warmup_epochs']} warm-up epochs", RECIPE, "every tuned recipe's"))
-    return content, tuple(planner.choices)
+        planner.content["optimizer"] = {**planner.content["optimizer"], "name": "adamw", "lr": 0.002,
+                                        "weight_decay": 0.05, "schedule": "cosine", "warmup_epochs": warmup}
+        planner.choices.append(Choice("optimizer", f"adamw lr 0.002, weight decay 0.05, cosine with {warmup} warm-up "
+                                      f"epochs", RECIPE, "every tuned recipe's"))
 
 
 def parse_budget(budget) -> float:
@@ -194,7 +212,8 @@ def parse_budget(budget) -> float:
 def look_at(dataset: DatasetSettings, content: dict, cache_dir: str) -> DataLook:
     """Counts from the job's own listing and split; side and colour from the headers."""
     seed = int(content.get("seed") or 0)
-    listing = list_items(dataset, seed, cache_dir)
+    with quiet_data_log():
+        listing = list_items(dataset, seed, cache_dir)
     labels, split = listing.samples.labels, listing.split
     classes = len(listing.samples.class_names)
     found = survey(dataset, cache_dir) if dataset.source != "synthetic" else None
@@ -220,37 +239,34 @@ def ladder(kind: str, side: int | None, planner: Planner, model: ModelSettings) 
     return fitting
 
 
-def fit_rungs(candidates: list[tuple[Rung, ModelSettings]], look: DataLook, classes: int, gray: bool,
-              augment: AugmentSettings, trainer: dict, content: dict, seconds: float, planner: Planner,
-              cache_dir: str) -> tuple[Rung, Speed, int, float, list[str]]:
-    """The first rung where MIN_EPOCHS fit (else the last one), its Speed, its epochs, the
-    estimated seconds of the whole run, and why each larger rung was passed over (measured
-    lazily: a rung that fits ends the search)."""
+def fit_rungs(candidates: list[tuple[Rung, ModelSettings]], look: DataLook, gray: bool, augment: AugmentSettings,
+              content: dict, seconds: float, planner: Planner, cache_dir: str) -> Fit:
+    """The first rung where MIN_EPOCHS fit (else the last one), measured lazily: a rung that
+    fits ends the search."""
+    trainer, classes = content["trainer"], len(look.train_classes)
     folds = int((content.get("cv") or {}).get("folds") or 0)
     fits = folds + 1 if folds else 1
     batch = trainer["batch_size"] if planner.user_set("trainer.batch_size") else BATCH
-    views = len(TTA_VIEWS[content["trainer"]["tta"]])
+    views = len(TTA_VIEWS[trainer["tta"]])
     passed: list[str] = []
     for i, (rung, settings) in enumerate(candidates):
         shape = (rung.size, rung.size, 1 if gray else 3)
         speed = measure(settings, augment, shape, classes, batch, trainer.get("jit_compile", "auto"), cache_dir)
-        steps = math.ceil(look.counts["train"] / batch)
         val_passes = 1 if classes == 2 else 2   # macro-F1 on val predicts once more per epoch
-        epoch = steps * speed.step_seconds + look.counts["val"] * speed.predict_seconds * val_passes
+        epoch = math.ceil(look.counts["train"] / batch) * speed.step_seconds \
+            + look.counts["val"] * speed.predict_seconds * val_passes
         evaluation = (look.counts["val"] + look.counts["test"]) * views * speed.predict_seconds
         room = seconds * SAFETY / fits - evaluation - speed.compile_seconds
         fit = int(room // epoch) if room > 0 else 0
-        epochs = min(rung.max_epochs, fit)
-        if planner.user_set("trainer.epochs"):
-            epochs = int(trainer["epochs"])
+        epochs = int(trainer["epochs"]) if planner.user_set("trainer.epochs") else min(rung.max_epochs, fit)
         if epochs >= MIN_EPOCHS or i == len(candidates) - 1:
             if epochs < 1:
                 need = (epoch + evaluation + speed.compile_seconds) * fits / SAFETY
                 raise ConfigError(f"trainer.time_budget={trainer.get('time_budget')} is too short: one epoch of the "
                                   f"cheapest plan ({rung.model} at {rung.size} px, {look.counts['train']} training "
                                   f"images) and its evaluation take about {duration(need)} on this machine")
-            estimate = fits * (epochs * epoch + evaluation + speed.compile_seconds)
-            return rung, speed, epochs, estimate, passed
+            run = fits * (epochs * epoch + evaluation + speed.compile_seconds)
+            return Fit(rung, speed, epochs, epoch, run, tuple(passed))
         passed.append(f"{rung_name(rung)} at {rung.size} px fits {max(fit, 0)} epochs")
     raise AssertionError("unreachable: the last rung returns")
 
@@ -260,10 +276,11 @@ def rung_name(rung: Rung) -> str:
     return f"{rung.model}{f' ({extra})' if extra else ''}"
 
 
-def rung_why(rung: Rung, speed: Speed, passed: list[str]) -> str:
+def rung_why(fit: Fit) -> str:
     """The chosen rung's measured step, after the rungs passed over."""
-    over = f"{'; '.join(passed)} (< {MIN_EPOCHS}); " if passed else ""
-    return f"{over}{rung_name(rung)} at {rung.size} px: {speed.step_seconds:.2f} s a training step on this machine"
+    over = f"{'; '.join(fit.passed)} (< {MIN_EPOCHS}); " if fit.passed else ""
+    return (f"{over}{rung_name(fit.rung)} at {fit.rung.size} px: {fit.speed.step_seconds:.2f} s a training step on "
+            f"this machine")
 
 
 def model_config(name: str) -> dict:

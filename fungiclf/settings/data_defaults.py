@@ -4,6 +4,8 @@ positive class. Decided in resolve, before any work, each as a Choice with its e
 
 import dataclasses
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from fungiclf.data.dataset import check_exists, load_samples
@@ -19,17 +21,24 @@ AUTO_MAX_SIZE = 64        # pixels: auto never upscales, and stays small enough 
 GENERIC_NPZ = "medmnist"  # the preset for any MedMNIST-style npz: its name says nothing of the data
 
 
+@contextmanager
+def quiet_data_log() -> Iterator[None]:
+    """Errors only from fungiclf.data: a listing's warnings print once, when the job lists the items."""
+    data_log = logging.getLogger("fungiclf.data")
+    level = data_log.level
+    data_log.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        data_log.setLevel(level)
+
+
 def survey(dataset: DatasetSettings, cache_dir: str) -> Survey:
     """What the data's headers say (DataError when the data cannot be listed)."""
     if dataset.source == "npz":
         return survey_npz(check_exists(dataset))
-    data_log = logging.getLogger("fungiclf.data")
-    level = data_log.level
-    data_log.setLevel(logging.ERROR)   # the listing's warnings print once, when the job lists the items
-    try:
+    with quiet_data_log():
         return survey_files(load_samples(dataset, cache_dir).paths or [])
-    finally:
-        data_log.setLevel(level)
 
 
 def data_defaults(dataset: DatasetSettings, preprocess: dict, model: ModelSettings,

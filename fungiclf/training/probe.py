@@ -2,9 +2,10 @@
 
 A plan (settings/autoplan.py) measures its candidates before it commits to a model, a size
 and a number of epochs. Measurements are kept in ``<cache_dir>/speed.json`` by what was
-measured (backend, model, input, batch, machine), so that the same command plans the same
-run again (resume=true finds the config it started) instead of one that a busier minute
-would choose.
+measured (backend, model, input, batch, machine) for a day, so that the same command plans
+the same run again (resume=true finds the config it started) instead of one that a busier
+minute would choose. A step's time is the fastest of TIMED_STEPS: another process taking
+the cores for a moment slows one step, not the plan.
 """
 
 import json
@@ -22,7 +23,8 @@ from fungiclf.runs import write_json
 from fungiclf.training.fit import compile_model
 
 SPEED_FILE = "speed.json"
-TIMED_STEPS = 3
+TIMED_STEPS = 4
+KEPT_SECONDS = 24 * 3600   # a measurement older than this is taken again
 
 
 @dataclass(frozen=True)
@@ -54,7 +56,7 @@ def measure(model, augment, input_shape: tuple[int, int, int], num_classes: int,
                      sort_keys=True, default=str)
     file = Path(cache_dir) / SPEED_FILE
     known = read_speeds(file)
-    if key in known:
+    if key in known and time.time() - known[key]["measured_at"] < KEPT_SECONDS:
         return Speed(**known[key])
     speed = time_steps(model, augment, input_shape, num_classes, batch_size, jit_compile)
     file.parent.mkdir(parents=True, exist_ok=True)
@@ -71,6 +73,12 @@ def read_speeds(file: Path) -> dict:
         return {}
 
 
+def timed(step) -> float:
+    started = time.perf_counter()
+    step()
+    return time.perf_counter() - started
+
+
 def time_steps(model, augment, input_shape: tuple[int, int, int], num_classes: int, batch_size: int,
                jit_compile: str | bool) -> Speed:
     """Time training steps and a prediction of random uint8-valued images (the job's own
@@ -85,14 +93,9 @@ def time_steps(model, augment, input_shape: tuple[int, int, int], num_classes: i
     started = time.perf_counter()
     network.train_on_batch(x, y)
     compile_seconds = time.perf_counter() - started
-    started = time.perf_counter()
-    for _ in range(TIMED_STEPS):
-        network.train_on_batch(x, y)
-    step_seconds = (time.perf_counter() - started) / TIMED_STEPS
+    step_seconds = min(timed(lambda: network.train_on_batch(x, y)) for _ in range(TIMED_STEPS))
     network.predict_on_batch(x)
-    started = time.perf_counter()
-    network.predict_on_batch(x)
-    predict_seconds = (time.perf_counter() - started) / batch_size
+    predict_seconds = min(timed(lambda: network.predict_on_batch(x)) for _ in range(2)) / batch_size
     del network
     keras.backend.clear_session()
     return Speed(compile_seconds, step_seconds, predict_seconds, time.time())

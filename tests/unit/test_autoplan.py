@@ -79,7 +79,7 @@ def test_a_short_budget_climbs_down_to_what_fits_and_says_why(make_cfg, machine)
     assert "convmixer at 32 px fits 0 epochs; convmixer (dim=128) at 32 px fits 4 epochs (< 10)" in why
     # what the plan promised: its estimate fits the budget
     estimate = plan_of(settings)["trainer.epochs"].why
-    assert "the whole run about" in estimate
+    assert "training and evaluation about" in estimate
 
 
 def test_a_budget_too_short_for_one_epoch_is_refused_with_what_it_needs(make_cfg, machine):
@@ -143,6 +143,11 @@ def test_measurements_are_kept_per_machine_so_the_same_command_plans_the_same_ru
     (tmp_path / probe.SPEED_FILE).write_text("{not json")          # damaged: measured again, not trusted
     probe.measure(*args)
     assert len(calls) == 2 and json.loads((tmp_path / probe.SPEED_FILE).read_text())
+    kept = json.loads((tmp_path / probe.SPEED_FILE).read_text())
+    old = {key: {**value, "measured_at": time.time() - probe.KEPT_SECONDS - 1} for key, value in kept.items()}
+    (tmp_path / probe.SPEED_FILE).write_text(json.dumps(old))       # a day old: this machine may have changed
+    probe.measure(*args)
+    assert len(calls) == 3
 
 
 def test_a_real_machine_is_measured_in_a_few_steps(make_cfg, tmp_path):
