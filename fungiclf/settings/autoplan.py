@@ -144,7 +144,9 @@ def plan(content: dict, dataset: DatasetSettings, model: ModelSettings, user_key
                    resolve_model({**model_config(rung.model), **rung.params})) for rung in rungs]
     fit = fit_rungs(candidates, look, gray, resolve_augment(content["augment"]), content, seconds, planner, cache_dir)
     budget = f"the budget ({duration(seconds)})"
-    if not planner.user_set("model.name"):
+    if planner.user_set("model.name"):
+        planner.choices.append(Choice("model.name", model.name, "the user", f"auto sizes and times it: {rung_why(fit)}"))
+    else:
         content["model"] = {**model_config(fit.rung.model), **fit.rung.params}
         planner.choices.append(Choice("model.name", fit.rung.model, f"{RECIPE} ({why_kind})", rung_why(fit)))
     if content["preprocess"].get("color") != ("gray" if gray else "rgb"):   # else: data_defaults said it, with evidence

@@ -181,3 +181,17 @@ def test_a_time_budget_stops_training_in_time_to_evaluate(make_cfg, tmp_path, ca
     assert metrics["status"] == "completed" and metrics["epochs_run"] == 1   # smoke allows 2; the budget 1
     assert "trainer.time_budget: stopping after epoch 1" in caplog.text
     assert np.isfinite(metrics["test"]["accuracy"])
+
+
+def test_the_plan_is_printed_before_training_and_kept_in_metrics(make_cfg, machine, tmp_path, caplog):
+    from fungiclf.train import run_job
+    caplog.set_level("INFO")
+    overrides = ["experiment=auto", "trainer=smoke", "model=cnn_small"]
+    run_job(make_cfg(*overrides), tmp_path, overrides)
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert metrics["status"] == "completed"
+    plan = {entry["key"]: entry for entry in metrics["plan"]}
+    assert plan["model.name"]["source"] == "the user" and "auto sizes and times it" in plan["model.name"]["why"]
+    assert plan["trainer.balance"]["source"] == "the data" and plan["augment.flip"]["source"].startswith("the modality")
+    printed = caplog.text
+    assert printed.index("trainer.balance=none (the data") < printed.index("Training <model.name=cnn_small>")
