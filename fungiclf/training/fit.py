@@ -81,6 +81,8 @@ class FitResult:
         balance: what balancing did: mode and class weights or per-class counts used.
         epochs_to_best: per phase, the epochs that phase ran up to and including the best
             epoch ([phase 1] or [phase 1, fine-tuning]); what a refit repeats.
+        budget_warning: a metrics.json "warnings" entry when trainer.time_budget ended
+            training early, else None.
     """
 
     model: keras.Model
@@ -88,6 +90,7 @@ class FitResult:
     best_epoch: int
     balance: dict = field(default_factory=dict)
     epochs_to_best: list[int] = field(default_factory=list)
+    budget_warning: dict | None = None
 
 
 def training_weights(trainer, data: Dataset, index: np.ndarray, sigmoid: bool) -> tuple[np.ndarray | None, dict]:
@@ -184,8 +187,11 @@ def fit_keras(model: keras.Model, data: Dataset, plan: FitPlan, settings, run_di
             raise FloatingPointError("the refit's training loss became NaN; try a lower optimizer.lr")
         return FitResult(model, history, len(history), balance, [p.epochs for p in plan.phases])
     best, _ = _best(history, plan.monitor)
+    stopped = None if deadline is None or deadline.stopped_after is None else \
+        {"kind": "time_budget", "message": f"trainer.time_budget ended training after {len(history)} of "
+         f"{sum(p.epochs for p in plan.phases)} epochs; the best val epoch ({best + 1}) was kept"}
     return FitResult(_reload(run_dir, model), history, best + 1, balance,
-                     epochs_to_best_per_phase(history, plan.monitor))
+                     epochs_to_best_per_phase(history, plan.monitor), stopped)
 
 
 def fit_deadline(settings, data: Dataset) -> Deadline | None:

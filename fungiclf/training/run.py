@@ -97,6 +97,7 @@ def fit_and_evaluate(settings, data: Dataset, run_dir: Path, plan: FitPlan, trac
             check_unseen_test(model_settings.init, settings.dataset, data)
             log.info("%s", warm_start(model, model_settings.init))
         result = fit_keras(model, data, plan, settings, run_dir, list(trackers))
+        keep(result.budget_warning, logged=False)   # the Deadline logged it when it stopped
         predict, history, best_epoch, balance = result.model.predict, result.history, result.best_epoch, result.balance
         params, epochs_to_best = int(result.model.count_params()), result.epochs_to_best
     train_seconds = time.perf_counter() - started

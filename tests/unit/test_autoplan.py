@@ -180,6 +180,8 @@ def test_a_time_budget_stops_training_in_time_to_evaluate(make_cfg, tmp_path, ca
     metrics = train(make_cfg("trainer=smoke", "model=cnn_small", "trainer.time_budget=1s"), tmp_path)
     assert metrics["status"] == "completed" and metrics["epochs_run"] == 1   # smoke allows 2; the budget 1
     assert "trainer.time_budget: stopping after epoch 1" in caplog.text
+    assert "trainer.time_budget ended training after 1 of 2 epochs" in \
+        [w["message"] for w in metrics["warnings"] if w["kind"] == "time_budget"][0]
     assert np.isfinite(metrics["test"]["accuracy"])
 
 
