@@ -35,6 +35,9 @@ from fungiclf.validation import check_duration
 
 MIN_EPOCHS = 10          # fewer fit: the next, cheaper rung
 SAFETY = 0.85            # plan to this share of the budget: the estimate is a lower bound (docs/speed.md)
+# An epoch inside fit() took 1.25-1.45x its probed steps (ConvMixer-8 on DeFungi, 2 cores: data
+# batches, callbacks, the val passes' overhead); the Deadline catches the rest.
+FIT_OVERHEAD = 1.3
 BATCH = 64
 SMALL_SIDE = 32          # images this small train at their own side
 IMBALANCE = 1.5          # largest / smallest class in train at or above which classes are weighted
@@ -255,8 +258,8 @@ def fit_rungs(candidates: list[tuple[Rung, ModelSettings]], look: DataLook, gray
         shape = (rung.size, rung.size, 1 if gray else 3)
         speed = measure(settings, augment, shape, classes, batch, trainer.get("jit_compile", "auto"), cache_dir)
         val_passes = 1 if classes == 2 else 2   # macro-F1 on val predicts once more per epoch
-        epoch = math.ceil(look.counts["train"] / batch) * speed.step_seconds \
-            + look.counts["val"] * speed.predict_seconds * val_passes
+        epoch = FIT_OVERHEAD * (math.ceil(look.counts["train"] / batch) * speed.step_seconds
+                                + look.counts["val"] * speed.predict_seconds * val_passes)
         evaluation = (look.counts["val"] + look.counts["test"]) * views * speed.predict_seconds
         room = seconds * SAFETY / fits - evaluation - speed.compile_seconds
         fit = int(room // epoch) if room > 0 else 0
