@@ -221,21 +221,6 @@ class Choice:
         return f"{self.key}={self.value} ({self.source}: {self.why})"
 
 
-GROUPS_CHOSEN_WHOLE = ("augment", "optimizer")   # augment=none, optimizer=sgd: every key of the group is the user's
-MODEL_RUNNER_KEYS = ("model.head", "model.threshold", "model.weights", "model.finetune")
-
-
-def set_by_user(key: str, user_keys: frozenset[str]) -> bool:
-    """Whether the command line's ``user_keys`` (train.py user_keys) set ``key``: the key itself,
-    a group chosen whole (augment=none), or, for ``model.name``, a model choice or any of the
-    architecture's keys. Other group choices (trainer=smoke) leave the keys a recipe states."""
-    group = key.split(".")[0]
-    if key in user_keys or (group in GROUPS_CHOSEN_WHOLE and group in user_keys):
-        return True
-    return key == "model.name" and any(k == "model" or (k.startswith("model.") and k not in MODEL_RUNNER_KEYS)
-                                       for k in user_keys)
-
-
 @dataclass(frozen=True)
 class Settings:
     """Everything one job does, checked. ``plan`` (not part of what the job does: the values

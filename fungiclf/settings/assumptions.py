@@ -8,7 +8,24 @@ from importlib.resources import files
 from omegaconf import OmegaConf
 
 from fungiclf.data.modality import unnatural_views
-from fungiclf.settings import Choice, Settings, set_by_user
+from fungiclf.models import RUNNER_KEYS
+from fungiclf.settings import Choice, Settings
+
+GROUPS_CHOSEN_WHOLE = ("augment", "optimizer")   # augment=none, optimizer=sgd: every key of the group is the user's
+# model.<key> that are the runner's (and every model's weights), not the architecture's; model.name chooses it
+MODEL_RUNNER_KEYS = {f"model.{key}" for key in (*RUNNER_KEYS, "weights") if key != "name"}
+
+
+def set_by_user(key: str, user_keys: frozenset[str]) -> bool:
+    """Whether the command line's ``user_keys`` (train.py user_keys) set ``key``: the key itself,
+    a group chosen whole (augment=none), or, for ``model.name``, a model choice or any of the
+    architecture's keys. Other group choices (trainer=smoke) leave the keys a recipe states."""
+    group = key.split(".")[0]
+    if key in user_keys or (group in GROUPS_CHOSEN_WHOLE and group in user_keys):
+        return True
+    return key == "model.name" and any(k == "model" or (k.startswith("model.") and k not in MODEL_RUNNER_KEYS)
+                                       for k in user_keys)
+
 
 STATED = {"augment": None, "trainer": ("balance", "class_weight", "tta", "label_smoothing", "mixup")}
 

@@ -27,7 +27,8 @@ from fungiclf.data.dataset import list_items
 from fungiclf.data.modality import flips_for, orientation_free
 from fungiclf.data.views import TTA_VIEWS
 from fungiclf.errors import ConfigError
-from fungiclf.settings import AugmentSettings, Choice, DatasetSettings, ModelSettings, set_by_user
+from fungiclf.settings import AugmentSettings, Choice, DatasetSettings, ModelSettings
+from fungiclf.settings.assumptions import set_by_user
 from fungiclf.settings.data_defaults import quiet_data_log, survey
 from fungiclf.training.callbacks import duration
 from fungiclf.training.probe import Speed, measure
