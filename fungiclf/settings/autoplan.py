@@ -236,6 +236,10 @@ def ladder(kind: str, side: int | None, planner: Planner, model: ModelSettings) 
     when they chose one (then only the sizes are planned)."""
     rungs = [Rung(r.model, r.size or (side or SMALL_SIDE), r.max_epochs, r.params, r.clahe) for r in LADDERS[kind]]
     fitting = [r for r in rungs if side is None or r.size <= side] or rungs[-1:]
+    if planner.user_set("preprocess.size"):   # the user's size on every rung: only the model is planned
+        size = int(planner.content["preprocess"]["size"])
+        fitting = [Rung(r.model, size, r.max_epochs, r.params, r.clahe) for r in rungs]
+        fitting = [r for i, r in enumerate(fitting) if r not in fitting[:i]]
     if planner.user_set("model.name"):
         if model.kind != "keras":
             raise ConfigError(f"auto plans the epochs and sizes of Keras models; model={model.name} is a "

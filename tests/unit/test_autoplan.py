@@ -98,6 +98,13 @@ def test_the_users_keys_win_and_are_listed_as_theirs(make_cfg, machine):
     assert {m[0] for m in machine} == {"cnn_small"}                # the user's model is the one measured
 
 
+def test_the_users_size_is_the_size_measured_and_planned(make_cfg, machine):
+    settings = auto(make_cfg, "trainer.time_budget=10h", "model=cnn", "preprocess.size=48")
+    assert settings.preprocess.pixels.size == (48, 48)
+    assert machine == [("cnn", None, (48, 48, 3))]                 # timed at 48 px, not the ladder's 32
+    assert "cnn at 48 px" in plan_of(settings)["model.name"].why
+
+
 def test_xrays_get_horizontal_flips_a_threshold_on_val_and_class_weights(make_cfg, machine, tmp_path):
     root = write_image_folder(tmp_path / "xr", classes=("normal", "pneumonia"), per_class=30, size=40)
     for file in sorted((root / "normal").iterdir())[:18]:          # 12 normal vs 30 pneumonia
