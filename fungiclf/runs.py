@@ -23,6 +23,7 @@ import pandas as pd
 import yaml
 
 from fungiclf.errors import FungiclfError
+from fungiclf.scratch import scratch_path
 
 # The files of a run folder (DESIGN.md). Nothing else spells these names.
 METRICS = "metrics.json"
@@ -62,7 +63,7 @@ def replace_atomically(path: Path, write: Callable[[Path], object]) -> None:
     and a kill or a full disk leaves the previous file whole. An OSError names ``path``, not
     the temporary file the user never asked for; ENOSPC says so in those words."""
     path = Path(path)
-    temporary = path.with_name(f".{path.stem}.tmp{path.suffix}")
+    temporary = scratch_path(path, "tmp", hidden=True)   # concurrent writers of one file never share it
     try:
         write(temporary)
         os.replace(temporary, path)

@@ -24,7 +24,7 @@ from fungiclf.cli import stop_on_closed_pipe
 from fungiclf.data.dataset import load_samples
 from fungiclf.data.fetch import MAX_EXPANDED_GB, MAX_RATIO, Limits, fetch
 from fungiclf.data.inventory import take_inventory
-from fungiclf.data.prepare import is_entry
+from fungiclf.data.prepare import LOCKS, clear_locks, is_entry
 from fungiclf.errors import ConfigError, FungiclfError
 from fungiclf.runs import write_output
 from fungiclf.settings.resolve import resolve_dataset
@@ -95,11 +95,12 @@ def cmd_info(args: argparse.Namespace) -> None:
 
 def cmd_cache_clear(args: argparse.Namespace) -> None:
     root = Path(args.cache_dir or compose_config().paths.cache_dir).expanduser() / "prepared"
-    found = sorted(root.iterdir()) if root.is_dir() else []
+    found = sorted(p for p in root.iterdir() if p.name != LOCKS) if root.is_dir() else []
     ours = [p for p in found if p.is_dir() and not p.is_symlink() and is_entry(p)]
     size = sum(f.stat().st_size for p in ours for f in p.rglob("*") if f.is_file())
     for entry in ours:
         shutil.rmtree(entry)
+    clear_locks(root)
     if root.is_dir() and not any(root.iterdir()):
         root.rmdir()
     print(f"Removed {len(ours)} prepared-array entries ({size / 1e6:.1f} MB) from {root}")

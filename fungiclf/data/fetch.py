@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fungiclf.data.medmnist_info import SIZES, medmnist_info
+from fungiclf.scratch import left_by_dead_process, scratch_path
 from fungiclf.errors import DataError
 from fungiclf.progress import progress_bar
 
@@ -122,7 +123,7 @@ def download(url: str, target: Path, checksum: tuple[str, str] | None, progress:
         the md5 and sha256 of the downloaded file.
     """
     target.parent.mkdir(parents=True, exist_ok=True)
-    part = target.with_name(f".{target.name}.part-{os.getpid()}")
+    part = scratch_path(target, "part", hidden=True)
     hashers = _hashers()
     try:
         with urllib.request.urlopen(_as_url(url), timeout=60) as response, open(part, "wb") as out:
@@ -225,23 +226,12 @@ def fetch_hint(name: str, missing: Path) -> str:
 
 
 def clean_stale(dest_dir: Path) -> None:
-    """Remove partial downloads and staging folders that killed fetches left behind (their
-    process is gone)."""
+    """Remove partial downloads and staging folders that killed fetches of this host left
+    behind (their process is gone); another host's or a running fetch's are left alone."""
     for leftover in Path(dest_dir).glob(".*"):
-        pid = leftover.name.rsplit("-", 1)[-1]
-        if (".part-" in leftover.name or ".extracting-" in leftover.name) and pid.isdigit() and not _alive(int(pid)):
+        if left_by_dead_process(leftover, "part") or left_by_dead_process(leftover, "extracting"):
             log.info("Removing %s, left by an interrupted fetch", leftover)
             shutil.rmtree(leftover, ignore_errors=True) if leftover.is_dir() else leftover.unlink(missing_ok=True)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def fetch(name: str, dest_dir: Path, url: str | None = None, checksum: tuple[str, str] | None = None,
@@ -277,8 +267,7 @@ def fetch(name: str, dest_dir: Path, url: str | None = None, checksum: tuple[str
     if checksum is None:
         log.warning("%s has no published checksum; sha256 of this download: %s", name, digests["sha256"])
     if remote.archive:
-        staging = target.with_name(f".{remote.target}.extracting-{os.getpid()}")
-        shutil.rmtree(staging, ignore_errors=True)
+        staging = scratch_path(target, "extracting", hidden=True)
         try:
             safe_extract(download_to, staging, limits)
             os.replace(_unwrap(staging, limits), target)

@@ -6,9 +6,10 @@ kept item a digest of its file bytes and of its decoded pixels, for duplicate ch
 checksum of images.npy's pixels). The key hashes the item list (path, size, mtime, and the
 inode and ctime that no copy tool restores, or the array bytes) and every preprocessing
 setting, so a changed file or setting makes a new entry, even one whose size and mtime were
-kept (``cp -p``, rsync, unzip). Entries are written to a temporary folder and renamed into
-place; a half-written or damaged entry (its pixels no longer match their checksum) fails
-verification on load and is rebuilt.
+kept (``cp -p``, rsync, unzip). Entries are built under a lock, so jobs sharing a cache decode
+once, written to a temporary folder and renamed into place; a complete entry is never
+replaced, and a damaged one (its pixels no longer match their checksum) fails verification
+on load and is rebuilt.
 """
 
 import dataclasses
@@ -18,16 +19,19 @@ import logging
 import os
 import shutil
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import xxhash
+from filelock import FileLock, Timeout
 
 from fungiclf.data.decode import (COLOR_CHANNELS, DecodeError, decode_array, decode_file, follows_bit_depth,
                                   sixteen_bit_summary)
 from fungiclf.data.enhance import PixelSettings, model_pixels
 from fungiclf.data.samples import Samples
+from fungiclf.scratch import scratch_path
 from fungiclf.errors import DataError
 from fungiclf.progress import progress_bar
 
@@ -35,6 +39,7 @@ log = logging.getLogger(__name__)
 
 CACHE_FORMAT = 5
 MANIFEST = "manifest.json"
+LOCKS = ".locks"           # prepared/.locks/<key>.lock: one builder per entry
 
 
 @dataclass
@@ -146,6 +151,10 @@ def _decode_all(samples: Samples, settings: PixelSettings, workers: int) -> tupl
 def prepare(samples: Samples, settings: PixelSettings, cache_dir: str | None, workers: int | None = None) -> Prepared:
     """Decode, convert, resize (and denoise / equalise) every item, or load them from the cache.
 
+    Jobs sharing a cache (one host or many, on shared storage) decode a dataset once: the
+    first builds the entry under ``prepared/.locks/<key>.lock`` while the others wait, then
+    load what it wrote.
+
     Args:
         samples: items to decode (files or arrays).
         settings: colour, size and enhancement settings.
@@ -153,44 +162,101 @@ def prepare(samples: Samples, settings: PixelSettings, cache_dir: str | None, wo
         workers: decoding threads; default all cores.
     """
     key = cache_key(samples, settings)
-    folder = None if cache_dir is None else Path(cache_dir).expanduser() / "prepared" / key
-    if folder is not None and (entry := _load_entry(folder, key)) is not None:
+    if cache_dir is None:
+        return _decode(samples, settings, workers, key)
+    folder = Path(cache_dir).expanduser() / "prepared" / key
+    if (entry := _load_entry(folder, key)) is not None:
         log.info("Loaded %d prepared images from cache %s", entry.images.shape[0], folder)
         return entry
+    try:
+        lock = entry_lock(folder)
+    except OSError as exc:   # a cache that cannot be written costs only the next decode
+        log.warning("Not caching the prepared images: cannot write %s (%s; paths.cache_dir=%s)",
+                    exc.filename or folder.parent, exc.strerror, cache_dir)
+        return _decode(samples, settings, workers, key)
+    with held(lock, folder):
+        if (entry := _load_entry(folder, key)) is not None:   # the job this one waited for built it
+            log.info("Loaded %d prepared images from cache %s", entry.images.shape[0], folder)
+            return entry
+        return _store(_decode(samples, settings, workers, key), folder, settings, len(samples), cache_dir)
+
+
+def entry_lock(folder: Path) -> FileLock:
+    """The lock that guards building ``folder`` (flock, which Linux maps to NFS locks)."""
+    locks = folder.parent / LOCKS
+    locks.mkdir(parents=True, exist_ok=True)
+    return FileLock(locks / f"{folder.name}.lock")
+
+
+@contextmanager
+def held(lock: FileLock, folder: Path):
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        log.info("Waiting for another job that is decoding the same images into %s", folder)
+        lock.acquire()
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+def _decode(samples: Samples, settings: PixelSettings, workers: int | None, key: str) -> Prepared:
     images, kept, skipped, file_digests, pixel_digests, sixteen_bit = _decode_all(
         samples, settings, workers or os.cpu_count() or 1)
     for item, reason in skipped:
         log.warning("Skipped %s: %s", item, reason)
     if len(kept) == 0:
         raise DataError(f"none of the {len(samples)} files could be decoded (first: {skipped[0][0]}: {skipped[0][1]})")
-    if folder is None:
-        return Prepared(images, kept, skipped, key, False, file_digests, pixel_digests, sixteen_bit)
-    tmp = folder.with_name(f"{key}.tmp-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    manifest = {"key": key, "format": CACHE_FORMAT, "shape": list(images.shape),
-                "settings": dataclasses.asdict(settings), "kept": kept.tolist(), "skipped": skipped,
-                "n_items": len(samples), "file_digests": file_digests.tolist(),
-                "pixel_digests": pixel_digests.tolist(), "sixteen_bit": sixteen_bit,
-                "pixels_xxh3": pixels_checksum(images)}
+    return Prepared(images, kept, skipped, key, False, file_digests, pixel_digests, sixteen_bit)
+
+
+def _store(prepared: Prepared, folder: Path, settings: PixelSettings, n_items: int, cache_dir: str) -> Prepared:
+    """Write ``prepared`` as the entry ``folder`` (under its lock) and return it memory-mapped
+    from there; as it is when the cache cannot be written. A damaged entry is moved aside
+    before it is removed, so a job still reading its files keeps them."""
+    tmp = scratch_path(folder, "tmp")
+    manifest = {"key": prepared.key, "format": CACHE_FORMAT, "shape": list(prepared.images.shape),
+                "settings": dataclasses.asdict(settings), "kept": prepared.kept.tolist(), "skipped": prepared.skipped,
+                "n_items": n_items, "file_digests": prepared.file_digests.tolist(),
+                "pixel_digests": prepared.pixel_digests.tolist(), "sixteen_bit": prepared.sixteen_bit,
+                "pixels_xxh3": pixels_checksum(prepared.images)}
     try:
         tmp.mkdir(parents=True)
-        np.save(tmp / "images.npy", images)
+        np.save(tmp / "images.npy", prepared.images)
         (tmp / MANIFEST).write_text(json.dumps(manifest))
-    except OSError as exc:   # the images are decoded: a cache that cannot be written costs only the next decode
+        if folder.exists():
+            damaged = scratch_path(folder, "damaged")
+            os.replace(folder, damaged)
+            shutil.rmtree(damaged, ignore_errors=True)
+        os.replace(tmp, folder)
+    except OSError as exc:
         shutil.rmtree(tmp, ignore_errors=True)
         log.warning("Not caching the prepared images: cannot write %s (%s; paths.cache_dir=%s)",
                     exc.filename or tmp, exc.strerror, cache_dir)
-        return Prepared(images, kept, skipped, key, False, file_digests, pixel_digests, sixteen_bit)
-    shutil.rmtree(folder, ignore_errors=True)
-    try:
-        os.replace(tmp, folder)
-    except OSError:  # a concurrent job wrote the same entry first
-        shutil.rmtree(tmp, ignore_errors=True)
-    entry = _load_entry(folder, key)
+        return prepared
+    entry = _load_entry(folder, prepared.key)
     if entry is None:
-        return Prepared(images, kept, skipped, key, False, file_digests, pixel_digests, sixteen_bit)
+        return prepared
     entry.from_cache = False
     return entry
+
+
+def clear_locks(prepared_dir: Path) -> None:
+    """Remove the lock files no job holds (``fungiclf-data cache-clear``)."""
+    locks = Path(prepared_dir) / LOCKS
+    for file in sorted(locks.glob("*.lock")) if locks.is_dir() else []:
+        lock = FileLock(file)
+        try:
+            lock.acquire(timeout=0)
+        except Timeout:
+            continue
+        try:
+            file.unlink(missing_ok=True)
+        finally:
+            lock.release()
+    if locks.is_dir() and not any(locks.iterdir()):
+        locks.rmdir()
 
 
 def bit_depth_warnings(sixteen_bit: dict | None, bit_depth: int) -> list[dict]:

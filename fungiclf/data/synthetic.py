@@ -17,6 +17,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from fungiclf.scratch import scratch_path
 from fungiclf.errors import DataError
 
 log = logging.getLogger(__name__)
@@ -179,8 +180,7 @@ def ensure_synthetic(cache_dir: str, n_per_class: int = 400, patches_per_photo: 
         return root
     chosen = chosen_classes(classes)
     log.info("Generating the synthetic dataset (%d images) in %s", n_per_class * len(chosen), root)
-    tmp = root.with_name(f"{root.name}.tmp-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
+    tmp = scratch_path(root, "tmp")
     try:
         tmp.mkdir(parents=True)
     except OSError as exc:

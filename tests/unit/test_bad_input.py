@@ -124,7 +124,7 @@ def test_a_failed_load_writes_no_cache_entry(tmp_path):
         (tmp_path / "d" / cls / "x.jpg").write_bytes(b"\xff\xd8 not really")
     with pytest.raises(DataError, match="none of the 2 files could be decoded"):
         prepare(load_image_folder(str(tmp_path / "d")), PixelSettings("rgb", (8, 8)), str(tmp_path / "cache"))
-    assert not (tmp_path / "cache" / "prepared").exists() or not any((tmp_path / "cache" / "prepared").iterdir())
+    assert [p.name for p in (tmp_path / "cache" / "prepared").glob("*")] in ([], [".locks"])   # a lock file may stay
 
 
 def test_symlink_loops_and_dangling_links_are_counted(make_cfg, tmp_path):

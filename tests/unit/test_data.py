@@ -3,6 +3,7 @@
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import cv2
@@ -179,6 +180,32 @@ def test_cache_is_hit_from_a_second_process_and_rebuilt_when_damaged(tmp_path):
     changed = root / "a" / "a_000.png"
     os.utime(changed, ns=(0, 10**18))            # same bytes, new modification time: a new key
     assert prepare(samples, PixelSettings("rgb", (12, 12)), None).key != key
+
+
+def test_jobs_started_together_on_a_cold_cache_decode_once_and_read_identical_arrays(tmp_path):
+    root = write_image_folder(tmp_path / "d", per_class=4)
+    go = tmp_path / "go"
+    # each job waits for the same start, and decoding takes a second: without the lock all four decode
+    code = ("import time, pathlib; from fungiclf.data import prepare as p; from fungiclf.data.sources import "
+            "load_image_folder; from fungiclf.data.enhance import PixelSettings;"
+            "slow = p._decode_all; p._decode_all = lambda *a: (time.sleep(1.0), slow(*a))[1];"
+            f"samples = load_image_folder({str(root)!r});"
+            f"[time.sleep(0.01) for _ in iter(lambda: pathlib.Path({str(go)!r}).exists(), True)];"
+            f"e = p.prepare(samples, PixelSettings('rgb', (12, 12)), {str(tmp_path / 'cache')!r});"
+            "print(e.from_cache, p.pixels_checksum(e.images))")
+    jobs = [subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True) for _ in range(4)]
+    try:
+        time.sleep(3)                                       # all four imported and waiting
+        go.touch()
+        outs = [job.communicate(timeout=120)[0].split() for job in jobs]
+    finally:
+        for job in jobs:
+            job.kill()
+    assert sorted(out[0] for out in outs) == ["False", "True", "True", "True"]   # one decoded, three loaded it
+    assert len({out[1] for out in outs}) == 1
+    prepared = tmp_path / "cache" / "prepared"
+    assert [p.name for p in prepared.iterdir() if not p.name.startswith(".")] == [
+        p.name for p in prepared.iterdir() if (p / "manifest.json").exists()]          # no scratch folder left
 
 
 def test_synthetic_is_deterministic_and_grouped(tmp_path):

@@ -3,6 +3,7 @@
 import hashlib
 import io
 import os
+import socket
 import subprocess
 import sys
 import threading
@@ -170,12 +171,16 @@ def test_a_checksum_that_is_not_hex_is_refused_before_downloading(server, tmp_pa
 def test_leftovers_of_a_killed_fetch_are_removed_by_the_next(server, tmp_path):
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()                                   # a pid that no longer runs
+    host = socket.gethostname().replace("-", "_")
     data = tmp_path / "data"
-    (data / f".defungi.extracting-{dead.pid}" / "H1").mkdir(parents=True)
-    (data / f".defungi.extracting-{dead.pid}" / "H1" / "big.bin").write_bytes(b"0" * 1000)
-    (data / f".pathmnist.npz.part-{dead.pid}").write_bytes(b"partial")
-    (data / f".other.part-{os.getpid()}").write_bytes(b"a live fetch's file: kept")
+    (data / f".defungi.extracting-{host}-{dead.pid}-ab12cd34" / "H1").mkdir(parents=True)
+    (data / f".defungi.extracting-{host}-{dead.pid}-ab12cd34" / "H1" / "big.bin").write_bytes(b"0" * 1000)
+    (data / f".pathmnist.npz.part-{host}-{dead.pid}-0f0f0f0f").write_bytes(b"partial")
+    kept = [f".other.part-{host}-{os.getpid()}-12345678",      # a live fetch's
+            f".other.part-another_node-{dead.pid}-12345678"]   # another host's, whose pids this one cannot see
+    for name in kept:
+        (data / name).write_bytes(b"kept")
     httpd, base = server
     httpd.files["/defungi.zip"] = zip_bytes({"H1/a.jpg": b"x", "H2/b.jpg": b"y"})
     fetch("defungi", data, url=f"{base}/defungi.zip", progress=False)
-    assert sorted(p.name for p in data.iterdir()) == [f".other.part-{os.getpid()}", "defungi"]
+    assert sorted(p.name for p in data.iterdir()) == sorted(kept) + ["defungi"]
