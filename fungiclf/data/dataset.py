@@ -17,6 +17,7 @@ import pandas as pd
 from fungiclf.data.fetch import fetch_hint
 from fungiclf.data.filters import Filters
 from fungiclf.data.prepare import bit_depth_warnings, prepare
+from fungiclf.data.remote import is_url, mirror
 from fungiclf.data.quality import (
     cross_split_duplicates,
     low_variance_rows,
@@ -100,8 +101,11 @@ class Dataset:
         return hashlib.sha256(assignment.to_csv(index=False).encode()).hexdigest()[:20]
 
 
-def check_exists(dataset) -> Path:
-    """dataset.path, which must exist; a preset's message says how to fetch it."""
+def check_exists(dataset, cache_dir: str) -> Path:
+    """dataset.path, which must exist (a URL: its up-to-date mirror in the cache); a preset's
+    message says how to fetch it."""
+    if is_url(dataset.path):
+        return mirror(dataset.path, cache_dir)
     path = Path(dataset.path)
     if not path.exists():
         hint = f": {fetch_hint(dataset.fetch, path)}" if dataset.fetch else ""
@@ -114,7 +118,7 @@ def load_samples(dataset, cache_dir: str) -> Samples:
     if dataset.source == "synthetic":
         path = ensure_synthetic(cache_dir, **dataset.synthetic)
         return SOURCES["image_folder"](str(path), dataset.group_pattern)
-    path = check_exists(dataset)
+    path = check_exists(dataset, cache_dir)
     samples = SOURCES[dataset.source](str(path), group_pattern=dataset.group_pattern,
                                       class_names=list(dataset.class_names) if dataset.class_names else None,
                                       columns=dataset.columns)

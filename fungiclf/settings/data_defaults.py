@@ -36,7 +36,7 @@ def quiet_data_log() -> Iterator[None]:
 def survey(dataset: DatasetSettings, cache_dir: str) -> Survey:
     """What the data's headers say (DataError when the data cannot be listed)."""
     if dataset.source == "npz":
-        return survey_npz(check_exists(dataset))
+        return survey_npz(check_exists(dataset, cache_dir))
     with quiet_data_log():
         return survey_files(load_samples(dataset, cache_dir).paths or [])
 

@@ -25,6 +25,7 @@ from fungiclf.data.modality import MODALITIES
 from fungiclf.data.enhance import DENOISERS, PixelSettings
 from fungiclf.data.filters import Filters
 from fungiclf.data.mixing import Mixing
+from fungiclf.data.remote import check_url, is_url
 from fungiclf.data.samples import SPLITS
 from fungiclf.data.synthetic import CLASSES as SYNTHETIC_CLASSES
 from fungiclf.data.table import COLUMNS as CSV_COLUMNS
@@ -212,8 +213,9 @@ def resolve_dataset(d: dict, trainer: dict) -> tuple[DatasetSettings, Filters]:
         raw = d.get("path")
         if raw is None or raw == "???":
             raise ConfigError(f"dataset.path is required for dataset {name!r} (e.g. dataset.path=/data/{name})")
+        raw = check_text(raw, "path", "dataset")
         # absolute, so that the run folder says which data it read wherever it is read from
-        path = os.path.abspath(Path(check_text(raw, "path", "dataset")).expanduser())
+        path = check_url(raw) if is_url(raw) else os.path.abspath(Path(raw).expanduser())
     class_names = d.get("class_names")
     if class_names is not None:
         if isinstance(class_names, str) or not all(isinstance(c, (str, int)) for c in class_names) \

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from fungiclf.data.dataset import Dataset
+from fungiclf.data.remote import is_url
 from fungiclf.errors import ConfigError, DataError
 from fungiclf.models import network_of
 from fungiclf.models.blocks import CLASSIFIER
@@ -62,7 +63,9 @@ def warm_start(model: keras.Model, run: str) -> str:
 def data_source(path: str | None, synthetic: dict | None) -> tuple:
     """What a dataset reads: its path with symbolic links resolved (the same folder reached
     through a link is the same data), or the synthetic generator's settings."""
-    return ("path", os.path.realpath(Path(path).expanduser())) if path else ("synthetic", synthetic)
+    if not path:
+        return ("synthetic", synthetic)
+    return ("path", path if is_url(path) else os.path.realpath(Path(path).expanduser()))
 
 
 def check_unseen_test(run: str, dataset, data: Dataset) -> None:
