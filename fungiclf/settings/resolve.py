@@ -9,6 +9,7 @@ the items are listed and split, still before any image is decoded.
 
 import dataclasses
 import importlib.util
+import logging
 import os
 import re
 from collections.abc import Mapping
@@ -48,6 +49,8 @@ from fungiclf.training.compute import JIT_MODES, PRECISIONS
 from fungiclf.training.optimizers import OPTIMIZERS, SCHEDULES
 from fungiclf.validation import (check_bool, check_choice, check_duration, check_finite, check_number, check_size,
                                  check_text, invalid)
+
+log = logging.getLogger(__name__)
 
 SOURCES = [*PATH_SOURCES, "synthetic"]   # those that read dataset.path, and the generated set
 MONITORS = ["val_loss", "val_accuracy", "val_f1_macro"]
@@ -119,7 +122,7 @@ def resolve(cfg: DictConfig, user_keys: frozenset[str] = frozenset()) -> Setting
         logger=resolve_logger(content.get("logger") or {"name": "none"}),
         experiment=resolve_experiment(content),
         paths=paths,
-        resume=check_bool(content.get("resume", False), "resume", TOP),
+        resume=check_bool(content.get("resume", False), "resume", TOP) or requeued(),
         optimized_metric=check_text(content.get("optimized_metric", "val.f1_macro"), "optimized_metric", TOP),
         plan=plan,
     )
@@ -191,6 +194,16 @@ def group_pattern(dataset: dict) -> str | None:
 # dataset.synthetic's keys and their (lowest, highest) values; the defaults are SyntheticSchema's.
 SYNTHETIC_RANGES = {"n_per_class": (2, None), "patches_per_photo": (1, None), "size": (16, None), "seed": (0, None),
                     "classes": (2, len(SYNTHETIC_CLASSES))}
+
+
+def requeued() -> bool:
+    """Whether SLURM started this job again after preemption or a time limit (it counts the
+    restarts in SLURM_RESTART_COUNT): the job continues its run as with resume=true."""
+    restarts = os.environ.get("SLURM_RESTART_COUNT", "0")
+    if restarts.isdigit() and int(restarts) > 0:
+        log.info("SLURM requeued this job (SLURM_RESTART_COUNT=%s): continuing its run as with resume=true", restarts)
+        return True
+    return False
 
 
 def resolve_dataset(d: dict, trainer: dict) -> tuple[DatasetSettings, Filters]:

@@ -24,8 +24,8 @@ def logged_rows(path) -> int:
 
 
 def test_a_killed_job_continues_from_its_last_epoch(cache_dir, tmp_path):
-    """SIGKILL during cross-validation fold 1 (after its second epoch); the same command with
-    resume=true keeps the finished main model, continues fold 1 after its last completed
+    """SIGKILL during cross-validation fold 1 (after its second epoch); the same command started
+    again as SLURM requeues a job (acting as resume=true) keeps the finished main model, continues fold 1 after its last completed
     epoch, runs fold 2, and ends as an uninterrupted run would: every epoch once, completed."""
     write_image_folder(tmp_path / "imgs", per_class=60, size=40)
     epochs = 5
@@ -47,9 +47,12 @@ def test_a_killed_job_continues_from_its_last_epoch(cache_dir, tmp_path):
     main_history = pd.read_csv(tmp_path / "run" / ".fit" / "phase1" / "history.csv")
     before = pd.read_csv(fold_history)
 
-    second = subprocess.run(command + ["resume=true"], capture_output=True, text=True, env=env, timeout=600)
+    # as SLURM starts a requeued job: the same command, SLURM_RESTART_COUNT set, no resume=true
+    second = subprocess.run(command, capture_output=True, text=True, env={**env, "SLURM_RESTART_COUNT": "1"},
+                            timeout=600)
     assert second.returncode == 0, second.stderr[-3000:]
     log = second.stdout + second.stderr
+    assert "SLURM requeued this job (SLURM_RESTART_COUNT=1)" in log
     assert "phase 1 finished before; not run again" in log                     # the main model is kept
     assert "continues after epoch" in log or killed_at == 2                    # fold 1 resumes from its backup
     first_epoch = int(next(line for line in log.splitlines() if line.startswith("Epoch ")).split()[1].split("/")[0])
