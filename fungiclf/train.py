@@ -259,6 +259,18 @@ def hydra_main(cfg: DictConfig) -> float | None:
     return run_job(cfg, Path(hydra_config.runtime.output_dir), overrides)
 
 
+def launcher_errors() -> tuple[type[BaseException], ...]:
+    """The errors a cluster launcher raises for a job that ended without a result (those of
+    the launchers installed here)."""
+    errors: list[type[BaseException]] = []
+    try:
+        from submitit.core.utils import FailedJobError, UncompletedJobError
+        errors += [FailedJobError, UncompletedJobError]
+    except ImportError:
+        pass
+    return tuple(errors)
+
+
 def main() -> None:
     """Console script: run the job(s); exit 1 with one line per failed job (130 after Ctrl-C,
     143 after SIGTERM, with the jobs that failed before it listed)."""
@@ -285,6 +297,12 @@ def main() -> None:
                 raise
             sys.exit(f"fungiclf-train: error: cannot write the run folder: {exc} (point hydra.run.dir, or "
                      f"hydra.sweep.dir with -m, at a folder you can write)")
+        except launcher_errors() as exc:   # a cluster job that ended without a result (killed node, no output)
+            if traceback_asked:
+                raise
+            sys.exit(f"fungiclf-train: error: a job did not finish on the cluster: "
+                     f"{'; '.join(line.strip() for line in str(exc).splitlines() if line.strip())} "
+                     f"(fungiclf-report on the sweep folder lists the runs that did)")
         except KeyboardInterrupt:
             interrupted = True
         failed = failures.read().splitlines()
