@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 URL = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*)://")
 # the optional dependencies (pyproject's extras) that bring each protocol's filesystem
 EXTRAS = {"s3": "s3", "s3a": "s3", "gs": "gcs", "gcs": "gcs", "http": "http", "https": "http"}
-VERSION_KEYS = ("ETag", "etag", "md5Hash", "generation", "LastModified", "mtime", "updated")
+VERSION_KEYS = ("ETag", "etag", "md5Hash", "generation", "LastModified", "Last-Modified", "mtime", "updated")
 MANIFEST = "mirror.json"
 
 

@@ -40,18 +40,26 @@ def s3(monkeypatch):
         server.stop()
 
 
-@pytest.fixture
-def http_dir(tmp_path):
-    """A folder served on 127.0.0.1 (no ETag: Python's server sends none)."""
+class WithoutVersion(SimpleHTTPRequestHandler):
+    """A server that says nothing of a file's version (no Last-Modified, no ETag)."""
+
+    def send_header(self, keyword, value):
+        if keyword != "Last-Modified":
+            super().send_header(keyword, value)
+
+
+@pytest.fixture(params=[SimpleHTTPRequestHandler, WithoutVersion], ids=["last-modified", "no-version"])
+def http_dir(request, tmp_path):
+    """A folder served on 127.0.0.1 (Python's server: Last-Modified, no ETag)."""
     served = tmp_path / "served"
     served.mkdir()
-    handler = functools.partial(SimpleHTTPRequestHandler, directory=str(served))
-    handler.log_message = lambda *args: None
+    handler = functools.partial(request.param, directory=str(served))
+    handler.func.log_message = lambda *args: None
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
     try:
-        yield served, f"http://127.0.0.1:{httpd.server_address[1]}"
+        yield served, f"http://127.0.0.1:{httpd.server_address[1]}", request.param is WithoutVersion
     finally:
         httpd.shutdown()
         httpd.server_close()
@@ -89,20 +97,24 @@ def test_an_image_folder_on_s3_trains_like_a_local_one_and_its_mirror_follows_th
     assert len(list(copy.rglob("*.png"))) == 23
 
 
-def test_an_npz_over_http_is_read_fresh_each_run_when_the_server_gives_no_version(http_dir, make_cfg, tmp_path):
-    served, base = http_dir
+def test_an_npz_over_http_is_downloaded_again_only_when_the_server_cannot_say_it_is_unchanged(http_dir, make_cfg,
+                                                                                             tmp_path, caplog):
+    served, base, versionless = http_dir
     write_npz(served / "pneumonia.npz", n=(30, 10, 10), size=12)
     cfg = make_cfg("dataset=medmnist", f"dataset.path={base}/pneumonia.npz", f"paths.cache_dir={tmp_path / 'c'}",
                    "model=logreg", "preprocess.size=12")
     metrics = train(cfg, tmp_path / "run")
     assert metrics["status"] == "completed" and metrics["n_test"] == 10
-    write_npz(served / "pneumonia.npz", n=(30, 10, 14), size=12)   # replaced on the server, no ETag to say so
+    with caplog.at_level(logging.INFO, logger="fungiclf.data.remote"):
+        mirror(f"{base}/pneumonia.npz", str(tmp_path / "c"))
+    assert f"1 files, {1 if versionless else 0} downloaded" in caplog.text
+    write_npz(served / "pneumonia.npz", n=(30, 10, 14), size=12)   # replaced on the server
     local = mirror(f"{base}/pneumonia.npz", str(tmp_path / "c"))
     assert len(np.load(local)["test_images"]) == 14
 
 
 def test_a_url_that_does_not_exist_is_one_line(s3, http_dir, tmp_path):
-    served, base = http_dir
+    served, base, _ = http_dir
     with pytest.raises(DataError, match=r"^dataset.path 's3://data/nothing' does not exist$"):
         mirror("s3://data/nothing", str(tmp_path))
     with pytest.raises(DataError, match=r"^dataset.path 'http://127.0.0.1:\d+/missing.npz' does not exist$"):
