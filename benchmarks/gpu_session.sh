@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# One GPU session's measurements in a fixed time budget (README "Backends and GPU", "Recipes").
+# One GPU session's measurements in a fixed time budget (docs/gpu.md, docs/recipes.md).
 #
 #   benchmarks/gpu_session.sh DEFUNGI_DIR OUT_DIR [SECONDS]
 #

@@ -1,4 +1,4 @@
-"""Two checks on the Kermany chest X-ray train/test shift (README, "Recipes", chest X-ray).
+"""Two checks on the Kermany chest X-ray train/test shift (docs/recipes.md, chest X-ray).
 
 1. A val split nearest the test set's source: the file names number patients in four
    series (IM-, NORMAL2-IM-, personN_bacteria, personN_virus) and the official test/

@@ -31,7 +31,7 @@ def expand_row(cfg: DictConfig, task_overrides: list[str]) -> DictConfig:
     if not rows:
         chosen = cfg.get("experiment_name")
         raise ConfigError(f"row={row!r} needs an experiment that lists rows (such as experiment=defungi_models; "
-                          f"README, 'Experiments and reports'); "
+                          f"docs/reports.md); "
                           + ("no experiment was chosen" if chosen is None else f"experiment {chosen!r} has none"))
     if str(row) not in rows:
         raise ConfigError(f"row={row!r} is not a row of experiment {cfg.get('experiment_name')!r}; "

@@ -11,13 +11,13 @@ before training and kept in metrics.json ("plan").
 The ladders are the tuned recipes (docs/recipes.md), each chosen on val: ConvMixer-8 at 32 px
 for orientation-free colour images (defungi_best_cpu), the report CNN with same-padding for
 oriented images, at 128 px with CLAHE for large gray X-rays (chest_xray_best) and at the
-file's side for small images (pneumoniamnist_best). A rung is taken when at least
-MIN_EPOCHS of it fit the budget; the last rung takes what fits.
+file's side for small images (pneumoniamnist_best). A rung is taken when at least its
+``min_epochs`` fit the budget; the last rung takes what fits.
 """
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib.resources import files
 
 import numpy as np
@@ -34,7 +34,7 @@ from fungiclf.training.callbacks import duration
 from fungiclf.training.probe import Speed, measure
 from fungiclf.validation import check_duration
 
-MIN_EPOCHS = 10          # fewer fit: the next, cheaper rung
+MIN_EPOCHS = 10          # fewer fit: the next, cheaper rung (unless the rung asks more)
 SAFETY = 0.85            # plan to this share of the budget: the estimate is a lower bound (docs/speed.md)
 # An epoch inside fit() took 1.25-1.45x its probed steps (ConvMixer-8 on DeFungi, 2 cores: data
 # batches, callbacks, the val passes' overhead); the Deadline catches the rest.
@@ -49,13 +49,15 @@ RECIPE = "auto"
 @dataclass(frozen=True)
 class Rung:
     """One candidate: ``model`` (a conf/model config) with ``params`` over it, trained at
-    ``size`` px for at most ``max_epochs``; ``clahe`` for gray X-ray-like images."""
+    ``size`` px for at most ``max_epochs`` and taken when at least ``min_epochs`` fit;
+    ``clahe`` for gray X-ray-like images."""
 
     model: str
     size: int
     max_epochs: int
     params: dict = field(default_factory=dict)
     clahe: bool = False
+    min_epochs: int = MIN_EPOCHS
 
 
 SAME_CNN = {"padding": "same"}
@@ -157,7 +159,7 @@ def plan(content: dict, dataset: DatasetSettings, model: ModelSettings, user_key
         planner.set("preprocess.color", "gray" if gray else "rgb", "the data",
                     "the images carry no colour" if gray else "the images carry colour")
     planner.set("preprocess.size", fit.rung.size, *(
-        (budget, f"the largest size at which >= {MIN_EPOCHS} epochs fit") if len(rungs) > 1 else
+        (budget, f"the largest size at which >= {fit.rung.min_epochs} epochs fit") if len(rungs) > 1 else
         ("the data", "the images' own side") if kind == "small" else
         (f"{RECIPE} ({why_kind})", "the tuned recipe's size")))
     if fit.rung.clahe and gray:
@@ -234,11 +236,11 @@ def look_at(dataset: DatasetSettings, content: dict, cache_dir: str) -> DataLook
 def ladder(kind: str, side: int | None, planner: Planner, model: ModelSettings) -> list[Rung]:
     """The rungs to try, largest first: never above the images' side; with the user's model
     when they chose one (then only the sizes are planned)."""
-    rungs = [Rung(r.model, r.size or (side or SMALL_SIDE), r.max_epochs, r.params, r.clahe) for r in LADDERS[kind]]
+    rungs = [replace(r, size=r.size or (side or SMALL_SIDE)) for r in LADDERS[kind]]
     fitting = [r for r in rungs if side is None or r.size <= side] or rungs[-1:]
     if planner.user_set("preprocess.size"):   # the user's size on every rung: only the model is planned
         size = int(planner.content["preprocess"]["size"])
-        fitting = [Rung(r.model, size, r.max_epochs, r.params, r.clahe) for r in rungs]
+        fitting = [replace(r, size=size) for r in rungs]
         fitting = [r for i, r in enumerate(fitting) if r not in fitting[:i]]
     if planner.user_set("model.name"):
         if model.kind != "keras":
@@ -251,8 +253,8 @@ def ladder(kind: str, side: int | None, planner: Planner, model: ModelSettings) 
 
 def fit_rungs(candidates: list[tuple[Rung, ModelSettings]], look: DataLook, gray: bool, augment: AugmentSettings,
               content: dict, seconds: float, planner: Planner, cache_dir: str) -> Fit:
-    """The first rung where MIN_EPOCHS fit (else the last one), measured lazily: a rung that
-    fits ends the search."""
+    """The first rung where its min_epochs fit (else the last one), measured lazily: a rung
+    that fits ends the search."""
     trainer, classes = content["trainer"], len(look.train_classes)
     folds = int((content.get("cv") or {}).get("folds") or 0)
     fits = folds + 1 if folds else 1
@@ -269,7 +271,7 @@ def fit_rungs(candidates: list[tuple[Rung, ModelSettings]], look: DataLook, gray
         room = seconds * SAFETY / fits - evaluation - speed.compile_seconds
         fit = int(room // epoch) if room > 0 else 0
         epochs = int(trainer["epochs"]) if planner.user_set("trainer.epochs") else min(rung.max_epochs, fit)
-        if epochs >= MIN_EPOCHS or i == len(candidates) - 1:
+        if epochs >= rung.min_epochs or i == len(candidates) - 1:
             if epochs < 1:
                 need = (epoch + evaluation + speed.compile_seconds) * fits / SAFETY
                 raise ConfigError(f"trainer.time_budget={trainer.get('time_budget')} is too short: one epoch of the "
@@ -277,7 +279,7 @@ def fit_rungs(candidates: list[tuple[Rung, ModelSettings]], look: DataLook, gray
                                   f"images) and its evaluation take about {duration(need)} on this machine")
             run = fits * (epochs * epoch + evaluation + speed.compile_seconds)
             return Fit(rung, speed, epochs, epoch, run, tuple(passed))
-        passed.append(f"{rung_name(rung)} at {rung.size} px fits {max(fit, 0)} epochs")
+        passed.append(f"{rung_name(rung)} at {rung.size} px fits {max(fit, 0)} epochs (< {rung.min_epochs})")
     raise AssertionError("unreachable: the last rung returns")
 
 
@@ -288,7 +290,7 @@ def rung_name(rung: Rung) -> str:
 
 def rung_why(fit: Fit) -> str:
     """The chosen rung's measured step, after the rungs passed over."""
-    over = f"{'; '.join(fit.passed)} (< {MIN_EPOCHS}); " if fit.passed else ""
+    over = f"{'; '.join(fit.passed)}; " if fit.passed else ""
     return (f"{over}{rung_name(fit.rung)} at {fit.rung.size} px: {fit.speed.step_seconds:.2f} s a training step on "
             f"this machine")
 

@@ -55,7 +55,7 @@ def xla_cpu_warning(model: keras.Model, jit_compile: str | bool) -> dict | None:
         return None
     how = f"KERAS_BACKEND={keras.backend.backend()}" + (", trainer.jit_compile=true" if jit_compile is True else "")
     return {"kind": "xla_cpu", "message": f"XLA compiles this network's convolutions on a CPU ({how}), where they "
-            f"trained 2-8x slower than TensorFlow's without XLA (README, Speed and memory); on a machine without a "
+            f"trained 2-8x slower than TensorFlow's without XLA (docs/gpu.md); on a machine without a "
             f"GPU, KERAS_BACKEND=tensorflow with trainer.jit_compile=auto trains faster"}
 
 
