@@ -3,6 +3,7 @@
 "The 'lr' parameter of optimizer must be a float in (0, inf). Got -1 instead."
 """
 
+import difflib
 import math
 import re
 from collections.abc import Iterable, Mapping
@@ -20,7 +21,9 @@ def check_choice(value: Any, choices: Iterable[Any], name: str, owner: str) -> A
     """Return ``value`` if it is one of ``choices``, else raise ConfigError."""
     choices = list(choices)
     if value not in choices:
-        raise invalid(name, owner, f"one of {choices}", value)
+        error = invalid(name, owner, f"one of {choices}", value)
+        words = [str(c) for c in choices if isinstance(c, str)]
+        raise ConfigError(did_you_mean(value, words, str(error))) if isinstance(value, str) else error
     return value
 
 
@@ -131,3 +134,9 @@ def check_fraction(value: Any, name: str, owner: str) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
         raise invalid(name, owner, "a float in [0, 1)", value)
     return float(value)
+
+
+def did_you_mean(wrong: str, right: list[str], message: str, prefix: str = "") -> str:
+    """``message`` led by the closest of ``right`` to the mistyped ``wrong``, when one is close."""
+    close = difflib.get_close_matches(wrong, right, n=1, cutoff=0.6)
+    return f"did you mean {prefix}{close[0]}? {message}" if close else message

@@ -12,7 +12,7 @@ from typing import Any
 import keras
 
 from fungiclf.errors import ConfigError
-from fungiclf.validation import check_bool, check_choice, check_fraction, check_int_list, check_number, invalid
+from fungiclf.validation import check_bool, check_choice, check_fraction, check_int_list, check_number, did_you_mean, invalid
 
 Check = Callable[[Any, str], Any]
 OWNER = "model"
@@ -115,5 +115,6 @@ def check_params(spec: dict[str, Check], params: dict, model: str) -> dict:
     """Every key of ``params`` checked against the family ``spec`` (unknown keys refused)."""
     unknown = sorted(set(params) - set(spec))
     if unknown:
-        raise ConfigError(f"model {model!r} has no parameter {unknown[0]!r}; its parameters are {sorted(spec)}")
+        raise ConfigError(did_you_mean(unknown[0], sorted(spec), f"model {model!r} has no parameter {unknown[0]!r}; "
+                                       f"its parameters are {sorted(spec)}", "model."))
     return {key: spec[key](value, key) for key, value in params.items()}

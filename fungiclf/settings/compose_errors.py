@@ -12,6 +12,7 @@ from fungiclf.data.table import COLUMNS as CSV_COLUMNS
 from fungiclf.models.params import BLOCK_KEYS
 from fungiclf.settings import schema as schemas
 from fungiclf.settings.schema import SyntheticSchema
+from fungiclf.validation import did_you_mean
 
 # Mappings with fixed keys that the schemas type as Any (schema.py says why), by their key
 # with list indices dropped: Hydra refuses a new key in them as "not in struct", naming none.
@@ -46,16 +47,20 @@ def composition_error_line(exc: HydraException) -> str:
         if equals and value and '"' not in value and not _STRUCTURED.match(value):
             message += f"; quote the value for Hydra and the shell: '{key}=\"{value}\"'"
     if isinstance(exc, MissingConfigException) and exc.options and exc.missing_cfg_file:
-        group = exc.missing_cfg_file.rpartition("/")[0] or "top-level"
+        group, _, wrong = exc.missing_cfg_file.rpartition("/")
         choices = [name for name in exc.options if not name.startswith("base_")]
-        message += f"; the {group} options are {', '.join(choices)}"
-    if found := re.search(r"Key '[^']+' not in '(\w+)'", text):
-        schema = getattr(schemas, found.group(1), None)
+        message = did_you_mean(wrong, choices, message) + f"; the {group or 'top-level'} options are {', '.join(choices)}"
+    if found := re.search(r"Key '([^']+)' not in '(\w+)'\s+full_key: (\S+)", text):
+        schema = getattr(schemas, found.group(2), None)
         if dataclasses.is_dataclass(schema):
             keys = sorted(f.name for f in dataclasses.fields(schema))
+            parent = found.group(3).rpartition(".")[0]
+            message = did_you_mean(found.group(1), keys, message, f"{parent}." if parent else "")
             message += f"; the keys of {schema.__name__} are {', '.join(keys)}"
-    elif found := re.search(r"is not in struct\s+full_key: (\S+)\.\w+", text):
+    elif found := re.search(r"is not in struct\s+full_key: (\S+)\.(\w+)", text):
         mapping = re.sub(r"\[\d+\]", "", found.group(1))
         if mapping in MAPPING_KEYS:
+            message = did_you_mean(found.group(2), MAPPING_KEYS[mapping], message, f"{found.group(1)}.")
             message += f"; the keys of {mapping} are {', '.join(MAPPING_KEYS[mapping])}"
     return message
+

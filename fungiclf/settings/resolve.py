@@ -48,7 +48,7 @@ from fungiclf.settings.schema import (DatasetSchema, LoggerSchema, MlflowSchema,
 from fungiclf.training.compute import JIT_MODES, PRECISIONS
 from fungiclf.training.optimizers import OPTIMIZERS, SCHEDULES
 from fungiclf.validation import (check_bool, check_choice, check_duration, check_finite, check_number, check_size,
-                                 check_text, invalid)
+                                 check_text, did_you_mean, invalid)
 
 log = logging.getLogger(__name__)
 
@@ -140,8 +140,9 @@ def check_schema_keys(content: dict, schema: type, owner: str) -> None:
     for key, value in content.items():
         where = f"{owner}.{key}" if owner else key
         if key not in fields:
-            raise ConfigError(f"{where} is not a config key; the keys of {owner or 'the top level'} are "
-                              f"{sorted(fields)}")
+            raise ConfigError(did_you_mean(key, sorted(fields), f"{where} is not a config key; the keys of "
+                                           f"{owner or 'the top level'} are {sorted(fields)}",
+                                           f"{owner}." if owner else ""))
         if dataclasses.is_dataclass(fields[key]) and isinstance(value, dict):
             check_schema_keys(value, fields[key], where)
 

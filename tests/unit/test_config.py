@@ -158,14 +158,17 @@ def test_a_misspelt_key_in_a_yaml_file_is_refused_by_the_schema(tmp_path):
     GlobalHydra.instance().clear()
 
 
-@pytest.mark.parametrize("override, key", [
-    ("+trainer.epochz=3", "trainer.epochz"), ("+dataset.foo=1", "dataset.foo"), ("+foo=1", "foo"),
-    ("+preprocess.low_variance.percentil=2", "preprocess.low_variance.percentil"), ("+logger.uri=x", "logger.uri"),
-    ("+dataset.synthetic.n_per_clas=3", "dataset.synthetic.n_per_clas")])
-def test_a_key_added_with_plus_is_refused_naming_it(make_cfg, override, key):
+@pytest.mark.parametrize("override, key, meant", [
+    ("+trainer.epochz=3", "trainer.epochz", "trainer.epochs"), ("+dataset.foo=1", "dataset.foo", None),
+    ("+foo=1", "foo", None),
+    ("+preprocess.low_variance.percentil=2", "preprocess.low_variance.percentil", "preprocess.low_variance.percentile"),
+    ("+logger.uri=x", "logger.uri", None),
+    ("+dataset.synthetic.n_per_clas=3", "dataset.synthetic.n_per_clas", "dataset.synthetic.n_per_class")])
+def test_a_key_added_with_plus_is_refused_naming_it(make_cfg, override, key, meant):
     """Hydra's own message for a misspelt key advises '+key=value', which gets past its check:
-    the run must then refuse the key, not train while ignoring it."""
-    with pytest.raises(ConfigError, match=rf"^{re.escape(key)} is not a config key; the keys of "):
+    the run must then refuse the key, not train while ignoring it, and name the key meant."""
+    lead = rf"did you mean {re.escape(meant)}\? " if meant else ""
+    with pytest.raises(ConfigError, match=rf"^{lead}{re.escape(key)} is not a config key; the keys of "):
         resolve(make_cfg(override))
 
 
@@ -177,9 +180,12 @@ def test_a_key_added_with_plus_is_refused_naming_it(make_cfg, override, key):
     # an unclosed list or sweep: quoting would make it a string, so no quoting advice
     (["model=cnn", "model.filters=[8,16"], ["cannot parse the override 'model.filters=[8,16'"], "quote"),
     (["seed=choice(0,1"], ["cannot parse the override 'seed=choice(0,1'"], "quote"),
-    (["cv.fold=5"], ["the keys of CVSchema are folds, refit"], "reference_type"),   # a schema nested in another
+    (["cv.fold=5"], ["did you mean cv.folds?", "the keys of CVSchema are folds, refit"], "reference_type"),   # a schema nested in another
+    (["model=cnn", "model.dropuot=0.3"], ["did you mean model.dropout? Could not override 'model.dropuot'"], "+"),
+    (["model=resnt18"], ["did you mean resnet18? ", "the model options are"], "base_"),
     (["dataset=csv", "dataset.columns.patient=id"], ["the keys of dataset.columns are image, label, group, split"], "+"),
-    (["dataset.split.tset=0.2"], ["the keys of dataset.split are train, val, test"], "+"),
+    (["dataset.split.tset=0.2"], ["did you mean dataset.split.test?", "the keys of dataset.split are train, val, test"],
+     "+"),
     (["model=cnn4", "model.blocks.0.filter=8"], ["the keys of model.blocks are filters, kernel,"], "+"),
 ])
 def test_composition_errors_are_one_line_saying_what_is_accepted(overrides, needles, absent):
