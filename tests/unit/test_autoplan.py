@@ -3,6 +3,7 @@ in resolve with each value's source; the user's keys win; the budget is kept by 
 and, while training, by the Deadline callback."""
 
 import json
+import re
 import time
 
 import numpy as np
@@ -70,16 +71,15 @@ def test_a_large_budget_takes_the_tuned_micrograph_recipe(make_cfg, machine):
 
 
 def test_a_short_budget_climbs_down_to_what_fits_and_says_why(make_cfg, machine):
-    middle = auto(make_cfg, "trainer.time_budget=2m")               # 10 epochs of ConvMixer-8/256 do not fit
-    assert middle.model.name == "convmixer" and middle.model.params["dim"] == 128
-    settings = auto(make_cfg, "trainer.time_budget=45s")            # nor of ConvMixer-8/128
-    assert settings.model.name == "cnn"
-    assert 10 <= settings.trainer.epochs <= 30
+    # ConvMixer-8 is taken only with its recipe's 20 epochs: 10-19 of them scored below the CNN
+    settings = auto(make_cfg, "trainer.time_budget=10m")
+    assert settings.model.name == "cnn" and settings.trainer.epochs == 30
     why = plan_of(settings)["model.name"].why
-    assert "convmixer at 32 px fits 0 epochs; convmixer (dim=128) at 32 px fits 3 epochs (< 10)" in why
-    # what the plan promised: its estimate fits the budget
-    estimate = plan_of(settings)["trainer.epochs"].why
-    assert "training and evaluation about" in estimate
+    assert re.search(r"^convmixer at 32 px fits 1\d epochs \(< 20\); cnn \(padding=same\) at 32 px", why), why
+    assert "training and evaluation about" in plan_of(settings)["trainer.epochs"].why   # what the plan promised
+    short = auto(make_cfg, "trainer.time_budget=45s")               # the last rung takes what fits
+    assert short.model.name == "cnn" and 1 <= short.trainer.epochs < 30
+    assert plan_of(short)["model.name"].why.startswith("convmixer at 32 px fits 0 epochs (< 20); cnn")
 
 
 def test_a_budget_too_short_for_one_epoch_is_refused_with_what_it_needs(make_cfg, machine):
