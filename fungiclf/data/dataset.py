@@ -17,12 +17,12 @@ import pandas as pd
 from fungiclf.data.fetch import fetch_hint
 from fungiclf.data.filters import Filters
 from fungiclf.data.prepare import bit_depth_warnings, prepare
-from fungiclf.data.remote import is_url, mirror
 from fungiclf.data.quality import (
     cross_split_duplicates,
     low_variance_rows,
     pixel_variance,
 )
+from fungiclf.data.remote import is_url, mirror
 from fungiclf.data.samples import SPLITS, Samples
 from fungiclf.data.sources import load_image_folder, load_npz
 from fungiclf.data.split import assign_splits, check_no_group_leak

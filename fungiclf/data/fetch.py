@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fungiclf.data.medmnist_info import SIZES, medmnist_info
-from fungiclf.scratch import left_by_dead_process, scratch_path
 from fungiclf.errors import DataError
 from fungiclf.progress import progress_bar
+from fungiclf.scratch import left_by_dead_process, scratch_path
 
 log = logging.getLogger(__name__)
 

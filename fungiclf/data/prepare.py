@@ -31,9 +31,9 @@ from fungiclf.data.decode import (COLOR_CHANNELS, DecodeError, decode_array, dec
                                   sixteen_bit_summary)
 from fungiclf.data.enhance import PixelSettings, model_pixels
 from fungiclf.data.samples import Samples
-from fungiclf.scratch import scratch_path
 from fungiclf.errors import DataError
 from fungiclf.progress import progress_bar
+from fungiclf.scratch import scratch_path
 
 log = logging.getLogger(__name__)
 

@@ -68,18 +68,18 @@ def mirror(url: str, cache_dir: str) -> Path:
         raise DataError(f"dataset.path={url}: cannot mirror it into paths.cache_dir={cache_dir} "
                         f"({exc.strerror}: {exc.filename})") from None
     with lock:
-        held = _read_manifest(home)
+        mirrored = _read_manifest(home)
         fetched = 0
         for relative, (remote, version) in listing.items():
             local = target / relative if relative else target
-            if version is None or held.get(relative) != version or not local.is_file():
+            if version is None or mirrored.get(relative) != version or not local.is_file():
                 _download(fs, remote, local, url)
-                held[relative] = version
+                mirrored[relative] = version
                 fetched += 1
-        for relative in set(held) - set(listing):   # gone from the store: gone from the mirror
+        for relative in set(mirrored) - set(listing):   # gone from the store: gone from the mirror
             (target / relative if relative else target).unlink(missing_ok=True)
-            del held[relative]
-        _write_manifest(home, held, url)
+            del mirrored[relative]
+        _write_manifest(home, mirrored, url)
     log.info("dataset.path=%s: %d files, %d downloaded into %s", url, len(listing), fetched, target)
     return target
 

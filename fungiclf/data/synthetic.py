@@ -17,8 +17,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from fungiclf.scratch import scratch_path
 from fungiclf.errors import DataError
+from fungiclf.scratch import scratch_path
 
 log = logging.getLogger(__name__)
 
