@@ -63,7 +63,7 @@ def replace_atomically(path: Path, write: Callable[[Path], object]) -> None:
     and a kill or a full disk leaves the previous file whole. An OSError names ``path``, not
     the temporary file the user never asked for; ENOSPC says so in those words."""
     path = Path(path)
-    temporary = scratch_path(path, "tmp", hidden=True)   # concurrent writers of one file never share it
+    temporary = scratch_path(path, "tmp", hidden=True, keep_suffix=True)   # concurrent writers never share it
     try:
         write(temporary)
         os.replace(temporary, path)

@@ -8,10 +8,13 @@ import uuid
 from pathlib import Path
 
 
-def scratch_path(target: Path, kind: str, hidden: bool = False) -> Path:
-    """``target``'s sibling ``[.]<name>.<kind>-<host>-<pid>-<random>``: never another job's."""
+def scratch_path(target: Path, kind: str, hidden: bool = False, keep_suffix: bool = False) -> Path:
+    """``target``'s sibling ``[.]<name>.<kind>-<host>-<pid>-<random>``: never another job's.
+    ``keep_suffix`` ends it in ``target``'s suffix (``.keras``, ``.png``: writers that read the
+    format from the name)."""
     host = socket.gethostname().replace("-", "_") or "host"
-    return target.with_name(f"{'.' if hidden else ''}{target.name}.{kind}-{host}-{os.getpid()}-{uuid.uuid4().hex[:8]}")
+    stem, suffix = (target.stem, target.suffix) if keep_suffix else (target.name, "")
+    return target.with_name(f"{'.' if hidden else ''}{stem}.{kind}-{host}-{os.getpid()}-{uuid.uuid4().hex[:8]}{suffix}")
 
 
 def left_by_dead_process(path: Path, kind: str) -> bool:
