@@ -243,8 +243,8 @@ def ladder(kind: str, side: int | None, planner: Planner, model: ModelSettings) 
     fitting = [r for r in rungs if side is None or r.size <= side] or rungs[-1:]
     if planner.user_set("preprocess.size"):   # the user's size on every rung: only the model is planned
         size = int(planner.content["preprocess"]["size"])
-        fitting = [replace(r, size=size) for r in rungs]
-        fitting = [r for i, r in enumerate(fitting) if r not in fitting[:i]]
+        sized = {(r.model, tuple(sorted(r.params.items()))): replace(r, size=size) for r in reversed(rungs)}
+        fitting = list(reversed(sized.values()))   # one rung per model, the ladder's order
     if planner.user_set("model.name"):
         if model.kind != "keras":
             raise ConfigError(f"auto plans the epochs and sizes of Keras models; model={model.name} is a "
