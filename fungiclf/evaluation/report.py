@@ -195,8 +195,13 @@ def _number(value) -> str:
 
 
 def format_table(table: pd.DataFrame, fmt: str = "markdown") -> str:
-    """The per-run table as Markdown (GitHub) or LaTeX (booktabs): numbers to 4 decimals,
-    bootstrap intervals shown beside their metric as ``0.8120 (0.7900-0.8300)``, CV as
+    """The per-run table (display_table()) as Markdown (GitHub) or LaTeX (booktabs)."""
+    return display_table(table).to_markdown(index=False, tablefmt="github" if fmt == "markdown" else "latex_booktabs")
+
+
+def display_table(table: pd.DataFrame) -> pd.DataFrame:
+    """The per-run table as it is shown (printed, Markdown, LaTeX, HTML): numbers to 4
+    decimals, bootstrap intervals beside their metric as ``0.8120 (0.7900-0.8300)``, CV as
     ``mean ± sd`` and each published key as one ``0.8620 vs 0.8700 (-0.0080)`` column."""
     shown = table.drop(columns=[c for c in ("warnings",) if c in table])   # in summary.csv; "flag" names them
     for name in CI_METRICS:
@@ -220,7 +225,7 @@ def format_table(table: pd.DataFrame, fmt: str = "markdown") -> str:
     for column in shown.columns:
         if shown[column].dtype.kind == "f" and column != "train_seconds":
             shown[column] = [_number(value) for value in shown[column]]
-    return shown.to_markdown(index=False, tablefmt="github" if fmt == "markdown" else "latex_booktabs")
+    return shown
 
 
 def _without_model_named_by_row(shown: pd.DataFrame) -> pd.DataFrame:
@@ -264,8 +269,14 @@ def _mean_sd(column: str, mean: float | None, sd: float | None) -> str:
 
 
 def format_seed_table(table: pd.DataFrame, fmt: str = "markdown") -> str:
-    """aggregate_seeds() output with ``mean ± sd`` cells. A CV metric shows the mean over
-    seeds of its fold mean as ``cv <key>``; the mean of its fold sds stays in the csv."""
+    """The by-seed table (display_seed_table()) as Markdown (GitHub) or LaTeX (booktabs)."""
+    shown = display_seed_table(table)
+    return shown.to_markdown(index=False, tablefmt="github" if fmt == "markdown" else "latex_booktabs")
+
+
+def display_seed_table(table: pd.DataFrame) -> pd.DataFrame:
+    """aggregate_seeds() output as shown, with ``mean ± sd`` cells. A CV metric shows the
+    mean over seeds of its fold mean as ``cv <key>``; the mean of its fold sds stays in the csv."""
     shown = pd.DataFrame()
     for column in table.columns:
         base = column.removesuffix(" mean")
@@ -280,8 +291,7 @@ def format_seed_table(table: pd.DataFrame, fmt: str = "markdown") -> str:
     for key in published_keys(table):
         shown = merge_published(shown, key, list(shown[f"reproduced {key}"]), table[f"published {key} mean"],
                                 table[f"diff {key} mean"])
-    shown = _without_model_named_by_row(shown)
-    return shown.to_markdown(index=False, tablefmt="github" if fmt == "markdown" else "latex_booktabs")
+    return _without_model_named_by_row(shown)
 
 
 def compare_runs(run_a: Path, run_b: Path, seed: int = 0) -> dict:
@@ -340,3 +350,22 @@ def format_comparison(result: dict) -> str:
     lines += ["", f"McNemar's exact test: A right and B wrong on {m['a_only']} images, A wrong and B right on "
                   f"{m['b_only']}; p = {m['p_value']:.4g}"]
     return "\n".join(lines)
+
+
+def best_command(table: pd.DataFrame, select_by: str) -> str:
+    """fungiclf-train command for the setting best on ``select_by`` (a val metric): its run's
+    own overrides, then the full training set and 3-fold CV. Runs that differ only in
+    ``seed`` are one setting, chosen by their mean, and the command leaves the seed out, as it
+    leaves out ``hparams_search`` (a search's trials are retrained as one run)."""
+    done = table[table["status"] == "completed"].copy()
+    done["_value"] = [dig(read_run(Path(run)), select_by) for run in done["run"]]
+    done["_value"] = done["_value"].astype(float)
+    if done["_value"].isna().all():
+        raise FungiclfError(f"no completed run has {select_by}")
+    seeds = [c for c in override_columns(table) if c in ("seed", "seed (override)")]
+    setting = [c for c in override_columns(table) if c not in seeds] + ["model", "dataset"]
+    done["_mean"] = done.fillna({c: "" for c in setting}).groupby(setting, dropna=False)["_value"].transform("mean")
+    best = done.loc[done["_mean"].idxmax()]
+    dropped = ("dataset.fraction=", "cv.folds=", "hparams_search=") + (("seed=", "+seed=", "++seed=") if seeds else ())
+    overrides = [o for o in read_overrides(Path(best["run"])) if not o.startswith(dropped)]
+    return " ".join(["fungiclf-train", *overrides, "dataset.fraction=1.0", "cv.folds=3"])

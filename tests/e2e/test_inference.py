@@ -308,3 +308,24 @@ def test_predict_and_explain_read_an_npz_with_its_own_labels(make_cfg, tmp_path,
     assert "12 of these 12 images are the run's own (12 in its val split)" in capsys.readouterr().err
     assert exit_code(explain_main, [str(run), str(npz), "--split", "val", "--out", str(tmp_path / "cam")]) == 0
     assert len(list((tmp_path / "cam").glob("*_gradcam.png"))) == 12
+
+
+def test_the_html_gallery_lays_grad_cam_over_the_best_runs_errors(smoke_run, tmp_path):
+    """--gradcam: each gallery image of a Keras run gets the heat map of its wrong class,
+    computed on the image the model saw (its file under the synthetic set's root)."""
+    from fungiclf.cli.report import main as report_main
+    from fungiclf.evaluation.html_page import worst_errors
+    from fungiclf.inference.error_maps import error_overlays
+    from fungiclf.data.originals import Originals
+    from fungiclf.runs import read_config
+    run, _ = smoke_run
+    gallery = worst_errors(run, 4)
+    assert gallery and all(item.image is not None for item in gallery)
+    files = [Originals.of_config(read_config(run)).file(item.item_id) for item in gallery]
+    overlays = error_overlays(run, files, [item.predicted for item in gallery])
+    assert all(o is not None and o.shape == item.image.shape and o.dtype == np.uint8
+               for o, item in zip(overlays, gallery))
+    assert any(not np.array_equal(o, item.image) for o, item in zip(overlays, gallery))   # a heat map was laid on
+    report_main([str(run), "--html", "--gradcam", "--gallery", "4", "--out", str(tmp_path)])
+    page = (tmp_path / "report.html").read_text()
+    assert page.count('alt="Grad-CAM"') == len(gallery) and page.count('alt="image"') == len(gallery)

@@ -13,7 +13,8 @@ import numpy as np
 import yaml
 from scipy.stats import binomtest
 
-from fungiclf.cli.report import comparison_bars, curve_points, main as report_main
+from fungiclf.cli.report import main as report_main
+from fungiclf.evaluation.report_figures import comparison_bars, curve_points
 from fungiclf.evaluation.report import collect, format_comparison, run_labels
 from fungiclf.runs import dig, find_runs
 from fungiclf.train import train
