@@ -4,6 +4,7 @@
 afterwards: ``import fungiclf, keras; keras.models.load_model("run/model.keras")``.
 """
 
+from fungiclf import keras_backend  # noqa: F401  (Keras, quietly, before the package's modules import it)
 import keras
 from keras import layers, ops
 

@@ -5,6 +5,7 @@ import platform
 import subprocess
 from pathlib import Path
 
+from fungiclf import keras_backend  # noqa: F401  (Keras, quietly, before the package's modules import it)
 import keras
 
 import fungiclf

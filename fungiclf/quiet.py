@@ -48,7 +48,10 @@ def quiet_native_startup() -> Iterator[None]:
 
 
 def import_keras_quietly() -> None:
-    """Import Keras (and on the TensorFlow backend, TensorFlow and its device list) quietly."""
+    """Import Keras (and on the TensorFlow backend, TensorFlow and its device list) quietly;
+    called first by each part of the package that needs Keras. Once is enough."""
+    if "keras" in sys.modules:
+        return
     with quiet_native_startup():
         import keras
         if keras.backend.backend() == "tensorflow":

@@ -15,15 +15,18 @@ import zipfile
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import jsonschema
-import keras
 import numpy as np
 import pandas as pd
 import yaml
 
 from fungiclf.errors import FungiclfError
 from fungiclf.scratch import scratch_path
+
+if TYPE_CHECKING:
+    import keras
 
 # The files of a run folder (DESIGN.md). Nothing else spells these names.
 METRICS = "metrics.json"
@@ -314,9 +317,11 @@ def locked(run_dir: Path) -> Iterator[None]:
 # Models, loaded without running a stranger's code
 
 
-def load_keras_model(file: Path) -> keras.Model:
+def load_keras_model(file: Path) -> "keras.Model":
     """A model.keras loaded with safe_mode on; a file that needs unsafe deserialisation
     (a Lambda layer with code) or is not a Keras model is a one-line RunFolderError."""
+    from fungiclf import layers  # noqa: F401  (Keras, and the package's own layers registered for loading)
+    import keras
     try:
         return keras.models.load_model(file, compile=False, safe_mode=True)
     except ValueError as exc:

@@ -2,6 +2,7 @@
 
 import sys
 
+from fungiclf import keras_backend  # noqa: F401  (Keras, quietly, before the package's modules import it)
 import keras
 
 

@@ -10,6 +10,7 @@ import os
 import uuid
 from pathlib import Path
 
+from fungiclf import keras_backend  # noqa: F401  (Keras, quietly, before the package's modules import it)
 import keras
 import pandas as pd
 

@@ -25,6 +25,7 @@ from hydra.types import RunMode
 from hydra.errors import HydraException
 from omegaconf import DictConfig, OmegaConf
 
+from fungiclf import keras_backend  # noqa: F401  (Keras, quietly, before the package's modules import it)
 from fungiclf import runs
 from fungiclf.cli import ctrl_c_that_lands, outlive_closed_stdout
 from fungiclf.data.dataset import list_items, load_pixels

@@ -3,6 +3,7 @@
 import math
 import weakref
 
+from fungiclf import keras_backend  # noqa: F401  (Keras, quietly, before the package's modules import it)
 import keras
 import numpy as np
 

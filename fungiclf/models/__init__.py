@@ -1,6 +1,8 @@
 """The model zoo: a registry from name to builder (with the checks of its parameters), and
 build_model(settings) for the runner."""
 
+from fungiclf import keras_backend  # noqa: F401  (Keras, quietly, before the package's modules import it)
+
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field

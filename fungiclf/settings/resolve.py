@@ -16,7 +16,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import keras
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
@@ -32,6 +31,7 @@ from fungiclf.data.synthetic import CLASSES as SYNTHETIC_CLASSES
 from fungiclf.data.table import COLUMNS as CSV_COLUMNS
 from fungiclf.data.views import TTA_VIEWS
 from fungiclf import runs
+from fungiclf.backend import backend_name
 from fungiclf.errors import ConfigError
 from fungiclf.evaluation.metrics import THRESHOLD_RULES
 from fungiclf.models import MODELS, RUNNER_KEYS, min_input_size
@@ -414,9 +414,9 @@ def resolve_trainer(t: dict, model: ModelSettings) -> TrainerSettings:
     devices = t.get("devices", "auto")
     if devices != "auto":
         devices = int(check_number(devices, "devices", "trainer", 1, integer=True))
-        if devices > 1 and keras.backend.backend() != "jax":
+        if devices > 1 and backend_name() != "jax":
             raise ConfigError(f"trainer.devices={devices} needs KERAS_BACKEND=jax: Keras' distribution API runs on "
-                              f"JAX (this run uses {keras.backend.backend()})")
+                              f"JAX (this run uses {backend_name()})")
     pos_weight = t.get("pos_weight")
     if pos_weight is not None:
         pos_weight = float(check_number(pos_weight, "pos_weight", "trainer", 0.0, low_open=True))

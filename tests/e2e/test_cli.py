@@ -60,10 +60,10 @@ def test_conflicting_hydra_flags_are_one_line(cache_dir, tmp_path):
     assert out.stderr.strip().splitlines() == [out.stderr.strip()] and "drop -m" in out.stderr
 
 
-# The joblib variant (a launcher worker's stdout) is `slow`: 25-35 s on 2 cores, and joblib
-# workers also run in the default suite (test_experiments.py's sweep then report).
+# Both variants are `slow` (25-45 s each on 2 cores); joblib workers run in the default suite
+# through test_html_report.py's sweep.
 @pytest.mark.parametrize("launch", [
-    ["hydra.run.dir={out}"],
+    pytest.param(["hydra.run.dir={out}"], marks=pytest.mark.slow, id="single-run"),
     pytest.param(["-m", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "seed=0", "hydra.sweep.dir={out}"],
                  marks=pytest.mark.slow, id="joblib-worker"),
 ])
@@ -156,6 +156,7 @@ def test_resume_reruns_only_missing_or_changed_jobs(cache_dir, tmp_path):
     assert table["test.recall_macro"].notna().all()
 
 
+@pytest.mark.slow   # a JAX process with two simulated devices
 def test_data_parallel_over_two_simulated_devices_on_jax(cache_dir, tmp_path):
     """trainer.devices=2 with Keras' distribution API over two XLA host devices; a test split
     of 75 images (not a multiple of the batch) is padded and trimmed, never dropped."""

@@ -42,7 +42,8 @@ def check_rows_compose(name: str, rows: list[str | None]) -> None:
                         "recall_weighted", "f1_weighted", "precision_pos", "recall_pos", "f1_pos"}
 
 
-@pytest.mark.parametrize("name", EXPERIMENTS)
+# auto times a few training steps on the machine while it resolves: `slow` (~60 s).
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n == "auto" else n for n in EXPERIMENTS])
 def test_first_and_last_row_of_every_experiment_compose(name):
     rows = sweep_rows(name)
     check_rows_compose(name, sorted({rows[0], rows[-1]}, key=rows.index))
@@ -77,6 +78,7 @@ def test_a_row_without_an_experiment_with_rows_says_one_is_needed(make_cfg, tmp_
     assert error.endswith("no experiment was chosen")
 
 
+@pytest.mark.slow   # a sweep then its report: test_html_report.py in the default suite
 def test_experiment_sweep_on_synthetic_then_report(cache_dir, tmp_path, capsys):
     """One experiment as one command (smoke, synthetic data) in parallel worker processes
     (hydra/launcher=joblib), with one failing row, then the report."""

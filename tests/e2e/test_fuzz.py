@@ -77,6 +77,7 @@ def plan(seed: int) -> list[tuple[str, str]]:
             for _ in range(VARIANTS)]
 
 
+@pytest.mark.slow   # fifty trainings; the single-fault cases run in test_train_contract.py
 def test_fifty_corrupted_inputs_are_converted_skipped_or_refused(make_cfg, tmp_path, caplog):
     rng = np.random.default_rng(SEED)
     outcomes = {"completed": 0, "refused": 0, "skipped": 0}

@@ -59,8 +59,8 @@ def browser(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def sweep(tmp_path_factory, cache_dir) -> Path:
-    """A real sweep: two scikit-learn models x two seeds through fungiclf-train -m, plus a job
-    folder whose run never finished (no metrics.json)."""
+    """A real sweep: two scikit-learn models x two seeds through fungiclf-train -m on two joblib
+    workers, plus a job folder whose run never finished (no metrics.json)."""
     root = tmp_path_factory.mktemp("html")
     data = write_image_folder(root / "images", per_class=16, size=20)
     mislabelled = write_image_folder(root / "other", classes=("a",), per_class=6, size=20, seed=1)
@@ -68,8 +68,8 @@ def sweep(tmp_path_factory, cache_dir) -> Path:
         file.rename(data / "b" / f"b_mislabelled_{i}.png")
     folder = root / "sweep"
     command = [sys.executable, "-m", "fungiclf.train", "-m", "model=logreg,random_forest", "seed=0,1",
-               "dataset=image_folder", f"dataset.path={data}", "preprocess.size=20", f"paths.cache_dir={cache_dir}",
-               f"hydra.sweep.dir={folder}"]
+               "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "dataset=image_folder", f"dataset.path={data}",
+               "preprocess.size=20", f"paths.cache_dir={cache_dir}", f"hydra.sweep.dir={folder}"]
     result = subprocess.run(command, capture_output=True, text=True, cwd=REPO, timeout=600, check=False)
     assert result.returncode == 0, result.stderr[-3000:]
     shutil.copytree(folder / "0", folder / "4")

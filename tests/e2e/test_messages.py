@@ -31,7 +31,7 @@ def test_quiet_startup_drops_native_noise_and_keeps_real_errors(capfd):
 
 def test_import_is_quiet_and_a_saved_model_loads_in_plain_keras(make_cfg, tmp_path):
     train(make_cfg("trainer=smoke", "model=cnn", "augment=basic"), tmp_path / "run")   # has a RandomTranspose layer
-    code = ("import fungiclf, keras, sys\n"
+    code = ("import fungiclf.layers, keras, sys\n"
             f"model = keras.models.load_model({str(tmp_path / 'run' / 'model.keras')!r})\n"
             "print(type(model.get_layer('aug_transpose')).__name__)")
     env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}

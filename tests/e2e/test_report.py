@@ -85,6 +85,7 @@ def test_a_misspelt_metric_is_refused_before_anything_is_written(binary_run, tmp
     assert not (tmp_path / "sweep" / "summary.csv").exists()
 
 
+@pytest.mark.slow   # trains before piping; the closed-pipe path of training stays in the default suite
 def test_a_reader_that_stops_early_gets_no_traceback_and_the_files_are_written(binary_run, tmp_path):
     """`fungiclf-report SWEEP | head -1`, `fungiclf-data info ... | head`: the pipe closes first."""
     fake_sweep(binary_run, tmp_path / "sweep", "seed", ["0", "1"])

@@ -68,6 +68,7 @@ def test_a_killed_job_continues_from_its_last_epoch(cache_dir, tmp_path):
     assert not (tmp_path / "run" / ".fit").exists()                            # the state is gone once completed
 
 
+@pytest.mark.slow   # resume after a kill stays in the default suite (test_a_killed_job_...)
 def test_ctrl_c_stops_in_one_line_and_resume_finishes_the_run(cache_dir, tmp_path):
     """A sweep whose first job fails (epochs=0) and whose second gets SIGINT after its first
     epoch: exit 130, no traceback, the failed job still listed, a line that names the run
@@ -168,7 +169,7 @@ def anywhere(run, rng, process, span: float = 30) -> None:
 
 
 @pytest.mark.parametrize("moment, seeds", [
-    (inside_training, [11]),
+    pytest.param(inside_training, [11], marks=pytest.mark.slow),   # test_a_killed_job_... in the default suite
     pytest.param(inside_training, [12, 13, 14], marks=pytest.mark.slow),
     pytest.param(anywhere, [21, 22, 23, 24, 25], marks=pytest.mark.slow),
 ])

@@ -38,6 +38,7 @@ def test_tensorboard_gets_every_epoch_and_the_test_metrics(make_cfg, tmp_path, m
     assert {"loss", "accuracy", "val_accuracy"} <= set(scalars)
 
 
+@pytest.mark.slow   # mlflow's store is slow to start; TensorBoard stays in the default suite
 def test_mlflow_gets_config_history_metrics_and_artifacts(make_cfg, tmp_path, monkeypatch):
     """The default store (sqlite:///mlflow.db in the current folder) holds the run, and
     MLflow's own reader finds it in a fresh process, as the README says to browse it."""

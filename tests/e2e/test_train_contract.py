@@ -204,12 +204,10 @@ def test_a_solver_stopped_at_max_iter_is_one_warning_in_metrics(make_cfg, tmp_pa
     assert "2 of 2 CV fold models stopped at model.max_iter" in caplog.text
 
 
-# vgg16 (with its fine-tuning phase) trains in the default suite; mobilenetv2 and xception
-# (the backbone that upscales a 32 px input to 71) cost 67-85 s each on a slow day, so their
-# smoke epochs are `slow`; both still build in the default suite (mobilenetv2 in
-# tests/unit/test_models.py, xception in test_applications.py's upscaling test).
-@pytest.mark.parametrize("name", ["vgg16"] + [pytest.param(n, marks=pytest.mark.slow)
-                                               for n in ("mobilenetv2", "xception")])
+# The backbones' smoke epochs (vgg16 with its fine-tuning phase; mobilenetv2; xception, which
+# upscales a 32 px input to 71) cost 67-87 s each on 2 cores, so they are `slow`; each still
+# builds in the default suite (tests/unit/test_models.py, test_applications.py's upscaling test).
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) for n in ("vgg16", "mobilenetv2", "xception")])
 def test_transfer_backbones_train_a_smoke_epoch(make_cfg, tmp_path, name):
     extra = ["model.finetune.epochs=1", "model.finetune.unfreeze=4"] if name == "vgg16" else []
     cfg = make_cfg("trainer=smoke", f"model={name}", "preprocess.color=gray", *extra)
@@ -231,9 +229,10 @@ NARROW = {"resnet18": ["model.width=8"], "resnet34": ["model.width=8"], "convmix
 # resnet34 (resnet18's builder with more blocks) and convmixer train their narrow smoke
 # epoch in the slow tier too, to keep the default suite under 10 minutes; every model still
 # builds in the default suite (tests/unit/test_models.py).
-@pytest.mark.parametrize("name, extra", [(n, NARROW.get(n, [])) for n in (
-    "resnet18", "cnn_deep", "cnn4", "vgg_mini", "cnn_small", "ann_dense", "linear",
-    "linear_relu")] + [pytest.param(n, [], marks=pytest.mark.slow) for n in HEAVY_BACKBONES + sorted(NARROW)]
+@pytest.mark.parametrize("name, extra", [(n, []) for n in ("linear", "linear_relu")]
+    + [pytest.param(n, NARROW.get(n, []), marks=pytest.mark.slow)   # each shares its builder with cnn or ann
+       for n in ("resnet18", "cnn_deep", "cnn4", "vgg_mini", "cnn_small", "ann_dense")]
+    + [pytest.param(n, [], marks=pytest.mark.slow) for n in HEAVY_BACKBONES + sorted(NARROW)]
     + [pytest.param(n, NARROW[n], marks=pytest.mark.slow, id=f"{n}-narrow") for n in ("resnet34", "convmixer")])
 def test_every_other_model_trains_a_smoke_epoch(make_cfg, tmp_path, name, extra):
     metrics = train(make_cfg("trainer=smoke", f"model={name}", *extra), tmp_path / "run")
@@ -378,6 +377,7 @@ def test_mixed_precision_runs_and_the_policy_is_restored(make_cfg, tmp_path):
         resolve(make_cfg("trainer.devices=2"))
 
 
+@pytest.mark.slow   # XLA compiles the network on the CPU: minutes
 def test_xla_on_a_cpu_warns_before_training_a_convolutional_network(make_cfg, tmp_path, caplog):
     """XLA's convolutions trained 2-8x slower on a CPU (benchmarks/xla_cpu.py): a user who
     forces it (or runs JAX on a laptop) is told, once per job however many models it trains;

@@ -182,6 +182,7 @@ def test_cache_is_hit_from_a_second_process_and_rebuilt_when_damaged(tmp_path):
     assert prepare(samples, PixelSettings("rgb", (12, 12)), None).key != key
 
 
+@pytest.mark.slow   # four processes that each import Keras
 def test_jobs_started_together_on_a_cold_cache_decode_once_and_read_identical_arrays(tmp_path):
     root = write_image_folder(tmp_path / "d", per_class=4)
     go = tmp_path / "go"
