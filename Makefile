@@ -6,7 +6,7 @@ ARGS   ?=
 # pytest-xdist workers for `make test` (the suite in one process peaks at 5.4 GB): `make test WORKERS=4`
 WORKERS ?= 2
 
-.PHONY: install train test test-all bench clean
+.PHONY: install train test test-all docs bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -25,5 +25,8 @@ test: $(STAMP)            ## the CI suite: everything not marked slow (< 10 min 
 test-all: $(STAMP)        ## every test, slow ones included
 	$(VENV)/bin/pytest -q
 
+docs: $(STAMP)            ## the documentation site into site/ (a broken link fails the build)
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict
+
 clean:
-	rm -rf outputs multirun .pytest_cache
+	rm -rf outputs multirun .pytest_cache site

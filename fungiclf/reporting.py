@@ -10,8 +10,9 @@ import pandas as pd
 from fungiclf.data.originals import Originals
 from fungiclf.errors import FungiclfError
 from fungiclf.evaluation.html_page import GalleryItem, render_page, worst_errors
-from fungiclf.evaluation.report import (BUILT_IN, aggregate_seeds, best_command, collect, common_folder, compare_runs,
-                                        format_comparison, format_seed_table, format_table, override_columns)
+from fungiclf.evaluation.report import (BUILT_IN, aggregate_seeds, as_text, best_command, collect, common_folder,
+                                        compact, compare_runs, display_seed_table, display_table, format_comparison,
+                                        format_seed_table, format_table, override_columns, runs_relative)
 from fungiclf.evaluation.report_figures import plot_comparison, plot_histories, plot_learning_curve
 from fungiclf.runs import METRICS, PREDICTIONS, find_runs, json_text, read_config, write_output, write_text
 
@@ -33,6 +34,8 @@ class ReportRequest:
     curve: str | None = None
     history: bool = False
     compare: tuple[str, str] | None = None
+    wide: bool = False
+    per_class: bool = False
     html: bool = False
     gallery: int = 12
     gradcam: bool = False
@@ -87,10 +90,14 @@ def report(request: ReportRequest) -> None:
     if request.html:
         page = html_report(request, table, grouped, comparison, comparisons, out)
         write_output(out / HTML_PAGE, lambda tmp: write_text(Path(tmp), page))
-    print(seed_text if by_seed else text)
+    shown = display_seed_table(grouped) if by_seed else display_table(runs_relative(table, out))
+    if not request.wide:
+        shown = compact(shown, request.metric, request.per_class)
+    print(as_text(shown, request.fmt))
     failed = int((table["status"] != "completed").sum())
     print(f"\n{len(table)} runs, {failed} failed or incomplete; written to {out}"
           + (" (mean ± sd over seeds: summary_by_seed.*; per run: summary.*)" if by_seed else "")
+          + ("" if request.wide else "; every column: --wide or summary.*")
           + (f"; the page: {out / HTML_PAGE}" if request.html else ""), file=sys.stderr)
     for result in comparisons:
         print("\n" + format_comparison(result))

@@ -41,6 +41,9 @@ def parser() -> argparse.ArgumentParser:
     parser.add_argument("--compare", nargs=2, metavar=("RUN_A", "RUN_B"),
                         help="paired comparison of two runs on the same test split (with folders and --html: "
                              "shown on the page)")
+    parser.add_argument("--wide", action="store_true",
+                        help="print every column (as summary.md); the default prints what fits a terminal")
+    parser.add_argument("--per-class", action="store_true", help="print the per-class recall columns too")
     parser.add_argument("--html", action="store_true",
                         help=f"also write {HTML_PAGE}: the tables, figures, each run's confusion matrix and curves "
                              f"and the best run's worst errors, in one offline page")
@@ -56,7 +59,7 @@ def main(argv: list[str] | None = None) -> None:
     request = ReportRequest(paths=tuple(args.paths), metric=args.metric, fmt=args.format, out=args.out,
                             by_seed=args.by_seed, best=args.best, select=args.select, curve=args.curve,
                             history=args.history, compare=tuple(args.compare) if args.compare else None,
-                            html=args.html, gallery=args.gallery, gradcam=args.gradcam)
+                            wide=args.wide, per_class=args.per_class, html=args.html, gallery=args.gallery, gradcam=args.gradcam)
     try:
         report(request)
     except BrokenPipeError:

@@ -9,7 +9,6 @@ curves, and the best run's most confident test errors.
 
 import base64
 import html
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,7 +17,8 @@ import numpy as np
 import pandas as pd
 
 from fungiclf.data.originals import Originals
-from fungiclf.evaluation.report import display_seed_table, display_table, format_comparison, run_labels
+from fungiclf.evaluation.report import (display_seed_table, display_table, format_comparison, run_labels,
+                                        runs_relative)
 from fungiclf.runs import CONFUSION_PNG, CURVES, PREDICTIONS, read_config
 
 FIGURE_WIDTH = 640     # px: a run's figures, shrunk to this width
@@ -129,14 +129,6 @@ def _table_html(shown: pd.DataFrame, table_id: str) -> str:
                          classes="sortable").replace(' class="dataframe sortable"', ' class="sortable"')
 
 
-def _runs_relative(table: pd.DataFrame, folder: Path) -> pd.DataFrame:
-    """The run column as paths below the page's folder, where they lie below it."""
-    def shorter(run: str) -> str:
-        relative = os.path.relpath(os.path.abspath(run), os.path.abspath(folder))
-        return run if relative.startswith("..") else relative
-    return table.assign(run=[shorter(run) for run in table["run"]])
-
-
 def _run_panels(table: pd.DataFrame, metric: str) -> str:
     """A collapsed block per completed run: its confusion matrix and learning curves."""
     done = table[table["status"] == "completed"]
@@ -190,7 +182,7 @@ def render_page(title: str, folder: Path, table: pd.DataFrame, metric: str, seed
     if seed_table is not None:
         sections += ["<h2>Settings over seeds (mean ± sd, n)</h2>",
                      f'<div class="scroll">{_table_html(display_seed_table(seed_table), "settings")}</div>']
-    shown = display_table(_runs_relative(table, folder))
+    shown = display_table(runs_relative(table, folder))
     sections += ["<h2>Runs</h2>", f'<div class="scroll">{_table_html(shown, "runs")}</div>']
     if len(failed):
         items = "".join(f"<li><code>{html.escape(str(row['run']))}</code>: {html.escape(str(row['status']))}"

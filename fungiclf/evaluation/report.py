@@ -196,7 +196,14 @@ def _number(value) -> str:
 
 def format_table(table: pd.DataFrame, fmt: str = "markdown") -> str:
     """The per-run table (display_table()) as Markdown (GitHub) or LaTeX (booktabs)."""
-    return display_table(table).to_markdown(index=False, tablefmt="github" if fmt == "markdown" else "latex_booktabs")
+    return as_text(display_table(table), fmt)
+
+
+def as_text(shown: pd.DataFrame, fmt: str = "markdown") -> str:
+    """A shown table as Markdown (GitHub) or LaTeX (booktabs), each cell as written (the
+    table's 4 decimals are kept: 1.0000 does not become 1)."""
+    return shown.to_markdown(index=False, tablefmt="github" if fmt == "markdown" else "latex_booktabs",
+                             disable_numparse=True)
 
 
 def display_table(table: pd.DataFrame) -> pd.DataFrame:
@@ -226,6 +233,35 @@ def display_table(table: pd.DataFrame) -> pd.DataFrame:
         if shown[column].dtype.kind == "f" and column != "train_seconds":
             shown[column] = [_number(value) for value in shown[column]]
     return shown
+
+
+CLASS_COLUMNS = ("test.sensitivity", "test.specificity", "test.false_negative_rate")
+ERROR_WIDTH = 100   # characters of a failed run's error in the compact table (summary.* keep it whole)
+
+
+def compact(shown: pd.DataFrame, metric: str, per_class: bool = False) -> pd.DataFrame:
+    """The columns of a shown table (display_table() or display_seed_table()) that fit a
+    terminal: what varies, status / n, ``metric`` and accuracy with their intervals (or
+    mean ± sd), the CV and published comparisons of ``metric``, flags and errors; with
+    ``per_class`` the per-class recall too."""
+    headline = {metric, "test.accuracy", f"cv {metric}"}
+    first = list(shown.columns[:shown.columns.get_loc("status")]) if "status" in shown else []
+    keep = [c for c in shown.columns if c in first or c in ("status", "model", "dataset", "n", "flag", "error")
+            or c in headline or c.endswith(" vs published")
+            or per_class and (c.startswith("recall ") or c in CLASS_COLUMNS)]
+    kept = shown[keep].copy()
+    if "error" in kept:
+        kept["error"] = [text if len(text) <= ERROR_WIDTH else text[:ERROR_WIDTH - 1] + "…"
+                         for text in kept["error"].fillna("").astype(str)]
+    return kept
+
+
+def runs_relative(table: pd.DataFrame, folder: Path) -> pd.DataFrame:
+    """The run column as paths below ``folder`` (the report's), where they lie below it."""
+    def shorter(run: str) -> str:
+        relative = os.path.relpath(os.path.abspath(run), os.path.abspath(folder))
+        return run if relative.startswith("..") else relative
+    return table.assign(run=[shorter(run) for run in table["run"]])
 
 
 def _without_model_named_by_row(shown: pd.DataFrame) -> pd.DataFrame:
@@ -270,8 +306,7 @@ def _mean_sd(column: str, mean: float | None, sd: float | None) -> str:
 
 def format_seed_table(table: pd.DataFrame, fmt: str = "markdown") -> str:
     """The by-seed table (display_seed_table()) as Markdown (GitHub) or LaTeX (booktabs)."""
-    shown = display_seed_table(table)
-    return shown.to_markdown(index=False, tablefmt="github" if fmt == "markdown" else "latex_booktabs")
+    return as_text(display_seed_table(table), fmt)
 
 
 def display_seed_table(table: pd.DataFrame) -> pd.DataFrame:

@@ -9,7 +9,6 @@ groups (patches of one photograph), draws whole groups, so near-duplicates move 
 """
 
 import numpy as np
-from scipy.stats import binomtest
 
 CI_LEVEL = 0.95
 N_RESAMPLES = 1000
@@ -148,5 +147,6 @@ def mcnemar_exact(correct_a: np.ndarray, correct_b: np.ndarray) -> dict:
     """
     a_only = int(np.sum(correct_a & ~correct_b))
     b_only = int(np.sum(~correct_a & correct_b))
+    from scipy.stats import binomtest   # scipy.stats costs 1-2 s to import: only when two runs are compared
     p = 1.0 if a_only + b_only == 0 else float(binomtest(a_only, a_only + b_only, 0.5).pvalue)
     return {"a_only": a_only, "b_only": b_only, "p_value": p}

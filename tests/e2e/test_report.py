@@ -127,6 +127,11 @@ def test_seeds_are_aggregated_as_mean_sd_and_n(binary_run, tmp_path, capsys):
     out = capsys.readouterr().out
     assert "0.9100 ± 0.0100" in out
     header, _, row = out.splitlines()[:3]
+    assert [c.strip() for c in header.split("|")][1:-1] == ["model", "dataset", "n", "test.accuracy"]   # compact
+    report_main([str(tmp_path / "sweep"), "--metric", "test.accuracy", "--wide"])
+    wide = capsys.readouterr().out
+    assert wide.splitlines()[:3] == (tmp_path / "sweep" / "summary_by_seed.md").read_text().splitlines()[:3]
+    header, _, row = wide.splitlines()[:3]
     cells = dict(zip([c.strip() for c in header.split("|")], [c.strip() for c in row.split("|")]))
     assert re.fullmatch(r"\d+\.\d ± \d+\.\d", cells["train_seconds"])   # seconds to 0.1 s, as in summary.md
     assert re.fullmatch(r"\d+", cells["params"])   # one count, the same for every seed
@@ -332,3 +337,19 @@ def test_compare_refuses_runs_on_different_splits(binary_run, tmp_path, capsys):
         report_main(["--compare", str(tmp_path / "a"), str(tmp_path / "b")])
     err = capsys.readouterr().err
     assert exit_info.value.code == 1 and "different splits" in err and len(err.strip().splitlines()) == 1
+
+
+def test_the_printed_table_fits_a_terminal_and_the_files_keep_every_column(binary_run, tmp_path, capsys):
+    fake_sweep(binary_run, tmp_path / "sweep", "model", ["logreg", "linear_svm", "random_forest"])
+    report_main([str(tmp_path / "sweep")])
+    compact = capsys.readouterr().out.splitlines()
+    header = [c.strip() for c in compact[0].split("|")][1:-1]
+    assert header[:6] == ["run", "status", "model", "dataset", "test.accuracy", "test.f1_macro"]
+    assert [line.split("|")[1].strip() for line in compact[2:]] == ["0", "1", "2"]   # runs below the sweep folder
+    report_main([str(tmp_path / "sweep"), "--per-class"])
+    assert {"test.sensitivity", "test.specificity"} <= {c.strip() for c in capsys.readouterr().out.splitlines()[0].split("|")}
+    report_main([str(tmp_path / "sweep"), "--wide"])
+    wide = capsys.readouterr().out.splitlines()
+    full = (tmp_path / "sweep" / "summary.md").read_text().splitlines()
+    assert len(wide[0]) > 2 * len(compact[0]) and len(wide) == len(full)
+    assert [c.strip() for c in wide[0].split("|")] == [c.strip() for c in full[0].split("|")]   # every column
