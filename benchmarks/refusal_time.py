@@ -43,8 +43,8 @@ def main() -> None:
         commands = {
             "import keras (baseline)": ["-c", "import keras"],
             "fungiclf-report RUN --html": ["-m", "fungiclf.cli.report", str(run), "--html"],
-            "fungiclf-train --cfg job": ["-m", "fungiclf.train", "--cfg", "job"],
-            "fungiclf-train optimizer.lr=-1 (refused)": ["-m", "fungiclf.train", "optimizer.lr=-1",
+            "fungiclf-train --cfg job": ["-m", "fungiclf.cli.train", "--cfg", "job"],
+            "fungiclf-train optimizer.lr=-1 (refused)": ["-m", "fungiclf.cli.train", "optimizer.lr=-1",
                                                          f"hydra.run.dir={folder}/refused"],
         }
         times: dict[str, list[float]] = {name: [] for name in commands}

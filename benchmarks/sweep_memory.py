@@ -34,7 +34,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as scratch:
         sweep = Path(scratch) / "sweep"
         seeds = ",".join(str(i) for i in range(args.jobs))
-        command = [sys.executable, "-m", "fungiclf.train", "-m", f"seed={seeds}", "dataset=defungi",
+        command = [sys.executable, "-m", "fungiclf.cli.train", "-m", f"seed={seeds}", "dataset=defungi",
                    f"dataset.path={args.path}", "preprocess.size=80", "preprocess.color=gray", "model=cnn",
                    f"trainer.epochs={args.epochs}", "trainer.verbose=0", f"paths.cache_dir={scratch}/cache",
                    f"hydra.sweep.dir={sweep}"]

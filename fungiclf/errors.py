@@ -1,5 +1,9 @@
 """Exceptions a user can cause. The CLI turns them into one line and a non-zero exit."""
 
+# fungiclf-train names a file here; every failed job, in its process or in a launcher's
+# worker process (hydra/launcher=joblib), appends its one-line error to it.
+FAILURES_FILE_ENV = "FUNGICLF_FAILED_JOBS_FILE"
+
 
 class FungiclfError(Exception):
     """An error caused by user input (config, data, paths), not by a bug."""

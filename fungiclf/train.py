@@ -1,24 +1,19 @@
-"""fungiclf-train: compose the config, train one model, evaluate on test, write the run folder.
+"""One job of fungiclf-train: resolve the composed config, load the data, train and evaluate
+one model, write the run folder; a failure is one line in the folder, never a lost run.
+The console script (Hydra's entry, the exit codes) is fungiclf/cli/train.py.
 
-    fungiclf-train                                   # default experiment (synthetic data)
-    fungiclf-train dataset=image_folder dataset.path=/data/my_images
-    fungiclf-train dataset=medmnist dataset.path=/data/pneumoniamnist.npz
-    fungiclf-train -m model=ann,cnn optimizer=adam,sgd   # a sweep, one run folder per job
-    fungiclf-train trainer=smoke                     # seconds; what CI runs
-    fungiclf-train ... resume=true                   # continue a killed job or sweep where it stopped
+    from fungiclf.train import train
+    metrics = train(cfg, Path("runs/try1"))   # cfg: a config composed from fungiclf.conf
 """
 
 import logging
 import math
 import os
 import shutil
-import signal
 import sys
-import tempfile
 import time
 from pathlib import Path
 
-import hydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.types import RunMode
@@ -27,11 +22,10 @@ from omegaconf import DictConfig, OmegaConf
 
 from fungiclf import keras_backend  # noqa: F401  (Keras, quietly, before the package's modules import it)
 from fungiclf import runs
-from fungiclf.cli import ctrl_c_that_lands, outlive_closed_stdout
 from fungiclf.data.dataset import list_items, load_pixels
 from fungiclf.data.prepare import cache_key
 from fungiclf.data.views import views_warning
-from fungiclf.errors import FungiclfError
+from fungiclf.errors import FAILURES_FILE_ENV, FungiclfError
 from fungiclf.evaluation.run_folder import write_run_folder
 from fungiclf.evaluation.summary import print_summary
 from fungiclf.experiments import expand_row
@@ -46,11 +40,6 @@ from fungiclf.training.job import train_job
 from fungiclf.training.session import fresh_session
 
 log = logging.getLogger("fungiclf.train")
-
-# main() names a file here; every failed job, in this process or in a launcher's worker
-# process (hydra/launcher=joblib), appends its one-line error to it.
-FAILURES_FILE_ENV = "FUNGICLF_FAILED_JOBS_FILE"
-
 
 def train(cfg: DictConfig, run_dir: Path) -> dict:
     """Run one job from its composed config; returns metrics.json's content. Raises on failure."""
@@ -248,76 +237,3 @@ def _record_failure(run_dir: Path, cfg: DictConfig, message: str, keep: bool = F
     if failures_file := os.environ.get(FAILURES_FILE_ENV):
         with open(failures_file, "a") as f:  # one short append per failed job
             f.write(f"{run_dir}: {message}\n")
-
-
-@hydra.main(version_base="1.3", config_path="pkg://fungiclf.conf", config_name="train")
-def hydra_main(cfg: DictConfig) -> float | None:
-    outlive_closed_stdout()   # again in a launcher's worker process, whose stdout is its own
-    hydra_config = HydraConfig.get()
-    # The overrides as typed: resolving them would run their interpolations (${oc.env:UNSET})
-    # outside the job's checks.
-    overrides = OmegaConf.to_container(hydra_config.overrides.task, resolve=False)
-    return run_job(cfg, Path(hydra_config.runtime.output_dir), overrides)
-
-
-def launcher_errors() -> tuple[type[BaseException], ...]:
-    """The errors a cluster launcher raises for a job that ended without a result (those of
-    the launchers installed here)."""
-    errors: list[type[BaseException]] = []
-    try:
-        from submitit.core.utils import FailedJobError, UncompletedJobError
-        errors += [FailedJobError, UncompletedJobError]
-    except ImportError:
-        pass
-    return tuple(errors)
-
-
-def main() -> None:
-    """Console script: run the job(s); exit 1 with one line per failed job (130 after Ctrl-C,
-    143 after SIGTERM, with the jobs that failed before it listed)."""
-    traceback_asked = os.environ.get("HYDRA_FULL_ERROR") == "1"
-    os.environ["HYDRA_FULL_ERROR"] = "1"   # Hydra raises its composition errors instead of printing them
-    outlive_closed_stdout()   # before Hydra points its log handler at it
-    interrupted = False
-    with tempfile.NamedTemporaryFile("r", prefix="fungiclf-failed-", suffix=".txt") as failures:
-        os.environ[FAILURES_FILE_ENV] = failures.name
-        try:
-            with ctrl_c_that_lands() as stop:
-                hydra_main()
-        except HydraException as exc:  # before any job: nothing was written
-            if traceback_asked:
-                raise
-            sys.exit(f"fungiclf-train: error: {composition_error_line(exc)}")
-        except ValueError as exc:  # Hydra's own check of its flags (e.g. -m with --cfg), before any job
-            if not str(exc).startswith("Only one of"):
-                raise
-            sys.exit(f"fungiclf-train: error: {exc} (--cfg prints one job's config: drop -m and give each key "
-                     f"one value)")
-        except OSError as exc:  # Hydra's own files (the run or sweep folder, its log), never a job's: run_job keeps those
-            if traceback_asked:
-                raise
-            sys.exit(f"fungiclf-train: error: cannot write the run folder: {exc} (point hydra.run.dir, or "
-                     f"hydra.sweep.dir with -m, at a folder you can write)")
-        except launcher_errors() as exc:   # a cluster job that ended without a result (killed node, no output)
-            if traceback_asked:
-                raise
-            sys.exit(f"fungiclf-train: error: a job did not finish on the cluster: "
-                     f"{'; '.join(line.strip() for line in str(exc).splitlines() if line.strip())} "
-                     f"(fungiclf-report on the sweep folder lists the runs that did)")
-        except KeyboardInterrupt:
-            interrupted = True
-        failed = failures.read().splitlines()
-    if failed:
-        print(f"fungiclf-train: {len(failed)} job(s) failed:", *failed, sep="\n  ", file=sys.stderr)
-    if interrupted and stop.signum == signal.SIGTERM:
-        print("fungiclf-train: terminated (SIGTERM)", file=sys.stderr)
-        sys.exit(128 + signal.SIGTERM)
-    if interrupted:
-        print("fungiclf-train: interrupted", file=sys.stderr)
-        sys.exit(130)   # the shell's code for a run stopped by SIGINT
-    if failed:
-        sys.exit(1)
-
-
-if __name__ == "__main__":
-    main()

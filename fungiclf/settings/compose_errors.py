@@ -9,17 +9,17 @@ from omegaconf.errors import OmegaConfBaseException
 
 from fungiclf.data.samples import SPLITS
 from fungiclf.data.table import COLUMNS as CSV_COLUMNS
-from fungiclf.models.params import BLOCK_KEYS
 from fungiclf.settings import schema as schemas
 from fungiclf.settings.schema import SyntheticSchema
 from fungiclf.validation import did_you_mean
 
-# Mappings with fixed keys that the schemas type as Any (schema.py says why), by their key
-# with list indices dropped: Hydra refuses a new key in them as "not in struct", naming none.
-MAPPING_KEYS: dict[str, tuple[str, ...]] = {
-    "dataset.split": SPLITS, "dataset.columns": tuple(CSV_COLUMNS), "model.blocks": BLOCK_KEYS,
-    "dataset.synthetic": tuple(f.name for f in dataclasses.fields(SyntheticSchema)),
-}
+def mapping_keys() -> dict[str, tuple[str, ...]]:
+    """Mappings with fixed keys that the schemas type as Any (schema.py says why), by their
+    key with list indices dropped: Hydra refuses a new key in them as "not in struct",
+    naming none."""
+    from fungiclf.models.params import BLOCK_KEYS   # the model package imports Keras: only on this error
+    return {"dataset.split": SPLITS, "dataset.columns": tuple(CSV_COLUMNS), "model.blocks": BLOCK_KEYS,
+            "dataset.synthetic": tuple(f.name for f in dataclasses.fields(SyntheticSchema))}
 
 # Lines of Hydra's message that do not help here: its "+key=value" advice adds a key that no
 # schema has (resolve() refuses it), and the search path and object type are internals.
@@ -59,8 +59,9 @@ def composition_error_line(exc: HydraException) -> str:
             message += f"; the keys of {schema.__name__} are {', '.join(keys)}"
     elif found := re.search(r"is not in struct\s+full_key: (\S+)\.(\w+)", text):
         mapping = re.sub(r"\[\d+\]", "", found.group(1))
-        if mapping in MAPPING_KEYS:
-            message = did_you_mean(found.group(2), MAPPING_KEYS[mapping], message, f"{found.group(1)}.")
-            message += f"; the keys of {mapping} are {', '.join(MAPPING_KEYS[mapping])}"
+        fixed = mapping_keys()
+        if mapping in fixed:
+            message = did_you_mean(found.group(2), fixed[mapping], message, f"{found.group(1)}.")
+            message += f"; the keys of {mapping} are {', '.join(fixed[mapping])}"
     return message
 

@@ -16,7 +16,7 @@ from tests.conftest import write_image_folder
 def run_cli(args: list[str], cache_dir: Path, env_extra: dict | None = None, code: str | None = None):
     env = {**os.environ, "FUNGICLF_CACHE": str(cache_dir), **(env_extra or {})}
     env.pop("HYDRA_FULL_ERROR", None)
-    command = [sys.executable, "-c", code] if code else [sys.executable, "-m", "fungiclf.train"]
+    command = [sys.executable, "-c", code] if code else [sys.executable, "-m", "fungiclf.cli.train"]
     return subprocess.run(command + args, capture_output=True, text=True, env=env, timeout=600)
 
 
@@ -72,7 +72,7 @@ def test_a_reader_of_stdout_that_goes_away_does_not_fail_the_training(cache_dir,
     env = {**os.environ, "FUNGICLF_CACHE": str(cache_dir)}
     args = [arg.format(out=tmp_path / "out") for arg in launch]
     with open(tmp_path / "stderr.txt", "w") as stderr:
-        job = subprocess.Popen([sys.executable, "-m", "fungiclf.train", *args, "trainer=smoke"],
+        job = subprocess.Popen([sys.executable, "-m", "fungiclf.cli.train", *args, "trainer=smoke"],
                                stdout=subprocess.PIPE, stderr=stderr, text=True, env=env)
         job.stdout.readline()
         job.stdout.close()                          # the reader goes away after the first line
@@ -109,7 +109,7 @@ def test_smoke_job_predict_and_explain_on_other_backends_never_import_tensorflow
     pytest.importorskip(backend)
     run = tmp_path / "run"
     code = ("import sys, glob\n"
-            "from fungiclf.train import main\n"
+            "from fungiclf.cli.train import main\n"
             "from fungiclf.cli.predict import main as predict\n"
             "from fungiclf.cli.explain import main as explain\n"
             "def call(fn, argv):\n"

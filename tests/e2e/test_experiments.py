@@ -83,7 +83,7 @@ def test_experiment_sweep_on_synthetic_then_report(cache_dir, tmp_path, capsys):
     """One experiment as one command (smoke, synthetic data) in parallel worker processes
     (hydra/launcher=joblib), with one failing row, then the report."""
     sweep = tmp_path / "sweep"
-    command = [sys.executable, "-m", "fungiclf.train", "-m", "experiment=pneumoniamnist_classical", "dataset=synthetic",
+    command = [sys.executable, "-m", "fungiclf.cli.train", "-m", "experiment=pneumoniamnist_classical", "dataset=synthetic",
                "trainer=smoke", "row=logreg,random_forest,nosuch", "cv.folds=2", f"paths.cache_dir={cache_dir}",
                f"hydra.sweep.dir={sweep}", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2"]
     result = subprocess.run(command, capture_output=True, text=True, check=False)
@@ -137,7 +137,7 @@ def test_report_on_nothing_is_a_one_line_error(tmp_path, capsys):
 def test_optuna_search_records_trials_as_runs(cache_dir, tmp_path):
     import yaml
     sweep = tmp_path / "optuna"
-    command = [sys.executable, "-m", "fungiclf.train", "-m", "hparams_search=optuna", "trainer=smoke", "model=linear",
+    command = [sys.executable, "-m", "fungiclf.cli.train", "-m", "hparams_search=optuna", "trainer=smoke", "model=linear",
                "hydra.sweeper.n_trials=3", f"paths.cache_dir={cache_dir}", f"hydra.sweep.dir={sweep}"]
     result = subprocess.run(command, capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stderr[-2000:]
@@ -177,7 +177,7 @@ def test_every_experiment_runs_as_one_smoke_command(cache_dir, tmp_path, name):
     else:
         data = ["dataset=synthetic"]
     sweep = tmp_path / "sweep"
-    command = [sys.executable, "-m", "fungiclf.train", "-m", f"experiment={name}", "trainer=smoke", *data,
+    command = [sys.executable, "-m", "fungiclf.cli.train", "-m", f"experiment={name}", "trainer=smoke", *data,
                f"paths.cache_dir={cache_dir}", f"hydra.sweep.dir={sweep}", "trainer.verbose=0"]
     result = subprocess.run(command, capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stderr[-3000:]

@@ -67,7 +67,7 @@ def sweep(tmp_path_factory, cache_dir) -> Path:
     for i, file in enumerate(sorted((mislabelled / "a").iterdir())):   # class a's bars filed under b: errors
         file.rename(data / "b" / f"b_mislabelled_{i}.png")
     folder = root / "sweep"
-    command = [sys.executable, "-m", "fungiclf.train", "-m", "model=logreg,random_forest", "seed=0,1",
+    command = [sys.executable, "-m", "fungiclf.cli.train", "-m", "model=logreg,random_forest", "seed=0,1",
                "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "dataset=image_folder", f"dataset.path={data}",
                "preprocess.size=20", f"paths.cache_dir={cache_dir}", f"hydra.sweep.dir={folder}"]
     result = subprocess.run(command, capture_output=True, text=True, cwd=REPO, timeout=600, check=False)

@@ -34,7 +34,7 @@ def test_the_sbatch_script_asks_for_what_the_config_says_and_a_lost_job_is_one_l
         (bin_dir / name).write_text(f"#!/bin/bash\n{body}\n")
         (bin_dir / name).chmod(0o755)
     script = tmp_path / "job.sbatch"
-    command = [sys.executable, "-m", "fungiclf.train", "-m", "hydra/launcher=slurm", "hydra.launcher.partition=gpu",
+    command = [sys.executable, "-m", "fungiclf.cli.train", "-m", "hydra/launcher=slurm", "hydra.launcher.partition=gpu",
                "hydra.launcher.timeout_min=90", "trainer=smoke", f"hydra.sweep.dir={tmp_path / 'sweep'}"]
     env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "CAPTURE": str(script)}
     env.pop("HYDRA_FULL_ERROR", None)
@@ -50,7 +50,7 @@ def test_the_sbatch_script_asks_for_what_the_config_says_and_a_lost_job_is_one_l
 @pytest.mark.slow
 def test_submitit_local_runs_a_sweep_in_separate_processes(cache_dir, tmp_path):
     sweep = tmp_path / "sweep"
-    command = [sys.executable, "-m", "fungiclf.train", "-m", "hydra/launcher=submitit_local", "model=logreg,linear",
+    command = [sys.executable, "-m", "fungiclf.cli.train", "-m", "hydra/launcher=submitit_local", "model=logreg,linear",
                "trainer=smoke", f"paths.cache_dir={cache_dir}", f"hydra.sweep.dir={sweep}", "hydra.launcher.timeout_min=10"]
     result = subprocess.run(command, capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stderr[-2000:]
@@ -72,7 +72,7 @@ def test_ray_launcher_against_a_local_head(cache_dir, tmp_path):
                     "--include-dashboard=false"], check=True, capture_output=True, timeout=120)
     try:
         sweep = tmp_path / "sweep"
-        command = [sys.executable, "-m", "fungiclf.train", "-m", "hydra/launcher=ray_cluster",
+        command = [sys.executable, "-m", "fungiclf.cli.train", "-m", "hydra/launcher=ray_cluster",
                    "hydra.launcher.ray.remote.num_cpus=1", "model=logreg,random_forest", "trainer=smoke",
                    f"paths.cache_dir={cache_dir}", f"hydra.sweep.dir={sweep}"]
         result = subprocess.run(command, capture_output=True, text=True, check=False, timeout=400,

@@ -38,7 +38,7 @@ def test_wheel_holds_every_module_and_config_and_composes_from_them(tmp_path):
     composed = subprocess.run(
         [sys.executable, "-c", "import fungiclf, sys; print(fungiclf.__file__); "
          "sys.argv = ['fungiclf-train', '--cfg', 'job', 'experiment=chest_xray_best']; "
-         "from fungiclf.train import main; main()"],
+         "from fungiclf.cli.train import main; main()"],
         capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300)
     assert composed.returncode == 0, composed.stderr[-2000:]
     assert composed.stdout.splitlines()[0].startswith(str(site))

@@ -33,7 +33,7 @@ def test_a_killed_job_continues_from_its_last_epoch(cache_dir, tmp_path):
             f"trainer.epochs={epochs}", f"trainer.patience={epochs}", "cv.folds=2", "trainer.verbose=2",
             f"hydra.run.dir={tmp_path / 'run'}", f"paths.cache_dir={cache_dir}"]
     env = {k: v for k, v in os.environ.items() if k != "HYDRA_FULL_ERROR"}
-    command = [sys.executable, "-m", "fungiclf.train", *args]
+    command = [sys.executable, "-m", "fungiclf.cli.train", *args]
     fold_history = tmp_path / "run" / "cv" / "fold_1" / ".fit" / "phase1" / "history.csv"
     first = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
     deadline = time.monotonic() + 300
@@ -79,7 +79,7 @@ def test_ctrl_c_stops_in_one_line_and_resume_finishes_the_run(cache_dir, tmp_pat
             f"trainer.epochs=0,{epochs}", f"trainer.patience={epochs}", "trainer.verbose=2",
             f"hydra.sweep.dir={tmp_path / 'sweep'}", f"paths.cache_dir={cache_dir}"]
     env = {k: v for k, v in os.environ.items() if k != "HYDRA_FULL_ERROR"}
-    command = [sys.executable, "-m", "fungiclf.train", *args]
+    command = [sys.executable, "-m", "fungiclf.cli.train", *args]
     run = tmp_path / "sweep" / "1"
     history = run / ".fit" / "phase1" / "history.csv"
     first = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
@@ -182,7 +182,7 @@ def test_a_job_killed_at_any_moment_resumes_to_the_uninterrupted_result(cache_di
             "trainer.epochs=5", "trainer.patience=5", "trainer.mixup=0.2", "model.dropout=0.3",
             "trainer.verbose=0", f"paths.cache_dir={tmp_path / 'cache'}"]
     env = {k: v for k, v in os.environ.items() if k != "HYDRA_FULL_ERROR"}
-    command = [sys.executable, "-m", "fungiclf.train", *args]
+    command = [sys.executable, "-m", "fungiclf.cli.train", *args]
     reference = subprocess.run(command + [f"hydra.run.dir={tmp_path / 'reference'}"], capture_output=True, text=True,
                                env=env, timeout=600)
     assert reference.returncode == 0, reference.stderr[-3000:]

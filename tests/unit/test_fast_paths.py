@@ -29,3 +29,23 @@ def test_the_report_and_its_html_page_import_no_framework(tmp_path):
     code = "import sys; from fungiclf.cli.report import main; main(sys.argv[1:])"
     loaded = imported(code, str(run), "--html")
     assert (run / "report.html").is_file() and not set(FRAMEWORKS) & loaded
+
+
+def test_help_and_a_composition_refusal_import_no_framework():
+    entry = "import sys; from fungiclf.cli.train import main; sys.argv[0] = 'fungiclf-train'; main()"
+    assert not set(FRAMEWORKS) & imported(entry + "", "--help")
+    result = subprocess.run([sys.executable, "-X", "importtime", "-c", entry, "model=resnt18"], capture_output=True,
+                            text=True, timeout=300)
+    assert result.returncode == 1 and "did you mean resnet18?" in result.stderr
+    loaded = {line.rsplit("|", 1)[1].strip().split(".")[0] for line in result.stderr.splitlines()
+              if line.startswith("import time:")}
+    assert not set(FRAMEWORKS) & loaded
+
+
+def test_help_lists_the_options_a_user_can_pick():
+    result = subprocess.run([sys.executable, "-m", "fungiclf.cli.train", "--help"], capture_output=True, text=True,
+                            timeout=300)
+    listing = result.stdout.split("== Config ==")[0]
+    groups = dict(line.split(": ", 1) for line in listing.splitlines() if ": " in line and "=" not in line)
+    assert "base_" not in result.stdout
+    assert {"cnn", "resnet18", "logreg"} <= set(groups["model"].split(", ")) and "smoke" in groups["trainer"]
