@@ -32,12 +32,12 @@ from fungiclf.experiments import expand_row
 from fungiclf.runs import STATE_DIR, write_json, write_yaml
 from fungiclf.seeding import seed_everything
 from fungiclf.settings import Settings, fingerprint, to_config
-from fungiclf.settings.compose_errors import composition_error_line
 from fungiclf.settings.resolve import check_task, resolve
 from fungiclf.tracking import log_finished_run
 from fungiclf.training.callbacks import clock, duration
 from fungiclf.training.job import train_job
 from fungiclf.training.session import fresh_session
+from fungiclf.validation import check_bool
 
 log = logging.getLogger("fungiclf.train")
 
@@ -88,6 +88,19 @@ def run_job(cfg: DictConfig, run_dir: Path, task_overrides: list[str] | None = N
     """
     run_dir = Path(run_dir)
     try:
+        dry_run = check_bool(cfg.get("dry_run", False), "dry_run", "fungiclf-train")
+    except FungiclfError as exc:
+        stop_logging_into(run_dir)
+        return _record_failure(run_dir, cfg, str(exc), keep=True)
+    if dry_run:
+        stop_logging_into(run_dir)   # a dry run writes nothing into the job's folder
+        shown = [item for item in task_overrides or [] if not item.lstrip("+~").startswith("dry_run=")]
+        print(f"dry run: {' '.join(shown) or '(no overrides)'} -> {run_dir}: "
+              f"{dry_run_outcome(cfg, run_dir, task_overrides)}", flush=True)
+        if run_dir.is_dir() and not any(run_dir.iterdir()):   # the empty folder Hydra made for the job
+            run_dir.rmdir()
+        return None
+    try:
         refuse_foreign_folder(run_dir)
     except FungiclfError as exc:
         stop_logging_into(run_dir)
@@ -135,6 +148,28 @@ def _run_locked_job(cfg: DictConfig, run_dir: Path, task_overrides: list[str] | 
     print_summary(metrics, run_dir)
     log_sweep_estimate(metrics)
     return runs.dig(metrics, settings.optimized_metric)
+
+
+def dry_run_outcome(cfg: DictConfig, run_dir: Path, task_overrides: list[str] | None) -> str:
+    """What run_job would do with this job, in words, found by the same checks and nothing
+    written: train, resume, skip as completed, replace, or be refused (and why)."""
+    try:
+        refuse_foreign_folder(run_dir)
+        settings = resolve(expand_row(cfg, list(task_overrides or [])), user_keys(task_overrides or []))
+    except FungiclfError as exc:
+        return f"refused: {exc}"
+    previous, stamp = runs.completed_metrics(run_dir), fingerprint(settings)
+    what = f"{settings.model.name} on {settings.dataset.name}"
+    if previous is not None:
+        same = previous.get("config_fingerprint") == stamp
+        if not settings.resume:
+            return (f"refused: holds a completed run of {'this' if same else 'another'} config "
+                    f"({'resume=true skips it' if same else 'resume=true replaces it'})")
+        return "skipped: holds a completed run of this config" if same else \
+            f"would replace its completed run (the config changed) and train {what}"
+    if (run_dir / STATE_DIR).is_dir() and settings.resume:
+        return f"would resume {what} from its last completed epoch"
+    return f"would train {what}"
 
 
 def user_keys(overrides: list[str]) -> frozenset[str]:

@@ -8,10 +8,10 @@ import numpy as np
 import pandas as pd
 
 from fungiclf.errors import FungiclfError
+from fungiclf.evaluation import HEADLINE_METRICS
 from fungiclf.runs import PREDICTIONS, RunFolderError, dig, read_overrides, read_run
 from fungiclf.evaluation.uncertainty import mcnemar_exact, paired_bootstrap
 
-METRICS = ["accuracy", "precision_macro", "recall_macro", "f1_macro", "f1_weighted", "roc_auc"]
 CI_METRICS = ["accuracy", "f1_macro", "roc_auc"]      # the metrics with bootstrap intervals (test.ci95)
 BUILT_IN = ["run", "status", "model", "dataset"]
 NEAR = 0.005  # a published accuracy within this of the majority rate counts as "at" it
@@ -67,7 +67,7 @@ def run_row(run: Path, metrics: dict, sort_by: str) -> dict:
     per-class recall, the ``sort_by`` key and its val / CV counterparts, published numbers."""
     row = {"run": str(run), "status": metrics.get("status"), "model": metrics.get("model"),
            "dataset": metrics.get("dataset")}
-    for name in METRICS:
+    for name in HEADLINE_METRICS:
         row[f"test.{name}"] = dig(metrics, f"test.{name}")
         if name == "accuracy":
             row["majority_rate"] = dig(metrics, "baselines.majority_rate")

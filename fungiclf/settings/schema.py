@@ -39,6 +39,7 @@ class TrainSchema:
     seed: Any = 0                 # int in [0, 2**32 - 1]
     optimized_metric: Any = "val.f1_macro"  # str: a metrics.json key path
     resume: Any = False           # bool
+    dry_run: Any = False          # bool: print what each job would do, train nothing
     auto: Any = False             # bool: choose model, size, epochs, augmentation, balancing from the data and trainer.time_budget
     experiment_name: Any = None   # str or null
     published_source: Any = None  # str or null

@@ -10,6 +10,7 @@ import numpy as np
 
 from fungiclf.data.dataset import Dataset
 from fungiclf.data.split import kfold_indices
+from fungiclf.evaluation import HEADLINE_METRICS
 from fungiclf.training.fit import plan_fit
 from fungiclf.runs import STATE_DIR, replace_atomically
 from fungiclf.training.resume import prepare_state
@@ -17,8 +18,6 @@ from fungiclf.training.run import fit_and_evaluate
 from fungiclf.training.session import fresh_session
 
 log = logging.getLogger(__name__)
-
-SUMMARY_KEYS = ("accuracy", "precision_macro", "recall_macro", "f1_macro", "f1_weighted", "roc_auc")
 
 
 def fold_dataset(data: Dataset, fit_rows: np.ndarray, holdout_rows: np.ndarray) -> Dataset:
@@ -34,7 +33,7 @@ def cross_validate(settings, data: Dataset, run_dir: Path, fingerprint: str) -> 
 
     Each fold's model selects on, and reports "val" for, its held-out fold, and also reports
     the fixed test split. Returns metrics.json's "cv" block: per-fold values, mean and sd
-    (sample standard deviation) of SUMMARY_KEYS. Fold artifacts go to ``run_dir/cv/fold_<k>``;
+    (sample standard deviation) of HEADLINE_METRICS. Fold artifacts go to ``run_dir/cv/fold_<k>``;
     a finished fold's record (fold.json) lets resume=true skip it.
     """
     folds = settings.cv.folds
@@ -54,8 +53,8 @@ def cross_validate(settings, data: Dataset, run_dir: Path, fingerprint: str) -> 
             record = {"fold": k + 1, "n_fit": int(len(fit)), "n_holdout": int(len(holdout)),
                       "best_epoch": outcome.best_epoch, "epochs_to_best": outcome.epochs_to_best,
                       "threshold": outcome.threshold, "warnings": sorted({w["kind"] for w in outcome.warnings}),
-                      "val": {key: outcome.val.get(key) for key in SUMMARY_KEYS},
-                      "test": {key: outcome.test.get(key) for key in SUMMARY_KEYS}}
+                      "val": {key: outcome.val.get(key) for key in HEADLINE_METRICS},
+                      "test": {key: outcome.test.get(key) for key in HEADLINE_METRICS}}
             replace_atomically(fold_dir / "fold.json",
                                lambda tmp: Path(tmp).write_text(json.dumps({"fingerprint": fingerprint, **record})))
             shutil.rmtree(fold_dir / STATE_DIR, ignore_errors=True)   # fold.json is the fold's record now
@@ -70,7 +69,7 @@ def cross_validate(settings, data: Dataset, run_dir: Path, fingerprint: str) -> 
         for stat, fn in (("mean", np.mean), ("sd", lambda v: np.std(v, ddof=1))):
             summary[f"{part}_{stat}"] = {
                 key: float(fn(values)) if len(values := [f[part][key] for f in per_fold if f[part][key] is not None]) > 1
-                else None for key in SUMMARY_KEYS}
+                else None for key in HEADLINE_METRICS}
     return summary
 
 

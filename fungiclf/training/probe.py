@@ -96,6 +96,6 @@ def time_steps(model, augment, input_shape: tuple[int, int, int], num_classes: i
     step_seconds = min(timed(lambda: network.train_on_batch(x, y)) for _ in range(TIMED_STEPS))
     network.predict_on_batch(x)
     predict_seconds = min(timed(lambda: network.predict_on_batch(x)) for _ in range(2)) / batch_size
-    del network
+    network = None   # the model goes before the session is cleared
     keras.backend.clear_session()
     return Speed(compile_seconds, step_seconds, predict_seconds, time.time())

@@ -6,6 +6,7 @@ import json
 import logging
 
 import numpy as np
+import pytest
 
 from fungiclf.train import run_job
 from tests.conftest import write_image_folder, write_npz
