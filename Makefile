@@ -6,7 +6,7 @@ ARGS   ?=
 # pytest-xdist workers for `make test` (the suite in one process peaks at 5.4 GB): `make test WORKERS=4`
 WORKERS ?= 2
 
-.PHONY: install train test test-all docs bench clean
+.PHONY: install train test test-all lint docs bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -24,6 +24,10 @@ test: $(STAMP)            ## the CI suite: everything not marked slow (< 10 min 
 
 test-all: $(STAMP)        ## every test, slow ones included
 	$(VENV)/bin/pytest -q
+
+lint: $(STAMP)            ## the formatter and the linter, as CI runs them (`ruff format .` fixes the first)
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/ruff check .
 
 docs: $(STAMP)            ## the documentation site into site/ (a broken link fails the build)
 	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict
