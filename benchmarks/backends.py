@@ -56,27 +56,44 @@ def main() -> None:
     parser.add_argument("--cache", default=os.path.expanduser("~/.cache/fungiclf"))
     args = parser.parse_args()
     bench = str(Path(__file__).resolve().parent)
-    print(f"backend     augment=none   augment=basic   +erase 0.5   +blur 2    step time basic/none  +erase/none  "
-          f"+blur/none  "
-          f"({args.size}x{args.size} {args.color}, report CNN, fungiclf's fit path, {args.epochs} epochs)")
+    print(
+        f"backend     augment=none   augment=basic   +erase 0.5   +blur 2    step time basic/none  +erase/none  "
+        f"+blur/none  "
+        f"({args.size}x{args.size} {args.color}, report CNN, fungiclf's fit path, {args.epochs} epochs)"
+    )
     for backend, package in PACKAGES.items():
         if importlib.util.find_spec(package) is None:
             print(f"{backend:<11} not installed")
             continue
-        code = CHILD.format(bench=bench, path=os.path.abspath(args.path), size=args.size, color=args.color,
-                            epochs=args.epochs, cache=os.path.abspath(args.cache))
+        code = CHILD.format(
+            bench=bench,
+            path=os.path.abspath(args.path),
+            size=args.size,
+            color=args.color,
+            epochs=args.epochs,
+            cache=os.path.abspath(args.cache),
+        )
         # run from benchmarks/: from the project root, `python -c` would import the source tree's
         # fungiclf/ (which lacks conf/) ahead of an installed, non-editable fungiclf
-        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=bench,
-                             env={**os.environ, "KERAS_BACKEND": backend})
+        out = subprocess.run(
+            [sys.executable, "-c", code],
+            capture_output=True,
+            text=True,
+            cwd=bench,
+            env={**os.environ, "KERAS_BACKEND": backend},
+        )
         line = next((line for line in out.stdout.splitlines() if line.startswith("RESULT")), None)
         if line is None:
-            print(f"{backend:<11} failed: {out.stderr.strip().splitlines()[-1] if out.stderr.strip() else out.returncode}")
+            print(
+                f"{backend:<11} failed: {out.stderr.strip().splitlines()[-1] if out.stderr.strip() else out.returncode}"
+            )
             continue
         rates = dict(item.split("=") for item in line.split()[2:])
         none, basic, erase, blur = (float(rates[name]) for name in ("none", "basic", "erase", "blur"))
-        print(f"{backend:<11} {none:>9,.0f} img/s {basic:>10,.0f} img/s {erase:>7,.0f} img/s {blur:>7,.0f} img/s "
-              f"{none / basic:>15.2f}x {none / erase:>12.2f}x {none / blur:>10.2f}x")
+        print(
+            f"{backend:<11} {none:>9,.0f} img/s {basic:>10,.0f} img/s {erase:>7,.0f} img/s {blur:>7,.0f} img/s "
+            f"{none / basic:>15.2f}x {none / erase:>12.2f}x {none / blur:>10.2f}x"
+        )
 
 
 if __name__ == "__main__":

@@ -49,25 +49,26 @@ def main() -> None:
     args = parser.parse_args()
     model = report_cnn()
     with tempfile.TemporaryDirectory() as scratch:
-        keras_backup = keras.callbacks.BackupAndRestore(f"{scratch}/keras", save_freq="epoch",
-                                                        delete_checkpoint=False)
+        keras_backup = keras.callbacks.BackupAndRestore(f"{scratch}/keras", save_freq="epoch", delete_checkpoint=False)
         ours = EpochBackup(Path(scratch) / "fungiclf")
         spent: dict[str, list[float]] = {"keras": [], "fungiclf": []}
         for callback in (keras_backup, ours):
             callback.set_model(model)
         for epoch in range(args.epochs):
             for name, callback in (("keras", keras_backup), ("fungiclf", ours)):
-                time.sleep(args.epoch_seconds)           # the epoch's training
+                time.sleep(args.epoch_seconds)  # the epoch's training
                 started = time.perf_counter()
                 callback.on_epoch_end(epoch)
                 spent[name].append(time.perf_counter() - started)
         ours.on_train_end()
     a, b = (statistics.median(spent[name]) * 1000 for name in ("keras", "fungiclf"))
     epoch_ms = args.epoch_seconds * 1000
-    print(f"{keras.backend.backend()}, report CNN ({model.count_params():,} parameters), {args.epochs} epochs: "
-          f"backup in the training loop {a:.1f} ms (Keras BackupAndRestore, {a / epoch_ms:.1%} of a "
-          f"{epoch_ms:.0f} ms epoch) against {b:.1f} ms (fungiclf EpochBackup, {b / epoch_ms:.1%}); "
-          f"ratio {a / b:.1f}x (medians)")
+    print(
+        f"{keras.backend.backend()}, report CNN ({model.count_params():,} parameters), {args.epochs} epochs: "
+        f"backup in the training loop {a:.1f} ms (Keras BackupAndRestore, {a / epoch_ms:.1%} of a "
+        f"{epoch_ms:.0f} ms epoch) against {b:.1f} ms (fungiclf EpochBackup, {b / epoch_ms:.1%}); "
+        f"ratio {a / b:.1f}x (medians)"
+    )
 
 
 if __name__ == "__main__":

@@ -18,7 +18,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-CASES = [   # (name, overrides)
+CASES = [  # (name, overrides)
     ("cnn_small 48px 200/class", ["model=cnn_small", "dataset.synthetic.n_per_class=200"]),
     ("cnn 48px 400/class", ["model=cnn"]),
     ("cnn 64px 400/class", ["model=cnn", "preprocess.size=64"]),
@@ -39,8 +39,14 @@ def main() -> None:
     print("| case | first epoch s | estimate s | actual s | estimate / actual |\n|---|---|---|---|---|")
     for i, (name, overrides) in enumerate(CASES):
         run = Path(args.out) / str(i)
-        command = [str(train), *overrides, f"trainer.epochs={args.epochs}", f"trainer.patience={args.epochs}",
-                   "trainer.verbose=0", f"hydra.run.dir={run}"]
+        command = [
+            str(train),
+            *overrides,
+            f"trainer.epochs={args.epochs}",
+            f"trainer.patience={args.epochs}",
+            "trainer.verbose=0",
+            f"hydra.run.dir={run}",
+        ]
         log = subprocess.run(command, capture_output=True, text=True).stdout
         found = FIRST.search(log)
         metrics = json.loads((run / "metrics.json").read_text()) if (run / "metrics.json").is_file() else {}

@@ -41,10 +41,22 @@ DEFUNGI = Path(__file__).resolve().parents[2] / "shared" / "data" / "defungi"
 
 def settings_for(path: str, size: int, color: str, epochs: int, batch_size: int, cache: str):
     with initialize_config_module(config_module="fungiclf.conf", version_base="1.3"):
-        cfg = compose("train", overrides=[
-            "dataset=defungi", f"dataset.path={path}", f"preprocess.size={size}", f"preprocess.color={color}",
-            "model=cnn", "augment=none", f"trainer.epochs={epochs}", f"trainer.patience={epochs}",
-            f"trainer.batch_size={batch_size}", "trainer.verbose=0", f"paths.cache_dir={cache}"])
+        cfg = compose(
+            "train",
+            overrides=[
+                "dataset=defungi",
+                f"dataset.path={path}",
+                f"preprocess.size={size}",
+                f"preprocess.color={color}",
+                "model=cnn",
+                "augment=none",
+                f"trainer.epochs={epochs}",
+                f"trainer.patience={epochs}",
+                f"trainer.batch_size={batch_size}",
+                "trainer.verbose=0",
+                f"paths.cache_dir={cache}",
+            ],
+        )
     return resolve(cfg)
 
 
@@ -70,11 +82,21 @@ def run_plain(settings, data, folder: Path, epochs: int) -> float:
     model = build_model(settings.model, settings.augment, data.images.shape[1:], len(data.class_names), settings.seed)
     steps = int(np.ceil(len(train) / settings.trainer.batch_size))
     compile_model(model, build_optimizer(settings.optimizer, steps, epochs), sigmoid=False)
-    callbacks = [keras.callbacks.ModelCheckpoint(str(folder / "model.keras"), monitor="val_loss", save_best_only=True),
-                 keras.callbacks.EarlyStopping(monitor="val_loss", patience=epochs, restore_best_weights=True)]
+    callbacks = [
+        keras.callbacks.ModelCheckpoint(str(folder / "model.keras"), monitor="val_loss", save_best_only=True),
+        keras.callbacks.EarlyStopping(monitor="val_loss", patience=epochs, restore_best_weights=True),
+    ]
     started = time.perf_counter()
-    model.fit(x_train, y_train, batch_size=settings.trainer.batch_size, epochs=epochs,
-              validation_data=(x_val, y_val), callbacks=callbacks, verbose=0, shuffle=True)
+    model.fit(
+        x_train,
+        y_train,
+        batch_size=settings.trainer.batch_size,
+        epochs=epochs,
+        validation_data=(x_val, y_val),
+        callbacks=callbacks,
+        verbose=0,
+        shuffle=True,
+    )
     return time.perf_counter() - started
 
 
@@ -102,11 +124,15 @@ def main() -> None:
             a_rates.append(a)
             b_rates.append(b)
             ratios.append(a / b)
-            print(f"pair {pair + 1}: fungiclf {a:,.0f} img/s, plain Keras {b:,.0f} img/s, ratio {a / b:.3f}", flush=True)
-    print(f"{keras.backend.backend()}, {args.size}x{args.size} {args.color}, batch {args.batch_size}, "
-          f"{len(data.index('train'))} training images x {args.epochs} epochs: fungiclf "
-          f"{statistics.median(a_rates):,.0f} img/s, plain Keras {statistics.median(b_rates):,.0f} img/s, "
-          f"ratio fungiclf / plain {statistics.median(ratios):.3f} (median of {args.pairs} pairs)")
+            print(
+                f"pair {pair + 1}: fungiclf {a:,.0f} img/s, plain Keras {b:,.0f} img/s, ratio {a / b:.3f}", flush=True
+            )
+    print(
+        f"{keras.backend.backend()}, {args.size}x{args.size} {args.color}, batch {args.batch_size}, "
+        f"{len(data.index('train'))} training images x {args.epochs} epochs: fungiclf "
+        f"{statistics.median(a_rates):,.0f} img/s, plain Keras {statistics.median(b_rates):,.0f} img/s, "
+        f"ratio fungiclf / plain {statistics.median(ratios):.3f} (median of {args.pairs} pairs)"
+    )
 
 
 if __name__ == "__main__":

@@ -44,11 +44,15 @@ def main() -> None:
             "import keras (baseline)": ["-c", "import keras"],
             "fungiclf-report RUN --html": ["-m", "fungiclf.cli.report", str(run), "--html"],
             "fungiclf-train --cfg job": ["-m", "fungiclf.cli.train", "--cfg", "job"],
-            "fungiclf-train optimizer.lr=-1 (refused)": ["-m", "fungiclf.cli.train", "optimizer.lr=-1",
-                                                         f"hydra.run.dir={folder}/refused"],
+            "fungiclf-train optimizer.lr=-1 (refused)": [
+                "-m",
+                "fungiclf.cli.train",
+                "optimizer.lr=-1",
+                f"hydra.run.dir={folder}/refused",
+            ],
         }
         times: dict[str, list[float]] = {name: [] for name in commands}
-        for _ in range(args.repeats):   # interleaved: a machine that slows down slows all alike
+        for _ in range(args.repeats):  # interleaved: a machine that slows down slows all alike
             for name, command in commands.items():
                 times[name].append(seconds(command))
     baseline = statistics.median(times["import keras (baseline)"])

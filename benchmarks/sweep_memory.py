@@ -34,10 +34,22 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as scratch:
         sweep = Path(scratch) / "sweep"
         seeds = ",".join(str(i) for i in range(args.jobs))
-        command = [sys.executable, "-m", "fungiclf.cli.train", "-m", f"seed={seeds}", "dataset=defungi",
-                   f"dataset.path={args.path}", "preprocess.size=80", "preprocess.color=gray", "model=cnn",
-                   f"trainer.epochs={args.epochs}", "trainer.verbose=0", f"paths.cache_dir={scratch}/cache",
-                   f"hydra.sweep.dir={sweep}"]
+        command = [
+            sys.executable,
+            "-m",
+            "fungiclf.cli.train",
+            "-m",
+            f"seed={seeds}",
+            "dataset=defungi",
+            f"dataset.path={args.path}",
+            "preprocess.size=80",
+            "preprocess.color=gray",
+            "model=cnn",
+            f"trainer.epochs={args.epochs}",
+            "trainer.verbose=0",
+            f"paths.cache_dir={scratch}/cache",
+            f"hydra.sweep.dir={sweep}",
+        ]
         done = subprocess.run(command, capture_output=True, text=True, env=os.environ)
         jobs = [json.loads((sweep / str(i) / "metrics.json").read_text()) for i in range(args.jobs)]
         failed = [f"job {i + 1}: {job.get('error')}" for i, job in enumerate(jobs) if job["status"] != "completed"]
@@ -52,13 +64,18 @@ def main() -> None:
         overhead = inside + (gap if i else 0.0)
         if i:
             overheads.append(overhead)
-        print(f"{i + 1:>3}  {str(t['data_from_cache']):>10}  {overhead:>12.2f}  {job['resources']['rss_mb']:>14.0f}  "
-              f"{job['resources']['max_rss_mb']:>13.0f}")
+        print(
+            f"{i + 1:>3}  {str(t['data_from_cache']):>10}  {overhead:>12.2f}  {job['resources']['rss_mb']:>14.0f}  "
+            f"{job['resources']['max_rss_mb']:>13.0f}"
+        )
     second, last = jobs[1]["resources"]["rss_mb"], jobs[-1]["resources"]["rss_mb"]
-    print(f"decoded once: {not jobs[0]['timings']['data_from_cache'] and all(j['timings']['data_from_cache'] for j in jobs[1:])}; "
-          f"per-job overhead after the first job: median {statistics.median(overheads):.2f} s; "
-          f"peak RSS {max(j['resources']['max_rss_mb'] for j in jobs):,.0f} MB; "
-          f"RSS growth job 2 -> job {args.jobs}: {(last - second) / second * 100:+.1f}%")
+    once = not jobs[0]["timings"]["data_from_cache"] and all(j["timings"]["data_from_cache"] for j in jobs[1:])
+    print(
+        f"decoded once: {once}; "
+        f"per-job overhead after the first job: median {statistics.median(overheads):.2f} s; "
+        f"peak RSS {max(j['resources']['max_rss_mb'] for j in jobs):,.0f} MB; "
+        f"RSS growth job 2 -> job {args.jobs}: {(last - second) / second * 100:+.1f}%"
+    )
 
 
 if __name__ == "__main__":

@@ -46,12 +46,18 @@ print(f"RESULT {{(time.perf_counter() - started) / {steps}:.4f}}")
 
 def seconds_a_step(backend: str, jit: str, model: str, args: argparse.Namespace) -> float | str:
     """Seconds of one training step in a fresh process on ``backend``, or why none came back."""
-    code = CHILD.format(model=model, size=args.size, batch=args.batch, steps=args.steps,
-                        jit={"auto": '"auto"', "true": "True"}[jit])
+    code = CHILD.format(
+        model=model, size=args.size, batch=args.batch, steps=args.steps, jit={"auto": '"auto"', "true": "True"}[jit]
+    )
     # run from benchmarks/: from the project root, `python -c` would import the source tree's
     # fungiclf/ (which lacks conf/) ahead of an installed, non-editable fungiclf
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         cwd=Path(__file__).resolve().parent, env={**os.environ, "KERAS_BACKEND": backend})
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        cwd=Path(__file__).resolve().parent,
+        env={**os.environ, "KERAS_BACKEND": backend},
+    )
     line = next((line for line in out.stdout.splitlines() if line.startswith("RESULT")), None)
     if line is None:
         return out.stderr.strip().splitlines()[-1] if out.stderr.strip() else f"exit {out.returncode}"
@@ -65,8 +71,10 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--models", nargs="+", default=["convmixer", "cnn", "ann"])
     args = parser.parse_args()
-    print(f"model      backend     jit_compile   s/step   against TensorFlow without XLA   "
-          f"({args.size}x{args.size} RGB, batch {args.batch}, mean of {args.steps} steps)")
+    print(
+        f"model      backend     jit_compile   s/step   against TensorFlow without XLA   "
+        f"({args.size}x{args.size} RGB, batch {args.batch}, mean of {args.steps} steps)"
+    )
     for model in args.models:
         baseline = None
         for backend, jit in SETTINGS:

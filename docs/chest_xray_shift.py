@@ -49,8 +49,16 @@ def table(root: Path) -> pd.DataFrame:
                 raise SystemExit(f"{path}: file name names no patient (expected IM-, NORMAL2-IM- or personN_)")
             series = m["series"] or m["kind"]
             pid = int(m["id"] or m["pid"])
-            rows.append({"image": str(path.resolve()), "label": path.parent.name, "series": series,
-                         "patient": pid, "group": f"{series}-{pid}", "split": split})
+            rows.append(
+                {
+                    "image": str(path.resolve()),
+                    "label": path.parent.name,
+                    "series": series,
+                    "patient": pid,
+                    "group": f"{series}-{pid}",
+                    "split": split,
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -99,7 +107,7 @@ def write_blurred_val(root: Path, run: Path, out: Path, sigma: float) -> pd.Seri
     val = split[split.split == "val"]
     for image, label in zip(val.id, val.label):
         (out / label).mkdir(parents=True, exist_ok=True)
-        pixels = cv2.imread(str(root / image), cv2.IMREAD_GRAYSCALE)    # an absolute id stays itself
+        pixels = cv2.imread(str(root / image), cv2.IMREAD_GRAYSCALE)  # an absolute id stays itself
         if pixels is None:
             raise SystemExit(f"{root / image}: cannot read this val image of {run / 'split.csv'}")
         cv2.imwrite(str(out / label / Path(image).name), cv2.GaussianBlur(pixels, (0, 0), sigma) if sigma else pixels)
@@ -110,24 +118,39 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("root", type=Path, help="the chest_xray folder (train/ and test/)")
     parser.add_argument("--csv", type=Path, help="write the split here")
-    parser.add_argument("--val", choices=("earliest", "normal2"), default="earliest",
-                        help="val: the earliest patients of every series, or the NORMAL2 series")
+    parser.add_argument(
+        "--val",
+        choices=("earliest", "normal2"),
+        default="earliest",
+        help="val: the earliest patients of every series, or the NORMAL2 series",
+    )
     parser.add_argument("--val-share", type=float, default=0.2)
-    parser.add_argument("--blurred-val", nargs=2, type=Path, metavar=("RUN", "DIR"),
-                        help="write RUN's val images, blurred to pneumonia's sharpness, to DIR")
+    parser.add_argument(
+        "--blurred-val",
+        nargs=2,
+        type=Path,
+        metavar=("RUN", "DIR"),
+        help="write RUN's val images, blurred to pneumonia's sharpness, to DIR",
+    )
     parser.add_argument("--sigma", type=float, help="with --blurred-val: this sigma instead (0: unblurred copies)")
     args = parser.parse_args()
     df = table(args.root)
     if args.blurred_val:
         train = df[df.split == "train"]
-        pneumonia_dx = np.mean([mean_dx(cv2.imread(p, cv2.IMREAD_GRAYSCALE))
-                                for p in train[train.label == "PNEUMONIA"].image])
-        sigma = (args.sigma if args.sigma is not None
-                 else matching_sigma(train[train.label == "NORMAL"].image.tolist(), pneumonia_dx))
+        pneumonia_dx = np.mean(
+            [mean_dx(cv2.imread(p, cv2.IMREAD_GRAYSCALE)) for p in train[train.label == "PNEUMONIA"].image]
+        )
+        sigma = (
+            args.sigma
+            if args.sigma is not None
+            else matching_sigma(train[train.label == "NORMAL"].image.tolist(), pneumonia_dx)
+        )
         counts = write_blurred_val(args.root, *args.blurred_val, sigma)
-        print(f"train/ mean |dx|: PNEUMONIA {pneumonia_dx:.2f}; sigma {sigma:.2f} px "
-              f"({'given' if args.sigma is not None else 'brings NORMAL to it'}); wrote "
-              f"{', '.join(f'{n} {label}' for label, n in counts.items())} val images to {args.blurred_val[1]}")
+        print(
+            f"train/ mean |dx|: PNEUMONIA {pneumonia_dx:.2f}; sigma {sigma:.2f} px "
+            f"({'given' if args.sigma is not None else 'brings NORMAL to it'}); wrote "
+            f"{', '.join(f'{n} {label}' for label, n in counts.items())} val images to {args.blurred_val[1]}"
+        )
         return
     for split in ("train", "test"):
         ids = df[df.split == split].groupby(["label", "series"]).patient.agg(["min", "median", "max", "nunique"])
@@ -141,12 +164,20 @@ def main() -> None:
     train = df[df.split == "train"]
     features = np.log(np.array([sharpness(p) for p in train.image]))
     y = (train.label == "PNEUMONIA").to_numpy()
-    p = cross_val_predict(LogisticRegression(class_weight="balanced", max_iter=1000), features, y,
-                          groups=train.group, cv=GroupKFold(5), method="predict_proba")[:, 1]
+    p = cross_val_predict(
+        LogisticRegression(class_weight="balanced", max_iter=1000),
+        features,
+        y,
+        groups=train.group,
+        cv=GroupKFold(5),
+        method="predict_proba",
+    )[:, 1]
     dx = np.exp(features[:, 0])
     print(f"train/ mean |dx|: NORMAL {dx[~y].mean():.2f}, PNEUMONIA {dx[y].mean():.2f} grey levels")
-    print(f"sharpness alone, grouped 5-fold CV on train/: ROC-AUC {roc_auc_score(y, p):.3f}, "
-          f"balanced accuracy {balanced_accuracy_score(y, p > 0.5):.3f}")
+    print(
+        f"sharpness alone, grouped 5-fold CV on train/: ROC-AUC {roc_auc_score(y, p):.3f}, "
+        f"balanced accuracy {balanced_accuracy_score(y, p > 0.5):.3f}"
+    )
 
 
 if __name__ == "__main__":

@@ -22,19 +22,24 @@ def expand_row(cfg: DictConfig, task_overrides: list[str]) -> DictConfig:
             must be initialised (inside ``@hydra.main`` or ``initialize_config_module``).
     """
     row, rows = cfg.get("row"), cfg.get("rows") or {}
-    if row is None and rows:   # without a row, the default model would train under the table's name
+    if row is None and rows:  # without a row, the default model would train under the table's name
         name = cfg.get("experiment_name")
-        raise ConfigError(f"experiment={name} is a table of rows ({', '.join(rows)}): run them all with "
-                          f"'fungiclf-train -m experiment={name}', or one with row=NAME")
+        raise ConfigError(
+            f"experiment={name} is a table of rows ({', '.join(rows)}): run them all with "
+            f"'fungiclf-train -m experiment={name}', or one with row=NAME"
+        )
     if row is None:
         return cfg
     if not rows:
         chosen = cfg.get("experiment_name")
-        raise ConfigError(f"row={row!r} needs an experiment that lists rows (such as experiment=defungi_models; "
-                          f"docs/reports.md); "
-                          + ("no experiment was chosen" if chosen is None else f"experiment {chosen!r} has none"))
+        raise ConfigError(
+            f"row={row!r} needs an experiment that lists rows (such as experiment=defungi_models; "
+            f"docs/reports.md); "
+            + ("no experiment was chosen" if chosen is None else f"experiment {chosen!r} has none")
+        )
     if str(row) not in rows:
-        raise ConfigError(f"row={row!r} is not a row of experiment {cfg.get('experiment_name')!r}; "
-                          f"rows are {list(rows)}")
+        raise ConfigError(
+            f"row={row!r} is not a row of experiment {cfg.get('experiment_name')!r}; rows are {list(rows)}"
+        )
     row_overrides = list(rows[str(row)].get("overrides") or [])
     return compose("train", overrides=[*row_overrides, *task_overrides])

@@ -13,8 +13,14 @@ from typing import Any
 from tqdm import tqdm
 
 
-def progress_bar(iterable: Iterable | None = None, *, total: int | None = None, at_least: int = 0,
-                 enabled: bool = True, **options: Any) -> tqdm:
+def progress_bar(
+    iterable: Iterable | None = None,
+    *,
+    total: int | None = None,
+    at_least: int = 0,
+    enabled: bool = True,
+    **options: Any,
+) -> tqdm:
     """A tqdm bar over iterable (or one updated by hand, of total steps; None: unknown).
 
     Drawn only when enabled, stderr is a terminal, and there are at least at_least steps

@@ -17,13 +17,16 @@ def device_name() -> str:
     try:
         if backend == "jax":
             import jax
+
             device = jax.devices()[0]
             return "CPU" if device.platform == "cpu" else f"{device.platform.upper()}: {device.device_kind}"
         if backend == "torch":
             import torch
+
             return f"GPU: {torch.cuda.get_device_name(0)}" if torch.cuda.is_available() else "CPU"
         if backend == "tensorflow":
             import tensorflow as tf  # already imported by Keras on this backend
+
             gpus = tf.config.list_physical_devices("GPU")
             return f"GPU: {gpus[0].name}" if gpus else "CPU"
     except Exception:  # device queries are informational only
@@ -57,7 +60,8 @@ def resources() -> dict:
     """Memory of this process, in MB: the peak resident set so far and the current one
     (None where /proc is missing)."""
     import resource
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024   # KB on Linux
+
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KB on Linux
     current = None
     try:
         for line in Path("/proc/self/status").read_text().splitlines():

@@ -19,7 +19,8 @@ STARTUP_NOISE = re.compile(
     r"All log messages before absl::InitializeLog|oneDNN custom operations are on|Could not find cuda drivers"
     r"|failed call to cuInit|cpu_feature_guard|To enable the following instructions|rebuild TensorFlow with"
     r"|Unable to register cu(DNN|FFT|BLAS) factory|computation placer already registered|TF-TRT Warning"
-    r"|This TensorFlow binary is optimized|cuda_executor.*NUMA node")
+    r"|This TensorFlow binary is optimized|cuda_executor.*NUMA node"
+)
 
 
 @contextmanager
@@ -40,8 +41,11 @@ def quiet_native_startup() -> Iterator[None]:
             os.dup2(saved, 2)
             os.close(saved)
             captured.seek(0)
-            kept = [line for line in captured.read().decode(errors="replace").splitlines(keepends=True)
-                    if not STARTUP_NOISE.search(line)]
+            kept = [
+                line
+                for line in captured.read().decode(errors="replace").splitlines(keepends=True)
+                if not STARTUP_NOISE.search(line)
+            ]
             if kept:
                 sys.stderr.write("".join(kept))
                 sys.stderr.flush()
@@ -54,6 +58,8 @@ def import_keras_quietly() -> None:
         return
     with quiet_native_startup():
         import keras
+
         if keras.backend.backend() == "tensorflow":
             import tensorflow as tf  # already loaded by Keras: the device probe prints once, here
+
             tf.config.list_physical_devices("GPU")

@@ -43,14 +43,33 @@ CONFUSION_PNG = "confusion_matrix.png"
 REMOVED = "removed.csv"
 KERAS_MODEL = "model.keras"
 SKOPS_MODEL = "model.skops"
-PICKLE_MODEL = "model.joblib"   # written by fungiclf before 0.2; loaded only with --trust-pickle
-STATE_DIR = ".fit"              # the fit state of a job that has not finished (training/resume.py)
-CV_DIR = "cv"                   # cv/fold_<k>/: one folder per cross-validation fold
-LOCK = ".lock"                  # held by the job that writes the folder
-JOB_LOG = "train.log"           # Hydra's job log (hydra.job.name of fungiclf-train)
-RUN_FILES = frozenset({METRICS, CONFIG, HYDRA_DIR, SPLIT, PREDICTIONS, HISTORY, CURVES, CLASS_REPORT, CONFUSION_CSV,
-                       CONFUSION_PNG, REMOVED, KERAS_MODEL, SKOPS_MODEL, PICKLE_MODEL, STATE_DIR, CV_DIR, LOCK,
-                       JOB_LOG})
+PICKLE_MODEL = "model.joblib"  # written by fungiclf before 0.2; loaded only with --trust-pickle
+STATE_DIR = ".fit"  # the fit state of a job that has not finished (training/resume.py)
+CV_DIR = "cv"  # cv/fold_<k>/: one folder per cross-validation fold
+LOCK = ".lock"  # held by the job that writes the folder
+JOB_LOG = "train.log"  # Hydra's job log (hydra.job.name of fungiclf-train)
+RUN_FILES = frozenset(
+    {
+        METRICS,
+        CONFIG,
+        HYDRA_DIR,
+        SPLIT,
+        PREDICTIONS,
+        HISTORY,
+        CURVES,
+        CLASS_REPORT,
+        CONFUSION_CSV,
+        CONFUSION_PNG,
+        REMOVED,
+        KERAS_MODEL,
+        SKOPS_MODEL,
+        PICKLE_MODEL,
+        STATE_DIR,
+        CV_DIR,
+        LOCK,
+        JOB_LOG,
+    }
+)
 
 
 class RunFolderError(FungiclfError):
@@ -66,7 +85,7 @@ def replace_atomically(path: Path, write: Callable[[Path], object]) -> None:
     and a kill or a full disk leaves the previous file whole. An OSError names ``path``, not
     the temporary file the user never asked for; ENOSPC says so in those words."""
     path = Path(path)
-    temporary = scratch_path(path, "tmp", hidden=True, keep_suffix=True)   # concurrent writers never share it
+    temporary = scratch_path(path, "tmp", hidden=True, keep_suffix=True)  # concurrent writers never share it
     try:
         write(temporary)
         os.replace(temporary, path)
@@ -112,7 +131,7 @@ def write_csv(path: Path, table: pd.DataFrame) -> None:
 
 
 def write_npz(path: Path, **arrays: np.ndarray) -> None:
-    replace_atomically(path, lambda tmp: np.savez(tmp, **arrays))   # the temporary name ends in .npz: savez keeps it
+    replace_atomically(path, lambda tmp: np.savez(tmp, **arrays))  # the temporary name ends in .npz: savez keeps it
 
 
 def is_run_folder(folder: Path) -> bool:
@@ -133,8 +152,10 @@ def check_output(path: Path, inputs: Iterable[Path] = ()) -> Path:
             raise FungiclfError(f"{path} is one of the inputs; it is never overwritten: choose another output name")
     inside = [parent for parent in (target.parent, target.parent.parent) if is_run_folder(parent)]
     if inside and target.relative_to(inside[0]).parts[0] in RUN_FILES:
-        raise FungiclfError(f"{path} is a file of the run folder {inside[0]}: a run's own files are never "
-                            f"overwritten; choose another output name")
+        raise FungiclfError(
+            f"{path} is a file of the run folder {inside[0]}: a run's own files are never "
+            f"overwritten; choose another output name"
+        )
     return target
 
 
@@ -147,7 +168,7 @@ def write_output(path: Path, write: Callable[[Path], object], inputs: Iterable[P
     folder. Returns the path written."""
     target = check_output(path, inputs)
     mode = target.stat().st_mode if target.exists() else None
-    if mode is not None and not stat.S_ISREG(mode):   # a FIFO, a character or block device
+    if mode is not None and not stat.S_ISREG(mode):  # a FIFO, a character or block device
         try:
             write(target)
         except OSError as exc:
@@ -304,13 +325,15 @@ def locked(run_dir: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             holder = os.pread(handle, 32, 0).decode(errors="replace").strip() or "unknown"
-            raise RunFolderError(f"{run_dir} is in use by another fungiclf-train job (PID {holder}); wait for it, "
-                                 f"or give this job another hydra.run.dir") from None
+            raise RunFolderError(
+                f"{run_dir} is in use by another fungiclf-train job (PID {holder}); wait for it, "
+                f"or give this job another hydra.run.dir"
+            ) from None
         os.ftruncate(handle, 0)
         os.pwrite(handle, f"{os.getpid()}\n".encode(), 0)
         yield
     finally:
-        os.close(handle)   # releases the lock
+        os.close(handle)  # releases the lock
 
 
 # ---------------------------------------------------------------------------------------------
@@ -322,14 +345,18 @@ def load_keras_model(file: Path) -> "keras.Model":
     (a Lambda layer with code) or is not a Keras model is a one-line RunFolderError."""
     from fungiclf import layers  # noqa: F401  (Keras, and the package's own layers registered for loading)
     import keras
+
     try:
         return keras.models.load_model(file, compile=False, safe_mode=True)
     except ValueError as exc:
         if "safe_mode" in str(exc) or "Lambda" in str(exc):
-            raise RunFolderError(f"{file} needs unsafe deserialisation (a Lambda layer with Python code); "
-                                 f"fungiclf never writes one, so it is refused") from None
-        raise RunFolderError(f"{file} is not a Keras model this version can load: "
-                             f"{str(exc).splitlines()[0][:200]}") from None
+            raise RunFolderError(
+                f"{file} needs unsafe deserialisation (a Lambda layer with Python code); "
+                f"fungiclf never writes one, so it is refused"
+            ) from None
+        raise RunFolderError(
+            f"{file} is not a Keras model this version can load: {str(exc).splitlines()[0][:200]}"
+        ) from None
     except (OSError, zipfile.BadZipFile, KeyError, TypeError) as exc:
         raise RunFolderError(f"{file} is not a Keras model file ({type(exc).__name__})") from None
 
@@ -337,7 +364,7 @@ def load_keras_model(file: Path) -> "keras.Model":
 def save_estimator(file: Path, estimator: object) -> None:
     """A fitted scikit-learn estimator as a skops file: loading it builds objects of listed
     types only, it never runs code from the file."""
-    import skops.io   # imported here: only scikit-learn runs need it
+    import skops.io  # imported here: only scikit-learn runs need it
 
     replace_atomically(file, lambda tmp: skops.io.dump(estimator, tmp))
 
@@ -355,5 +382,6 @@ def load_estimator(file: Path, trusted: Iterable[type]) -> object:
             raise RunFolderError(f"{file} names types fungiclf does not load: {', '.join(unknown[:5])}")
         return skops.io.load(file, trusted=untrusted)
     except (OSError, ValueError, TypeError, KeyError, AttributeError, zipfile.BadZipFile) as exc:
-        raise RunFolderError(f"{file} is not a scikit-learn model file fungiclf can load "
-                             f"({type(exc).__name__})") from None
+        raise RunFolderError(
+            f"{file} is not a scikit-learn model file fungiclf can load ({type(exc).__name__})"
+        ) from None

@@ -16,6 +16,7 @@ def seed_everything(seed: int) -> None:
     if keras.backend.backend() != "tensorflow" and "tensorflow" not in sys.modules:
         try:
             from keras.src.utils import module_utils
+
             if module_utils.tensorflow._available is None:
                 module_utils.tensorflow._available = False
         except (ImportError, AttributeError):  # a Keras without this handle: fall through

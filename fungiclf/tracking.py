@@ -29,6 +29,7 @@ def _summary_writer(folder: Path):
     the second and the host only, so a second writer opened within the same second (the test
     metrics after a short fit, the next fine-tuning phase) would overwrite the first's file."""
     from tensorboardX import SummaryWriter  # optional dependency, checked by resolve
+
     return SummaryWriter(str(folder), filename_suffix=f".{os.getpid()}.{uuid.uuid4().hex[:8]}")
 
 
@@ -69,8 +70,12 @@ def scalar_metrics(metrics: dict) -> dict[str, float]:
     blocks.update({f"{key}.per_group": blocks[key].get("per_group") or {} for key in ("test", "val")})
     cv = metrics.get("cv") or {}
     blocks.update({f"cv.{key}": value for key, value in cv.items() if key.endswith(("_mean", "_sd"))})
-    return {f"{block}.{name}": float(value) for block, values in blocks.items() for name, value in values.items()
-            if isinstance(value, (int, float)) and not isinstance(value, bool)}
+    return {
+        f"{block}.{name}": float(value)
+        for block, values in blocks.items()
+        for name, value in values.items()
+        if isinstance(value, (int, float)) and not isinstance(value, bool)
+    }
 
 
 def log_finished_run(logger, config: dict, run_dir: Path, metrics: dict, history: pd.DataFrame | None) -> None:
@@ -91,33 +96,45 @@ def log_finished_run(logger, config: dict, run_dir: Path, metrics: dict, history
         elif logger.name == "mlflow":
             _log_mlflow(config, logger.options, run_dir, metrics, history)
     except Exception as exc:  # the tracker's own errors vary (network, permissions, schema)
-        log.warning("logger=%s failed (%s: %s); the run folder %s is complete", logger.name,
-                    type(exc).__name__, str(exc).splitlines()[0] if str(exc) else "", run_dir)
+        log.warning(
+            "logger=%s failed (%s: %s); the run folder %s is complete",
+            logger.name,
+            type(exc).__name__,
+            str(exc).splitlines()[0] if str(exc) else "",
+            run_dir,
+        )
 
 
 def _log_mlflow(config: dict, options: dict, run_dir: Path, metrics: dict, history: pd.DataFrame | None) -> None:
     import mlflow  # optional dependency, checked by resolve
     from mlflow.entities import Metric, Param
+
     uri = str(options.get("tracking_uri") or DEFAULT_MLFLOW_URI)
     if "://" not in uri:  # a folder: MLflow's file store, which MLflow 3 keeps in maintenance mode
-        log.warning("logger.tracking_uri=%s is a folder (MLflow's file store): MLflow 3's own readers (mlflow ui, "
-                    "mlflow.search_runs) open it only with MLFLOW_ALLOW_FILE_STORE=true; %s is the default",
-                    uri, DEFAULT_MLFLOW_URI)
+        log.warning(
+            "logger.tracking_uri=%s is a folder (MLflow's file store): MLflow 3's own readers (mlflow ui, "
+            "mlflow.search_runs) open it only with MLFLOW_ALLOW_FILE_STORE=true; %s is the default",
+            uri,
+            DEFAULT_MLFLOW_URI,
+        )
         os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
         uri = Path(uri).expanduser().resolve().as_uri()
     mlflow.set_tracking_uri(uri)
     mlflow.set_experiment(str(options.get("experiment") or config.get("experiment_name") or "fungiclf"))
-    content = {k: v for k, v in config.items() if k != "rows"}   # the job's own row is in "row"
+    content = {k: v for k, v in config.items() if k != "rows"}  # the job's own row is in "row"
     params = {k: str(v)[:500] for k, v in pd.json_normalize(content, sep=".").iloc[0].items()}
     with mlflow.start_run(run_name=f"{metrics.get('model')}:{run_dir.name}") as run:
         client, timestamp = mlflow.tracking.MlflowClient(), 0
         client.log_batch(run.info.run_id, params=[Param(k, v) for k, v in params.items()])
         if history is not None:
-            per_epoch = [Metric(column, float(value), timestamp, step)
-                         for step, row in enumerate(history.to_dict("records"), start=1)
-                         for column, value in row.items() if column != "phase" and pd.notna(value)]
+            per_epoch = [
+                Metric(column, float(value), timestamp, step)
+                for step, row in enumerate(history.to_dict("records"), start=1)
+                for column, value in row.items()
+                if column != "phase" and pd.notna(value)
+            ]
             for start in range(0, len(per_epoch), 1000):
-                client.log_batch(run.info.run_id, metrics=per_epoch[start:start + 1000])
+                client.log_batch(run.info.run_id, metrics=per_epoch[start : start + 1000])
         mlflow.log_metrics(scalar_metrics(metrics))
         if options.get("log_artifacts", True):
             mlflow.log_artifacts(str(run_dir))

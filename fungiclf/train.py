@@ -41,6 +41,7 @@ from fungiclf.validation import check_bool
 
 log = logging.getLogger("fungiclf.train")
 
+
 def train(cfg: DictConfig, run_dir: Path) -> dict:
     """Run one job from its composed config; returns metrics.json's content. Raises on failure."""
     return run(resolve(cfg), Path(run_dir))
@@ -53,15 +54,15 @@ def run(settings: Settings, run_dir: Path) -> dict:
     job_started, started_at = time.perf_counter(), time.time()
     fresh_session()
     seed_everything(settings.seed)
-    for choice in settings.plan:   # what resolve decided from the data, before any work
+    for choice in settings.plan:  # what resolve decided from the data, before any work
         log.log(logging.WARNING if choice.warning else logging.INFO, "%s", choice.line())
     started = time.perf_counter()
     listing = list_items(settings.dataset, settings.seed, settings.paths.cache_dir)
     samples = listing.samples
-    check_task(settings, samples.class_names, samples.labels, samples.groups, listing.split)   # before decoding
-    write_yaml(run_dir / runs.CONFIG, to_config(settings))    # exactly what runs
+    check_task(settings, samples.class_names, samples.labels, samples.groups, listing.split)  # before decoding
+    write_yaml(run_dir / runs.CONFIG, to_config(settings))  # exactly what runs
     data = load_pixels(listing, settings.preprocess, settings.filters, settings.seed, settings.paths.cache_dir)
-    if warning := views_warning(settings, data.images.shape[1:3]):   # before training; metrics.json keeps it too
+    if warning := views_warning(settings, data.images.shape[1:3]):  # before training; metrics.json keeps it too
         log.warning("%s", warning["message"])
     timings: dict = {"data_seconds": time.perf_counter() - started, "data_from_cache": data.from_cache}
     trained = train_job(settings, data, run_dir, stamp)
@@ -70,7 +71,7 @@ def run(settings: Settings, run_dir: Path) -> dict:
         timings["cv_seconds"] = trained.cv_seconds
     timings.update(job_seconds=time.perf_counter() - job_started, started_at=started_at, finished_at=time.time())
     metrics = write_run_folder(run_dir, settings, data, trained, timings, stamp)
-    shutil.rmtree(run_dir / STATE_DIR, ignore_errors=True)   # the fit state has served its purpose
+    shutil.rmtree(run_dir / STATE_DIR, ignore_errors=True)  # the fit state has served its purpose
     log_finished_run(settings.logger, to_config(settings), run_dir, metrics, trained.outcome.history)
     return metrics
 
@@ -93,11 +94,14 @@ def run_job(cfg: DictConfig, run_dir: Path, task_overrides: list[str] | None = N
         stop_logging_into(run_dir)
         return _record_failure(run_dir, cfg, str(exc), keep=True)
     if dry_run:
-        stop_logging_into(run_dir)   # a dry run writes nothing into the job's folder
+        stop_logging_into(run_dir)  # a dry run writes nothing into the job's folder
         shown = [item for item in task_overrides or [] if not item.lstrip("+~").startswith("dry_run=")]
-        print(f"dry run: {' '.join(shown) or '(no overrides)'} -> {run_dir}: "
-              f"{dry_run_outcome(cfg, run_dir, task_overrides)}", flush=True)
-        if run_dir.is_dir() and not any(run_dir.iterdir()):   # the empty folder Hydra made for the job
+        print(
+            f"dry run: {' '.join(shown) or '(no overrides)'} -> {run_dir}: "
+            f"{dry_run_outcome(cfg, run_dir, task_overrides)}",
+            flush=True,
+        )
+        if run_dir.is_dir() and not any(run_dir.iterdir()):  # the empty folder Hydra made for the job
             run_dir.rmdir()
         return None
     try:
@@ -108,14 +112,14 @@ def run_job(cfg: DictConfig, run_dir: Path, task_overrides: list[str] | None = N
     try:
         with runs.locked(run_dir):
             return _run_locked_job(cfg, run_dir, task_overrides)
-    except FungiclfError as exc:   # raised before the job began (it records its own): nothing was touched
+    except FungiclfError as exc:  # raised before the job began (it records its own): nothing was touched
         return _record_failure(run_dir, cfg, str(exc), keep=True)
 
 
 def _run_locked_job(cfg: DictConfig, run_dir: Path, task_overrides: list[str] | None) -> float | None:
     previous = runs.completed_metrics(run_dir)
     completed = previous is not None
-    if not completed:   # a completed run's folder is only written once the job is known to replace it
+    if not completed:  # a completed run's folder is only written once the job is known to replace it
         write_hydra_files(run_dir, cfg, task_overrides)
     try:
         cfg = expand_row(cfg, list(task_overrides or []))
@@ -125,21 +129,25 @@ def _run_locked_job(cfg: DictConfig, run_dir: Path, task_overrides: list[str] | 
             check_same_data(run_dir, previous, settings)
             log.info("resume=true: %s already holds a completed run of this config; skipping it", run_dir)
             return runs.dig(previous, settings.optimized_metric)
-        if completed and not settings.resume:   # a finished run is a user's result: never trained over unasked
+        if completed and not settings.resume:  # a finished run is a user's result: never trained over unasked
             if previous.get("config_fingerprint") == stamp:
-                raise FungiclfError(f"{run_dir} holds a completed run of this config; resume=true keeps it (the job "
-                                    f"is skipped), another hydra.run.dir trains it again")
-            raise FungiclfError(f"{run_dir} holds a completed run of another config; choose another hydra.run.dir, "
-                                f"or pass resume=true to replace it")
-        write_hydra_files(run_dir, cfg, task_overrides)   # the row's config, once expanded
+                raise FungiclfError(
+                    f"{run_dir} holds a completed run of this config; resume=true keeps it (the job "
+                    f"is skipped), another hydra.run.dir trains it again"
+                )
+            raise FungiclfError(
+                f"{run_dir} holds a completed run of another config; choose another hydra.run.dir, "
+                f"or pass resume=true to replace it"
+            )
+        write_hydra_files(run_dir, cfg, task_overrides)  # the row's config, once expanded
         metrics = run(settings, run_dir)
-    except KeyboardInterrupt:   # Ctrl-C: the sweep stops; main() exits 130 without a traceback
+    except KeyboardInterrupt:  # Ctrl-C: the sweep stops; main() exits 130 without a traceback
         _log_interrupt(run_dir)
         raise
     except FungiclfError as exc:
         return _record_failure(run_dir, cfg, str(exc), keep=completed)
     except Exception as exc:  # a bug or a resource problem: keep the traceback in the run log
-        if "KeyboardInterrupt" in str(exc):   # Ctrl-C inside a tf.py_function: TensorFlow's UnknownError
+        if "KeyboardInterrupt" in str(exc):  # Ctrl-C inside a tf.py_function: TensorFlow's UnknownError
             _log_interrupt(run_dir)
             raise KeyboardInterrupt from None
         log.exception("Job failed")
@@ -163,10 +171,15 @@ def dry_run_outcome(cfg: DictConfig, run_dir: Path, task_overrides: list[str] | 
     if previous is not None:
         same = previous.get("config_fingerprint") == stamp
         if not settings.resume:
-            return (f"refused: holds a completed run of {'this' if same else 'another'} config "
-                    f"({'resume=true skips it' if same else 'resume=true replaces it'})")
-        return "skipped: holds a completed run of this config" if same else \
-            f"would replace its completed run (the config changed) and train {what}"
+            return (
+                f"refused: holds a completed run of {'this' if same else 'another'} config "
+                f"({'resume=true skips it' if same else 'resume=true replaces it'})"
+            )
+        return (
+            "skipped: holds a completed run of this config"
+            if same
+            else f"would replace its completed run (the config changed) and train {what}"
+        )
     if (run_dir / STATE_DIR).is_dir() and settings.resume:
         return f"would resume {what} from its last completed epoch"
     return f"would train {what}"
@@ -184,16 +197,25 @@ def log_sweep_estimate(metrics: dict) -> None:
     if not HydraConfig.initialized():
         return
     hydra_config = HydraConfig.get()
-    if hydra_config.mode != RunMode.MULTIRUN or hydra_config.job.get("num") != 0 \
-            or not hydra_config.launcher._target_.endswith("BasicLauncher"):
+    if (
+        hydra_config.mode != RunMode.MULTIRUN
+        or hydra_config.job.get("num") != 0
+        or not hydra_config.launcher._target_.endswith("BasicLauncher")
+    ):
         return
     jobs = sweep_size(sys.argv[1:], dict(hydra_config.sweeper.get("params") or {}))
     seconds = (metrics.get("timings") or {}).get("job_seconds")
     if jobs is None or jobs < 2 or seconds is None:
         return
     rest = (jobs - 1) * seconds
-    log.info("Sweep: the first of %d jobs took %s; the other %d take about %s at its pace, done near %s", jobs,
-             duration(seconds), jobs - 1, duration(rest), clock(rest))
+    log.info(
+        "Sweep: the first of %d jobs took %s; the other %d take about %s at its pace, done near %s",
+        jobs,
+        duration(seconds),
+        jobs - 1,
+        duration(rest),
+        clock(rest),
+    )
 
 
 def sweep_size(arguments: list[str], sweeper_params: dict) -> int | None:
@@ -216,9 +238,11 @@ def check_same_data(run_dir: Path, previous: dict, settings: Settings) -> None:
     listing = list_items(settings.dataset, settings.seed, settings.paths.cache_dir)
     now = cache_key(listing.samples, settings.preprocess.pixels)
     if previous.get("data_fingerprint") != now:
-        raise FungiclfError(f"resume=true: the images changed since {run_dir} completed (data fingerprint "
-                            f"{previous.get('data_fingerprint')}, now {now}); its results are of the old images: "
-                            f"train on the new ones in another hydra.run.dir (a completed run is never replaced)")
+        raise FungiclfError(
+            f"resume=true: the images changed since {run_dir} completed (data fingerprint "
+            f"{previous.get('data_fingerprint')}, now {now}); its results are of the old images: "
+            f"train on the new ones in another hydra.run.dir (a completed run is never replaced)"
+        )
 
 
 def refuse_foreign_folder(run_dir: Path) -> None:
@@ -228,8 +252,10 @@ def refuse_foreign_folder(run_dir: Path) -> None:
         return
     foreign = sorted(p.name for p in run_dir.iterdir() if p.name not in runs.RUN_FILES)
     if foreign:
-        raise FungiclfError(f"{run_dir} holds files that are not a fungiclf run's ({', '.join(foreign[:3])}"
-                            f"{', ...' if len(foreign) > 3 else ''}); point hydra.run.dir at a new or empty folder")
+        raise FungiclfError(
+            f"{run_dir} holds files that are not a fungiclf run's ({', '.join(foreign[:3])}"
+            f"{', ...' if len(foreign) > 3 else ''}); point hydra.run.dir at a new or empty folder"
+        )
 
 
 def stop_logging_into(folder: Path) -> None:
@@ -244,8 +270,11 @@ def stop_logging_into(folder: Path) -> None:
 
 
 def _log_interrupt(run_dir: Path) -> None:
-    log.warning("Interrupted: %s keeps what it finished (its last completed epoch); the same command with "
-                "resume=true continues it", run_dir)
+    log.warning(
+        "Interrupted: %s keeps what it finished (its last completed epoch); the same command with "
+        "resume=true continues it",
+        run_dir,
+    )
 
 
 def write_hydra_files(run_dir: Path, cfg: DictConfig, task_overrides: list[str] | None) -> None:
@@ -266,9 +295,15 @@ def _record_failure(run_dir: Path, cfg: DictConfig, message: str, keep: bool = F
     log.error("%s", message)
     if not keep:
         run_dir.mkdir(parents=True, exist_ok=True)
-        write_json(run_dir / runs.METRICS, {
-            "status": "failed", "error": message,
-            "dataset": OmegaConf.select(cfg, "dataset.name"), "model": OmegaConf.select(cfg, "model.name")})
+        write_json(
+            run_dir / runs.METRICS,
+            {
+                "status": "failed",
+                "error": message,
+                "dataset": OmegaConf.select(cfg, "dataset.name"),
+                "model": OmegaConf.select(cfg, "model.name"),
+            },
+        )
     if failures_file := os.environ.get(FAILURES_FILE_ENV):
         with open(failures_file, "a") as f:  # one short append per failed job
             f.write(f"{run_dir}: {message}\n")

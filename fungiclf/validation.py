@@ -81,8 +81,13 @@ def check_finite(content: Any, where: str) -> None:
     if isinstance(content, float) and not math.isfinite(content):
         owner, _, name = where.rpartition(".")
         raise invalid(name or where, owner or "the config", "a finite number", content)
-    items = content.items() if isinstance(content, Mapping) else \
-        enumerate(content) if isinstance(content, (list, tuple)) else ()
+    items = (
+        content.items()
+        if isinstance(content, Mapping)
+        else enumerate(content)
+        if isinstance(content, (list, tuple))
+        else ()
+    )
     for key, value in items:
         check_finite(value, f"{where}.{key}" if where else str(key))
 

@@ -34,8 +34,15 @@ def make_cfg(cache_dir):
     GlobalHydra.instance().clear()
 
 
-def write_image_folder(root: Path, classes=("a", "b", "c"), per_class: int = 12, size: int = 24,
-                       ext: str = ".png", seed: int = 0, photos: int = 0) -> Path:
+def write_image_folder(
+    root: Path,
+    classes=("a", "b", "c"),
+    per_class: int = 12,
+    size: int = 24,
+    ext: str = ".png",
+    seed: int = 0,
+    photos: int = 0,
+) -> Path:
     """Class folders of simple, learnable images: class k draws k+1 bright bars.
 
     With ``photos`` > 0 files are named <class>_<photo>_<patch><ext> (groupable).
@@ -47,7 +54,7 @@ def write_image_folder(root: Path, classes=("a", "b", "c"), per_class: int = 12,
             img = rng.integers(0, 60, (size, size, 3), dtype=np.uint8)
             for bar in range(k + 1):
                 x = 2 + bar * (size // (len(classes) + 1))
-                img[:, x:x + 2] = 255
+                img[:, x : x + 2] = 255
             stem = f"{name}_{i // photos:03d}_{i % photos}" if photos else f"{name}_{i:03d}"
             cv2.imwrite(str(root / name / f"{stem}{ext}"), img)
     return root
@@ -59,13 +66,20 @@ def write_chest_xrays(root: Path, per_class: dict[str, int], ext: str = ".jpeg")
     for part, n in per_class.items():
         write_image_folder(root / part, classes=("NORMAL", "PNEUMONIA"), per_class=n, ext=ext)
     for i, file in enumerate(sorted(root.rglob(f"*{ext}"))):
-        file.rename(file.with_name(f"IM-{i:04d}-0001{ext}" if file.parent.name == "NORMAL"
-                                   else f"person{i}_bacteria_{i}{ext}"))
+        file.rename(
+            file.with_name(f"IM-{i:04d}-0001{ext}" if file.parent.name == "NORMAL" else f"person{i}_bacteria_{i}{ext}")
+        )
     return root
 
 
-def write_npz(path: Path, n: tuple[int, int, int] = (40, 12, 12), size: int = 28, rgb: bool = False,
-              classes: int = 2, seed: int = 0) -> Path:
+def write_npz(
+    path: Path,
+    n: tuple[int, int, int] = (40, 12, 12),
+    size: int = 28,
+    rgb: bool = False,
+    classes: int = 2,
+    seed: int = 0,
+) -> Path:
     """A MedMNIST-style npz with learnable classes (class k: brighter by 90*k)."""
     rng = np.random.default_rng(seed)
     arrays = {}
@@ -89,6 +103,7 @@ def dataset_of(cfg):
     """The decoded Dataset a run of ``cfg`` trains on (resolve, list, decode)."""
     from fungiclf.data.dataset import list_items, load_pixels
     from fungiclf.settings.resolve import resolve
+
     settings = resolve(cfg)
     listing = list_items(settings.dataset, settings.seed, settings.paths.cache_dir)
     return load_pixels(listing, settings.preprocess, settings.filters, settings.seed, settings.paths.cache_dir)
@@ -97,11 +112,13 @@ def dataset_of(cfg):
 def model_settings(name: str, **overrides):
     """ModelSettings of conf/model/<name>.yaml (weights=null: no downloads), with overrides."""
     from fungiclf.settings.resolve import resolve_model
+
     GlobalHydra.instance().clear()
     with initialize_config_module(config_module="fungiclf.conf", version_base="1.3"):
         group = compose("train", overrides=[f"model={name}"]).model
     GlobalHydra.instance().clear()
     from omegaconf import OmegaConf
+
     content = OmegaConf.to_container(group, resolve=True)
     if "weights" in content:
         content["weights"] = None

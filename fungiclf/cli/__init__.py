@@ -14,7 +14,7 @@ from typing import NoReturn, TextIO
 
 from fungiclf.errors import FungiclfError
 
-SOME_SKIPPED = 3   # exit status of predict / explain when some images could not be read
+SOME_SKIPPED = 3  # exit status of predict / explain when some images could not be read
 
 
 def stop_on_closed_pipe() -> NoReturn:
@@ -22,7 +22,7 @@ def stop_on_closed_pipe() -> NoReturn:
     do, without a traceback. Every command writes its files before it prints, so nothing is
     lost; stdout goes to /dev/null first so that the flush at exit cannot fail again."""
     os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-    sys.exit(141)   # 128 + SIGPIPE: what a shell reports for a tool stopped by a closed pipe
+    sys.exit(141)  # 128 + SIGPIPE: what a shell reports for a tool stopped by a closed pipe
 
 
 class OutliveClosedPipe:
@@ -70,6 +70,7 @@ def outlive_closed_stdout() -> None:
 @dataclasses.dataclass
 class Stop:
     """The signal that stopped a ctrl_c_that_lands() block (SIGINT or SIGTERM), None if none did."""
+
     signum: int | None = None
 
 
@@ -99,21 +100,25 @@ def ctrl_c_that_lands() -> Iterator[Stop]:
 
     previous = {s: signal.signal(s, interrupt) for s in handled}
     previous_hook = sys.unraisablehook
-    sys.unraisablehook = lambda unraisable: (None if unraisable.exc_type is KeyboardInterrupt  # sent again
-                                             else previous_hook(unraisable))
+    sys.unraisablehook = lambda unraisable: (
+        None
+        if unraisable.exc_type is KeyboardInterrupt  # sent again
+        else previous_hook(unraisable)
+    )
     try:
         yield stop
     finally:
         left.set()
-        for sender in senders:   # no signal sent after the handlers below are gone
+        for sender in senders:  # no signal sent after the handlers below are gone
             sender.join()
         sys.unraisablehook = previous_hook
         for s, handler in previous.items():
             signal.signal(s, handler)
 
 
-def run_image_command(prog: str, parser: argparse.ArgumentParser, run: Callable[[argparse.Namespace], int],
-                      argv: list[str] | None) -> None:
+def run_image_command(
+    prog: str, parser: argparse.ArgumentParser, run: Callable[[argparse.Namespace], int], argv: list[str] | None
+) -> None:
     """Run a console script over images: one-line errors, exit status 0 / 3 (some images
     skipped) / 1 (an error; nothing written)."""
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
@@ -125,7 +130,7 @@ def run_image_command(prog: str, parser: argparse.ArgumentParser, run: Callable[
         sys.exit(1)
     except BrokenPipeError:
         stop_on_closed_pipe()
-    except OSError as exc:   # an output that cannot be written (--out under a file, a read-only folder)
+    except OSError as exc:  # an output that cannot be written (--out under a file, a read-only folder)
         print(f"{prog}: error: {exc}", file=sys.stderr)
         sys.exit(1)
     except KeyboardInterrupt:

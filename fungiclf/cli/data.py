@@ -67,28 +67,43 @@ def cmd_info(args: argparse.Namespace) -> None:
     exact, pixel = inventory.duplicate_sets("exact"), inventory.duplicate_sets("pixel")
     unreadable = inventory.unreadable()
     grouped = samples.groups is not None and len(set(samples.groups)) < len(samples)
-    lines = [f"{path}: {len(items):,} images, {len(samples.class_names)} classes"
-             + (f", {items['group'].nunique():,} groups" if grouped else "")]
+    lines = [
+        f"{path}: {len(items):,} images, {len(samples.class_names)} classes"
+        + (f", {items['group'].nunique():,} groups" if grouped else "")
+    ]
     lines.append(inventory.per_class().to_string(index=False))
     if deep := inventory.sixteen_bit():
-        advice = ("the default preprocess.bit_depth=16 fits them" if deep["bits"] == 16 else
-                  f"train with preprocess.bit_depth={deep['bits']} to keep their contrast (the default, 16, "
-                  f"decodes them to 0-{round(deep['peak'] / 257)} of 0-255)")
-        lines.append(f"16-bit images: {deep['images']:,}, largest value {deep['peak']} ({deep['bits']} bits used): "
-                     + advice)
+        advice = (
+            "the default preprocess.bit_depth=16 fits them"
+            if deep["bits"] == 16
+            else f"train with preprocess.bit_depth={deep['bits']} to keep their contrast (the default, 16, "
+            f"decodes them to 0-{round(deep['peak'] / 257)} of 0-255)"
+        )
+        lines.append(
+            f"16-bit images: {deep['images']:,}, largest value {deep['peak']} ({deep['bits']} bits used): " + advice
+        )
     if (items["split"] != "").any():
         lines.append(pd.crosstab(items["label"], items["split"].replace("", "train (val carved out)")).to_string())
     lines.append(f"unreadable files: {len(unreadable)}")
     lines += [f"  {row.id}: {row.error}" for row in unreadable.head(20).itertuples()]
-    for name, sets in (("exact duplicates (same bytes)", exact),
-                       ("pixel duplicates (same decoded pixels, other bytes)", pixel)):
+    for name, sets in (
+        ("exact duplicates (same bytes)", exact),
+        ("pixel duplicates (same decoded pixels, other bytes)", pixel),
+    ):
         lines.append(f"{name}: {sum(len(s) for s in sets)} files in {len(sets)} sets")
         lines += [f"  {' = '.join(s)}" for s in sets[:10]]
     if args.json:
-        report = {"path": str(path), "images": len(items), "classes": samples.class_names,
-                  "groups": int(items["group"].nunique()) if grouped else None,
-                  "per_class": inventory.per_class().to_dict("records"), "sixteen_bit": deep,
-                  "unreadable": unreadable.to_dict("records"), "exact_duplicates": exact, "pixel_duplicates": pixel}
+        report = {
+            "path": str(path),
+            "images": len(items),
+            "classes": samples.class_names,
+            "groups": int(items["group"].nunique()) if grouped else None,
+            "per_class": inventory.per_class().to_dict("records"),
+            "sixteen_bit": deep,
+            "unreadable": unreadable.to_dict("records"),
+            "exact_duplicates": exact,
+            "pixel_duplicates": pixel,
+        }
         write_output(Path(args.json), lambda tmp: Path(tmp).write_text(json.dumps(report, indent=1)))
     print("\n".join(lines))
 
@@ -105,8 +120,10 @@ def cmd_cache_clear(args: argparse.Namespace) -> None:
         root.rmdir()
     print(f"Removed {len(ours)} prepared-array entries ({size / 1e6:.1f} MB) from {root}")
     if left := [p.name for p in found if p not in ours]:
-        print(f"Left {len(left)} entries that fungiclf did not make (no manifest naming them): "
-              f"{', '.join(left[:5])}{', ...' if len(left) > 5 else ''}")
+        print(
+            f"Left {len(left)} entries that fungiclf did not make (no manifest naming them): "
+            f"{', '.join(left[:5])}{', ...' if len(left) > 5 else ''}"
+        )
 
 
 def parser() -> argparse.ArgumentParser:
@@ -119,18 +136,30 @@ def parser() -> argparse.ArgumentParser:
     sums = p.add_mutually_exclusive_group()
     sums.add_argument("--sha256", help="expected sha256 of the download")
     sums.add_argument("--md5", help="expected md5 of the download")
-    p.add_argument("--max-expanded-gb", type=float, default=MAX_EXPANDED_GB,
-                   help="refuse an archive that would unpack to more than this (default %(default)g GB)")
-    p.add_argument("--max-ratio", type=float, default=MAX_RATIO,
-                   help="refuse an archive that would unpack to more than this many times its size (default %(default)g)")
+    p.add_argument(
+        "--max-expanded-gb",
+        type=float,
+        default=MAX_EXPANDED_GB,
+        help="refuse an archive that would unpack to more than this (default %(default)g GB)",
+    )
+    p.add_argument(
+        "--max-ratio",
+        type=float,
+        default=MAX_RATIO,
+        help="refuse an archive that would unpack to more than this many times its size (default %(default)g)",
+    )
     p.set_defaults(run=cmd_fetch)
     p = sub.add_parser("info", help="per-class counts, sizes, modes, groups, unreadable files and duplicates")
     p.add_argument("path", help="an image folder, a MedMNIST-style .npz or a CSV table of images")
     p.add_argument("--dataset", help="a dataset config whose options apply (e.g. defungi: grouped by photograph)")
     p.add_argument("--group-by", help="a preset of the dataset config (defungi: photograph, slide, none)")
     p.add_argument("--group-pattern", help="regex on file names; first group = group key")
-    p.add_argument("--columns", nargs="+", metavar="ROLE=NAME",
-                   help="a CSV's columns: image=..., label=..., group=..., split=... (default image, label)")
+    p.add_argument(
+        "--columns",
+        nargs="+",
+        metavar="ROLE=NAME",
+        help="a CSV's columns: image=..., label=..., group=..., split=... (default image, label)",
+    )
     p.add_argument("--json", help="also write the full report to this file")
     p.set_defaults(run=cmd_info)
     p = sub.add_parser("cache", help="manage the decode cache")
@@ -155,7 +184,7 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(130)
     except BrokenPipeError:
         stop_on_closed_pipe()
-    except OSError as exc:   # a --json or --dest that cannot be written
+    except OSError as exc:  # a --json or --dest that cannot be written
         print(f"fungiclf-data: error: {exc}", file=sys.stderr)
         sys.exit(1)
 

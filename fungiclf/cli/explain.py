@@ -30,8 +30,11 @@ from fungiclf.runs import check_output, write_output
 def parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="fungiclf-explain", description=__doc__.split("\n\n")[0])
     parser.add_argument("run", help="a run folder, or a sweep folder with --best")
-    parser.add_argument("images", nargs="+", help="image files, folders (searched recursively), quoted globs or "
-                                                  ".npz files (MedMNIST layout)")
+    parser.add_argument(
+        "images",
+        nargs="+",
+        help="image files, folders (searched recursively), quoted globs or .npz files (MedMNIST layout)",
+    )
     parser.add_argument("--split", choices=["train", "val", "test"], help="of an .npz, only these arrays")
     parser.add_argument("--best", metavar="METRIC", help="in a sweep folder, the completed run best on this key")
     parser.add_argument("--layer", help="the layer to explain (default: the last convolution)")
@@ -53,19 +56,22 @@ def run(args: argparse.Namespace) -> int:
         raise FungiclfError(f"none of {' '.join(args.images)} could be read as an image")
     out = Path(args.out)
     targets = [out / f"{name}_gradcam.png" for name in output_names(images.paths)]
-    for target in targets:   # every refusal before any file is written
+    for target in targets:  # every refusal before any file is written
         check_output(target, images.paths)
     written = 0
     for start in range(0, len(images.paths), max(1, args.batch_size)):
-        batch = images.pixels[start:start + args.batch_size]
+        batch = images.pixels[start : start + args.batch_size]
         raw = loaded.outputs(batch)
         predicted, proba = predict_labels(raw, loaded.threshold), as_two_columns(raw)
         heat = grad_cam(cam, batch, predicted)
-        for i, path in enumerate(images.paths[start:start + args.batch_size]):
+        for i, path in enumerate(images.paths[start : start + args.batch_size]):
             name, p = loaded.classes[predicted[i]], proba[i, predicted[i]]
             title = f"{path.name}: predicted {name} (p={p:.3f})"
-            write_output(targets[start + i], lambda tmp: plot_gradcam(images.originals[start + i], heat[i], title, tmp),
-                         images.paths)
+            write_output(
+                targets[start + i],
+                lambda tmp: plot_gradcam(images.originals[start + i], heat[i], title, tmp),
+                images.paths,
+            )
             written += 1
     plural = "s" if written != 1 else ""
     print(f"{written} Grad-CAM image{plural} of layer {cam.layer!r} written to {out}; {len(images.skipped)} skipped")
@@ -85,7 +91,7 @@ def output_names(paths: list[Path]) -> list[str]:
             relative = Path(os.path.relpath(os.path.abspath(path), root))
             names.append("__".join([*relative.parent.parts, relative.name.replace(".", "_")]))
     seen: Counter = Counter()
-    for i, name in enumerate(names):   # the same file named twice (a.png and ./a.png)
+    for i, name in enumerate(names):  # the same file named twice (a.png and ./a.png)
         seen[name] += 1
         if seen[name] > 1:
             names[i] = f"{name}_{seen[name]}"

@@ -44,8 +44,9 @@ from fungiclf.runs import check_output, json_text, write_output
 log = logging.getLogger("fungiclf.predict")
 
 
-def prediction_table(paths: list[Path], proba: np.ndarray, predicted: np.ndarray, classes: list[str],
-                     top_k: int) -> pd.DataFrame:
+def prediction_table(
+    paths: list[Path], proba: np.ndarray, predicted: np.ndarray, classes: list[str], top_k: int
+) -> pd.DataFrame:
     """predictions.csv: path, predicted, p_<class> per class, then top<i> / p_top<i> for i <= top_k."""
     table = pd.DataFrame({"path": [str(p) for p in paths], "predicted": np.array(classes)[predicted]})
     for k, name in enumerate(classes):
@@ -71,24 +72,46 @@ def true_labels(images: ImageBatch, classes: list[str]) -> np.ndarray:
 def parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="fungiclf-predict", description=__doc__.split("\n\n")[0])
     parser.add_argument("run", help="a run folder, or a sweep folder with --best")
-    parser.add_argument("images", nargs="+", help="image files, folders (searched recursively), quoted globs or "
-                                                  ".npz files (MedMNIST layout)")
-    parser.add_argument("--split", choices=["train", "val", "test"],
-                        help="of an .npz, only these arrays (default: all; rows are named FILE.npz:test/17)")
-    parser.add_argument("--best", metavar="METRIC", help="in a sweep folder, use the completed run with the highest "
-                                                         "value of this metrics.json key (e.g. val.f1_macro)")
-    parser.add_argument("--tta", nargs="?", const="dihedral", choices=sorted(TTA_VIEWS),
-                        help="average over test-time views (alone: the eight dihedral views; default: the run's own)")
+    parser.add_argument(
+        "images",
+        nargs="+",
+        help="image files, folders (searched recursively), quoted globs or .npz files (MedMNIST layout)",
+    )
+    parser.add_argument(
+        "--split",
+        choices=["train", "val", "test"],
+        help="of an .npz, only these arrays (default: all; rows are named FILE.npz:test/17)",
+    )
+    parser.add_argument(
+        "--best",
+        metavar="METRIC",
+        help="in a sweep folder, use the completed run with the highest "
+        "value of this metrics.json key (e.g. val.f1_macro)",
+    )
+    parser.add_argument(
+        "--tta",
+        nargs="?",
+        const="dihedral",
+        choices=sorted(TTA_VIEWS),
+        help="average over test-time views (alone: the eight dihedral views; default: the run's own)",
+    )
     parser.add_argument("--top-k", type=int, default=0, help="also list the k most likely classes per image")
     parser.add_argument("--batch-size", type=int, default=64, help="images per forward pass")
     parser.add_argument("--out", default="predictions.csv", help="where to write the table (default: %(default)s)")
-    parser.add_argument("--labels", action="store_true",
-                        help="the images sit in folders named after the run's classes: also measure the run on them")
-    parser.add_argument("--features", metavar="FILE",
-                        help="also write each image's features (the classifier's input) to this .npz file")
-    parser.add_argument("--trust-pickle", action="store_true",
-                        help="load a scikit-learn run's model.joblib (a pickle: it runs code as it loads; only for "
-                             "folders you made or trust)")
+    parser.add_argument(
+        "--labels",
+        action="store_true",
+        help="the images sit in folders named after the run's classes: also measure the run on them",
+    )
+    parser.add_argument(
+        "--features", metavar="FILE", help="also write each image's features (the classifier's input) to this .npz file"
+    )
+    parser.add_argument(
+        "--trust-pickle",
+        action="store_true",
+        help="load a scikit-learn run's model.joblib (a pickle: it runs code as it loads; only for "
+        "folders you made or trust)",
+    )
     return parser
 
 
@@ -102,32 +125,48 @@ def run(args: argparse.Namespace) -> int:
         raise FungiclfError(f"none of {' '.join(args.images)} could be read as an image")
     y_true = true_labels(images, loaded.classes) if args.labels else None
     seen = seen_by_run(images.paths, images.file_digests, folder)
-    if seen and y_true is None:   # with --labels the summary's warnings say it
+    if seen and y_true is None:  # with --labels the summary's warnings say it
         print(f"fungiclf-predict: warning: {seen_warning(seen, len(images.paths))['message']}", file=sys.stderr)
     height, width = loaded.pixels.size
     views = usable_views(args.tta or loaded.tta, height, width)
-    with progress_bar(total=len(images.paths) * len(views), at_least=500, desc="predict", unit="img",
-                      leave=False) as bar:
+    with progress_bar(
+        total=len(images.paths) * len(views), at_least=500, desc="predict", unit="img", leave=False
+    ) as bar:
         raw = predict_views(loaded.outputs, images.pixels, views, max(1, args.batch_size), bar.update)
     features = predict_views(loaded.features, images.pixels, views, max(1, args.batch_size)) if args.features else None
     proba = as_two_columns(raw)
     table = prediction_table(images.paths, proba, predict_labels(raw, loaded.threshold), loaded.classes, args.top_k)
     out = Path(args.out)
     inputs = [*images.paths, *paths]
-    outputs = [out] + ([out.with_name(f"{out.stem}_metrics.json"), out.with_name(f"{out.stem}_confusion.png")]
-                       if y_true is not None else []) + ([Path(args.features)] if args.features else [])
-    for output in outputs:   # every refusal before any file is written
+    outputs = (
+        [out]
+        + (
+            [out.with_name(f"{out.stem}_metrics.json"), out.with_name(f"{out.stem}_confusion.png")]
+            if y_true is not None
+            else []
+        )
+        + ([Path(args.features)] if args.features else [])
+    )
+    for output in outputs:  # every refusal before any file is written
         check_output(output, inputs)
     if y_true is not None:
         table.insert(1, "true", np.array(loaded.classes)[y_true])
         record = external_record(y_true, raw, loaded.threshold, loaded.classes, loaded.name, seen=seen)
         text = json_text({"run": str(folder), **record})
         write_output(outputs[1], lambda tmp: Path(tmp).write_text(text), inputs)
-        write_output(outputs[2], lambda tmp: plot_confusion(np.array(record["test"]["confusion_matrix"]),
-                                                            loaded.classes, tmp, title="labelled images"), inputs)
+        write_output(
+            outputs[2],
+            lambda tmp: plot_confusion(
+                np.array(record["test"]["confusion_matrix"]), loaded.classes, tmp, title="labelled images"
+            ),
+            inputs,
+        )
     if features is not None:
-        arrays = {"paths": table["path"].to_numpy(str), "features": features.astype(np.float32),
-                  "predicted": table["predicted"].to_numpy(str)}
+        arrays = {
+            "paths": table["path"].to_numpy(str),
+            "features": features.astype(np.float32),
+            "predicted": table["predicted"].to_numpy(str),
+        }
         if y_true is not None:
             arrays["true"] = table["true"].to_numpy(str)
         write_output(Path(args.features), lambda tmp: _save_npz(tmp, arrays), inputs)
@@ -137,8 +176,10 @@ def run(args: argparse.Namespace) -> int:
     print(shown.head(20).to_markdown(index=False))
     more = f" (first 20 of {len(table)})" if len(table) > 20 else ""
     features_note = f" and {args.features}" if args.features else ""
-    print(f"{len(table)} images predicted by {folder}{more}; {len(images.skipped)} skipped; views: {len(views)}; "
-          f"written to {out}{features_note}")
+    print(
+        f"{len(table)} images predicted by {folder}{more}; {len(images.skipped)} skipped; views: {len(views)}; "
+        f"written to {out}{features_note}"
+    )
     if y_true is not None:
         print("\n".join(summary_lines(record, "labels from class folders or the npz")))
     return SOME_SKIPPED if images.skipped else 0

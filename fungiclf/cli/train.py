@@ -26,21 +26,25 @@ def user_options() -> str:
     out). One line per group, ``group: a, b, c``."""
     root = files("fungiclf.conf")
     lines = []
-    for group in sorted(entry.name for entry in root.iterdir() if entry.is_dir() and entry.name != "hydra"
-                        and not entry.name.startswith(("_", "."))):
+    for group in sorted(
+        entry.name
+        for entry in root.iterdir()
+        if entry.is_dir() and entry.name != "hydra" and not entry.name.startswith(("_", "."))
+    ):
         options = sorted(Path(entry.name).stem for entry in (root / group).iterdir() if entry.name.endswith(".yaml"))
         if options:
             lines.append(f"{group}: {', '.join(options)}")
     return "\n".join(lines)
 
 
-OmegaConf.register_new_resolver("fungiclf_user_options", user_options, replace=True)   # used by hydra.help.template
+OmegaConf.register_new_resolver("fungiclf_user_options", user_options, replace=True)  # used by hydra.help.template
 
 
 @hydra.main(version_base="1.3", config_path="pkg://fungiclf.conf", config_name="train")
 def hydra_main(cfg: DictConfig) -> float | None:
-    from fungiclf.train import run_job   # Keras and the training code: only once a job runs
-    outlive_closed_stdout()   # again in a launcher's worker process, whose stdout is its own
+    from fungiclf.train import run_job  # Keras and the training code: only once a job runs
+
+    outlive_closed_stdout()  # again in a launcher's worker process, whose stdout is its own
     hydra_config = HydraConfig.get()
     # The overrides as typed: resolving them would run their interpolations (${oc.env:UNSET})
     # outside the job's checks.
@@ -54,16 +58,19 @@ def launcher_errors() -> tuple[type[BaseException], ...]:
     errors: list[type[BaseException]] = []
     try:
         from submitit.core.utils import FailedJobError, UncompletedJobError
+
         errors += [FailedJobError, UncompletedJobError]
     except ImportError:
         pass
     return tuple(errors)
+
+
 def main() -> None:
     """Console script: run the job(s); exit 1 with one line per failed job (130 after Ctrl-C,
     143 after SIGTERM, with the jobs that failed before it listed)."""
     traceback_asked = os.environ.get("HYDRA_FULL_ERROR") == "1"
-    os.environ["HYDRA_FULL_ERROR"] = "1"   # Hydra raises its composition errors instead of printing them
-    outlive_closed_stdout()   # before Hydra points its log handler at it
+    os.environ["HYDRA_FULL_ERROR"] = "1"  # Hydra raises its composition errors instead of printing them
+    outlive_closed_stdout()  # before Hydra points its log handler at it
     interrupted = False
     with tempfile.NamedTemporaryFile("r", prefix="fungiclf-failed-", suffix=".txt") as failures:
         os.environ[FAILURES_FILE_ENV] = failures.name
@@ -77,19 +84,26 @@ def main() -> None:
         except ValueError as exc:  # Hydra's own check of its flags (e.g. -m with --cfg), before any job
             if not str(exc).startswith("Only one of"):
                 raise
-            sys.exit(f"fungiclf-train: error: {exc} (--cfg prints one job's config: drop -m and give each key "
-                     f"one value)")
-        except OSError as exc:  # Hydra's own files (the run or sweep folder, its log), never a job's: run_job keeps those
+            sys.exit(
+                f"fungiclf-train: error: {exc} (--cfg prints one job's config: drop -m and give each key one value)"
+            )
+        except (
+            OSError
+        ) as exc:  # Hydra's own files (the run or sweep folder, its log), never a job's: run_job keeps those
             if traceback_asked:
                 raise
-            sys.exit(f"fungiclf-train: error: cannot write the run folder: {exc} (point hydra.run.dir, or "
-                     f"hydra.sweep.dir with -m, at a folder you can write)")
-        except launcher_errors() as exc:   # a cluster job that ended without a result (killed node, no output)
+            sys.exit(
+                f"fungiclf-train: error: cannot write the run folder: {exc} (point hydra.run.dir, or "
+                f"hydra.sweep.dir with -m, at a folder you can write)"
+            )
+        except launcher_errors() as exc:  # a cluster job that ended without a result (killed node, no output)
             if traceback_asked:
                 raise
-            sys.exit(f"fungiclf-train: error: a job did not finish on the cluster: "
-                     f"{'; '.join(line.strip() for line in str(exc).splitlines() if line.strip())} "
-                     f"(fungiclf-report on the sweep folder lists the runs that did)")
+            sys.exit(
+                f"fungiclf-train: error: a job did not finish on the cluster: "
+                f"{'; '.join(line.strip() for line in str(exc).splitlines() if line.strip())} "
+                f"(fungiclf-report on the sweep folder lists the runs that did)"
+            )
         except KeyboardInterrupt:
             interrupted = True
         failed = failures.read().splitlines()
@@ -100,7 +114,7 @@ def main() -> None:
         sys.exit(128 + signal.SIGTERM)
     if interrupted:
         print("fungiclf-train: interrupted", file=sys.stderr)
-        sys.exit(130)   # the shell's code for a run stopped by SIGINT
+        sys.exit(130)  # the shell's code for a run stopped by SIGINT
     if failed:
         sys.exit(1)
 

@@ -36,9 +36,19 @@ class ArrayBatches(keras.utils.PyDataset):
             weight 0, so they change no loss or metric, and predictions are trimmed by the caller.
     """
 
-    def __init__(self, images: np.ndarray, targets: np.ndarray, index: np.ndarray, batch_size: int,
-                 shuffle: bool = False, sample_weight: np.ndarray | None = None, seed: int = 0,
-                 mixing: Mixing | None = None, view: int = 0, multiple_of: int = 1) -> None:
+    def __init__(
+        self,
+        images: np.ndarray,
+        targets: np.ndarray,
+        index: np.ndarray,
+        batch_size: int,
+        shuffle: bool = False,
+        sample_weight: np.ndarray | None = None,
+        seed: int = 0,
+        mixing: Mixing | None = None,
+        view: int = 0,
+        multiple_of: int = 1,
+    ) -> None:
         super().__init__()
         # A weak reference: TensorFlow's generator registry keeps every PyDataset it has
         # served alive for the life of the process, and with it whatever it holds. The
@@ -61,7 +71,7 @@ class ArrayBatches(keras.utils.PyDataset):
         return math.ceil(len(self.order) / self.batch_size)
 
     def __getitem__(self, i: int):
-        rows = self.order[i * self.batch_size:(i + 1) * self.batch_size]
+        rows = self.order[i * self.batch_size : (i + 1) * self.batch_size]
         if self.shuffle:  # sorted rows read a memmap sequentially; which rows share a batch is random anyway
             rows = np.sort(rows)
         x = dihedral(np.asarray(self.images[rows]), self.view)
@@ -74,7 +84,7 @@ class ArrayBatches(keras.utils.PyDataset):
         return (x, y) if weight is None else (x, y, weight)
 
     def on_epoch_end(self) -> None:
-        self.set_epoch(self.epoch + 1)   # EpochSync sets it again at the next epoch's start
+        self.set_epoch(self.epoch + 1)  # EpochSync sets it again at the next epoch's start
 
     def close(self) -> None:
         """Drop the arrays (the batches are done with): TensorFlow may keep this object

@@ -88,8 +88,15 @@ class Dataset:
     def split_table(self) -> pd.DataFrame:
         """split.csv: id, label (class name), group, split, excluded (reason or empty), and
         file_digest (hash of the file bytes) when known."""
-        table = pd.DataFrame({"id": self.ids, "label": np.array(self.class_names)[self.labels],
-                              "group": self.groups, "split": self.split, "excluded": self.excluded})
+        table = pd.DataFrame(
+            {
+                "id": self.ids,
+                "label": np.array(self.class_names)[self.labels],
+                "group": self.groups,
+                "split": self.split,
+                "excluded": self.excluded,
+            }
+        )
         if self.file_digests is not None:
             table["file_digest"] = self.file_digests
         return table
@@ -119,9 +126,12 @@ def load_samples(dataset, cache_dir: str) -> Samples:
         path = ensure_synthetic(cache_dir, **dataset.synthetic)
         return SOURCES["image_folder"](str(path), dataset.group_pattern)
     path = check_exists(dataset, cache_dir)
-    samples = SOURCES[dataset.source](str(path), group_pattern=dataset.group_pattern,
-                                      class_names=list(dataset.class_names) if dataset.class_names else None,
-                                      columns=dataset.columns)
+    samples = SOURCES[dataset.source](
+        str(path),
+        group_pattern=dataset.group_pattern,
+        class_names=list(dataset.class_names) if dataset.class_names else None,
+        columns=dataset.columns,
+    )
     if dataset.positive_class is not None:
         samples = with_positive_class(samples, dataset.positive_class)
     if dataset.val_from_train and samples.given_split is not None:
@@ -139,8 +149,10 @@ def with_positive_class(samples: Samples, positive: str) -> Samples:
     if positive not in names:
         raise DataError(f"dataset.positive_class={positive!r} is not a class of this dataset; its classes are {names}")
     if len(names) != 2:
-        raise DataError(f"dataset.positive_class={positive!r} needs a two-class task; this dataset has "
-                        f"{len(names)} classes: set dataset.positive_class=null")
+        raise DataError(
+            f"dataset.positive_class={positive!r} needs a two-class task; this dataset has "
+            f"{len(names)} classes: set dataset.positive_class=null"
+        )
     if names[1] != positive:
         samples.class_names = [names[1], names[0]]
         samples.labels = 1 - samples.labels
@@ -186,27 +198,48 @@ def exclude(data: Dataset, filters: Filters, seed: int, file_digests: np.ndarray
         variances = pixel_variance(data.images, rows)
         below, cut = low_variance_rows(variances, filters.threshold, filters.percentile)
         data.excluded[rows[below]] = "low_variance"
-        removed += [(data.ids[r], data.split[r], "low_variance", round(float(v), 3)) for r, v in zip(rows[below], variances[below])]
-        quality["low_variance"] = {"threshold": cut, "percentile": filters.percentile, "splits": splits,
-                                   "removed": int(below.sum()),
-                                   "removed_per_split": {s: int((data.split[rows[below]] == s).sum()) for s in splits}}
-        log.info("Low-variance filter removed %d of %d images (variance < %.1f) <preprocess.low_variance>",
-                 below.sum(), len(rows), cut)
+        removed += [
+            (data.ids[r], data.split[r], "low_variance", round(float(v), 3))
+            for r, v in zip(rows[below], variances[below])
+        ]
+        quality["low_variance"] = {
+            "threshold": cut,
+            "percentile": filters.percentile,
+            "splits": splits,
+            "removed": int(below.sum()),
+            "removed_per_split": {s: int((data.split[rows[below]] == s).sum()) for s in splits},
+        }
+        log.info(
+            "Low-variance filter removed %d of %d images (variance < %.1f) <preprocess.low_variance>",
+            below.sum(),
+            len(rows),
+            cut,
+        )
 
     duplicates = cross_split_duplicates(np.where(data.excluded == "", data.split, ""), file_digests, pixel_digests)
     drop = filters.drop_duplicates
     counts = duplicates.groupby("kind").size().to_dict()
-    data.duplicates = {"exact": int(counts.get("exact", 0)), "pixel": int(counts.get("pixel", 0)),
-                                           "dropped": len(duplicates) if drop else 0}
+    data.duplicates = {
+        "exact": int(counts.get("exact", 0)),
+        "pixel": int(counts.get("pixel", 0)),
+        "dropped": len(duplicates) if drop else 0,
+    }
     if len(duplicates):
-        log.warning("%d val/test images have a copy in an earlier split (%d same bytes, %d same pixels)%s",
-                    len(duplicates), counts.get("exact", 0), counts.get("pixel", 0),
-                    "; dropped <dataset.drop_cross_split_duplicates=true>" if drop else
-                    "; set dataset.drop_cross_split_duplicates=true to drop them")
+        log.warning(
+            "%d val/test images have a copy in an earlier split (%d same bytes, %d same pixels)%s",
+            len(duplicates),
+            counts.get("exact", 0),
+            counts.get("pixel", 0),
+            "; dropped <dataset.drop_cross_split_duplicates=true>"
+            if drop
+            else "; set dataset.drop_cross_split_duplicates=true to drop them",
+        )
         if drop:
             data.excluded[duplicates["row"].to_numpy()] = "duplicate"
-            removed += [(data.ids[r], data.split[r], "duplicate", f"{kind} copy in {other}")
-                        for r, kind, other in duplicates.itertuples(index=False)]
+            removed += [
+                (data.ids[r], data.split[r], "duplicate", f"{kind} copy in {other}")
+                for r, kind, other in duplicates.itertuples(index=False)
+            ]
 
     fraction = filters.fraction
     if fraction < 1.0:
@@ -215,7 +248,9 @@ def exclude(data: Dataset, filters: Filters, seed: int, file_digests: np.ndarray
         data.excluded[rows[~keep]] = "fraction"
         log.info("dataset.fraction=%g: training on %d of %d train images", fraction, keep.sum(), len(rows))
     quality["fraction"] = fraction
-    quality["excluded"] = {reason: int((data.excluded == reason).sum()) for reason in np.unique(data.excluded) if reason}
+    quality["excluded"] = {
+        reason: int((data.excluded == reason).sum()) for reason in np.unique(data.excluded) if reason
+    }
     data.removed = pd.DataFrame(removed, columns=["id", "split", "reason", "detail"])
     data.quality = quality
 
@@ -232,11 +267,19 @@ def val_size_warnings(data: Dataset, given_val: bool) -> list[dict]:
     if len(labels) >= MIN_VAL_IMAGES and counts.min() >= MIN_VAL_PER_CLASS:
         return []
     smallest = data.class_names[int(counts.argmin())]
-    how = ("the split is the dataset's own: keep it to compare with published numbers; for a choice of your own "
-           "only, dataset.val_from_train=true carves a larger val out of train, which is no longer the published "
-           "protocol") if given_val else "raise dataset.split.val"
-    text = (f"the val split has only {len(labels)} images ({counts.min()} of class {smallest}); checkpoint "
-            f"selection and early stopping use it, so they will be noisy: {how}")
+    how = (
+        (
+            "the split is the dataset's own: keep it to compare with published numbers; for a choice of your own "
+            "only, dataset.val_from_train=true carves a larger val out of train, which is no longer the published "
+            "protocol"
+        )
+        if given_val
+        else "raise dataset.split.val"
+    )
+    text = (
+        f"the val split has only {len(labels)} images ({counts.min()} of class {smallest}); checkpoint "
+        f"selection and early stopping use it, so they will be noisy: {how}"
+    )
     log.warning("%s", text)
     return [{"kind": "small_val", "message": text}]
 
@@ -279,17 +322,26 @@ def load_pixels(listing: Listing, preprocess, filters: Filters, seed: int, cache
     prepared = prepare(samples, preprocess.pixels, cache_dir if preprocess.cache else None)
     kept = prepared.kept
     data = Dataset(
-        images=prepared.images, labels=samples.labels[kept], ids=[samples.ids[i] for i in kept],
-        groups=samples.groups[kept], split=split[kept], class_names=samples.class_names,
-        skipped=[*samples.skipped, *prepared.skipped], fingerprint=prepared.key, grouped=samples.grouped,
-        from_cache=prepared.from_cache, file_digests=prepared.file_digests,
+        images=prepared.images,
+        labels=samples.labels[kept],
+        ids=[samples.ids[i] for i in kept],
+        groups=samples.groups[kept],
+        split=split[kept],
+        class_names=samples.class_names,
+        skipped=[*samples.skipped, *prepared.skipped],
+        fingerprint=prepared.key,
+        grouped=samples.grouped,
+        from_cache=prepared.from_cache,
+        file_digests=prepared.file_digests,
     )
     data.warnings += bit_depth_warnings(prepared.sixteen_bit, preprocess.pixels.bit_depth)
     exclude(data, filters, seed, prepared.file_digests, prepared.pixel_digests)
     for s in SPLITS:
         if len(data.index(s)) == 0:
-            raise DataError(f"the {s} split is empty after splitting and filtering (dataset.split, "
-                            f"dataset.fraction, preprocess.low_variance)")
+            raise DataError(
+                f"the {s} split is empty after splitting and filtering (dataset.split, "
+                f"dataset.fraction, preprocess.low_variance)"
+            )
     if not listing.capped:  # a capped (smoke) run is small on purpose
         data.warnings += val_size_warnings(data, listing.given_val)
     log.info("Data: %s in %.1fs", ", ".join(f"{s} {len(data.index(s))}" for s in SPLITS), time.perf_counter() - started)

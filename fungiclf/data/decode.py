@@ -15,7 +15,7 @@ from fungiclf.data.dicom import decode_dicom, is_dicom
 from fungiclf.errors import DecodeError
 
 COLOR_CHANNELS = {"gray": 1, "rgb": 3}
-FITS = ["stretch", "crop", "pad"]   # how an image of another aspect ratio meets preprocess.size
+FITS = ["stretch", "crop", "pad"]  # how an image of another aspect ratio meets preprocess.size
 JPEG_START, JPEG_END, JPEG_SCAN = b"\xff\xd8", b"\xff\xd9", b"\xff\xda"
 # A JPEG is decoded with its EXIF orientation applied (a phone photo tagged "rotate 90"
 # stands upright); IMREAD_UNCHANGED, which keeps alpha and 16 bits, ignores it, and JPEGs
@@ -37,7 +37,7 @@ def decode_unchanged(raw: bytes | np.ndarray) -> np.ndarray:
     jpeg = bytes(buffer[:2]) == JPEG_START
     if jpeg:
         data = buffer.tobytes()
-        if data.rfind(JPEG_END) < data.rfind(JPEG_SCAN):   # an EXIF thumbnail's marker comes before the scan
+        if data.rfind(JPEG_END) < data.rfind(JPEG_SCAN):  # an EXIF thumbnail's marker comes before the scan
             raise DecodeError("truncated JPEG (no end-of-image marker after its last scan)")
     image = cv2.imdecode(buffer, JPEG_FLAGS if jpeg else cv2.IMREAD_UNCHANGED)
     if image is None or image.size == 0:
@@ -73,8 +73,7 @@ class Decoded:
     peak: int
 
 
-def decode_file(path: str, bit_depth: int = 16, max_megapixels: float = 100.0,
-                max_file_mb: float = 1024.0) -> Decoded:
+def decode_file(path: str, bit_depth: int = 16, max_megapixels: float = 100.0, max_file_mb: float = 1024.0) -> Decoded:
     """Read and decode one image file; raises DecodeError when it cannot, or when it is
     larger than ``max_file_mb`` megabytes or its header declares more than ``max_megapixels``
     million pixels (checked before reading, and before decoding).
@@ -112,18 +111,22 @@ def check_header(raw: np.ndarray, max_megapixels: float) -> None:
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             with Image.open(io.BytesIO(raw.data)) as header:
                 width, height = header.size
-    except Image.DecompressionBombError as exc:   # over twice Pillow's own limit: its message says the size
+    except Image.DecompressionBombError as exc:  # over twice Pillow's own limit: its message says the size
         declared = re.search(r"\((\d+) pixels\)", str(exc))
         pixels = int(declared.group(1)) if declared else 2 * Image.MAX_IMAGE_PIXELS
         if pixels > max_megapixels * 1e6:
-            raise DecodeError(f"its header declares {pixels / 1e6:.0f} megapixels, over preprocess.max_megapixels="
-                              f"{max_megapixels:g}: not decoded") from None
+            raise DecodeError(
+                f"its header declares {pixels / 1e6:.0f} megapixels, over preprocess.max_megapixels="
+                f"{max_megapixels:g}: not decoded"
+            ) from None
         return
-    except Exception:   # DICOM, or a file Pillow cannot read: OpenCV decides
+    except Exception:  # DICOM, or a file Pillow cannot read: OpenCV decides
         return
     if width * height > max_megapixels * 1e6:
-        raise DecodeError(f"its header declares {width}x{height} pixels ({width * height / 1e6:.0f} megapixels), over "
-                          f"preprocess.max_megapixels={max_megapixels:g}: not decoded")
+        raise DecodeError(
+            f"its header declares {width}x{height} pixels ({width * height / 1e6:.0f} megapixels), over "
+            f"preprocess.max_megapixels={max_megapixels:g}: not decoded"
+        )
 
 
 def decode_array(array: np.ndarray) -> Decoded:
@@ -146,8 +149,12 @@ def sixteen_bit_summary(peaks: np.ndarray, bit_depth: int = 16) -> dict | None:
     if len(peaks) == 0:
         return None
     peak = int(np.max(peaks))
-    return {"images": len(peaks), "peak": peak, "bits": max(peak.bit_length(), 8),
-            "clipped": int((np.asarray(peaks) > (1 << bit_depth) - 1).sum())}
+    return {
+        "images": len(peaks),
+        "peak": peak,
+        "bits": max(peak.bit_length(), 8),
+        "clipped": int((np.asarray(peaks) > (1 << bit_depth) - 1).sum()),
+    }
 
 
 def read_image(path: str) -> np.ndarray:
@@ -186,13 +193,17 @@ def to_uint8_rgb(image: np.ndarray, bgr: bool = False, bit_depth: int = 16) -> n
             raise DecodeError("pixels that are not finite numbers (NaN or infinity)")
         lo, hi = float(image.min()), float(image.max())
         if lo < 0 or hi > 1:
-            raise DecodeError(f"float pixels from {lo:g} to {hi:g}, outside [0, 1], the range fungiclf scales "
-                              f"floats by: save them as 8- or 16-bit integers, or scaled to [0, 1]")
+            raise DecodeError(
+                f"float pixels from {lo:g} to {hi:g}, outside [0, 1], the range fungiclf scales "
+                f"floats by: save them as 8- or 16-bit integers, or scaled to [0, 1]"
+            )
         image = (image * 255.0).round().astype(np.uint8)
-    elif image.dtype != np.uint8:   # int8, int32, int64 ...: taken as they are when they fit 0-255
+    elif image.dtype != np.uint8:  # int8, int32, int64 ...: taken as they are when they fit 0-255
         if image.dtype.kind not in "iu" or image.min() < 0 or image.max() > 255:
-            raise DecodeError(f"{image.dtype} pixels from {image.min()} to {image.max()}: fungiclf reads 8- and "
-                              f"16-bit unsigned integers, other integers within 0-255, and floats in [0, 1]")
+            raise DecodeError(
+                f"{image.dtype} pixels from {image.min()} to {image.max()}: fungiclf reads 8- and "
+                f"16-bit unsigned integers, other integers within 0-255, and floats in [0, 1]"
+            )
         image = image.astype(np.uint8)
     if bgr and image.ndim == 3:
         image = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
@@ -218,11 +229,14 @@ def fit_aspect(image: np.ndarray, size: tuple[int, int], fit: str) -> np.ndarray
     if fit == "crop":
         if wide:
             keep = max(1, round(height * target_width / target_height))
-            return image[:, (width - keep) // 2:(width - keep) // 2 + keep]
+            return image[:, (width - keep) // 2 : (width - keep) // 2 + keep]
         keep = max(1, round(width * target_height / target_width))
-        return image[(height - keep) // 2:(height - keep) // 2 + keep]
-    extra = (round(width * target_height / target_width) - height) if wide else \
-        (round(height * target_width / target_height) - width)
+        return image[(height - keep) // 2 : (height - keep) // 2 + keep]
+    extra = (
+        (round(width * target_height / target_width) - height)
+        if wide
+        else (round(height * target_width / target_height) - width)
+    )
     before, after = extra // 2, extra - extra // 2
     borders = (before, after, 0, 0) if wide else (0, 0, before, after)
     return cv2.copyMakeBorder(image, *borders, cv2.BORDER_CONSTANT, value=0)

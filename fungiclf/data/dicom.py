@@ -17,7 +17,7 @@ DICOM_MAGIC_OFFSET, DICOM_MAGIC = 128, b"DICM"
 
 def is_dicom(raw: np.ndarray | bytes) -> bool:
     """Whether encoded bytes are a DICOM file (the "DICM" marker after the 128-byte preamble)."""
-    return bytes(raw[DICOM_MAGIC_OFFSET:DICOM_MAGIC_OFFSET + 4]) == DICOM_MAGIC
+    return bytes(raw[DICOM_MAGIC_OFFSET : DICOM_MAGIC_OFFSET + 4]) == DICOM_MAGIC
 
 
 def decode_dicom(raw: np.ndarray | bytes) -> tuple[np.ndarray, str]:
@@ -27,7 +27,7 @@ def decode_dicom(raw: np.ndarray | bytes) -> tuple[np.ndarray, str]:
         import pydicom
         from pydicom.pixels import apply_modality_lut, apply_voi_lut
     except ImportError:
-        raise DecodeError("a DICOM file: reading it needs pydicom (pip install \"fungiclf[dicom]\")") from None
+        raise DecodeError('a DICOM file: reading it needs pydicom (pip install "fungiclf[dicom]")') from None
     try:
         dataset = pydicom.dcmread(io.BytesIO(bytes(raw)))
         pixels = dataset.pixel_array

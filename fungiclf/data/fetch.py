@@ -24,8 +24,8 @@ from fungiclf.scratch import left_by_dead_process, scratch_path
 log = logging.getLogger(__name__)
 
 CHUNK = 1 << 20  # bytes per read
-MAX_EXPANDED_GB = 200.0   # default cap on what an archive may unpack to (PathMNIST 224 px is 16 GB)
-MAX_RATIO = 100.0         # default cap on unpacked / packed size (images and npz compress a few times at most)
+MAX_EXPANDED_GB = 200.0  # default cap on what an archive may unpack to (PathMNIST 224 px is 16 GB)
+MAX_RATIO = 100.0  # default cap on unpacked / packed size (images and npz compress a few times at most)
 HEX_LENGTH = {"md5": 32, "sha256": 64}
 
 
@@ -79,18 +79,37 @@ def _medmnist_remotes() -> dict[str, Remote]:
             if f"url{suffix}" not in entry:
                 continue
             name = f"{set_name}{suffix}"
-            remotes[name] = Remote(name, entry[f"url{suffix}"], ("md5", entry[f"MD5{suffix}"]), f"{name}.npz", False,
-                                   "MedMNIST v2/v3 on Zenodo (CC BY 4.0)")
+            remotes[name] = Remote(
+                name,
+                entry[f"url{suffix}"],
+                ("md5", entry[f"MD5{suffix}"]),
+                f"{name}.npz",
+                False,
+                "MedMNIST v2/v3 on Zenodo (CC BY 4.0)",
+            )
     return remotes
 
 
 def remotes() -> dict[str, Remote]:
     """Every dataset ``fetch`` knows, by name."""
     return {
-        "defungi": Remote("defungi", "https://archive.ics.uci.edu/static/public/773/defungi.zip", None, "defungi", True,
-                          "UCI Machine Learning Repository, dataset 773 (CC BY 4.0)"),
-        "chest_xray": Remote("chest_xray", None, None, "chest_xray", True,
-                             "Mendeley Data, doi:10.17632/rscbjbr9sj (Kermany et al., CC BY 4.0)", "ChestXRay2017.zip"),
+        "defungi": Remote(
+            "defungi",
+            "https://archive.ics.uci.edu/static/public/773/defungi.zip",
+            None,
+            "defungi",
+            True,
+            "UCI Machine Learning Repository, dataset 773 (CC BY 4.0)",
+        ),
+        "chest_xray": Remote(
+            "chest_xray",
+            None,
+            None,
+            "chest_xray",
+            True,
+            "Mendeley Data, doi:10.17632/rscbjbr9sj (Kermany et al., CC BY 4.0)",
+            "ChestXRay2017.zip",
+        ),
         **_medmnist_remotes(),
     }
 
@@ -141,13 +160,18 @@ def download(url: str, target: Path, checksum: tuple[str, str] | None, progress:
             raise DataError(f"download of {url} was cut off at {received:,} of {expected:,} bytes; run fetch again")
         digests = {k: h.hexdigest() for k, h in hashers.items()}
         if checksum is not None and digests[checksum[0]] != checksum[1].lower():
-            raise DataError(f"{target.name}: {checksum[0]} {digests[checksum[0]]} does not match the expected "
-                            f"{checksum[1]}; the download was deleted (a new release? pass --url and --sha256)")
+            raise DataError(
+                f"{target.name}: {checksum[0]} {digests[checksum[0]]} does not match the expected "
+                f"{checksum[1]}; the download was deleted (a new release? pass --url and --sha256)"
+            )
         os.replace(part, target)
         return digests
     except (OSError, http.client.HTTPException, ValueError) as exc:  # URLError is an OSError
-        reason = f"HTTP {exc.code} {exc.reason}" if isinstance(exc, urllib.error.HTTPError) \
+        reason = (
+            f"HTTP {exc.code} {exc.reason}"
+            if isinstance(exc, urllib.error.HTTPError)
             else getattr(exc, "reason", None) or exc
+        )
         raise DataError(f"download of {url} failed: {reason}") from None
     finally:
         part.unlink(missing_ok=True)
@@ -166,8 +190,10 @@ def safe_extract(archive: Path, dest: Path, limits: Limits = Limits()) -> None:
                 where = (root / member.filename).resolve()
                 is_link = (member.external_attr >> 16) & 0o170000 == 0o120000
                 if is_link or not where.is_relative_to(root):
-                    raise DataError(f"{archive.name}: member {member.filename!r} would be written outside "
-                                    f"{str(dest)!r}; refusing to extract")
+                    raise DataError(
+                        f"{archive.name}: member {member.filename!r} would be written outside "
+                        f"{str(dest)!r}; refusing to extract"
+                    )
             declared = sum(member.file_size for member in members)
             if declared > budget:
                 raise DataError(_too_big(archive, declared, limits))
@@ -190,9 +216,11 @@ def safe_extract(archive: Path, dest: Path, limits: Limits = Limits()) -> None:
 
 
 def _too_big(archive: Path, size: int, limits: Limits) -> str:
-    return (f"{archive.name} would expand to more than {size / 1e9:.1f} GB, past the limit of "
-            f"{limits.max_bytes / 1e9:g} GB or {limits.max_ratio:g} times its {archive.stat().st_size / 1e6:.1f} MB; "
-            f"refusing it (raise --max-expanded-gb / --max-ratio if it is genuine)")
+    return (
+        f"{archive.name} would expand to more than {size / 1e9:.1f} GB, past the limit of "
+        f"{limits.max_bytes / 1e9:g} GB or {limits.max_ratio:g} times its {archive.stat().st_size / 1e6:.1f} MB; "
+        f"refusing it (raise --max-expanded-gb / --max-ratio if it is genuine)"
+    )
 
 
 def _unwrap(folder: Path, limits: Limits = Limits()) -> Path:
@@ -234,8 +262,14 @@ def clean_stale(dest_dir: Path) -> None:
             shutil.rmtree(leftover, ignore_errors=True) if leftover.is_dir() else leftover.unlink(missing_ok=True)
 
 
-def fetch(name: str, dest_dir: Path, url: str | None = None, checksum: tuple[str, str] | None = None,
-          progress: bool = True, limits: Limits = Limits()) -> Path:
+def fetch(
+    name: str,
+    dest_dir: Path,
+    url: str | None = None,
+    checksum: tuple[str, str] | None = None,
+    progress: bool = True,
+    limits: Limits = Limits(),
+) -> Path:
     """Download (and unpack) dataset ``name`` into ``dest_dir``; returns the data path.
 
     ``url`` replaces the pinned address (a mirror: the pinned checksum still applies);
@@ -245,16 +279,22 @@ def fetch(name: str, dest_dir: Path, url: str | None = None, checksum: tuple[str
     known = remotes()
     if name not in known:
         sets = sorted(n for n in known if n not in ("defungi", "chest_xray") and not n.rsplit("_", 1)[-1].isdigit())
-        raise DataError(f"unknown dataset {name!r}: choose defungi, chest_xray, or a MedMNIST set "
-                        f"({', '.join(sets)}), optionally with _64, _128 or _224")
+        raise DataError(
+            f"unknown dataset {name!r}: choose defungi, chest_xray, or a MedMNIST set "
+            f"({', '.join(sets)}), optionally with _64, _128 or _224"
+        )
     remote = known[name]
     url = url or remote.url
     if url is None:
-        raise DataError(f"{name} has no pinned download address: download {remote.manual_file} by hand from "
-                        f"{remote.how}, then run 'fungiclf-data fetch {name} --url /path/to/{remote.manual_file}'")
+        raise DataError(
+            f"{name} has no pinned download address: download {remote.manual_file} by hand from "
+            f"{remote.how}, then run 'fungiclf-data fetch {name} --url /path/to/{remote.manual_file}'"
+        )
     if "://" not in url and Path(url).expanduser().is_dir():
-        raise DataError(f"--url {url} is a folder; fetch takes the downloaded file. An unpacked copy needs no fetch: "
-                        f"train on it with dataset.path={Path(url).expanduser()}")
+        raise DataError(
+            f"--url {url} is a folder; fetch takes the downloaded file. An unpacked copy needs no fetch: "
+            f"train on it with dataset.path={Path(url).expanduser()}"
+        )
     checksum = check_checksum(checksum) or remote.checksum  # a mirror serves the same file: the pinned value holds
     target = Path(dest_dir).expanduser() / remote.target
     if target.parent.is_dir():

@@ -32,10 +32,17 @@ class Inventory:
         for label, part in self.items.groupby("label", sort=False):
             ok = part[part["error"] == ""]
             sizes = Counter(f"{w}x{h}" for h, w in zip(ok["height"], ok["width"]))
-            rows.append({"class": label, "images": len(part), "unreadable": int((part["error"] != "").sum()),
-                         "groups": part["group"].nunique(),
-                         "sizes": ", ".join(f"{s} ({n})" for s, n in sizes.most_common(3)) + (" ..." if len(sizes) > 3 else ""),
-                         "modes": ", ".join(f"{m} ({n})" for m, n in Counter(ok["mode"]).most_common())})
+            rows.append(
+                {
+                    "class": label,
+                    "images": len(part),
+                    "unreadable": int((part["error"] != "").sum()),
+                    "groups": part["group"].nunique(),
+                    "sizes": ", ".join(f"{s} ({n})" for s, n in sizes.most_common(3))
+                    + (" ..." if len(sizes) > 3 else ""),
+                    "modes": ", ".join(f"{m} ({n})" for m, n in Counter(ok["mode"]).most_common()),
+                }
+            )
         return pd.DataFrame(rows)
 
     def sixteen_bit(self) -> dict | None:
@@ -71,10 +78,17 @@ def _facts(samples: Samples, i: int) -> tuple:
 def take_inventory(samples: Samples, workers: int | None = None) -> Inventory:
     """Decode every item once (all cores) and record what it is."""
     with ThreadPoolExecutor(max_workers=workers or os.cpu_count() or 1) as pool:
-        facts = list(progress_bar(pool.map(lambda i: _facts(samples, i), range(len(samples))), total=len(samples),
-                                  at_least=500, desc="scan", unit="img", leave=False))
-    table = pd.DataFrame(facts, columns=["height", "width", "mode", "peak", "file_digest", "pixel_digest",
-                                        "error"])
+        facts = list(
+            progress_bar(
+                pool.map(lambda i: _facts(samples, i), range(len(samples))),
+                total=len(samples),
+                at_least=500,
+                desc="scan",
+                unit="img",
+                leave=False,
+            )
+        )
+    table = pd.DataFrame(facts, columns=["height", "width", "mode", "peak", "file_digest", "pixel_digest", "error"])
     table.insert(0, "id", samples.ids)
     table.insert(1, "label", np.array(samples.class_names)[samples.labels])
     table.insert(2, "group", samples.groups)

@@ -27,8 +27,9 @@ class Mixing:
         return self.prob > 0 and (self.mixup > 0 or self.cutmix > 0)
 
 
-def mix_batch(x: np.ndarray, y: np.ndarray, weight: np.ndarray | None, mixing: Mixing,
-              rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+def mix_batch(
+    x: np.ndarray, y: np.ndarray, weight: np.ndarray | None, mixing: Mixing, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """Mix a batch with a shuffled copy of itself.
 
     Args:
@@ -49,8 +50,8 @@ def mix_batch(x: np.ndarray, y: np.ndarray, weight: np.ndarray | None, mixing: M
         height, width = x.shape[1:3]
         cut_h, cut_w = int(round(height * np.sqrt(1 - lam))), int(round(width * np.sqrt(1 - lam)))
         top, left = rng.integers(0, height - cut_h + 1), rng.integers(0, width - cut_w + 1)
-        x[:, top:top + cut_h, left:left + cut_w] = x[partner, top:top + cut_h, left:left + cut_w]
-        lam = 1.0 - cut_h * cut_w / (height * width)   # the share of pixels actually kept
+        x[:, top : top + cut_h, left : left + cut_w] = x[partner, top : top + cut_h, left : left + cut_w]
+        lam = 1.0 - cut_h * cut_w / (height * width)  # the share of pixels actually kept
     else:
         x = lam * x + (1 - lam) * x[partner]
     y = lam * y + (1 - lam) * y[partner]

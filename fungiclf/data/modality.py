@@ -12,9 +12,18 @@ MODALITIES = (*ORIENTATION_FREE, *ORIENTED)
 
 # The 2D MedMNIST sets' modalities (MedMNIST v2, Yang et al. 2023, Table 1).
 MEDMNIST_MODALITY = {
-    "pathmnist": "histology", "chestmnist": "xray", "dermamnist": "dermatoscopy", "octmnist": "oct",
-    "pneumoniamnist": "xray", "retinamnist": "fundus", "breastmnist": "ultrasound", "bloodmnist": "cytology",
-    "tissuemnist": "micrograph", "organamnist": "ct", "organcmnist": "ct", "organsmnist": "ct",
+    "pathmnist": "histology",
+    "chestmnist": "xray",
+    "dermamnist": "dermatoscopy",
+    "octmnist": "oct",
+    "pneumoniamnist": "xray",
+    "retinamnist": "fundus",
+    "breastmnist": "ultrasound",
+    "bloodmnist": "cytology",
+    "tissuemnist": "micrograph",
+    "organamnist": "ct",
+    "organcmnist": "ct",
+    "organsmnist": "ct",
 }
 
 
@@ -33,6 +42,12 @@ def unnatural_views(modality: str | None, flip: str | None, transpose: bool) -> 
     """What an augmentation does that images of an oriented ``modality`` never show, or None."""
     if modality is None or orientation_free(modality):
         return None
-    wrong = [what for what, on in (("vertical flips", flip in ("vertical", "horizontal_and_vertical")),
-                                   ("transposes", bool(transpose))) if on]
+    wrong = [
+        what
+        for what, on in (
+            ("vertical flips", flip in ("vertical", "horizontal_and_vertical")),
+            ("transposes", bool(transpose)),
+        )
+        if on
+    ]
     return " and ".join(wrong) or None

@@ -31,7 +31,7 @@ class Originals:
         self._arrays: dict[str, np.ndarray] = {}
         if self.source == "image_folder" and self.path:
             self.root = Path(str(self.path)).expanduser()
-        elif self.source == "csv" and self.path:   # its image column: paths relative to the CSV's folder
+        elif self.source == "csv" and self.path:  # its image column: paths relative to the CSV's folder
             self.root = Path(str(self.path)).expanduser().parent
         elif self.source == "synthetic" and cache_dir:
             self.root = synthetic_root(cache_dir, **(dataset.get("synthetic") or {}))
@@ -56,7 +56,7 @@ class Originals:
                 return None if pixels is None else cv2.cvtColor(pixels, cv2.COLOR_BGR2RGB)
             if self.source == "npz" and self.path and "/" in item_id:
                 return self._npz_item(*item_id.split("/", 1))
-        except (OSError, ValueError, KeyError, IndexError, DataError):   # a moved or changed file
+        except (OSError, ValueError, KeyError, IndexError, DataError):  # a moved or changed file
             return None
         return None
 

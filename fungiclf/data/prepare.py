@@ -27,8 +27,14 @@ import numpy as np
 import xxhash
 from filelock import FileLock, Timeout
 
-from fungiclf.data.decode import (COLOR_CHANNELS, DecodeError, decode_array, decode_file, follows_bit_depth,
-                                  sixteen_bit_summary)
+from fungiclf.data.decode import (
+    COLOR_CHANNELS,
+    DecodeError,
+    decode_array,
+    decode_file,
+    follows_bit_depth,
+    sixteen_bit_summary,
+)
 from fungiclf.data.enhance import PixelSettings, model_pixels
 from fungiclf.data.samples import Samples
 from fungiclf.errors import DataError
@@ -39,7 +45,7 @@ log = logging.getLogger(__name__)
 
 CACHE_FORMAT = 5
 MANIFEST = "manifest.json"
-LOCKS = ".locks"           # prepared/.locks/<key>.lock: one builder per entry
+LOCKS = ".locks"  # prepared/.locks/<key>.lock: one builder per entry
 
 
 @dataclass
@@ -103,8 +109,12 @@ def _load_entry(folder: Path, key: str) -> Prepared | None:
         kept = np.asarray(manifest["kept"], dtype=np.int64)
         file_digests = np.asarray(manifest["file_digests"], dtype=object)
         pixel_digests = np.asarray(manifest["pixel_digests"], dtype=object)
-        if manifest["key"] != key or list(images.shape) != manifest["shape"] or images.dtype != np.uint8 \
-                or not len(kept) == len(file_digests) == len(pixel_digests) == images.shape[0]:
+        if (
+            manifest["key"] != key
+            or list(images.shape) != manifest["shape"]
+            or images.dtype != np.uint8
+            or not len(kept) == len(file_digests) == len(pixel_digests) == images.shape[0]
+        ):
             raise ValueError("manifest does not match images.npy")
         if manifest["pixels_xxh3"] != pixels_checksum(images):
             raise ValueError("its pixels do not match their checksum")
@@ -113,8 +123,16 @@ def _load_entry(folder: Path, key: str) -> Prepared | None:
     except Exception as exc:
         log.warning("Cache entry %s is damaged (%s); rebuilding it", folder, exc)
         return None
-    return Prepared(images, kept, [tuple(s) for s in manifest["skipped"]], key, True, file_digests, pixel_digests,
-                    manifest["sixteen_bit"])
+    return Prepared(
+        images,
+        kept,
+        [tuple(s) for s in manifest["skipped"]],
+        key,
+        True,
+        file_digests,
+        pixel_digests,
+        manifest["sixteen_bit"],
+    )
 
 
 def _decode_all(samples: Samples, settings: PixelSettings, workers: int) -> tuple:
@@ -124,14 +142,16 @@ def _decode_all(samples: Samples, settings: PixelSettings, workers: int) -> tupl
     ok = np.zeros(len(samples), bool)
     file_digests = np.empty(len(samples), dtype=object)
     pixel_digests = np.empty(len(samples), dtype=object)
-    peaks16 = np.full(len(samples), -1, np.int64)   # the peak of 16-bit files, -1 for the others
+    peaks16 = np.full(len(samples), -1, np.int64)  # the peak of 16-bit files, -1 for the others
     skipped: list[tuple[str, str]] = []
 
     def one(i: int) -> None:
         try:
-            item = decode_array(samples.images[i]) if samples.paths is None \
-                else decode_file(samples.paths[i], settings.bit_depth, settings.max_megapixels,
-                                 settings.max_file_mb)
+            item = (
+                decode_array(samples.images[i])
+                if samples.paths is None
+                else decode_file(samples.paths[i], settings.bit_depth, settings.max_megapixels, settings.max_file_mb)
+            )
             out[i] = model_pixels(item.image, settings)
             file_digests[i], pixel_digests[i] = item.file_digest, item.pixel_digest
             if follows_bit_depth(item.mode):
@@ -141,8 +161,16 @@ def _decode_all(samples: Samples, settings: PixelSettings, workers: int) -> tupl
             skipped.append((samples.ids[i], str(exc)))
 
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        list(progress_bar(pool.map(one, range(len(samples))), total=len(samples), at_least=500, desc="decode",
-                          unit="img", leave=False))
+        list(
+            progress_bar(
+                pool.map(one, range(len(samples))),
+                total=len(samples),
+                at_least=500,
+                desc="decode",
+                unit="img",
+                leave=False,
+            )
+        )
     kept = np.flatnonzero(ok)
     sixteen_bit = sixteen_bit_summary(peaks16[kept][peaks16[kept] >= 0], settings.bit_depth)
     return out[kept], kept, sorted(skipped), file_digests[kept], pixel_digests[kept], sixteen_bit
@@ -170,12 +198,16 @@ def prepare(samples: Samples, settings: PixelSettings, cache_dir: str | None, wo
         return entry
     try:
         lock = entry_lock(folder)
-    except OSError as exc:   # a cache that cannot be written costs only the next decode
-        log.warning("Not caching the prepared images: cannot write %s (%s; paths.cache_dir=%s)",
-                    exc.filename or folder.parent, exc.strerror, cache_dir)
+    except OSError as exc:  # a cache that cannot be written costs only the next decode
+        log.warning(
+            "Not caching the prepared images: cannot write %s (%s; paths.cache_dir=%s)",
+            exc.filename or folder.parent,
+            exc.strerror,
+            cache_dir,
+        )
         return _decode(samples, settings, workers, key)
     with held(lock, folder):
-        if (entry := _load_entry(folder, key)) is not None:   # the job this one waited for built it
+        if (entry := _load_entry(folder, key)) is not None:  # the job this one waited for built it
             log.info("Loaded %d prepared images from cache %s", entry.images.shape[0], folder)
             return entry
         return _store(_decode(samples, settings, workers, key), folder, settings, len(samples), cache_dir)
@@ -203,7 +235,8 @@ def held(lock: FileLock, folder: Path):
 
 def _decode(samples: Samples, settings: PixelSettings, workers: int | None, key: str) -> Prepared:
     images, kept, skipped, file_digests, pixel_digests, sixteen_bit = _decode_all(
-        samples, settings, workers or os.cpu_count() or 1)
+        samples, settings, workers or os.cpu_count() or 1
+    )
     for item, reason in skipped:
         log.warning("Skipped %s: %s", item, reason)
     if len(kept) == 0:
@@ -216,11 +249,19 @@ def _store(prepared: Prepared, folder: Path, settings: PixelSettings, n_items: i
     from there; as it is when the cache cannot be written. A damaged entry is moved aside
     before it is removed, so a job still reading its files keeps them."""
     tmp = scratch_path(folder, "tmp")
-    manifest = {"key": prepared.key, "format": CACHE_FORMAT, "shape": list(prepared.images.shape),
-                "settings": dataclasses.asdict(settings), "kept": prepared.kept.tolist(), "skipped": prepared.skipped,
-                "n_items": n_items, "file_digests": prepared.file_digests.tolist(),
-                "pixel_digests": prepared.pixel_digests.tolist(), "sixteen_bit": prepared.sixteen_bit,
-                "pixels_xxh3": pixels_checksum(prepared.images)}
+    manifest = {
+        "key": prepared.key,
+        "format": CACHE_FORMAT,
+        "shape": list(prepared.images.shape),
+        "settings": dataclasses.asdict(settings),
+        "kept": prepared.kept.tolist(),
+        "skipped": prepared.skipped,
+        "n_items": n_items,
+        "file_digests": prepared.file_digests.tolist(),
+        "pixel_digests": prepared.pixel_digests.tolist(),
+        "sixteen_bit": prepared.sixteen_bit,
+        "pixels_xxh3": pixels_checksum(prepared.images),
+    }
     try:
         tmp.mkdir(parents=True)
         np.save(tmp / "images.npy", prepared.images)
@@ -232,8 +273,12 @@ def _store(prepared: Prepared, folder: Path, settings: PixelSettings, n_items: i
         os.replace(tmp, folder)
     except OSError as exc:
         shutil.rmtree(tmp, ignore_errors=True)
-        log.warning("Not caching the prepared images: cannot write %s (%s; paths.cache_dir=%s)",
-                    exc.filename or tmp, exc.strerror, cache_dir)
+        log.warning(
+            "Not caching the prepared images: cannot write %s (%s; paths.cache_dir=%s)",
+            exc.filename or tmp,
+            exc.strerror,
+            cache_dir,
+        )
         return prepared
     entry = _load_entry(folder, prepared.key)
     if entry is None:
@@ -268,12 +313,16 @@ def bit_depth_warnings(sixteen_bit: dict | None, bit_depth: int) -> list[dict]:
     count, peak, clipped, used = (sixteen_bit[key] for key in ("images", "peak", "clipped", "bits"))
     limit = (1 << bit_depth) - 1
     if clipped:
-        text = (f"{clipped} of the {count} 16-bit images have values above {limit} (preprocess.bit_depth="
-                f"{bit_depth}), clipped to white; their largest value, {peak}, fits preprocess.bit_depth={used}")
+        text = (
+            f"{clipped} of the {count} 16-bit images have values above {limit} (preprocess.bit_depth="
+            f"{bit_depth}), clipped to white; their largest value, {peak}, fits preprocess.bit_depth={used}"
+        )
     elif used <= bit_depth - 2:
-        text = (f"the {count} 16-bit images use at most {used} bits (largest value {peak}), so with "
-                f"preprocess.bit_depth={bit_depth} they decode to 0-{round(peak * 255 / limit)} of 0-255; "
-                f"preprocess.bit_depth={used} keeps their contrast")
+        text = (
+            f"the {count} 16-bit images use at most {used} bits (largest value {peak}), so with "
+            f"preprocess.bit_depth={bit_depth} they decode to 0-{round(peak * 255 / limit)} of 0-255; "
+            f"preprocess.bit_depth={used} keeps their contrast"
+        )
     else:
         return []
     log.warning("%s", text)

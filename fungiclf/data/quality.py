@@ -17,12 +17,14 @@ def pixel_variance(images: np.ndarray, rows: np.ndarray, chunk: int = 2048) -> n
     """
     out = np.empty(len(rows))
     for start in range(0, len(rows), chunk):
-        block = np.asarray(images[rows[start:start + chunk]], dtype=np.float32)
-        out[start:start + chunk] = block.reshape(len(block), -1).var(axis=1)
+        block = np.asarray(images[rows[start : start + chunk]], dtype=np.float32)
+        out[start : start + chunk] = block.reshape(len(block), -1).var(axis=1)
     return out
 
 
-def low_variance_rows(variances: np.ndarray, threshold: float | None, percentile: float | None) -> tuple[np.ndarray, float]:
+def low_variance_rows(
+    variances: np.ndarray, threshold: float | None, percentile: float | None
+) -> tuple[np.ndarray, float]:
     """Which of ``variances`` fall below the cut-off: a fixed value, or a percentile of them.
 
     Returns:

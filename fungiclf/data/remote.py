@@ -36,12 +36,14 @@ def is_url(path: str | None) -> bool:
 def check_url(url: str) -> str:
     """``url`` when this machine can read its protocol; else ConfigError naming the extra."""
     import fsspec
+
     protocol = URL.match(url).group(1).lower()
     try:
         fsspec.get_filesystem_class(protocol)
     except ValueError:
-        raise ConfigError(f"dataset.path={url}: {protocol}:// is not a protocol fsspec knows "
-                          f"(s3://, gs://, https://, file:// ...)") from None
+        raise ConfigError(
+            f"dataset.path={url}: {protocol}:// is not a protocol fsspec knows (s3://, gs://, https://, file:// ...)"
+        ) from None
     except ImportError:
         extra = EXTRAS.get(protocol)
         install = f"pip install 'fungiclf[{extra}]'" if extra else f"install the fsspec filesystem for {protocol}://"
@@ -56,6 +58,7 @@ def mirror(url: str, cache_dir: str) -> Path:
         DataError: the URL does not exist or cannot be listed or read.
     """
     import fsspec
+
     fs, root = fsspec.core.url_to_fs(url)
     listing = _listing(fs, root, url)
     home = Path(cache_dir).expanduser() / "remote" / hashlib.sha256(url.encode()).hexdigest()[:16]
@@ -65,8 +68,9 @@ def mirror(url: str, cache_dir: str) -> Path:
         home.mkdir(parents=True, exist_ok=True)
         lock = FileLock(home / ".lock")
     except OSError as exc:
-        raise DataError(f"dataset.path={url}: cannot mirror it into paths.cache_dir={cache_dir} "
-                        f"({exc.strerror}: {exc.filename})") from None
+        raise DataError(
+            f"dataset.path={url}: cannot mirror it into paths.cache_dir={cache_dir} ({exc.strerror}: {exc.filename})"
+        ) from None
     with lock:
         mirrored = _read_manifest(home)
         fetched = 0
@@ -76,7 +80,7 @@ def mirror(url: str, cache_dir: str) -> Path:
                 _download(fs, remote, local, url)
                 mirrored[relative] = version
                 fetched += 1
-        for relative in set(mirrored) - set(listing):   # gone from the store: gone from the mirror
+        for relative in set(mirrored) - set(listing):  # gone from the store: gone from the mirror
             (target / relative if relative else target).unlink(missing_ok=True)
             del mirrored[relative]
         _write_manifest(home, mirrored, url)
@@ -93,11 +97,14 @@ def _listing(fs, root: str, url: str) -> dict[str, tuple[str, str | None]]:
         found = fs.find(root, detail=True)
     except FileNotFoundError:
         raise DataError(f"dataset.path {url!r} does not exist") from None
-    except Exception as exc:   # each store raises its own kinds (botocore, aiohttp, google): one line
+    except Exception as exc:  # each store raises its own kinds (botocore, aiohttp, google): one line
         raise DataError(f"dataset.path {url!r} cannot be listed: {type(exc).__name__}: {exc}") from None
     base = root.rstrip("/") + "/"
-    files = {path[len(base):] if path.startswith(base) else PurePosixPath(path).name: (path, _version(detail))
-             for path, detail in found.items() if detail.get("type") != "directory"}
+    files = {
+        path[len(base) :] if path.startswith(base) else PurePosixPath(path).name: (path, _version(detail))
+        for path, detail in found.items()
+        if detail.get("type") != "directory"
+    }
     unsafe = [name for name in files if name.startswith("/") or ".." in PurePosixPath(name).parts]
     if unsafe:
         raise DataError(f"dataset.path {url!r} lists a file outside it: {unsafe[0]!r}")

@@ -15,8 +15,15 @@ from fungiclf.errors import DataError
 
 log = logging.getLogger(__name__)
 
-SPLIT_DIR_NAMES = {"train": "train", "training": "train", "val": "val", "valid": "val",
-                   "validation": "val", "test": "test", "testing": "test"}
+SPLIT_DIR_NAMES = {
+    "train": "train",
+    "training": "train",
+    "val": "val",
+    "valid": "val",
+    "validation": "val",
+    "test": "test",
+    "testing": "test",
+}
 # A file name up to its trailing number (H1_101a_7.jpg, IM-0115-0001.jpeg); image_folder's
 # group_by=prefix preset is the same pattern.
 NUMBERED_NAME = r"^(.+)[_-]\d+\.\w+$"
@@ -29,7 +36,7 @@ def _files_in(folder: Path) -> tuple[list[Path], list[tuple[Path, str]]]:
     files, ignored, seen = [], [], set()
     for top, dirs, names in os.walk(folder, followlinks=True):
         here = os.stat(top)
-        if (here.st_dev, here.st_ino) in seen:   # reached again through a link: a loop
+        if (here.st_dev, here.st_ino) in seen:  # reached again through a link: a loop
             ignored.append((Path(top), "symbolic link loop"))
             dirs[:] = []
             continue
@@ -50,8 +57,9 @@ def _class_dirs(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
 
 
-def group_keys(ids: list[str], pattern: str | None, names: list[str] | None = None,
-               labels: list | None = None) -> np.ndarray:
+def group_keys(
+    ids: list[str], pattern: str | None, names: list[str] | None = None, labels: list | None = None
+) -> np.ndarray:
     """Group key per item: the first regex group of ``pattern`` searched in its name; an item
     whose name does not match is its own group (its id), with a warning. Without a pattern
     each item is its own group, with a warning when the names come in numbered series. A
@@ -67,12 +75,18 @@ def group_keys(ids: list[str], pattern: str | None, names: list[str] | None = No
     """
     names = names if names is not None else [Path(i).name for i in ids]
     if not pattern:
-        flat = not any("/" in name for name in names)    # subfolders: load_image_folder warned
+        flat = not any("/" in name for name in names)  # subfolders: load_image_folder warned
         if flat and (series := numbered_series(names, labels if labels is not None else [0] * len(names))):
-            log.warning("%d of %d file names come in numbered series (%s: the same name up to a trailing number), "
-                        "and the split is per file. If a series is one photograph, slide or patient, group by it to "
-                        "keep it on one side of the split: dataset.group_by=prefix (dataset=image_folder) or "
-                        "dataset.group_pattern='%s'", len(series), len(names), ", ".join(series[:2]), NUMBERED_NAME)
+            log.warning(
+                "%d of %d file names come in numbered series (%s: the same name up to a trailing number), "
+                "and the split is per file. If a series is one photograph, slide or patient, group by it to "
+                "keep it on one side of the split: dataset.group_by=prefix (dataset=image_folder) or "
+                "dataset.group_pattern='%s'",
+                len(series),
+                len(names),
+                ", ".join(series[:2]),
+                NUMBERED_NAME,
+            )
         return np.array(ids, dtype=object)
     try:
         regex = re.compile(pattern)
@@ -88,14 +102,19 @@ def group_keys(ids: list[str], pattern: str | None, names: list[str] | None = No
             keys.append(item)
         else:
             keys.append(match.group(1))
-    if unmatched and unmatched == len(ids):   # not this data's naming: the split would leak in silence
-        raise DataError(f"the grouping pattern '{pattern}' (dataset.group_by / group_pattern) matched none of the "
-                        f"{len(ids)} file names (e.g. {names[0]!r}), so no image "
-                        f"would be grouped with its near-duplicates; set a pattern that fits these names, or "
-                        f"dataset.group_by=none to split per file")
+    if unmatched and unmatched == len(ids):  # not this data's naming: the split would leak in silence
+        raise DataError(
+            f"the grouping pattern '{pattern}' (dataset.group_by / group_pattern) matched none of the "
+            f"{len(ids)} file names (e.g. {names[0]!r}), so no image "
+            f"would be grouped with its near-duplicates; set a pattern that fits these names, or "
+            f"dataset.group_by=none to split per file"
+        )
     if unmatched:
-        log.warning("dataset.group_pattern matched no group in %d of %d file names; each of those is its own group",
-                    unmatched, len(ids))
+        log.warning(
+            "dataset.group_pattern matched no group in %d of %d file names; each of those is its own group",
+            unmatched,
+            len(ids),
+        )
     return np.array(keys, dtype=object)
 
 
@@ -130,17 +149,19 @@ def load_image_folder(path: str, group_pattern: str | None = None, **_: object) 
     if "train" in split_dirs and "test" in split_dirs:
         parts = {s: split_dirs[s] for s in SPLITS if s in split_dirs}
     elif split_dirs and len(split_dirs) == len(subdirs):
-        raise DataError(f"dataset.path {str(root)!r} has {sorted(split_dirs)} folders; a split layout needs train/ and test/")
+        raise DataError(
+            f"dataset.path {str(root)!r} has {sorted(split_dirs)} folders; a split layout needs train/ and test/"
+        )
     else:
         parts = {"": root}
 
     class_names = sorted({d.name for folder in parts.values() for d in _class_dirs(folder)})
     if len(class_names) < 2:
         loose = 0 if class_names else sum(1 for p in root.iterdir() if p.is_file() and not p.name.startswith("."))
-        hint = (f"; it holds {loose} files itself: give the folder whose subfolders are the classes"
-                if loose else "")   # only without any class folder: one class folder beside a README is another mistake
-        raise DataError(f"dataset.path {str(root)!r} needs at least two class folders, "
-                        f"found {len(class_names)}{hint}")
+        hint = (
+            f"; it holds {loose} files itself: give the folder whose subfolders are the classes" if loose else ""
+        )  # only without any class folder: one class folder beside a README is another mistake
+        raise DataError(f"dataset.path {str(root)!r} needs at least two class folders, found {len(class_names)}{hint}")
     index = {c: i for i, c in enumerate(class_names)}
     ids, names, labels, paths, given, ignored = [], [], [], [], [], []
     for split, folder in parts.items():
@@ -161,14 +182,21 @@ def load_image_folder(path: str, group_pattern: str | None = None, **_: object) 
                 paths.append(str(f))
                 given.append(split)
     if ignored:
-        log.warning("%d entries of %s left out: %s", len(ignored), root,
-                    ", ".join(f"{p} ({reason})" for p, reason in ignored[:5]))
+        log.warning(
+            "%d entries of %s left out: %s",
+            len(ignored),
+            root,
+            ", ".join(f"{p} ({reason})" for p, reason in ignored[:5]),
+        )
     nested = [name for name in names if "/" in name]
     if nested and not group_pattern:
-        log.warning("%d files sit in subfolders of their class folders (%s), and the split is per file. If a "
-                    "subfolder holds one photograph, slide or patient, group by it to keep it on one side of the "
-                    "split: dataset.group_by=folder (dataset=image_folder) or dataset.group_pattern='^([^/]+)/'",
-                    len(nested), ids[names.index(nested[0])])
+        log.warning(
+            "%d files sit in subfolders of their class folders (%s), and the split is per file. If a "
+            "subfolder holds one photograph, slide or patient, group by it to keep it on one side of the "
+            "split: dataset.group_by=folder (dataset=image_folder) or dataset.group_pattern='^([^/]+)/'",
+            len(nested),
+            ids[names.index(nested[0])],
+        )
     return Samples(
         class_names=class_names,
         ids=ids,
@@ -214,8 +242,9 @@ def npz_labels(y: np.ndarray, file: Path, key: str) -> np.ndarray:
     if y.ndim > 2:
         raise DataError(f"{where} has shape {y.shape}; expected (N,) or (N, 1) class labels")
     y = y.reshape(-1)
-    if not (np.issubdtype(y.dtype, np.integer) or np.issubdtype(y.dtype, np.floating)) or \
-            (np.issubdtype(y.dtype, np.floating) and not (np.isfinite(y).all() and np.array_equal(y, np.round(y)))):
+    if not (np.issubdtype(y.dtype, np.integer) or np.issubdtype(y.dtype, np.floating)) or (
+        np.issubdtype(y.dtype, np.floating) and not (np.isfinite(y).all() and np.array_equal(y, np.round(y)))
+    ):
         raise DataError(f"{where} holds {y.dtype} values that are not whole class numbers")
     return y.astype(np.int64)
 
@@ -238,20 +267,27 @@ def load_npz(path: str, class_names: list[str] | None = None, **_: object) -> Sa
     """
     file = Path(path).expanduser()
     if not file.is_file():
-        raise DataError(f"dataset.path {str(file)!r} does not exist" if not file.exists() else
-                        f"dataset.path {str(file)!r} is a folder, not a MedMNIST-style .npz file (a folder of class "
-                        f"folders is read by dataset=image_folder)")
+        raise DataError(
+            f"dataset.path {str(file)!r} does not exist"
+            if not file.exists()
+            else f"dataset.path {str(file)!r} is a folder, not a MedMNIST-style .npz file (a folder of class "
+            f"folders is read by dataset=image_folder)"
+        )
     expanded, memory = npz_expanded_bytes(file), os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     if expanded > memory:
-        raise DataError(f"{str(file)!r} expands to {expanded / 1e9:.1f} GB, more than this machine's "
-                        f"{memory / 1e9:.1f} GB of memory: it is refused before it is loaded")
+        raise DataError(
+            f"{str(file)!r} expands to {expanded / 1e9:.1f} GB, more than this machine's "
+            f"{memory / 1e9:.1f} GB of memory: it is refused before it is loaded"
+        )
     try:
         data = np.load(file)
     except Exception as exc:  # numpy raises several types for a non-npz file
         raise DataError(f"{str(file)!r} is not a readable .npz file ({type(exc).__name__})") from None
     if not isinstance(data, np.lib.npyio.NpzFile):
-        raise DataError(f"{str(file)!r} is a single .npy array, not a .npz archive of {SPLITS[0]}_images, "
-                        f"{SPLITS[0]}_labels, ... (np.savez writes one)")
+        raise DataError(
+            f"{str(file)!r} is a single .npy array, not a .npz archive of {SPLITS[0]}_images, "
+            f"{SPLITS[0]}_labels, ... (np.savez writes one)"
+        )
     images, labels, ids, given = [], [], [], []
     for split in SPLITS:
         for key in (f"{split}_images", f"{split}_labels"):
@@ -259,7 +295,7 @@ def load_npz(path: str, class_names: list[str] | None = None, **_: object) -> Sa
                 raise DataError(f"{str(file)!r} has no array {key!r} (found {sorted(data.files)})")
         try:
             raw_x, raw_y = data[f"{split}_images"], data[f"{split}_labels"]
-        except Exception as exc:   # a damaged member (truncated zip entry, bad header)
+        except Exception as exc:  # a damaged member (truncated zip entry, bad header)
             raise DataError(f"{str(file)!r}: the {split} arrays cannot be read ({type(exc).__name__})") from None
         x = npz_pixels(raw_x, file, f"{split}_images")
         y = npz_labels(raw_y, file, f"{split}_labels")
@@ -275,15 +311,19 @@ def load_npz(path: str, class_names: list[str] | None = None, **_: object) -> Sa
     present = np.unique(all_labels)
     if class_names:
         if present.min() < 0 or present.max() >= len(class_names):
-            raise DataError(f"{str(file)!r}: labels must lie in [0, {len(class_names) - 1}] for the "
-                            f"{len(class_names)} classes of dataset.class_names; "
-                            f"found {present.min()}..{present.max()}")
+            raise DataError(
+                f"{str(file)!r}: labels must lie in [0, {len(class_names) - 1}] for the "
+                f"{len(class_names)} classes of dataset.class_names; "
+                f"found {present.min()}..{present.max()}"
+            )
         names = list(class_names)
     else:
         if present.min() < 0 or not np.array_equal(present, np.arange(len(present))):
-            raise DataError(f"{str(file)!r}: labels are {present.tolist()[:10]}, not 0..K-1; set dataset.class_names "
-                            f"(one name per label, {int(present.max()) + 1} names for labels up to {present.max()}) "
-                            f"or relabel the file")
+            raise DataError(
+                f"{str(file)!r}: labels are {present.tolist()[:10]}, not 0..K-1; set dataset.class_names "
+                f"(one name per label, {int(present.max()) + 1} names for labels up to {present.max()}) "
+                f"or relabel the file"
+            )
         names = [str(i) for i in range(len(present))]
     shapes = {x.shape[1:] for x in images if len(x)}
     if len(shapes) > 1:
@@ -296,4 +336,3 @@ def load_npz(path: str, class_names: list[str] | None = None, **_: object) -> Sa
         images=np.concatenate([x for x in images if len(x)]),
         given_split=np.array(given, dtype=object),
     )
-

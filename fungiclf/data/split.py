@@ -69,9 +69,7 @@ def assign_splits(
     return out.astype(str)
 
 
-def kfold_indices(
-    labels: np.ndarray, groups: np.ndarray, folds: int, seed: int
-) -> list[tuple[np.ndarray, np.ndarray]]:
+def kfold_indices(labels: np.ndarray, groups: np.ndarray, folds: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
     """Stratified, grouped K-fold: a list of (fit_index, holdout_index) int arrays."""
     splitter = StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=seed)
     return [(a, b) for a, b in splitter.split(np.zeros(len(labels)), labels, groups)]
@@ -92,8 +90,11 @@ def check_no_group_leak(split: np.ndarray, groups: np.ndarray, given: np.ndarray
         per_group = pd.Series(np.asarray(split, dtype=object)).groupby(np.asarray(groups, dtype=object)).nunique()
         crossing = list(per_group.index[per_group > 1])
         if crossing:
-            log.warning("%d groups span the dataset's own split folders (e.g. %r): the source's split, kept as given",
-                        len(crossing), crossing[0])
+            log.warning(
+                "%d groups span the dataset's own split folders (e.g. %r): the source's split, kept as given",
+                len(crossing),
+                crossing[0],
+            )
 
 
 __all__ = ["SPLITS", "assign_splits", "kfold_indices", "check_no_group_leak"]

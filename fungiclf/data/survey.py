@@ -15,9 +15,9 @@ from fungiclf.data.medmnist_info import medmnist_info
 from fungiclf.data.samples import SPLITS
 from fungiclf.errors import DataError
 
-SAMPLE = 64               # image files opened per survey (evenly spread over the sorted list)
-COLOUR_SPREAD = 2.0       # mean |R-G| + |G-B| (0-255 units) above which a file carries colour
-COLOUR_SHARE = 0.1        # the share of sampled files with colour that makes a dataset colour
+SAMPLE = 64  # image files opened per survey (evenly spread over the sorted list)
+COLOUR_SPREAD = 2.0  # mean |R-G| + |G-B| (0-255 units) above which a file carries colour
+COLOUR_SHARE = 0.1  # the share of sampled files with colour that makes a dataset colour
 GRAY_MODES = {"1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "I;16N", "F"}
 MEDMNIST_FILE = re.compile(r"^([a-z]+mnist)(?:_(?:64|128|224))?$")
 
@@ -55,8 +55,11 @@ def npz_headers(file: Path) -> dict[str, tuple[int, ...]]:
                     continue
                 with archive.open(member) as stream:
                     version = np.lib.format.read_magic(stream)
-                    read = np.lib.format.read_array_header_1_0 if version == (1, 0) \
+                    read = (
+                        np.lib.format.read_array_header_1_0
+                        if version == (1, 0)
                         else np.lib.format.read_array_header_2_0
+                    )
                     shape, _, _ = read(stream)
                 shapes[member[:-4]] = tuple(int(n) for n in shape)
     except (zipfile.BadZipFile, OSError, ValueError) as exc:
@@ -88,7 +91,7 @@ def survey_npz(file: Path) -> Survey:
     shapes = npz_headers(file)
     train = shapes.get("train_images")
     if train is None or len(train) not in (3, 4):
-        return Survey(None, "", None, "")   # load_npz says what is wrong with it
+        return Survey(None, "", None, "")  # load_npz says what is wrong with it
     colour = len(train) == 4 and train[-1] >= 3
     shape = f"train_images is {train}"
     known, known_why = known_medmnist(file, shapes)
@@ -99,6 +102,7 @@ def file_colour(path: str) -> tuple[bool, tuple[int, int]] | None:
     """(carries colour, (height, width)) of one image file from a small draft of it, or None
     when Pillow cannot read it (the decoder will say why when it is decoded)."""
     from PIL import Image
+
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -106,10 +110,10 @@ def file_colour(path: str) -> tuple[bool, tuple[int, int]] | None:
                 size = (image.height, image.width)
                 if image.mode in GRAY_MODES:
                     return False, size
-                image.draft("RGB", (64, 64))   # JPEG: decode at 1/2..1/8 scale
+                image.draft("RGB", (64, 64))  # JPEG: decode at 1/2..1/8 scale
                 image.thumbnail((64, 64))
                 pixels = np.asarray(image.convert("RGB"), dtype=np.int16)
-    except Exception:   # any unreadable file: the decoder reports it with its reason
+    except Exception:  # any unreadable file: the decoder reports it with its reason
         return None
     spread = np.abs(pixels[..., 0] - pixels[..., 1]) + np.abs(pixels[..., 1] - pixels[..., 2])
     return bool(spread.mean() > COLOUR_SPREAD), size
@@ -117,8 +121,11 @@ def file_colour(path: str) -> tuple[bool, tuple[int, int]] | None:
 
 def survey_files(paths: list[str]) -> Survey:
     """Colour and size of the image files ``paths`` from SAMPLE of them, evenly spread."""
-    chosen = [paths[int(i)] for i in np.unique(np.linspace(0, len(paths) - 1, min(SAMPLE, len(paths))).round())] \
-        if paths else []
+    chosen = (
+        [paths[int(i)] for i in np.unique(np.linspace(0, len(paths) - 1, min(SAMPLE, len(paths))).round())]
+        if paths
+        else []
+    )
     seen = [found for found in map(file_colour, chosen) if found is not None]
     if not seen:
         return Survey(None, "", None, "")
@@ -126,6 +133,9 @@ def survey_files(paths: list[str]) -> Survey:
     heights, widths = zip(*(size for _, size in seen))
     size = (int(np.median(heights)), int(np.median(widths)))
     spread = f"{min(heights)}-{max(heights)} x {min(widths)}-{max(widths)} px"
-    return Survey(coloured >= max(1, COLOUR_SHARE * len(seen)),
-                  f"{coloured} of {len(seen)} sampled files carry colour",
-                  size, f"the sampled files are {spread}, median {size[0]}x{size[1]}")
+    return Survey(
+        coloured >= max(1, COLOUR_SHARE * len(seen)),
+        f"{coloured} of {len(seen)} sampled files carry colour",
+        size,
+        f"the sampled files are {spread}, median {size[0]}x{size[1]}",
+    )

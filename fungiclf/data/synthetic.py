@@ -155,15 +155,22 @@ def chosen_classes(classes: int) -> dict[str, Callable[[np.ndarray, np.random.Ge
     return dict(list(CLASSES.items())[:classes])
 
 
-def synthetic_root(cache_dir: str, n_per_class: int, patches_per_photo: int, size: int, seed: int,
-                   classes: int = len(CLASSES)) -> Path:
+def synthetic_root(
+    cache_dir: str, n_per_class: int, patches_per_photo: int, size: int, seed: int, classes: int = len(CLASSES)
+) -> Path:
     """Where the dataset for these settings lives; the name is a hash of the settings."""
     key = json.dumps([GENERATOR_VERSION, n_per_class, patches_per_photo, size, seed, sorted(chosen_classes(classes))])
     return Path(cache_dir).expanduser() / "synthetic" / hashlib.sha256(key.encode()).hexdigest()[:16]
 
 
-def ensure_synthetic(cache_dir: str, n_per_class: int = 400, patches_per_photo: int = 5,
-                     size: int = 64, seed: int = 0, classes: int = len(CLASSES)) -> Path:
+def ensure_synthetic(
+    cache_dir: str,
+    n_per_class: int = 400,
+    patches_per_photo: int = 5,
+    size: int = 64,
+    seed: int = 0,
+    classes: int = len(CLASSES),
+) -> Path:
     """Write the image folder once (atomically) and return its path.
 
     Args:
@@ -184,8 +191,9 @@ def ensure_synthetic(cache_dir: str, n_per_class: int = 400, patches_per_photo: 
     try:
         tmp.mkdir(parents=True)
     except OSError as exc:
-        raise DataError(f"paths.cache_dir={cache_dir}: cannot write the synthetic dataset there "
-                        f"({exc.strerror}: {exc.filename})") from None
+        raise DataError(
+            f"paths.cache_dir={cache_dir}: cannot write the synthetic dataset there ({exc.strerror}: {exc.filename})"
+        ) from None
     for class_index, (name, draw) in enumerate(chosen.items()):
         rng = np.random.default_rng([seed, class_index])
         (tmp / name).mkdir(parents=True)

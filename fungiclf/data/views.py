@@ -8,9 +8,9 @@ import numpy as np
 # even views only (identity, the two flips, a half turn).
 TTA_VIEWS: dict[str, tuple[int, ...]] = {
     "none": (0,),
-    "hflip": (0, 4),                 # left-right mirror only (X-rays: anatomy has an up)
-    "flips": (0, 2, 4, 6),           # both mirrors and the half turn
-    "dihedral": tuple(range(8)),     # all eight: natural for micrographs
+    "hflip": (0, 4),  # left-right mirror only (X-rays: anatomy has an up)
+    "flips": (0, 2, 4, 6),  # both mirrors and the half turn
+    "dihedral": tuple(range(8)),  # all eight: natural for micrographs
 }
 
 
@@ -54,6 +54,9 @@ def unseen_views_warning(tta: str, flip: str | None, transpose: bool, height: in
     unseen = [v for v in views if v not in trained_views(flip, transpose, height, width)]
     if not unseen:
         return None
-    return {"kind": "tta", "message": f"trainer.tta={tta} averages over {len(unseen)} of its {len(views)} views that "
-            f"augmentation never showed the model (augment.flip={flip}, augment.transpose={bool(transpose)}); for "
-            f"images with an up and a left (X-rays) use trainer.tta=hflip or none, or augment those views too"}
+    return {
+        "kind": "tta",
+        "message": f"trainer.tta={tta} averages over {len(unseen)} of its {len(views)} views that "
+        f"augmentation never showed the model (augment.flip={flip}, augment.transpose={bool(transpose)}); for "
+        f"images with an up and a left (X-rays) use trainer.tta=hflip or none, or augment those views too",
+    }

@@ -26,8 +26,15 @@ def predictions_table(data: Dataset, index: np.ndarray, proba: np.ndarray, y_pre
     return table
 
 
-def split_probabilities(predict_fn: Callable, data: Dataset, split: str, batch_size: int, flatten: bool = False,
-                        views: tuple[int, ...] = (0,), multiple_of: int = 1) -> np.ndarray:
+def split_probabilities(
+    predict_fn: Callable,
+    data: Dataset,
+    split: str,
+    batch_size: int,
+    flatten: bool = False,
+    views: tuple[int, ...] = (0,),
+    multiple_of: int = 1,
+) -> np.ndarray:
     """Model outputs for ``split``'s rows, averaged over the dihedral ``views``.
 
     Args:
@@ -44,7 +51,7 @@ def split_probabilities(predict_fn: Callable, data: Dataset, split: str, batch_s
             outputs.append(predict_fn(flat_pixels(data.images, index, view)))
         else:
             batches = ArrayBatches(data.images, data.labels, index, batch_size, view=view, multiple_of=multiple_of)
-            outputs.append(predict_fn(batches, verbose=0)[:len(index)])   # padding rows, if any, are last
+            outputs.append(predict_fn(batches, verbose=0)[: len(index)])  # padding rows, if any, are last
             batches.close()
     return np.mean(np.asarray(outputs, dtype=np.float64), axis=0)
 
@@ -60,8 +67,9 @@ class Evaluation:
     y_pred: np.ndarray
 
 
-def group_metrics(y_true: np.ndarray, raw: np.ndarray, groups: np.ndarray, threshold: float,
-                  class_names: list[str]) -> dict | None:
+def group_metrics(
+    y_true: np.ndarray, raw: np.ndarray, groups: np.ndarray, threshold: float, class_names: list[str]
+) -> dict | None:
     """Metrics of whole groups (a photograph's patches, a patient's X-rays): a group's outputs
     are the mean of its images' outputs (N, K or 1), classified with the same threshold, and
     scored against its images' class. None when some group holds two classes (it has no one
@@ -72,13 +80,18 @@ def group_metrics(y_true: np.ndarray, raw: np.ndarray, groups: np.ndarray, thres
         return None
     mean = by_group.mean()
     outputs = mean.drop(columns="label").to_numpy()
-    metrics = classification_metrics(mean["label"].to_numpy().astype(np.int64), predict_labels(outputs, threshold),
-                                     as_two_columns(outputs), class_names)
+    metrics = classification_metrics(
+        mean["label"].to_numpy().astype(np.int64),
+        predict_labels(outputs, threshold),
+        as_two_columns(outputs),
+        class_names,
+    )
     return {**metrics, "unit": "group: the mean output of its images"}
 
 
-def evaluate_split(data: Dataset, split: str, raw: np.ndarray, threshold: float = 0.5,
-                   ci_seed: int | None = None) -> Evaluation:
+def evaluate_split(
+    data: Dataset, split: str, raw: np.ndarray, threshold: float = 0.5, ci_seed: int | None = None
+) -> Evaluation:
     """Metrics and the predictions table of ``split`` from its model outputs ``raw``.
 
     With ``ci_seed``, the metrics get ``ci95``: bootstrap intervals resampling whole groups

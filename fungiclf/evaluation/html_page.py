@@ -17,13 +17,12 @@ import numpy as np
 import pandas as pd
 
 from fungiclf.data.originals import Originals
-from fungiclf.evaluation.report import (display_seed_table, display_table, format_comparison, run_labels,
-                                        runs_relative)
+from fungiclf.evaluation.report import display_seed_table, display_table, format_comparison, run_labels, runs_relative
 from fungiclf.runs import CONFUSION_PNG, CURVES, PREDICTIONS, read_config
 
-FIGURE_WIDTH = 640     # px: a run's figures, shrunk to this width
-GALLERY_WIDTH = 160    # px: an image of the gallery
-QUALITY = 80           # WebP quality of every inlined image
+FIGURE_WIDTH = 640  # px: a run's figures, shrunk to this width
+GALLERY_WIDTH = 160  # px: an image of the gallery
+QUALITY = 80  # WebP quality of every inlined image
 
 STYLE = """
 body { font: 14px/1.45 system-ui, sans-serif; margin: 1.5em auto; max-width: 1400px; color: #222; padding: 0 1em; }
@@ -120,13 +119,16 @@ def worst_errors(run: Path, count: int) -> list[GalleryItem]:
     wrong["confidence"] = [row[c] for c, (_, row) in zip(columns, wrong.iterrows())]
     wrong = wrong.sort_values("confidence", ascending=False, kind="stable").head(count)
     originals = Originals.of_config(read_config(run))
-    return [GalleryItem(row["id"], row["true"], row["predicted"], float(row["confidence"]), originals.image(row["id"]))
-            for _, row in wrong.iterrows()]
+    return [
+        GalleryItem(row["id"], row["true"], row["predicted"], float(row["confidence"]), originals.image(row["id"]))
+        for _, row in wrong.iterrows()
+    ]
 
 
 def _table_html(shown: pd.DataFrame, table_id: str) -> str:
-    return shown.to_html(index=False, border=0, na_rep="", escape=True, table_id=table_id,
-                         classes="sortable").replace(' class="dataframe sortable"', ' class="sortable"')
+    return shown.to_html(index=False, border=0, na_rep="", escape=True, table_id=table_id, classes="sortable").replace(
+        ' class="dataframe sortable"', ' class="sortable"'
+    )
 
 
 def _run_panels(table: pd.DataFrame, metric: str) -> str:
@@ -136,13 +138,18 @@ def _run_panels(table: pd.DataFrame, metric: str) -> str:
     for (_, row), label in zip(done.iterrows(), run_labels(done)):
         run = Path(row["run"])
         value = row.get(metric)
-        figures = [f'<img alt="{html.escape(name)} of {html.escape(label)}" src="{uri}">'
-                   for name in (CONFUSION_PNG, CURVES) if (uri := file_uri(run / name))]
+        figures = [
+            f'<img alt="{html.escape(name)} of {html.escape(label)}" src="{uri}">'
+            for name in (CONFUSION_PNG, CURVES)
+            if (uri := file_uri(run / name))
+        ]
         score = f" — {metric} {value:.4f}" if isinstance(value, float) and value == value else ""
-        parts.append(f'<details><summary>{html.escape(label)}{html.escape(score)} '
-                     f'<span class="muted">{html.escape(str(run))}</span></summary>'
-                     f'<div class="figures">{"".join(figures) or "<p class=muted>no figures in this run</p>"}'
-                     f'</div></details>')
+        parts.append(
+            f"<details><summary>{html.escape(label)}{html.escape(score)} "
+            f'<span class="muted">{html.escape(str(run))}</span></summary>'
+            f'<div class="figures">{"".join(figures) or "<p class=muted>no figures in this run</p>"}'
+            f"</div></details>"
+        )
     return "\n".join(parts)
 
 
@@ -151,19 +158,37 @@ def _gallery(run: Path, items: list[GalleryItem], note: str) -> str:
         return f"<p class=muted>{html.escape(str(run))}: no wrong test predictions to show.</p>"
     figures = []
     for item in items:
-        images = "".join(f'<img alt="{alt}" src="{data_uri(pixels, GALLERY_WIDTH)}">'
-                         for alt, pixels in (("image", item.image), ("Grad-CAM", item.overlay)) if pixels is not None)
-        caption = (f"<b>{html.escape(item.true)}</b> taken for <b>{html.escape(item.predicted)}</b> "
-                   f"(p={item.confidence:.3f})<br><span class=muted>{html.escape(item.item_id)}</span>")
-        figures.append(f"<figure>{images or '<p class=muted>image not readable here</p>'}"
-                       f"<figcaption>{caption}</figcaption></figure>")
-    return (f"<p>{html.escape(str(run))}: its {len(items)} most confident wrong test predictions. "
-            f"{html.escape(note)}</p><div class=gallery>{''.join(figures)}</div>")
+        images = "".join(
+            f'<img alt="{alt}" src="{data_uri(pixels, GALLERY_WIDTH)}">'
+            for alt, pixels in (("image", item.image), ("Grad-CAM", item.overlay))
+            if pixels is not None
+        )
+        caption = (
+            f"<b>{html.escape(item.true)}</b> taken for <b>{html.escape(item.predicted)}</b> "
+            f"(p={item.confidence:.3f})<br><span class=muted>{html.escape(item.item_id)}</span>"
+        )
+        figures.append(
+            f"<figure>{images or '<p class=muted>image not readable here</p>'}"
+            f"<figcaption>{caption}</figcaption></figure>"
+        )
+    return (
+        f"<p>{html.escape(str(run))}: its {len(items)} most confident wrong test predictions. "
+        f"{html.escape(note)}</p><div class=gallery>{''.join(figures)}</div>"
+    )
 
 
-def render_page(title: str, folder: Path, table: pd.DataFrame, metric: str, seed_table: pd.DataFrame | None,
-                comparison_png: bytes | None, comparisons: list[dict], gallery_run: Path | None,
-                gallery: list[GalleryItem], gallery_note: str = "") -> str:
+def render_page(
+    title: str,
+    folder: Path,
+    table: pd.DataFrame,
+    metric: str,
+    seed_table: pd.DataFrame | None,
+    comparison_png: bytes | None,
+    comparisons: list[dict],
+    gallery_run: Path | None,
+    gallery: list[GalleryItem],
+    gallery_note: str = "",
+) -> str:
     """The page as one HTML string.
 
     Args:
@@ -176,29 +201,40 @@ def render_page(title: str, folder: Path, table: pd.DataFrame, metric: str, seed
         gallery_run, gallery: the run whose errors are shown and its worst errors.
     """
     failed = table[table["status"] != "completed"]
-    sections = [f"<h1>{html.escape(title)}</h1>",
-                f"<p>{len(table)} runs, {len(table) - len(failed)} completed; sorted by {html.escape(metric)}. "
-                f"Click a column's name to sort by it. Intervals are 95% bootstrap CIs on the test split.</p>"]
+    sections = [
+        f"<h1>{html.escape(title)}</h1>",
+        f"<p>{len(table)} runs, {len(table) - len(failed)} completed; sorted by {html.escape(metric)}. "
+        f"Click a column's name to sort by it. Intervals are 95% bootstrap CIs on the test split.</p>",
+    ]
     if seed_table is not None:
-        sections += ["<h2>Settings over seeds (mean ± sd, n)</h2>",
-                     f'<div class="scroll">{_table_html(display_seed_table(seed_table), "settings")}</div>']
+        sections += [
+            "<h2>Settings over seeds (mean ± sd, n)</h2>",
+            f'<div class="scroll">{_table_html(display_seed_table(seed_table), "settings")}</div>',
+        ]
     shown = display_table(runs_relative(table, folder))
     sections += ["<h2>Runs</h2>", f'<div class="scroll">{_table_html(shown, "runs")}</div>']
     if len(failed):
-        items = "".join(f"<li><code>{html.escape(str(row['run']))}</code>: {html.escape(str(row['status']))}"
-                        f"{': ' + html.escape(str(row.get('error') or '').splitlines()[0]) if row.get('error') else ''}"
-                        f"</li>" for _, row in failed.iterrows())
+        items = "".join(
+            f"<li><code>{html.escape(str(row['run']))}</code>: {html.escape(str(row['status']))}"
+            f"{': ' + html.escape(str(row.get('error') or '').splitlines()[0]) if row.get('error') else ''}"
+            f"</li>"
+            for _, row in failed.iterrows()
+        )
         sections += ["<h2>Runs that did not complete</h2>", f"<ul>{items}</ul>"]
     if comparison_png is not None:
         picture = cv2.imdecode(np.frombuffer(comparison_png, np.uint8), cv2.IMREAD_COLOR)
-        sections += [f"<h2>{html.escape(metric)} by run</h2>",
-                     f'<img alt="comparison" src="{data_uri(cv2.cvtColor(picture, cv2.COLOR_BGR2RGB), 1200)}">']
+        sections += [
+            f"<h2>{html.escape(metric)} by run</h2>",
+            f'<img alt="comparison" src="{data_uri(cv2.cvtColor(picture, cv2.COLOR_BGR2RGB), 1200)}">',
+        ]
     for result in comparisons:
         sections += ["<h2>Paired comparison</h2>", f"<pre>{html.escape(format_comparison(result))}</pre>"]
     sections += ["<h2>Each run</h2>", _run_panels(table, metric) or "<p class=muted>no completed run</p>"]
     if gallery_run is not None:
         sections += ["<h2>Worst errors of the best run</h2>", _gallery(gallery_run, gallery, gallery_note)]
-    return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
-            f'<meta http-equiv="Content-Security-Policy" content="{POLICY}">'
-            f"<title>{html.escape(title)} — fungiclf report</title><style>{STYLE}</style></head>\n"
-            f"<body>\n{chr(10).join(sections)}\n<script>{SCRIPT}</script>\n</body></html>\n")
+    return (
+        f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        f'<meta http-equiv="Content-Security-Policy" content="{POLICY}">'
+        f"<title>{html.escape(title)} — fungiclf report</title><style>{STYLE}</style></head>\n"
+        f"<body>\n{chr(10).join(sections)}\n<script>{SCRIPT}</script>\n</body></html>\n"
+    )

@@ -2,8 +2,13 @@
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import (accuracy_score, classification_report, confusion_matrix,
-                             precision_recall_fscore_support, roc_auc_score)
+from sklearn.metrics import (
+    accuracy_score,
+    classification_report,
+    confusion_matrix,
+    precision_recall_fscore_support,
+    roc_auc_score,
+)
 
 
 def as_two_columns(proba: np.ndarray) -> np.ndarray:
@@ -53,7 +58,7 @@ def choose_threshold(y_true: np.ndarray, p_pos: np.ndarray, rule: str) -> float:
         else:
             raise ValueError(f"unknown threshold rule {rule!r}; rules: {THRESHOLD_RULES}")
     value = np.where(valid, value, -np.inf)
-    best = int(np.argmax(value))   # first best: the highest threshold among equals
+    best = int(np.argmax(value))  # first best: the highest threshold among equals
     upper = 1.0 if best == 0 else scores[best - 1]
     lower = 0.0 if best == n else scores[best]
     return float((upper + lower) / 2)
@@ -68,14 +73,13 @@ def _roc_auc(y_true: np.ndarray, proba: np.ndarray, n_classes: int) -> float | N
         return float(roc_auc_score(y_true, proba[:, 1]))
     if len(present) < n_classes:  # OvR over the classes present, renormalised
         sub = proba[:, present] / np.clip(proba[:, present].sum(1, keepdims=True), 1e-12, None)
-        if len(present) == 2:     # two classes left: a binary AUC of the second against the first
+        if len(present) == 2:  # two classes left: a binary AUC of the second against the first
             return float(roc_auc_score(y_true == present[1], sub[:, 1]))
         return float(roc_auc_score(y_true, sub, multi_class="ovr", average="macro", labels=present))
     return float(roc_auc_score(y_true, proba, multi_class="ovr", average="macro"))
 
 
-def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray, proba: np.ndarray,
-                           class_names: list[str]) -> dict:
+def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray, proba: np.ndarray, class_names: list[str]) -> dict:
     """The metrics block of metrics.json for one split.
 
     Args:
@@ -102,27 +106,45 @@ def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray, proba: np.nda
         out["roc_auc_ovr_macro"] = auc
     cm = confusion_matrix(y_true, y_pred, labels=labels)
     out["confusion_matrix"] = cm.tolist()
-    report = classification_report(y_true, y_pred, labels=labels, target_names=class_names,
-                                   output_dict=True, zero_division=0)
-    out["per_class"] = {name: {"precision": float(report[name]["precision"]),
-                               "recall": float(report[name]["recall"]) if report[name]["support"] else None,
-                               "f1": float(report[name]["f1-score"]) if report[name]["support"] else None,
-                               "support": int(report[name]["support"])}
-                        for name in class_names}
+    report = classification_report(
+        y_true, y_pred, labels=labels, target_names=class_names, output_dict=True, zero_division=0
+    )
+    out["per_class"] = {
+        name: {
+            "precision": float(report[name]["precision"]),
+            "recall": float(report[name]["recall"]) if report[name]["support"] else None,
+            "f1": float(report[name]["f1-score"]) if report[name]["support"] else None,
+            "support": int(report[name]["support"]),
+        }
+        for name in class_names
+    }
     if len(class_names) == 2:
         tn, fp, fn, tp = cm.ravel()
         p, r, f, _ = precision_recall_fscore_support(y_true, y_pred, labels=[1], average=None, zero_division=0)
-        out.update({"positive_class": class_names[1], "precision_pos": float(p[0]), "recall_pos": float(r[0]),
-                    "f1_pos": float(f[0]), "false_negative_rate": float(fn / (fn + tp)) if fn + tp else None,
-                    "false_positive_rate": float(fp / (fp + tn)) if fp + tn else None,
-                    "sensitivity": float(tp / (tp + fn)) if tp + fn else None,
-                    "specificity": float(tn / (tn + fp)) if tn + fp else None})
+        out.update(
+            {
+                "positive_class": class_names[1],
+                "precision_pos": float(p[0]),
+                "recall_pos": float(r[0]),
+                "f1_pos": float(f[0]),
+                "false_negative_rate": float(fn / (fn + tp)) if fn + tp else None,
+                "false_positive_rate": float(fp / (fp + tn)) if fp + tn else None,
+                "sensitivity": float(tp / (tp + fn)) if tp + fn else None,
+                "specificity": float(tn / (tn + fp)) if tn + fp else None,
+            }
+        )
     return out
 
 
 def report_table(y_true: np.ndarray, y_pred: np.ndarray, class_names: list[str]) -> pd.DataFrame:
     """classification_report.csv as a DataFrame: per class and averages."""
-    report = classification_report(y_true, y_pred, labels=list(range(len(class_names))), target_names=class_names,
-                                   output_dict=True, zero_division=0)
+    report = classification_report(
+        y_true,
+        y_pred,
+        labels=list(range(len(class_names))),
+        target_names=class_names,
+        output_dict=True,
+        zero_division=0,
+    )
     report.pop("accuracy", None)
     return pd.DataFrame(report).T.rename_axis("class").reset_index()

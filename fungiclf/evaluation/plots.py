@@ -19,8 +19,9 @@ def plot_confusion(cm: np.ndarray, class_names: list[str], path: Path, title: st
     side = 3 + 0.6 * len(class_names)
     fig, axes = plt.subplots(1, 2, figsize=(2 * side + 1, side))
     for ax, values, fmt, name in ((axes[0], cm, "d", "counts"), (axes[1], normalised, ".2f", "row-normalised")):
-        ConfusionMatrixDisplay(values, display_labels=class_names).plot(ax=ax, values_format=fmt, colorbar=False,
-                                                                        xticks_rotation=45, cmap="Blues")
+        ConfusionMatrixDisplay(values, display_labels=class_names).plot(
+            ax=ax, values_format=fmt, colorbar=False, xticks_rotation=45, cmap="Blues"
+        )
         ax.set_title(f"{title}: {name}")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
@@ -52,6 +53,7 @@ def plot_gradcam(image: np.ndarray, heat: np.ndarray, title: str, path: Path) ->
         heat: (h, w) map in [0, 1]; resized to the image.
     """
     import cv2
+
     heat = cv2.resize(heat.astype(np.float32), (image.shape[1], image.shape[0]), interpolation=cv2.INTER_LINEAR)
     gray = image.ndim == 2 or image.shape[2] == 1
     shown = image.reshape(image.shape[:2]) if gray else image

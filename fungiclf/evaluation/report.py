@@ -12,7 +12,7 @@ from fungiclf.evaluation import HEADLINE_METRICS
 from fungiclf.runs import PREDICTIONS, RunFolderError, dig, read_overrides, read_run
 from fungiclf.evaluation.uncertainty import mcnemar_exact, paired_bootstrap
 
-CI_METRICS = ["accuracy", "f1_macro", "roc_auc"]      # the metrics with bootstrap intervals (test.ci95)
+CI_METRICS = ["accuracy", "f1_macro", "roc_auc"]  # the metrics with bootstrap intervals (test.ci95)
 BUILT_IN = ["run", "status", "model", "dataset"]
 NEAR = 0.005  # a published accuracy within this of the majority rate counts as "at" it
 
@@ -24,7 +24,7 @@ def common_folder(runs: list[Path]) -> Path:
     relative = os.path.relpath(common)
     if any(run.is_absolute() for run in runs) or relative.startswith(".."):
         return Path(common)
-    return Path(relative)     # as the user wrote the runs: relative to the current folder
+    return Path(relative)  # as the user wrote the runs: relative to the current folder
 
 
 def _overrides(run: Path) -> dict[str, str]:
@@ -36,9 +36,11 @@ def class_columns(metrics: dict) -> dict[str, float | None]:
     classes, ``recall <class>`` otherwise."""
     test, classes = metrics.get("test") or {}, metrics.get("classes") or []
     if len(classes) == 2:
-        return {"test.sensitivity": dig(test, "sensitivity") if "sensitivity" in test else dig(test, "recall_pos"),
-                "test.specificity": dig(test, "specificity"),
-                "test.false_negative_rate": dig(test, "false_negative_rate")}
+        return {
+            "test.sensitivity": dig(test, "sensitivity") if "sensitivity" in test else dig(test, "recall_pos"),
+            "test.specificity": dig(test, "specificity"),
+            "test.false_negative_rate": dig(test, "false_negative_rate"),
+        }
     return {f"recall {name}": dig(test, f"per_class.{name}.recall") for name in classes}
 
 
@@ -57,16 +59,27 @@ def _flags(metrics: dict) -> list[str]:
     if accuracy is not None and majority is not None and accuracy <= majority:
         flags.append("no better than majority")
     kinds = {w.get("kind") for w in metrics.get("warnings") or [] if isinstance(w, dict)}
-    flags += [flag for kind, flag in (("small_val", "small val"), ("convergence", "not converged"),
-                                      ("protocol", "not the published protocol")) if kind in kinds]
+    flags += [
+        flag
+        for kind, flag in (
+            ("small_val", "small val"),
+            ("convergence", "not converged"),
+            ("protocol", "not the published protocol"),
+        )
+        if kind in kinds
+    ]
     return flags
 
 
 def run_row(run: Path, metrics: dict, sort_by: str) -> dict:
     """One row of the table: status, model, test metrics (+ intervals), majority rate,
     per-class recall, the ``sort_by`` key and its val / CV counterparts, published numbers."""
-    row = {"run": str(run), "status": metrics.get("status"), "model": metrics.get("model"),
-           "dataset": metrics.get("dataset")}
+    row = {
+        "run": str(run),
+        "status": metrics.get("status"),
+        "model": metrics.get("model"),
+        "dataset": metrics.get("dataset"),
+    }
     for name in HEADLINE_METRICS:
         row[f"test.{name}"] = dig(metrics, f"test.{name}")
         if name == "accuracy":
@@ -108,7 +121,7 @@ def collect(runs: list[Path], sort_by: str = "test.f1_macro") -> pd.DataFrame:
         metrics = read_run(run)
         try:
             overrides.append(_overrides(run))
-        except RunFolderError as exc:   # one unreadable folder costs its row, not the table
+        except RunFolderError as exc:  # one unreadable folder costs its row, not the table
             overrides.append({})
             metrics = {"status": "unreadable", "error": str(exc)}
         rows.append(run_row(run, metrics, sort_by))
@@ -122,30 +135,37 @@ def collect(runs: list[Path], sort_by: str = "test.f1_macro") -> pd.DataFrame:
         values = [o.get(key, "") for o in overrides]
         if key in table.columns:
             if all(v == "" or str(v) == str(t) for v, t in zip(values, table[key])):
-                continue                        # model=cnn and the model column agree
+                continue  # model=cnn and the model column agree
             key = f"{key} (override)"
         table.insert(position, key, values)
         position += 1
     table["_failed"] = table["status"] != "completed"
     table = table.sort_values(["_failed", sort_by], ascending=[True, False], na_position="last").drop(columns="_failed")
-    keep = [c for c in table.columns if c in BUILT_IN or c == sort_by or table[c].notna().any() and
-            not (table[c].astype(str) == "").all()]
+    keep = [
+        c
+        for c in table.columns
+        if c in BUILT_IN or c == sort_by or table[c].notna().any() and not (table[c].astype(str) == "").all()
+    ]
     return table[keep].reset_index(drop=True)
 
 
 def override_columns(table: pd.DataFrame) -> list[str]:
     """The columns collect() made from overrides (between the built-ins and the metrics)."""
-    return [c for c in table.columns[:table.columns.get_loc("status")] if c != "run"]
+    return [c for c in table.columns[: table.columns.get_loc("status")] if c != "run"]
 
 
 def setting_labels(table: pd.DataFrame) -> list[str]:
     """What varies between the rows, per row (``model=cnn seed=1``, ``row=vgg16 seed=0``; a
     path by its last part, a key a run does not set left out); "" where nothing does."""
     overrides = override_columns(table)
-    built_in = [] if "row" in overrides else ["model", "dataset"]    # a row names its model
+    built_in = [] if "row" in overrides else ["model", "dataset"]  # a row names its model
     varying = [c for c in built_in + overrides if c in table and table[c].astype(str).nunique() > 1]
-    return [" ".join(f"{c.removesuffix(' (override)')}={_short(row[c])}" for c in varying
-                     if not pd.isna(row[c]) and row[c] != "") for _, row in table.iterrows()]
+    return [
+        " ".join(
+            f"{c.removesuffix(' (override)')}={_short(row[c])}" for c in varying if not pd.isna(row[c]) and row[c] != ""
+        )
+        for _, row in table.iterrows()
+    ]
 
 
 def run_labels(table: pd.DataFrame) -> list[str]:
@@ -153,8 +173,10 @@ def run_labels(table: pd.DataFrame) -> list[str]:
     folder's name; the folder name is added where two rows would read the same."""
     labels = [label or Path(run).name for label, run in zip(setting_labels(table), table["run"])]
     counts = pd.Series(labels).value_counts()
-    return [f"{label} ({Path(run).name})" if counts[label] > 1 and label != Path(run).name else label
-            for label, run in zip(labels, table["run"])]
+    return [
+        f"{label} ({Path(run).name})" if counts[label] > 1 and label != Path(run).name else label
+        for label, run in zip(labels, table["run"])
+    ]
 
 
 def _short(value) -> str:
@@ -169,8 +191,11 @@ def aggregate_seeds(table: pd.DataFrame, sort_by: str = "test.f1_macro") -> pd.D
     others are dropped."""
     done = table[table["status"] == "completed"].fillna({"model": "", "dataset": ""})
     keys = [c for c in override_columns(table) if c not in ("seed", "seed (override)")] + ["model", "dataset"]
-    numeric = [c for c in done.columns if c not in keys and pd.api.types.is_numeric_dtype(done[c])
-               and not c.endswith(("ci_low", "ci_high"))]   # an interval of one run is not one of the mean
+    numeric = [
+        c
+        for c in done.columns
+        if c not in keys and pd.api.types.is_numeric_dtype(done[c]) and not c.endswith(("ci_low", "ci_high"))
+    ]  # an interval of one run is not one of the mean
     rows = []
     for values, part in done.groupby(keys, dropna=False, sort=False):
         row = dict(zip(keys, values))
@@ -180,7 +205,7 @@ def aggregate_seeds(table: pd.DataFrame, sort_by: str = "test.f1_macro") -> pd.D
             row[f"{column} sd"] = part[column].std(ddof=1) if len(part) > 1 else None
         rows.append(row)
     grouped = pd.DataFrame(rows)
-    if f"{sort_by} mean" in grouped:    # one lucky seed must not put a setting first
+    if f"{sort_by} mean" in grouped:  # one lucky seed must not put a setting first
         grouped = grouped.sort_values(f"{sort_by} mean", ascending=False, na_position="last", kind="stable")
     return grouped.reset_index(drop=True)
 
@@ -202,28 +227,36 @@ def format_table(table: pd.DataFrame, fmt: str = "markdown") -> str:
 def as_text(shown: pd.DataFrame, fmt: str = "markdown") -> str:
     """A shown table as Markdown (GitHub) or LaTeX (booktabs), each cell as written (the
     table's 4 decimals are kept: 1.0000 does not become 1)."""
-    return shown.to_markdown(index=False, tablefmt="github" if fmt == "markdown" else "latex_booktabs",
-                             disable_numparse=True)
+    return shown.to_markdown(
+        index=False, tablefmt="github" if fmt == "markdown" else "latex_booktabs", disable_numparse=True
+    )
 
 
 def display_table(table: pd.DataFrame) -> pd.DataFrame:
     """The per-run table as it is shown (printed, Markdown, LaTeX, HTML): numbers to 4
     decimals, bootstrap intervals beside their metric as ``0.8120 (0.7900-0.8300)``, CV as
     ``mean ± sd`` and each published key as one ``0.8620 vs 0.8700 (-0.0080)`` column."""
-    shown = table.drop(columns=[c for c in ("warnings",) if c in table])   # in summary.csv; "flag" names them
+    shown = table.drop(columns=[c for c in ("warnings",) if c in table])  # in summary.csv; "flag" names them
     for name in CI_METRICS:
         column, low, high = f"test.{name}", f"test.{name} ci_low", f"test.{name} ci_high"
         if column in shown and low in shown:
-            shown[column] = [_number(v) + (f" ({lo:.4f}-{hi:.4f})" if _present(lo) else "")
-                             for v, lo, hi in zip(shown[column], shown[low], shown[high])]
+            shown[column] = [
+                _number(v) + (f" ({lo:.4f}-{hi:.4f})" if _present(lo) else "")
+                for v, lo, hi in zip(shown[column], shown[low], shown[high])
+            ]
         shown = shown.drop(columns=[c for c in (low, high) if c in shown])
     for column in [c for c in shown.columns if c.startswith("cv ") and c.endswith(" mean")]:
         base, sd = column.removesuffix(" mean"), column.removesuffix(" mean") + " sd"
         shown[column] = [_mean_sd(base, m, s) for m, s in zip(shown[column], shown.get(sd, [None] * len(shown)))]
         shown = shown.drop(columns=[sd] if sd in shown else []).rename(columns={column: base})
     for key in published_keys(shown):
-        shown = merge_published(shown, key, [_number(v) for v in shown[f"reproduced {key}"]],
-                                shown[f"published {key}"], shown[f"diff {key}"])
+        shown = merge_published(
+            shown,
+            key,
+            [_number(v) for v in shown[f"reproduced {key}"]],
+            shown[f"published {key}"],
+            shown[f"diff {key}"],
+        )
     shown = _without_model_named_by_row(shown)
     if "params" in shown:
         shown["params"] = shown["params"].astype("Int64")
@@ -236,7 +269,7 @@ def display_table(table: pd.DataFrame) -> pd.DataFrame:
 
 
 CLASS_COLUMNS = ("test.sensitivity", "test.specificity", "test.false_negative_rate")
-ERROR_WIDTH = 100   # characters of a failed run's error in the compact table (summary.* keep it whole)
+ERROR_WIDTH = 100  # characters of a failed run's error in the compact table (summary.* keep it whole)
 
 
 def compact(shown: pd.DataFrame, metric: str, per_class: bool = False) -> pd.DataFrame:
@@ -245,22 +278,33 @@ def compact(shown: pd.DataFrame, metric: str, per_class: bool = False) -> pd.Dat
     mean ± sd), the CV and published comparisons of ``metric``, flags and errors; with
     ``per_class`` the per-class recall too."""
     headline = {metric, "test.accuracy", f"cv {metric}"}
-    first = list(shown.columns[:shown.columns.get_loc("status")]) if "status" in shown else []
-    keep = [c for c in shown.columns if c in first or c in ("status", "model", "dataset", "n", "flag", "error")
-            or c in headline or c.endswith(" vs published")
-            or per_class and (c.startswith("recall ") or c in CLASS_COLUMNS)]
+    first = list(shown.columns[: shown.columns.get_loc("status")]) if "status" in shown else []
+    keep = [
+        c
+        for c in shown.columns
+        if c in first
+        or c in ("status", "model", "dataset", "n", "flag", "error")
+        or c in headline
+        or c.endswith(" vs published")
+        or per_class
+        and (c.startswith("recall ") or c in CLASS_COLUMNS)
+    ]
     kept = shown[keep].copy()
     if "error" in kept:
-        kept["error"] = [text if len(text) <= ERROR_WIDTH else text[:ERROR_WIDTH - 1] + "…"
-                         for text in kept["error"].fillna("").astype(str)]
+        kept["error"] = [
+            text if len(text) <= ERROR_WIDTH else text[: ERROR_WIDTH - 1] + "…"
+            for text in kept["error"].fillna("").astype(str)
+        ]
     return kept
 
 
 def runs_relative(table: pd.DataFrame, folder: Path) -> pd.DataFrame:
     """The run column as paths below ``folder`` (the report's), where they lie below it."""
+
     def shorter(run: str) -> str:
         relative = os.path.relpath(os.path.abspath(run), os.path.abspath(folder))
         return run if relative.startswith("..") else relative
+
     return table.assign(run=[shorter(run) for run in table["run"]])
 
 
@@ -275,18 +319,26 @@ def _without_model_named_by_row(shown: pd.DataFrame) -> pd.DataFrame:
 def published_keys(table: pd.DataFrame) -> list[str]:
     """The metrics.json keys that have published values (``published <key>`` columns, or their
     ``mean`` in the by-seed table)."""
-    return [c.removeprefix("published ").removesuffix(" mean") for c in table.columns
-            if c.startswith("published ") and not c.endswith(" sd")]
+    return [
+        c.removeprefix("published ").removesuffix(" mean")
+        for c in table.columns
+        if c.startswith("published ") and not c.endswith(" sd")
+    ]
 
 
 def merge_published(shown: pd.DataFrame, key: str, ours: list[str], theirs, diff) -> pd.DataFrame:
     """summary.csv's three columns of a published key (published, reproduced, diff; with
     ``mean`` / ``sd`` in the by-seed table) as one printed ``<key> vs published`` column:
     ``0.8620 vs 0.8700 (-0.0080)``."""
-    cells = [text + (f" vs {_number(p)} ({d:+.4f})" if text and _present(p) and _present(d) else "")
-             for text, p, d in zip(ours, theirs, diff)]
-    dropped = [c for c in shown.columns if c.removesuffix(" mean").removesuffix(" sd") in
-               (f"published {key}", f"reproduced {key}", f"diff {key}")]
+    cells = [
+        text + (f" vs {_number(p)} ({d:+.4f})" if text and _present(p) and _present(d) else "")
+        for text, p, d in zip(ours, theirs, diff)
+    ]
+    dropped = [
+        c
+        for c in shown.columns
+        if c.removesuffix(" mean").removesuffix(" sd") in (f"published {key}", f"reproduced {key}", f"diff {key}")
+    ]
     at = shown.columns.get_loc(dropped[0])
     shown = shown.drop(columns=dropped)
     shown.insert(at, f"{key} vs published", cells)
@@ -324,8 +376,9 @@ def display_seed_table(table: pd.DataFrame) -> pd.DataFrame:
         else:
             shown[column] = table[column]
     for key in published_keys(table):
-        shown = merge_published(shown, key, list(shown[f"reproduced {key}"]), table[f"published {key} mean"],
-                                table[f"diff {key} mean"])
+        shown = merge_published(
+            shown, key, list(shown[f"reproduced {key}"]), table[f"published {key} mean"], table[f"diff {key} mean"]
+        )
     return _without_model_named_by_row(shown)
 
 
@@ -345,13 +398,17 @@ def compare_runs(run_a: Path, run_b: Path, seed: int = 0) -> dict:
         metrics.append(content)
     fingerprints = [m.get("split_fingerprint") for m in metrics]
     if fingerprints[0] != fingerprints[1]:
-        raise FungiclfError(f"the runs were tested on different splits (split_fingerprint {fingerprints[0]} vs "
-                            f"{fingerprints[1]}): a paired comparison needs the same test images; use the same "
-                            f"dataset, seed and split settings")
+        raise FungiclfError(
+            f"the runs were tested on different splits (split_fingerprint {fingerprints[0]} vs "
+            f"{fingerprints[1]}): a paired comparison needs the same test images; use the same "
+            f"dataset, seed and split settings"
+        )
     if metrics[0]["classes"] != metrics[1]["classes"]:
         raise FungiclfError(f"the runs have different classes: {metrics[0]['classes']} vs {metrics[1]['classes']}")
-    a, b = (pd.read_csv(run / PREDICTIONS, dtype={"id": str, "true": str, "predicted": str,
-                                                        "group": str}) for run in (run_a, run_b))
+    a, b = (
+        pd.read_csv(run / PREDICTIONS, dtype={"id": str, "true": str, "predicted": str, "group": str})
+        for run in (run_a, run_b)
+    )
     joined = a.merge(b, on="id", suffixes=("_a", "_b"), validate="one_to_one")
     if len(joined) != len(a) or len(joined) != len(b) or (joined["true_a"] != joined["true_b"]).any():
         raise FungiclfError("the runs' predictions.csv hold different test images or labels; cannot pair them")
@@ -362,28 +419,46 @@ def compare_runs(run_a: Path, run_b: Path, seed: int = 0) -> dict:
     groups = joined["group_a"].to_numpy() if "group_a" in joined else None
     result = paired_bootstrap(y_true, pred_a, pred_b, len(classes), groups, seed)
     result["mcnemar"] = mcnemar_exact(pred_a == y_true, pred_b == y_true)
-    result.update(n_test=int(len(joined)), split_fingerprint=fingerprints[0], run_a=str(run_a), run_b=str(run_b),
-                  n_groups=None if groups is None else int(len(set(groups))),
-                  model_a=metrics[0].get("model"), model_b=metrics[1].get("model"),
-                  accuracy_a=float(np.mean(pred_a == y_true)), accuracy_b=float(np.mean(pred_b == y_true)),
-                  f1_macro_a=dig(metrics[0], "test.f1_macro"), f1_macro_b=dig(metrics[1], "test.f1_macro"))
+    result.update(
+        n_test=int(len(joined)),
+        split_fingerprint=fingerprints[0],
+        run_a=str(run_a),
+        run_b=str(run_b),
+        n_groups=None if groups is None else int(len(set(groups))),
+        model_a=metrics[0].get("model"),
+        model_b=metrics[1].get("model"),
+        accuracy_a=float(np.mean(pred_a == y_true)),
+        accuracy_b=float(np.mean(pred_b == y_true)),
+        f1_macro_a=dig(metrics[0], "test.f1_macro"),
+        f1_macro_b=dig(metrics[1], "test.f1_macro"),
+    )
     return result
 
 
 def format_comparison(result: dict) -> str:
     """compare_runs() as a short Markdown table and the McNemar line."""
-    unit = f"its {result['n_groups']} groups" if result["unit"] == "group" else "images"   # photographs, patients
-    lines = [f"A: {result['run_a']} ({result['model_a']})", f"B: {result['run_b']} ({result['model_b']})",
-             f"same test split: {result['n_test']} images (split_fingerprint {result['split_fingerprint']}); "
-             f"paired bootstrap over {unit}, {result['resamples']} resamples, stratified by class", "",
-             "| metric | A | B | B - A | 95% CI of B - A |", "|---|---|---|---|---|"]
+    unit = f"its {result['n_groups']} groups" if result["unit"] == "group" else "images"  # photographs, patients
+    lines = [
+        f"A: {result['run_a']} ({result['model_a']})",
+        f"B: {result['run_b']} ({result['model_b']})",
+        f"same test split: {result['n_test']} images (split_fingerprint {result['split_fingerprint']}); "
+        f"paired bootstrap over {unit}, {result['resamples']} resamples, stratified by class",
+        "",
+        "| metric | A | B | B - A | 95% CI of B - A |",
+        "|---|---|---|---|---|",
+    ]
     for key, name in (("accuracy", "accuracy"), ("f1_macro", "macro-F1")):
         low, high = result[key]["ci95"]
-        lines.append(f"| {name} | {result[f'{key}_a']:.4f} | {result[f'{key}_b']:.4f} | "
-                     f"{result[key]['difference']:+.4f} | {low:+.4f} to {high:+.4f} |")
+        lines.append(
+            f"| {name} | {result[f'{key}_a']:.4f} | {result[f'{key}_b']:.4f} | "
+            f"{result[key]['difference']:+.4f} | {low:+.4f} to {high:+.4f} |"
+        )
     m = result["mcnemar"]
-    lines += ["", f"McNemar's exact test: A right and B wrong on {m['a_only']} images, A wrong and B right on "
-                  f"{m['b_only']}; p = {m['p_value']:.4g}"]
+    lines += [
+        "",
+        f"McNemar's exact test: A right and B wrong on {m['a_only']} images, A wrong and B right on "
+        f"{m['b_only']}; p = {m['p_value']:.4g}",
+    ]
     return "\n".join(lines)
 
 

@@ -21,40 +21,53 @@ def comparison_bars(table: pd.DataFrame, metric: str, by_seed: bool) -> pd.DataF
     and majority. One bar per completed run (sd: its CV sd), or with ``by_seed`` one per
     setting, runs that differ only in seed averaged (sd over the seeds; n in the label)."""
     done = table[table["status"] == "completed"]
-    missing = pd.Series(np.nan, index=done.index)   # a column no run has (no CV, nothing published)
-    bars = pd.DataFrame({"value": done[metric], "sd": done.get(f"cv {metric} sd", missing),
-                         "published": done.get(f"published {metric}", missing),
-                         "majority": done.get("majority_rate", missing)})
+    missing = pd.Series(np.nan, index=done.index)  # a column no run has (no CV, nothing published)
+    bars = pd.DataFrame(
+        {
+            "value": done[metric],
+            "sd": done.get(f"cv {metric} sd", missing),
+            "published": done.get(f"published {metric}", missing),
+            "majority": done.get("majority_rate", missing),
+        }
+    )
     if not by_seed:
         return bars.assign(label=run_labels(done)).sort_values("value", ascending=False, kind="stable")
     seeds = [c for c in ("seed", "seed (override)") if c in done]
     bars["setting"] = setting_labels(done.drop(columns=seeds))
     grouped = bars.groupby("setting", sort=False)
-    per_setting = pd.DataFrame({"value": grouped["value"].mean(), "sd": grouped["value"].std(ddof=1),
-                                "published": grouped["published"].mean(), "majority": grouped["majority"].max(),
-                                "n": grouped.size()})
-    per_setting["label"] = [f"{setting} (n={n})" if setting else f"all {n} runs"
-                            for setting, n in zip(per_setting.index, per_setting["n"])]
+    per_setting = pd.DataFrame(
+        {
+            "value": grouped["value"].mean(),
+            "sd": grouped["value"].std(ddof=1),
+            "published": grouped["published"].mean(),
+            "majority": grouped["majority"].max(),
+            "n": grouped.size(),
+        }
+    )
+    per_setting["label"] = [
+        f"{setting} (n={n})" if setting else f"all {n} runs" for setting, n in zip(per_setting.index, per_setting["n"])
+    ]
     return per_setting.reset_index(drop=True).sort_values("value", ascending=False, kind="stable")
 
 
 def plot_comparison(table: pd.DataFrame, metric: str, path: Path, by_seed: bool = False) -> None:
     """Horizontal bars of ``metric`` (comparison_bars(): per run or per setting), error bars,
     published values as marks, the majority-class rate for an accuracy."""
-    bars = comparison_bars(table, metric, by_seed).iloc[::-1]   # barh draws bottom up: best on top
+    bars = comparison_bars(table, metric, by_seed).iloc[::-1]  # barh draws bottom up: best on top
     labels = list(bars["label"])
-    width = max(7.0, 4.0 + 0.08 * max(map(len, labels), default=0))   # ~0.08 inch a character of a label
+    width = max(7.0, 4.0 + 0.08 * max(map(len, labels), default=0))  # ~0.08 inch a character of a label
     figure, axes = plt.subplots(figsize=(width, 0.4 * len(bars) + 1.8), layout="constrained")
     published = bars["published"].notna().any()
-    axes.barh(labels, bars["value"], xerr=bars["sd"].fillna(0), color="tab:blue",
-              label="reproduced" if published else None)
+    axes.barh(
+        labels, bars["value"], xerr=bars["sd"].fillna(0), color="tab:blue", label="reproduced" if published else None
+    )
     if published:
         axes.scatter(bars["published"], labels, color="tab:red", marker="D", zorder=3, label="published")
     if metric.endswith("accuracy") and bars["majority"].notna().any():
         axes.axvline(bars["majority"].max(), color="gray", linestyle="--", label="majority rate")
     axes.set_xlabel(f"{metric}, mean ± sd over seeds" if by_seed else metric)
     axes.set_xlim(0, 1)
-    if axes.get_legend_handles_labels()[0]:   # below the axes: inside, it hid the last bar's mark
+    if axes.get_legend_handles_labels()[0]:  # below the axes: inside, it hid the last bar's mark
         figure.legend(loc="outside lower center", ncols=3, fontsize="small")
     figure.savefig(path, dpi=120)
     plt.close(figure)
@@ -76,8 +89,12 @@ def curve_points(table: pd.DataFrame, key: str, metric: str) -> pd.DataFrame:
     done["setting"] = setting_labels(others)
     cv_mean, cv_sd = f"cv {metric} mean", f"cv {metric} sd"
     with_cv = cv_mean in done and done[cv_mean].notna().any()
-    series = [(f"{metric} (CV mean ± sd)", done[cv_mean].fillna(done[metric]), done[cv_sd]) if with_cv
-              else (metric, done[metric], None), ("train accuracy", done["train accuracy"], None)]
+    series = [
+        (f"{metric} (CV mean ± sd)", done[cv_mean].fillna(done[metric]), done[cv_sd])
+        if with_cv
+        else (metric, done[metric], None),
+        ("train accuracy", done["train accuracy"], None),
+    ]
     parts = []
     for setting, rows in done.groupby("setting", sort=False):
         for name, values, fold_sd in series:
@@ -86,8 +103,17 @@ def curve_points(table: pd.DataFrame, key: str, metric: str) -> pd.DataFrame:
                 continue
             grouped = values.groupby(rows["x"])
             sd = fold_sd[rows.index].groupby(rows["x"]).mean() if fold_sd is not None else grouped.std()
-            parts.append(pd.DataFrame({"setting": setting, "series": name, "x": grouped.mean().index,
-                                       "mean": grouped.mean().to_numpy(), "sd": sd.fillna(0).to_numpy()}))
+            parts.append(
+                pd.DataFrame(
+                    {
+                        "setting": setting,
+                        "series": name,
+                        "x": grouped.mean().index,
+                        "mean": grouped.mean().to_numpy(),
+                        "sd": sd.fillna(0).to_numpy(),
+                    }
+                )
+            )
     columns = ["setting", "series", "x", "mean", "sd"]
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=columns)
 
@@ -102,8 +128,16 @@ def plot_learning_curve(table: pd.DataFrame, key: str, metric: str, path: Path) 
         for name, curve in curves.groupby("series", sort=False):
             train = name == "train accuracy"
             label = f"{setting}: {name}" if setting else name
-            axes.errorbar(curve["x"], curve["mean"], yerr=curve["sd"], marker="o", capsize=3,
-                          color=colours[index % len(colours)], linestyle="--" if train else "-", label=label)
+            axes.errorbar(
+                curve["x"],
+                curve["mean"],
+                yerr=curve["sd"],
+                marker="o",
+                capsize=3,
+                color=colours[index % len(colours)],
+                linestyle="--" if train else "-",
+                label=label,
+            )
     axes.set_xlabel(key)
     axes.set_ylabel("score")
     axes.legend(fontsize="small")
@@ -140,7 +174,7 @@ def plot_histories(table: pd.DataFrame, path: Path) -> None:
     if accuracy.lines:
         accuracy.legend(fontsize="small")
     losses = np.concatenate([line.get_ydata() for line in loss.lines] or [np.ones(1)]).astype(float)
-    if losses.min() > 0 and losses.max() > 10 * losses.min():   # one diverged run would flatten the rest
+    if losses.min() > 0 and losses.max() > 10 * losses.min():  # one diverged run would flatten the rest
         loss.set_yscale("log")
     figure.tight_layout()
     figure.savefig(path, dpi=120)

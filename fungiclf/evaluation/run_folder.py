@@ -37,16 +37,25 @@ def protocol_warning(settings) -> dict | None:
     changes what a comparison with published numbers measures: val, weights, data."""
     if settings.dataset.source != "npz" and not settings.experiment.published:
         return None
-    changes = [text for changed, text in (
-        (settings.dataset.val_from_train, "val carved out of train (dataset.val_from_train)"),
-        (settings.trainer.balance != "none", f"a balanced loss or sampling (trainer.balance={settings.trainer.balance})"),
-        (settings.filters.fraction < 1.0, f"a fraction of train (dataset.fraction={settings.filters.fraction:g})"),
-        (settings.filters.drop_duplicates, "val/test duplicates dropped (dataset.drop_cross_split_duplicates)"),
-    ) if changed]
+    changes = [
+        text
+        for changed, text in (
+            (settings.dataset.val_from_train, "val carved out of train (dataset.val_from_train)"),
+            (
+                settings.trainer.balance != "none",
+                f"a balanced loss or sampling (trainer.balance={settings.trainer.balance})",
+            ),
+            (settings.filters.fraction < 1.0, f"a fraction of train (dataset.fraction={settings.filters.fraction:g})"),
+            (settings.filters.drop_duplicates, "val/test duplicates dropped (dataset.drop_cross_split_duplicates)"),
+        )
+        if changed
+    ]
     if not changes:
         return None
-    return {"kind": "protocol", "message": f"not the published protocol ({'; '.join(changes)}): compare with "
-                                           f"published numbers with care"}
+    return {
+        "kind": "protocol",
+        "message": f"not the published protocol ({'; '.join(changes)}): compare with published numbers with care",
+    }
 
 
 def metrics_record(settings, data, trained, timings: dict, fingerprint: str) -> dict:
@@ -56,17 +65,27 @@ def metrics_record(settings, data, trained, timings: dict, fingerprint: str) -> 
     history = outcome.history
     metrics = {
         "status": "completed",
-        "dataset": settings.dataset.name, "model": settings.model.name, "classes": names,
-        "experiment": settings.experiment.name, "row": settings.experiment.row,
-        "published_source": settings.experiment.source, "published": dict(settings.experiment.published),
-        "baselines": {"majority_class": names[int(test_counts.argmax())],
-                      "majority_rate": float(test_counts.max() / test_counts.sum()), "chance_rate": 1.0 / len(names)},
+        "dataset": settings.dataset.name,
+        "model": settings.model.name,
+        "classes": names,
+        "experiment": settings.experiment.name,
+        "row": settings.experiment.row,
+        "published_source": settings.experiment.source,
+        "published": dict(settings.experiment.published),
+        "baselines": {
+            "majority_class": names[int(test_counts.argmax())],
+            "majority_rate": float(test_counts.max() / test_counts.sum()),
+            "chance_rate": 1.0 / len(names),
+        },
         **{f"n_{s}": int(len(data.index(s))) for s in ("train", "val", "test")},
         "groups": {s: int(len(set(data.groups[data.index(s)]))) for s in ("train", "val", "test")},
-        "skipped_files": len(data.skipped), "skipped": [list(s) for s in data.skipped[:100]],
-        "duplicates_across_splits": data.duplicates, "data_quality": data.quality,
+        "skipped_files": len(data.skipped),
+        "skipped": [list(s) for s in data.skipped[:100]],
+        "duplicates_across_splits": data.duplicates,
+        "data_quality": data.quality,
         "params": outcome.params,
-        "epochs_run": None if history is None else int(len(history)), "best_epoch": outcome.best_epoch,
+        "epochs_run": None if history is None else int(len(history)),
+        "best_epoch": outcome.best_epoch,
         "monitor": None if history is None else ("loss" if settings.cv.refit else settings.trainer.monitor),
         "balance": outcome.balance,
         "threshold": {"setting": settings.model.threshold, "value": outcome.threshold} if len(names) == 2 else None,
@@ -74,15 +93,22 @@ def metrics_record(settings, data, trained, timings: dict, fingerprint: str) -> 
         "plan": [dataclasses.asdict(choice) for choice in settings.plan],
         "tta": settings.trainer.tta,
         "compute": dataclasses.asdict(trained.compute) if trained.compute is not None else None,
-        "timings": timings, "test": outcome.test, "val": outcome.val,
+        "timings": timings,
+        "test": outcome.test,
+        "val": outcome.val,
         **({"cv": trained.cv} if trained.cv is not None else {}),
         "config_fingerprint": fingerprint,
-        "data_fingerprint": data.fingerprint, "split_fingerprint": data.split_fingerprint,
-        "provenance": provenance(), "resources": resources(),
+        "data_fingerprint": data.fingerprint,
+        "split_fingerprint": data.split_fingerprint,
+        "provenance": provenance(),
+        "resources": resources(),
     }
     views = views_warning(settings, data.images.shape[1:3])
-    metrics["warnings"] = [*data.warnings, *outcome.warnings,
-                           *filter(None, [views, majority_warning(metrics), protocol_warning(settings)])]
+    metrics["warnings"] = [
+        *data.warnings,
+        *outcome.warnings,
+        *filter(None, [views, majority_warning(metrics), protocol_warning(settings)]),
+    ]
     return metrics
 
 

@@ -15,8 +15,9 @@ N_RESAMPLES = 1000
 CHUNK = 250  # resamples computed at once: bounds memory at CHUNK x N multiplicities
 
 
-def resample_weights(labels: np.ndarray, groups: np.ndarray | None, n_resamples: int,
-                     rng: np.random.Generator) -> np.ndarray:
+def resample_weights(
+    labels: np.ndarray, groups: np.ndarray | None, n_resamples: int, rng: np.random.Generator
+) -> np.ndarray:
     """(n_resamples, N) multiplicity of each item in each stratified (grouped) bootstrap resample.
 
     Args:
@@ -62,9 +63,9 @@ def weighted_binary_auc(weights: np.ndarray, positive: np.ndarray, score: np.nda
     ranked correctly, ties counting half (the Mann-Whitney form)."""
     order = np.argsort(score, kind="stable")
     w, pos, s = weights[:, order].astype(float), positive[order].astype(bool), score[order]
-    negative_weight = np.cumsum(w * ~pos, axis=1)                      # negatives at or below each rank
-    starts = np.searchsorted(s, s, side="left")                         # first rank of each tie block
-    ends = np.searchsorted(s, s, side="right") - 1                      # last rank of each tie block
+    negative_weight = np.cumsum(w * ~pos, axis=1)  # negatives at or below each rank
+    starts = np.searchsorted(s, s, side="left")  # first rank of each tie block
+    ends = np.searchsorted(s, s, side="right") - 1  # last rank of each tie block
     below = np.where(starts > 0, negative_weight[:, np.maximum(starts - 1, 0)], 0.0)
     tied = negative_weight[:, ends] - below
     pairs = (w * pos * (below + 0.5 * tied)).sum(1)
@@ -81,7 +82,7 @@ def weighted_auc(weights: np.ndarray, y_true: np.ndarray, proba: np.ndarray) -> 
     if proba.shape[1] == 2:
         return weighted_binary_auc(weights, y_true == 1, proba[:, 1])
     sub = proba[:, present] / np.clip(proba[:, present].sum(1, keepdims=True), 1e-12, None)
-    if len(present) == 2:   # as classification_metrics: the second present class against the first
+    if len(present) == 2:  # as classification_metrics: the second present class against the first
         return weighted_binary_auc(weights, y_true == present[1], sub[:, 1])
     return np.mean([weighted_binary_auc(weights, y_true == k, sub[:, i]) for i, k in enumerate(present)], axis=0)
 
@@ -92,8 +93,14 @@ def _interval(values: np.ndarray) -> list[float]:
     return [float(low), float(high)]
 
 
-def bootstrap_ci(y_true: np.ndarray, y_pred: np.ndarray, proba: np.ndarray, groups: np.ndarray | None,
-                 seed: int = 0, n_resamples: int = N_RESAMPLES) -> dict:
+def bootstrap_ci(
+    y_true: np.ndarray,
+    y_pred: np.ndarray,
+    proba: np.ndarray,
+    groups: np.ndarray | None,
+    seed: int = 0,
+    n_resamples: int = N_RESAMPLES,
+) -> dict:
     """95% percentile intervals of accuracy, macro-F1 and ROC-AUC over stratified
     (grouped) bootstrap resamples of one test split: metrics.json's ``test.ci95``.
 
@@ -112,13 +119,25 @@ def bootstrap_ci(y_true: np.ndarray, y_pred: np.ndarray, proba: np.ndarray, grou
         if auc is not None:
             stats["roc_auc"].append(auc)
     out: dict = {name: _interval(np.concatenate(values)) if values else None for name, values in stats.items()}
-    out.update(level=CI_LEVEL, resamples=n_resamples, seed=seed,
-               unit="group" if groups is not None else "image", stratified_by="class")
+    out.update(
+        level=CI_LEVEL,
+        resamples=n_resamples,
+        seed=seed,
+        unit="group" if groups is not None else "image",
+        stratified_by="class",
+    )
     return out
 
 
-def paired_bootstrap(y_true: np.ndarray, pred_a: np.ndarray, pred_b: np.ndarray, n_classes: int,
-                     groups: np.ndarray | None, seed: int = 0, n_resamples: int = N_RESAMPLES) -> dict:
+def paired_bootstrap(
+    y_true: np.ndarray,
+    pred_a: np.ndarray,
+    pred_b: np.ndarray,
+    n_classes: int,
+    groups: np.ndarray | None,
+    seed: int = 0,
+    n_resamples: int = N_RESAMPLES,
+) -> dict:
     """Difference B - A in accuracy and macro-F1 on one test split, with a 95% interval from
     the same stratified (grouped) resamples applied to both models."""
     rng = np.random.default_rng(seed)
@@ -126,16 +145,25 @@ def paired_bootstrap(y_true: np.ndarray, pred_a: np.ndarray, pred_b: np.ndarray,
     for start in range(0, n_resamples, CHUNK):
         weights = resample_weights(y_true, groups, min(CHUNK, n_resamples - start), rng)
         accuracy.append(weighted_accuracy(weights, pred_b == y_true) - weighted_accuracy(weights, pred_a == y_true))
-        f1.append(weighted_f1_macro(weights, y_true, pred_b, n_classes)
-                  - weighted_f1_macro(weights, y_true, pred_a, n_classes))
+        f1.append(
+            weighted_f1_macro(weights, y_true, pred_b, n_classes)
+            - weighted_f1_macro(weights, y_true, pred_a, n_classes)
+        )
     ones = np.ones((1, len(y_true)))
     return {
-        "accuracy": {"difference": float(np.mean(pred_b == y_true) - np.mean(pred_a == y_true)),
-                     "ci95": _interval(np.concatenate(accuracy))},
-        "f1_macro": {"difference": float(weighted_f1_macro(ones, y_true, pred_b, n_classes)[0]
-                                         - weighted_f1_macro(ones, y_true, pred_a, n_classes)[0]),
-                     "ci95": _interval(np.concatenate(f1))},
-        "resamples": n_resamples, "unit": "group" if groups is not None else "image",
+        "accuracy": {
+            "difference": float(np.mean(pred_b == y_true) - np.mean(pred_a == y_true)),
+            "ci95": _interval(np.concatenate(accuracy)),
+        },
+        "f1_macro": {
+            "difference": float(
+                weighted_f1_macro(ones, y_true, pred_b, n_classes)[0]
+                - weighted_f1_macro(ones, y_true, pred_a, n_classes)[0]
+            ),
+            "ci95": _interval(np.concatenate(f1)),
+        },
+        "resamples": n_resamples,
+        "unit": "group" if groups is not None else "image",
     }
 
 
@@ -147,6 +175,7 @@ def mcnemar_exact(correct_a: np.ndarray, correct_b: np.ndarray) -> dict:
     """
     a_only = int(np.sum(correct_a & ~correct_b))
     b_only = int(np.sum(~correct_a & correct_b))
-    from scipy.stats import binomtest   # scipy.stats costs 1-2 s to import: only when two runs are compared
+    from scipy.stats import binomtest  # scipy.stats costs 1-2 s to import: only when two runs are compared
+
     p = 1.0 if a_only + b_only == 0 else float(binomtest(a_only, a_only + b_only, 0.5).pvalue)
     return {"a_only": a_only, "b_only": b_only, "p_value": p}

@@ -12,7 +12,7 @@ from fungiclf.inference.gradcam import cam_model, grad_cam
 from fungiclf.inference.images import load_inputs
 from fungiclf.inference.run import load_run
 
-HEAT_WEIGHT = 0.45   # the heat map's share of each blended pixel
+HEAT_WEIGHT = 0.45  # the heat map's share of each blended pixel
 
 
 def overlay(image: np.ndarray, heat: np.ndarray) -> np.ndarray:

@@ -40,8 +40,8 @@ class CamModel:
     layer: str
     features: keras.Model
     head: keras.Model
-    kernel: object   # the classifier's (units, K) kernel
-    bias: object     # its (K,) bias
+    kernel: object  # the classifier's (units, K) kernel
+    bias: object  # its (K,) bias
     sigmoid: bool
 
 
@@ -62,27 +62,36 @@ def cam_model(model: keras.Model, layer_name: str | None = None) -> CamModel:
         named = [layer for layer in layers if layer.name == layer_name]
         if not named or not _rank4(named[0]):
             choices = [layer.name for layer in layers if _rank4(layer)][1:]
-            raise FungiclfError(f"--layer {layer_name!r} is not a layer of {network.name!r} with a spatial output; "
-                                f"choose one of {choices}")
+            raise FungiclfError(
+                f"--layer {layer_name!r} is not a layer of {network.name!r} with a spatial output; "
+                f"choose one of {choices}"
+            )
         candidates = named
     else:
-        convolutional = [layer for layer in layers if isinstance(layer, CONVOLUTIONS)
-                         or (isinstance(layer, keras.Model) and _rank4(layer))]
+        convolutional = [
+            layer
+            for layer in layers
+            if isinstance(layer, CONVOLUTIONS) or (isinstance(layer, keras.Model) and _rank4(layer))
+        ]
         if not convolutional:
-            raise FungiclfError(f"model {network.name!r} has no convolutional layer: Grad-CAM needs one "
-                                f"(dense models such as ann or linear have no spatial map to explain)")
+            raise FungiclfError(
+                f"model {network.name!r} has no convolutional layer: Grad-CAM needs one "
+                f"(dense models such as ann or linear have no spatial map to explain)"
+            )
         last_spatial = [layer for layer in layers if _rank4(layer)][-1]
         candidates = [convolutional[-1], last_spatial]
     for layer in candidates:
         try:
             head = keras.Model(call_output(layer), classifier.input, name="cam_head")
-        except ValueError:   # a shortcut bypasses this layer: the head would need the image too
+        except ValueError:  # a shortcut bypasses this layer: the head would need the image too
             continue
         features = keras.Model(network.inputs[0], call_output(layer), name="cam_features")
         sigmoid = int(classifier.units) == 1
         return CamModel(layer.name, features, head, classifier.kernel, classifier.bias, sigmoid)
-    raise FungiclfError(f"model {network.name!r} cannot be cut at {candidates[0].name!r}: pass --layer with a layer "
-                        f"whose output feeds everything after it")
+    raise FungiclfError(
+        f"model {network.name!r} cannot be cut at {candidates[0].name!r}: pass --layer with a layer "
+        f"whose output feeds everything after it"
+    )
 
 
 def _scores(cam: CamModel, activations, classes: np.ndarray):
@@ -101,7 +110,8 @@ def class_gradients(cam: CamModel, activations: np.ndarray, classes: np.ndarray)
     """d(class logit) / d(activations), (N, h, w, c), with the active backend's autodiff."""
     backend = keras.backend.backend()
     if backend == "tensorflow":
-        import tensorflow as tf   # the TensorFlow backend is loaded already
+        import tensorflow as tf  # the TensorFlow backend is loaded already
+
         tensor = tf.convert_to_tensor(activations)
         with tf.GradientTape() as tape:
             tape.watch(tensor)
@@ -109,10 +119,12 @@ def class_gradients(cam: CamModel, activations: np.ndarray, classes: np.ndarray)
         return np.asarray(tape.gradient(score, tensor))
     if backend == "jax":
         import jax
+
         return np.asarray(jax.grad(lambda a: _scores(cam, a, classes))(jax.numpy.asarray(activations)))
     if backend == "torch":
         import torch
-        device = cam.kernel.value.device   # where the model's weights live
+
+        device = cam.kernel.value.device  # where the model's weights live
         tensor = torch.tensor(activations, requires_grad=True, device=device)
         _scores(cam, tensor, classes).backward()
         return tensor.grad.detach().cpu().numpy()
@@ -131,8 +143,8 @@ def grad_cam(cam: CamModel, images: np.ndarray, classes: np.ndarray) -> np.ndarr
     """
     activations = ops.convert_to_numpy(cam.features(images.astype(np.float32), training=False)).astype(np.float32)
     gradients = class_gradients(cam, activations, np.asarray(classes))
-    weights = gradients.mean(axis=(1, 2), keepdims=True)                  # one weight per channel
-    maps = np.maximum((weights * activations).sum(-1), 0.0)               # (N, h, w)
+    weights = gradients.mean(axis=(1, 2), keepdims=True)  # one weight per channel
+    maps = np.maximum((weights * activations).sum(-1), 0.0)  # (N, h, w)
     height, width = images.shape[1:3]
     out = np.zeros((len(images), height, width), np.float32)
     for i, heat in enumerate(maps):

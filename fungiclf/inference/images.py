@@ -51,8 +51,11 @@ def find_images(arguments: list[str]) -> tuple[list[Path], list[tuple[str, str]]
     for argument in arguments:
         path = Path(argument).expanduser()
         if path.is_dir():
-            found += sorted(p for p in path.rglob("*") if p.is_file()
-                            and not any(part.startswith(".") for part in p.relative_to(path).parts))
+            found += sorted(
+                p
+                for p in path.rglob("*")
+                if p.is_file() and not any(part.startswith(".") for part in p.relative_to(path).parts)
+            )
         elif path.exists():
             found.append(path)
         elif any(c in argument for c in "*?["):
@@ -91,8 +94,7 @@ def npz_item(file: Path, item: str) -> Path:
     return Path(f"{file}:{item}")
 
 
-def load_npz_images(file: Path, split: str | None, settings: PixelSettings,
-                    keep_originals: bool = False) -> ImageBatch:
+def load_npz_images(file: Path, split: str | None, settings: PixelSettings, keep_originals: bool = False) -> ImageBatch:
     """The rows of an .npz (its ``split`` arrays, or all) in the run's preprocessing, with
     their labels' names."""
     samples = load_npz(str(file))
@@ -104,13 +106,19 @@ def load_npz_images(file: Path, split: str | None, settings: PixelSettings,
     kept = prepared.kept
     labels = [names.get(str(samples.labels[i]), str(samples.labels[i])) for i in kept]
     originals = [fit_aspect(samples.images[i], settings.size, settings.fit) for i in kept] if keep_originals else []
-    return ImageBatch([npz_item(file, samples.ids[i]) for i in kept], prepared.images, originals,
-                      [(str(npz_item(file, item)), reason) for item, reason in prepared.skipped],
-                      [""] * len(kept), labels)
+    return ImageBatch(
+        [npz_item(file, samples.ids[i]) for i in kept],
+        prepared.images,
+        originals,
+        [(str(npz_item(file, item)), reason) for item, reason in prepared.skipped],
+        [""] * len(kept),
+        labels,
+    )
 
 
-def load_inputs(arguments: list[str], settings: PixelSettings, split: str | None = None,
-                keep_originals: bool = False) -> tuple[ImageBatch, list[Path]]:
+def load_inputs(
+    arguments: list[str], settings: PixelSettings, split: str | None = None, keep_originals: bool = False
+) -> tuple[ImageBatch, list[Path]]:
     """Every image the arguments name: .npz files (their ``split`` arrays), then image files,
     folders and globs; and the files read (to keep outputs off them)."""
     arrays = [Path(a).expanduser() for a in arguments if a.endswith(".npz") and Path(a).expanduser().is_file()]
@@ -119,7 +127,12 @@ def load_inputs(arguments: list[str], settings: PixelSettings, split: str | None
     files = load_images(paths, settings, keep_originals)
     files.labels = [None] * len(files.paths)
     batches.append(files)
-    merged = ImageBatch([p for b in batches for p in b.paths], np.concatenate([b.pixels for b in batches]),
-                        [o for b in batches for o in b.originals], [*missing, *(x for b in batches for x in b.skipped)],
-                        [d for b in batches for d in b.file_digests], [lab for b in batches for lab in b.labels])
+    merged = ImageBatch(
+        [p for b in batches for p in b.paths],
+        np.concatenate([b.pixels for b in batches]),
+        [o for b in batches for o in b.originals],
+        [*missing, *(x for b in batches for x in b.skipped)],
+        [d for b in batches for d in b.file_digests],
+        [lab for b in batches for lab in b.labels],
+    )
     return merged, [*arrays, *paths]

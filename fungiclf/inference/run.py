@@ -92,8 +92,10 @@ def load_run(folder: Path, trust_pickle: bool = False) -> LoadedRun:
     folder = Path(folder)
     metrics = runs.read_metrics(folder)
     if metrics["status"] != "completed":
-        raise FungiclfError(f"{folder} is not a completed run (metrics.json status: {metrics['status']!r}); "
-                            f"only a completed run's model is loaded")
+        raise FungiclfError(
+            f"{folder} is not a completed run (metrics.json status: {metrics['status']!r}); "
+            f"only a completed run's model is loaded"
+        )
     cfg = runs.read_config(folder)
     threshold = (metrics.get("threshold") or {}).get("value")
     if threshold is None:
@@ -104,21 +106,31 @@ def load_run(folder: Path, trust_pickle: bool = False) -> LoadedRun:
     except (ConfigError, AttributeError, TypeError) as exc:
         raise runs.RunFolderError(f"{folder / runs.CONFIG}: preprocess: {exc}") from None
     classes = [str(c) for c in metrics["classes"]]
-    run = LoadedRun(folder, classes, pixels, float(threshold), str((cfg.get("trainer") or {}).get("tta") or "none"),
-                    str(metrics.get("model") or ""))
+    run = LoadedRun(
+        folder,
+        classes,
+        pixels,
+        float(threshold),
+        str((cfg.get("trainer") or {}).get("tta") or "none"),
+        str(metrics.get("model") or ""),
+    )
     if (folder / runs.KERAS_MODEL).is_file():
         run.model = runs.load_keras_model(folder / runs.KERAS_MODEL)
         width = run.model.outputs[0].shape[-1]
         if width != len(classes) and not (width == 1 and len(classes) == 2):
-            raise runs.RunFolderError(f"{folder / runs.KERAS_MODEL} outputs {width} values; metrics.json names "
-                                      f"{len(classes)} classes: the model is not this run's")
+            raise runs.RunFolderError(
+                f"{folder / runs.KERAS_MODEL} outputs {width} values; metrics.json names "
+                f"{len(classes)} classes: the model is not this run's"
+            )
     elif (folder / runs.SKOPS_MODEL).is_file():
         run.estimator = runs.load_estimator(folder / runs.SKOPS_MODEL, estimator_types())
         run.estimator = _fits_classes(run.estimator, classes, folder / runs.SKOPS_MODEL)
     elif (folder / runs.PICKLE_MODEL).is_file():
         if not trust_pickle:
-            raise FungiclfError(f"{folder / runs.PICKLE_MODEL} is a pickle, which runs code as it loads; load it "
-                                f"only if you trust who made the folder, with --trust-pickle")
+            raise FungiclfError(
+                f"{folder / runs.PICKLE_MODEL} is a pickle, which runs code as it loads; load it "
+                f"only if you trust who made the folder, with --trust-pickle"
+            )
         run.estimator = _fits_classes(joblib.load(folder / runs.PICKLE_MODEL), classes, folder / runs.PICKLE_MODEL)
     else:
         raise runs.RunFolderError(f"{folder} has no {runs.KERAS_MODEL} or {runs.SKOPS_MODEL}")
@@ -133,8 +145,13 @@ def _fits_classes(estimator: object, classes: list[str], file: Path) -> object:
     return estimator
 
 
-def predict_views(outputs: Callable[[np.ndarray], np.ndarray], images: np.ndarray, views: tuple[int, ...],
-                  batch_size: int, progress: Callable | None = None) -> np.ndarray:
+def predict_views(
+    outputs: Callable[[np.ndarray], np.ndarray],
+    images: np.ndarray,
+    views: tuple[int, ...],
+    batch_size: int,
+    progress: Callable | None = None,
+) -> np.ndarray:
     """Model outputs of ``images`` averaged over dihedral ``views``, batch by batch.
 
     ``progress`` (e.g. a tqdm bar's update) is called with the number of images done.
@@ -143,7 +160,7 @@ def predict_views(outputs: Callable[[np.ndarray], np.ndarray], images: np.ndarra
     for view in views:
         parts = []
         for start in range(0, len(images), batch_size):
-            parts.append(outputs(dihedral(images[start:start + batch_size], view)))
+            parts.append(outputs(dihedral(images[start : start + batch_size], view)))
             if progress is not None:
                 progress(min(batch_size, len(images) - start))
         per_view.append(np.concatenate(parts))

@@ -55,14 +55,16 @@ MODELS: dict[str, ModelSpec] = {
     "resnet18": ModelSpec(build_resnet18, min_size=1, params=checks.RESNET),
     "resnet34": ModelSpec(build_resnet34, min_size=1, params=checks.RESNET),
     "convmixer": ModelSpec(build_convmixer, params=checks.CONVMIXER),
-    **{name: ModelSpec(build_application, min_size=1, params=checks.application(sorted(APPLICATIONS)))
-       for name in APPLICATIONS},  # upscaled as needed
+    **{
+        name: ModelSpec(build_application, min_size=1, params=checks.application(sorted(APPLICATIONS)))
+        for name in APPLICATIONS
+    },  # upscaled as needed
     "logreg": ModelSpec(build_logreg, min_size=1, kind="sklearn"),
     "linear_svm": ModelSpec(build_linear_svm, min_size=1, kind="sklearn"),
     "random_forest": ModelSpec(build_random_forest, min_size=1, kind="sklearn"),
 }
 
-AUGMENTED = "_augmented"   # name suffix of a network wrapped with augmentation layers
+AUGMENTED = "_augmented"  # name suffix of a network wrapped with augmentation layers
 
 # Keys of the model config that are the runner's, not the builder's.
 RUNNER_KEYS = {"name", "head", "threshold", "finetune"}
@@ -99,11 +101,12 @@ def build_network(model, input_shape: tuple[int, int, int], num_classes: int) ->
     units, activation = output_units(model.head, num_classes)
     try:
         return spec.builder(tuple(input_shape), units, activation, **model.params)
-    except ConfigError:         # already one line about its own key (model.weights)
+    except ConfigError:  # already one line about its own key (model.weights)
         raise
-    except ValueError as exc:   # settings were checked: a builder's ValueError is a size the net cannot take
-        raise ConfigError(f"model {model.name!r} cannot be built at {list(input_shape)}: "
-                          f"{str(exc).splitlines()[0]}") from None
+    except ValueError as exc:  # settings were checked: a builder's ValueError is a size the net cannot take
+        raise ConfigError(
+            f"model {model.name!r} cannot be built at {list(input_shape)}: {str(exc).splitlines()[0]}"
+        ) from None
 
 
 def min_input_size(model, channels: int = 3, num_classes: int = 2) -> int:

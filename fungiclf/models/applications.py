@@ -58,14 +58,22 @@ def load_base(backbone: str, input_shape: tuple[int, int, int], weights: str | N
         if weights == "imagenet":
             raise ConfigError(
                 f"model.weights=imagenet: could not get the ImageNet weights of {backbone} ({reason}). With internet, "
-                f"run once: python -c \"import keras; keras.applications.{spec.build.__name__}(include_top=False)\" "
+                f'run once: python -c "import keras; keras.applications.{spec.build.__name__}(include_top=False)" '
                 f"(caches them under ~/.keras/models); offline, set model.weights=/path/to/file.weights.h5 "
-                f"or model.weights=null for random initialisation") from None
+                f"or model.weights=null for random initialisation"
+            ) from None
         raise ConfigError(f"model.weights={weights}: cannot load it into {backbone}: {reason}") from None
 
 
-def build_application(input_shape, num_classes: int, activation: str = "softmax", backbone: str = "vgg16",
-                      weights: str | None = None, dense: list[int] = (128,), dropout: float = 0.0) -> keras.Model:
+def build_application(
+    input_shape,
+    num_classes: int,
+    activation: str = "softmax",
+    backbone: str = "vgg16",
+    weights: str | None = None,
+    dense: list[int] = (128,),
+    dropout: float = 0.0,
+) -> keras.Model:
     """Input (0-255) -> [gray to RGB] -> [upscale to the backbone minimum] -> preprocess_input
     -> backbone -> global average pooling -> Dense head -> classifier. A pretrained backbone
     (imagenet, a weights file) is frozen, BatchNorm in inference mode; with weights=null the
@@ -88,9 +96,9 @@ def build_application(input_shape, num_classes: int, activation: str = "softmax"
     x = BackbonePreprocess(backbone, name="preprocess_input")(x)
     loaded = load_base(backbone, (height, width, 3), weights)
     base = keras.Model(loaded.input, loaded.output, name=BACKBONE)
-    if weights is None:   # random initialisation: the whole network trains from scratch
+    if weights is None:  # random initialisation: the whole network trains from scratch
         x = base(x)
-    else:                 # pretrained: frozen, BatchNorm in inference mode, also when fine-tuning
+    else:  # pretrained: frozen, BatchNorm in inference mode, also when fine-tuning
         base.trainable = False
         x = base(x, training=False)
     x = layers.GlobalAveragePooling2D(name="gap")(x)
@@ -118,7 +126,7 @@ def unfreeze_top(model: keras.Model, unfreeze: int | str) -> int:
     """
     base = find_backbone(model)
     base.trainable = True
-    candidates = base.layers if unfreeze == "all" else base.layers[-int(unfreeze):] if int(unfreeze) > 0 else []
+    candidates = base.layers if unfreeze == "all" else base.layers[-int(unfreeze) :] if int(unfreeze) > 0 else []
     chosen = set(id(layer) for layer in candidates)
     count = 0
     for layer in base.layers:

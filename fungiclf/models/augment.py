@@ -39,15 +39,17 @@ def strength(value: Any, key: str) -> float:
 def _erase(share: float, input_shape: tuple[int, int, int], seed: int) -> layers.Layer:
     # factor=(p, p): a single float would draw each batch's probability from U(0, p), so 1.0
     # erased about half the images. scale is the patch's share of the image area.
-    return layers.RandomErasing(factor=(share, share), scale=(0.02, 0.33), fill_value=None,
-                                value_range=(0, 255), seed=seed, name="aug_erase")
+    return layers.RandomErasing(
+        factor=(share, share), scale=(0.02, 0.33), fill_value=None, value_range=(0, 255), seed=seed, name="aug_erase"
+    )
 
 
 def _sharpness(spread: float, input_shape: tuple[int, int, int], seed: int) -> layers.Layer:
     # Keras' factor: 0 blurs (3x3 smoothing), 0.5 leaves the image as it is, 1 sharpens twice
     # as much; a tuple is drawn from image by image. spread s draws from 0.5 +- s/2.
-    return layers.RandomSharpness(factor=(0.5 - spread / 2, 0.5 + spread / 2), value_range=(0, 255),
-                                  seed=seed, name="aug_sharpness")
+    return layers.RandomSharpness(
+        factor=(0.5 - spread / 2, 0.5 + spread / 2), value_range=(0, 255), seed=seed, name="aug_sharpness"
+    )
 
 
 def blur_sigma(value: Any, key: str) -> float:
@@ -65,19 +67,28 @@ def _transpose(on: bool, input_shape: tuple[int, int, int], seed: int) -> layers
 # In the order the layers are applied. A new transform goes last: each layer's seed comes
 # from its place here, so earlier runs keep drawing the same numbers.
 AUGMENTATIONS: dict[str, Transform] = {
-    "flip": Transform(lambda v, k: check_choice(v, FLIPS, k, "augment"),
-                      lambda v, shape, seed: RandomFlips(v, seed=seed, name="aug_flip")),
+    "flip": Transform(
+        lambda v, k: check_choice(v, FLIPS, k, "augment"),
+        lambda v, shape, seed: RandomFlips(v, seed=seed, name="aug_flip"),
+    ),
     "transpose": Transform(lambda v, k: check_bool(bool(v) if v in (0, 1, None) else v, k, "augment"), _transpose),
-    "rotation": Transform(strength, lambda v, shape, seed: layers.RandomRotation(
-        v, fill_mode="reflect", seed=seed, name="aug_rotation")),
-    "zoom": Transform(strength, lambda v, shape, seed: layers.RandomZoom(v, fill_mode="reflect", seed=seed,
-                                                                         name="aug_zoom")),
-    "translate": Transform(strength, lambda v, shape, seed: layers.RandomTranslation(
-        v, v, fill_mode="reflect", seed=seed, name="aug_translate")),
-    "contrast": Transform(strength, lambda v, shape, seed: layers.RandomContrast(
-        v, value_range=(0, 255), seed=seed, name="aug_contrast")),
-    "brightness": Transform(strength, lambda v, shape, seed: layers.RandomBrightness(
-        v, value_range=(0, 255), seed=seed, name="aug_brightness")),
+    "rotation": Transform(
+        strength, lambda v, shape, seed: layers.RandomRotation(v, fill_mode="reflect", seed=seed, name="aug_rotation")
+    ),
+    "zoom": Transform(
+        strength, lambda v, shape, seed: layers.RandomZoom(v, fill_mode="reflect", seed=seed, name="aug_zoom")
+    ),
+    "translate": Transform(
+        strength,
+        lambda v, shape, seed: layers.RandomTranslation(v, v, fill_mode="reflect", seed=seed, name="aug_translate"),
+    ),
+    "contrast": Transform(
+        strength, lambda v, shape, seed: layers.RandomContrast(v, value_range=(0, 255), seed=seed, name="aug_contrast")
+    ),
+    "brightness": Transform(
+        strength,
+        lambda v, shape, seed: layers.RandomBrightness(v, value_range=(0, 255), seed=seed, name="aug_brightness"),
+    ),
     "erase": Transform(strength, _erase),
     "sharpness": Transform(strength, _sharpness),
     "blur": Transform(blur_sigma, lambda v, shape, seed: RandomBlur(v, seed=seed, name="aug_blur")),
@@ -86,7 +97,7 @@ AUGMENTATIONS: dict[str, Transform] = {
 
 def layer_seed(seed: int, index: int) -> int:
     """A seed in [0, 2**31) for augmentation layer ``index`` of a job with ``seed``."""
-    return int(np.random.SeedSequence([seed, index]).generate_state(1)[0] % 2 ** 31)
+    return int(np.random.SeedSequence([seed, index]).generate_state(1)[0] % 2**31)
 
 
 def augmentation_layers(values: dict[str, Any], input_shape: tuple[int, int, int], seed: int) -> list[layers.Layer]:
@@ -94,6 +105,9 @@ def augmentation_layers(values: dict[str, Any], input_shape: tuple[int, int, int
     registry order. Each layer has its own seed: layers seeded alike draw the same numbers,
     so a flip would always come with a transpose and a rotation with a zoom of the same size."""
     order = list(AUGMENTATIONS)
-    built = [AUGMENTATIONS[name].build(value, input_shape, layer_seed(seed, order.index(name)))
-             for name, value in values.items() if value]
+    built = [
+        AUGMENTATIONS[name].build(value, input_shape, layer_seed(seed, order.index(name)))
+        for name, value in values.items()
+        if value
+    ]
     return [layer for layer in built if layer is not None]

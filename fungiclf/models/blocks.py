@@ -9,14 +9,16 @@ def rescale(x, name: str = "rescale"):
     return layers.Rescaling(1.0 / 255, name=name)(x)
 
 
-CLASSIFIER = "predictions"   # the output layer's name in every builder
+CLASSIFIER = "predictions"  # the output layer's name in every builder
 CONVOLUTIONS = (layers.Conv2D, layers.DepthwiseConv2D, layers.SeparableConv2D)
 
 
 def has_convolutions(model: keras.Model) -> bool:
     """Whether ``model`` or a model nested in it (a backbone) has a 2-D convolution."""
-    return any(has_convolutions(layer) if isinstance(layer, keras.Model) else isinstance(layer, CONVOLUTIONS)
-               for layer in model.layers)
+    return any(
+        has_convolutions(layer) if isinstance(layer, keras.Model) else isinstance(layer, CONVOLUTIONS)
+        for layer in model.layers
+    )
 
 
 def classifier(x, num_classes: int, activation: str):
@@ -34,8 +36,17 @@ def dense_stack(x, units: list[int], activation: str | None, dropout: float, nam
     return x
 
 
-def conv_block(x, filters: int, kernel: int, convs: int, padding: str, batch_norm: bool,
-               pool: int | None, dropout: float, name: str):
+def conv_block(
+    x,
+    filters: int,
+    kernel: int,
+    convs: int,
+    padding: str,
+    batch_norm: bool,
+    pool: int | None,
+    dropout: float,
+    name: str,
+):
     """``convs`` Conv2D+ReLU, optional BatchNorm after them, optional max pooling and dropout."""
     for i in range(convs):
         x = layers.Conv2D(filters, kernel, padding=padding, activation="relu", name=f"{name}_conv{i + 1}")(x)

@@ -12,10 +12,23 @@ from fungiclf.models.blocks import classifier, conv_block, dense_stack, model_in
 DEFAULT_BLOCKS = [{"filters": 32}, {"filters": 64}, {"filters": 128}]
 
 
-def build_cnn(input_shape, num_classes: int, activation: str = "softmax", blocks: list[dict] = DEFAULT_BLOCKS,
-              filters: int = 32, kernel: int = 3, convs: int = 1, padding: str = "valid", batch_norm: bool = False, pool: int | None = 2,
-              block_dropout: float = 0.0, pooling: str = "flatten", dense: list[int] = (128,), dropout: float = 0.0,
-              name: str = "cnn") -> keras.Model:
+def build_cnn(
+    input_shape,
+    num_classes: int,
+    activation: str = "softmax",
+    blocks: list[dict] = DEFAULT_BLOCKS,
+    filters: int = 32,
+    kernel: int = 3,
+    convs: int = 1,
+    padding: str = "valid",
+    batch_norm: bool = False,
+    pool: int | None = 2,
+    block_dropout: float = 0.0,
+    pooling: str = "flatten",
+    dense: list[int] = (128,),
+    dropout: float = 0.0,
+    name: str = "cnn",
+) -> keras.Model:
     """Conv blocks -> flatten or global average pooling -> Dense(dense...) -> classifier.
 
     Each block dict may override ``filters``, ``kernel``, ``convs``, ``batch_norm``,
@@ -25,9 +38,17 @@ def build_cnn(input_shape, num_classes: int, activation: str = "softmax", blocks
     inputs = model_input(input_shape)
     x = rescale(inputs)
     for i, block in enumerate(blocks):
-        x = conv_block(x, int(block.get("filters", filters)), int(block.get("kernel", kernel)), int(block.get("convs", convs)),
-                       padding, bool(block.get("batch_norm", batch_norm)), block.get("pool", pool),
-                       float(block.get("dropout", block_dropout)), name=f"block{i + 1}")
+        x = conv_block(
+            x,
+            int(block.get("filters", filters)),
+            int(block.get("kernel", kernel)),
+            int(block.get("convs", convs)),
+            padding,
+            bool(block.get("batch_norm", batch_norm)),
+            block.get("pool", pool),
+            float(block.get("dropout", block_dropout)),
+            name=f"block{i + 1}",
+        )
     x = layers.Flatten(name="flatten")(x) if pooling == "flatten" else layers.GlobalAveragePooling2D(name="gap")(x)
     x = dense_stack(x, list(dense), "relu", dropout, name="head")
     return keras.Model(inputs, classifier(x, num_classes, activation), name=name)

@@ -19,8 +19,16 @@ def mixer_block(x, dim: int, kernel: int, name: str):
     return gelu_bn(layers.Conv2D(dim, 1, name=f"{name}_pointwise")(x), f"{name}_pw")
 
 
-def build_convmixer(input_shape, num_classes: int, activation: str = "softmax", dim: int = 256, depth: int = 8,
-                    kernel: int = 5, patch: int = 2, name: str = "convmixer") -> keras.Model:
+def build_convmixer(
+    input_shape,
+    num_classes: int,
+    activation: str = "softmax",
+    dim: int = 256,
+    depth: int = 8,
+    kernel: int = 5,
+    patch: int = 2,
+    name: str = "convmixer",
+) -> keras.Model:
     """Patch embedding (patch x patch conv, stride patch), ``depth`` mixer blocks, GAP, classifier."""
     inputs = model_input(input_shape)
     x = layers.Conv2D(dim, patch, strides=patch, name="patch_embed")(rescale(inputs))

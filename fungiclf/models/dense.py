@@ -7,8 +7,15 @@ from fungiclf.errors import ConfigError
 from fungiclf.models.blocks import classifier, dense_stack, model_input, rescale
 
 
-def build_ann(input_shape, num_classes: int, activation: str = "softmax", units: list[int] = (512, 128),
-              hidden_activation: str | None = "relu", dropout: float = 0.0, name: str = "ann") -> keras.Model:
+def build_ann(
+    input_shape,
+    num_classes: int,
+    activation: str = "softmax",
+    units: list[int] = (512, 128),
+    hidden_activation: str | None = "relu",
+    dropout: float = 0.0,
+    name: str = "ann",
+) -> keras.Model:
     """Flatten -> Dense(units...) -> classifier. 3,343,621 params at 80x80x1, 5 classes (DeFungi report)."""
     inputs = model_input(input_shape)
     x = layers.Flatten(name="flatten")(rescale(inputs))
@@ -16,8 +23,15 @@ def build_ann(input_shape, num_classes: int, activation: str = "softmax", units:
     return keras.Model(inputs, classifier(x, num_classes, activation), name=name)
 
 
-def build_linear(input_shape, num_classes: int, activation: str = "softmax", layers: int = 2, units: int = 10,
-                 hidden_activation: str | None = None, name: str = "linear") -> keras.Model:
+def build_linear(
+    input_shape,
+    num_classes: int,
+    activation: str = "softmax",
+    layers: int = 2,
+    units: int = 10,
+    hidden_activation: str | None = None,
+    name: str = "linear",
+) -> keras.Model:
     """``layers`` Dense layers in all (``layers - 1`` hidden of width ``units``), chest X-ray report.
 
     The report's Linear+ReLU also put a ReLU on the output logit, which caps the loss on

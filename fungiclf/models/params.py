@@ -12,7 +12,15 @@ from typing import Any
 import keras
 
 from fungiclf.errors import ConfigError
-from fungiclf.validation import check_bool, check_choice, check_fraction, check_int_list, check_number, did_you_mean, invalid
+from fungiclf.validation import (
+    check_bool,
+    check_choice,
+    check_fraction,
+    check_int_list,
+    check_number,
+    did_you_mean,
+    invalid,
+)
 
 Check = Callable[[Any, str], Any]
 OWNER = "model"
@@ -58,8 +66,14 @@ def blocks(value: Any, key: str) -> list[dict]:
     """Conv blocks: a list of mappings of BLOCK_KEYS (each key optional)."""
     if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
         raise invalid(key, OWNER, f"a list of mappings with keys from {list(BLOCK_KEYS)}", value)
-    checks = {"filters": positive, "kernel": positive, "convs": positive, "batch_norm": flag, "pool": optional_pool,
-              "dropout": rate}
+    checks = {
+        "filters": positive,
+        "kernel": positive,
+        "convs": positive,
+        "batch_norm": flag,
+        "pool": optional_pool,
+        "dropout": rate,
+    }
     cleaned = []
     for i, block in enumerate(value):
         if not hasattr(block, "items"):
@@ -91,19 +105,34 @@ def finetune(value: Any, key: str) -> dict | None:
     unfreeze = value.get("unfreeze", 20)
     if unfreeze != "all":
         unfreeze = int(check_number(unfreeze, f"{key}.unfreeze", OWNER, 0, integer=True))
-    return {"epochs": int(check_number(value.get("epochs", 0), f"{key}.epochs", OWNER, 0, integer=True)),
-            "unfreeze": unfreeze,
-            "lr_factor": float(check_number(value.get("lr_factor", 0.1), f"{key}.lr_factor", OWNER, 0.0,
-                                            low_open=True))}
+    return {
+        "epochs": int(check_number(value.get("epochs", 0), f"{key}.epochs", OWNER, 0, integer=True)),
+        "unfreeze": unfreeze,
+        "lr_factor": float(check_number(value.get("lr_factor", 0.1), f"{key}.lr_factor", OWNER, 0.0, low_open=True)),
+    }
 
 
-CNN: dict[str, Check] = {"blocks": blocks, "filters": positive, "kernel": positive, "convs": positive,
-                         "padding": choice("valid", "same"), "batch_norm": flag, "pool": optional_pool,
-                         "block_dropout": rate, "pooling": choice("flatten", "gap"), "dense": widths, "dropout": rate}
+CNN: dict[str, Check] = {
+    "blocks": blocks,
+    "filters": positive,
+    "kernel": positive,
+    "convs": positive,
+    "padding": choice("valid", "same"),
+    "batch_norm": flag,
+    "pool": optional_pool,
+    "block_dropout": rate,
+    "pooling": choice("flatten", "gap"),
+    "dense": widths,
+    "dropout": rate,
+}
 DENSE: dict[str, Check] = {"units": widths, "hidden_activation": activation, "dropout": rate}
 LINEAR: dict[str, Check] = {"layers": positive, "units": positive, "hidden_activation": activation}
-RESNET: dict[str, Check] = {"small_stem": choice("auto", True, False), "width": positive, "dense": widths,
-                            "dropout": rate}
+RESNET: dict[str, Check] = {
+    "small_stem": choice("auto", True, False),
+    "width": positive,
+    "dense": widths,
+    "dropout": rate,
+}
 CONVMIXER: dict[str, Check] = {"dim": positive, "depth": positive, "kernel": positive, "patch": positive}
 
 
@@ -115,6 +144,12 @@ def check_params(spec: dict[str, Check], params: dict, model: str) -> dict:
     """Every key of ``params`` checked against the family ``spec`` (unknown keys refused)."""
     unknown = sorted(set(params) - set(spec))
     if unknown:
-        raise ConfigError(did_you_mean(unknown[0], sorted(spec), f"model {model!r} has no parameter {unknown[0]!r}; "
-                                       f"its parameters are {sorted(spec)}", "model."))
+        raise ConfigError(
+            did_you_mean(
+                unknown[0],
+                sorted(spec),
+                f"model {model!r} has no parameter {unknown[0]!r}; its parameters are {sorted(spec)}",
+                "model.",
+            )
+        )
     return {key: spec[key](value, key) for key, value in params.items()}

@@ -26,9 +26,17 @@ def basic_block(x, filters: int, stride: int, name: str):
     return layers.ReLU(name=f"{name}_out")(layers.Add(name=f"{name}_add")([x, shortcut]))
 
 
-def build_resnet(input_shape, num_classes: int, activation: str = "softmax", depth: int = 18,
-                 small_stem: bool | str = "auto", width: int = 64, dense: list[int] = (), dropout: float = 0.0,
-                 name: str | None = None) -> keras.Model:
+def build_resnet(
+    input_shape,
+    num_classes: int,
+    activation: str = "softmax",
+    depth: int = 18,
+    small_stem: bool | str = "auto",
+    width: int = 64,
+    dense: list[int] = (),
+    dropout: float = 0.0,
+    name: str | None = None,
+) -> keras.Model:
     """ResNet-``depth`` (18 or 34). 11,689,512 / 21,797,672 params at 224 px, 1000 classes.
 
     ``small_stem``: True = 3x3 stride-1 stem without max pooling (inputs under 64 px),
@@ -46,7 +54,7 @@ def build_resnet(input_shape, num_classes: int, activation: str = "softmax", dep
     for stage, blocks in enumerate(STAGES[depth]):
         for block in range(blocks):
             stride = 2 if stage > 0 and block == 0 else 1
-            x = basic_block(x, width * 2 ** stage, stride, name=f"stage{stage + 1}_block{block + 1}")
+            x = basic_block(x, width * 2**stage, stride, name=f"stage{stage + 1}_block{block + 1}")
     x = layers.GlobalAveragePooling2D(name="gap")(x)
     x = dense_stack(x, list(dense), "relu", dropout, name="head")
     return keras.Model(inputs, classifier(x, num_classes, activation), name=name or f"resnet{depth}")

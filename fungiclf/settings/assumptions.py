@@ -11,7 +11,7 @@ from fungiclf.data.modality import unnatural_views
 from fungiclf.models import RUNNER_KEYS
 from fungiclf.settings import Choice, Settings
 
-GROUPS_CHOSEN_WHOLE = ("augment", "optimizer")   # augment=none, optimizer=sgd: every key of the group is the user's
+GROUPS_CHOSEN_WHOLE = ("augment", "optimizer")  # augment=none, optimizer=sgd: every key of the group is the user's
 # model.<key> that are the runner's (and every model's weights), not the architecture's; model.name chooses it
 MODEL_RUNNER_KEYS = {f"model.{key}" for key in (*RUNNER_KEYS, "weights") if key != "name"}
 
@@ -23,8 +23,9 @@ def set_by_user(key: str, user_keys: frozenset[str]) -> bool:
     group = key.split(".")[0]
     if key in user_keys or (group in GROUPS_CHOSEN_WHOLE and group in user_keys):
         return True
-    return key == "model.name" and any(k == "model" or (k.startswith("model.") and k not in MODEL_RUNNER_KEYS)
-                                       for k in user_keys)
+    return key == "model.name" and any(
+        k == "model" or (k.startswith("model.") and k not in MODEL_RUNNER_KEYS) for k in user_keys
+    )
 
 
 STATED = {"augment": None, "trainer": ("balance", "class_weight", "tta", "label_smoothing", "mixup")}
@@ -43,19 +44,31 @@ def recipe_choices(settings: Settings, user_keys: frozenset[str]) -> tuple[Choic
     the user where the command line replaced it), and the modality warning."""
     name = settings.experiment.name
     stated = recipe_file(name) if name != "auto" else {}
-    values = {"augment": settings.augment.values,
-              "trainer": {"balance": settings.trainer.balance, "class_weight": settings.trainer.class_weight,
-                          "tta": settings.trainer.tta, "label_smoothing": settings.trainer.label_smoothing,
-                          "mixup": settings.trainer.mixing.mixup}}
+    values = {
+        "augment": settings.augment.values,
+        "trainer": {
+            "balance": settings.trainer.balance,
+            "class_weight": settings.trainer.class_weight,
+            "tta": settings.trainer.tta,
+            "label_smoothing": settings.trainer.label_smoothing,
+            "mixup": settings.trainer.mixing.mixup,
+        },
+    }
     choices = []
     for group, keys in STATED.items():
-        for key in (stated.get(group) or {}):
+        for key in stated.get(group) or {}:
             if keys is not None and key not in keys:
                 continue
             full = f"{group}.{key}"
             by_user = set_by_user(full, user_keys)
-            choices.append(Choice(full, values[group].get(key), "the user" if by_user else f"the recipe {name}",
-                                  "set on the command line" if by_user else f"stated in conf/experiment/{name}.yaml"))
+            choices.append(
+                Choice(
+                    full,
+                    values[group].get(key),
+                    "the user" if by_user else f"the recipe {name}",
+                    "set on the command line" if by_user else f"stated in conf/experiment/{name}.yaml",
+                )
+            )
     choices += modality_warning(settings, user_keys)
     return tuple(choices)
 
@@ -66,12 +79,19 @@ def modality_warning(settings: Settings, user_keys: frozenset[str]) -> list[Choi
     augment, modality = settings.augment.values, settings.dataset.modality
     asked = any(set_by_user(key, user_keys) for key in ("augment.flip", "augment.transpose", "trainer.tta"))
     wrong = unnatural_views(modality, augment.get("flip"), augment.get("transpose"))
-    if settings.trainer.tta in ("flips", "dihedral"):   # views of an oriented modality only: unnatural_views
+    if settings.trainer.tta in ("flips", "dihedral"):  # views of an oriented modality only: unnatural_views
         wrong = wrong or unnatural_views(modality, "vertical", False) and "test-time vertical flips"
     if wrong is None or asked:
         return []
     source = f"the recipe {settings.experiment.name}" if settings.experiment.name else "the config"
-    return [Choice("augment.flip", augment.get("flip"), source,
-                   f"with augment.transpose={augment.get('transpose')} and trainer.tta={settings.trainer.tta}: {wrong} "
-                   f"make {modality} images no scanner takes (they have an up and a left); add augment.flip=horizontal "
-                   f"augment.transpose=false trainer.tta=hflip", warning=True)]
+    return [
+        Choice(
+            "augment.flip",
+            augment.get("flip"),
+            source,
+            f"with augment.transpose={augment.get('transpose')} and trainer.tta={settings.trainer.tta}: {wrong} "
+            f"make {modality} images no scanner takes (they have an up and a left); add augment.flip=horizontal "
+            f"augment.transpose=false trainer.tta=hflip",
+            warning=True,
+        )
+    ]

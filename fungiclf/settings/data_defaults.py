@@ -17,7 +17,7 @@ from fungiclf.settings import Choice, DatasetSettings, ModelSettings
 from fungiclf.models import min_input_size
 
 AUTO = "auto"
-AUTO_MAX_SIZE = 64        # pixels: auto never upscales, and stays small enough for 2 CPU cores
+AUTO_MAX_SIZE = 64  # pixels: auto never upscales, and stays small enough for 2 CPU cores
 GENERIC_NPZ = "medmnist"  # the preset for any MedMNIST-style npz: its name says nothing of the data
 
 
@@ -41,8 +41,9 @@ def survey(dataset: DatasetSettings, cache_dir: str) -> Survey:
         return survey_files(load_samples(dataset, cache_dir).paths or [])
 
 
-def data_defaults(dataset: DatasetSettings, preprocess: dict, model: ModelSettings,
-                  cache_dir: str) -> tuple[DatasetSettings, dict, tuple[Choice, ...]]:
+def data_defaults(
+    dataset: DatasetSettings, preprocess: dict, model: ModelSettings, cache_dir: str
+) -> tuple[DatasetSettings, dict, tuple[Choice, ...]]:
     """Replace ``auto`` in preprocess.color / size by the data's, and, for an npz that is a
     known MedMNIST set, fill in its class names, positive class and name.
 
@@ -50,8 +51,12 @@ def data_defaults(dataset: DatasetSettings, preprocess: dict, model: ModelSettin
     choices made (a kept gray setting over colour data among them, as a warning).
     """
     color, size = preprocess.get("color"), preprocess.get("size")
-    wanted = AUTO in (color, size) or color == "gray" or (dataset.source == "npz" and dataset.name == GENERIC_NPZ) \
+    wanted = (
+        AUTO in (color, size)
+        or color == "gray"
+        or (dataset.source == "npz" and dataset.name == GENERIC_NPZ)
         or (dataset.source == "npz" and None in (dataset.class_names, dataset.positive_class, dataset.modality))
+    )
     if dataset.source == "synthetic" or not wanted:
         return dataset, preprocess, ()
     try:
@@ -59,17 +64,29 @@ def data_defaults(dataset: DatasetSettings, preprocess: dict, model: ModelSettin
     except DataError:
         if AUTO in (color, size):
             raise
-        return dataset, preprocess, ()   # listing the items says what is wrong, with its own message
+        return dataset, preprocess, ()  # listing the items says what is wrong, with its own message
     choices: list[Choice] = []
     preprocess = dict(preprocess)
     if color == AUTO:
         preprocess["color"] = "rgb" if found.colour in (True, None) else "gray"
-        choices.append(Choice("preprocess.color", preprocess["color"], "the data",
-                              found.colour_why or "no sampled file could be read; rgb keeps whatever colour there is"))
+        choices.append(
+            Choice(
+                "preprocess.color",
+                preprocess["color"],
+                "the data",
+                found.colour_why or "no sampled file could be read; rgb keeps whatever colour there is",
+            )
+        )
     elif color == "gray" and found.colour:
-        choices.append(Choice("preprocess.color", "gray", "the config",
-                              f"drops the colour of the images ({found.colour_why}); preprocess.color=auto keeps it",
-                              warning=True))
+        choices.append(
+            Choice(
+                "preprocess.color",
+                "gray",
+                "the config",
+                f"drops the colour of the images ({found.colour_why}); preprocess.color=auto keeps it",
+                warning=True,
+            )
+        )
     if size == AUTO:
         preprocess["size"], why = auto_size(found, model, preprocess["color"])
         choices.append(Choice("preprocess.size", preprocess["size"], "the data", why))
@@ -98,16 +115,22 @@ def known_set_defaults(dataset: DatasetSettings, found: Survey) -> tuple[Dataset
     choices, changes = [], {}
     if dataset.name == GENERIC_NPZ:
         changes["name"] = found.known_set or Path(dataset.path).stem
-        choices.append(Choice("dataset.name", changes["name"], "the data",
-                              f"the MedMNIST set, recognised by {found.known_why}" if found.known_set
-                              else "the file's name"))
+        choices.append(
+            Choice(
+                "dataset.name",
+                changes["name"],
+                "the data",
+                f"the MedMNIST set, recognised by {found.known_why}" if found.known_set else "the file's name",
+            )
+        )
     if found.known_set is not None:
         source = f"the MedMNIST set {found.known_set}"
         labels = medmnist_info()[found.known_set]["label"]
         if dataset.class_names is None:
             changes["class_names"] = tuple(labels[str(i)] for i in range(len(labels)))
-            choices.append(Choice("dataset.class_names", list(changes["class_names"]), source,
-                                  f"recognised by {found.known_why}"))
+            choices.append(
+                Choice("dataset.class_names", list(changes["class_names"]), source, f"recognised by {found.known_why}")
+            )
         names = changes.get("class_names", dataset.class_names)
         positive = POSITIVE_CLASS.get(found.known_set)
         if dataset.positive_class is None and positive is not None and positive in (names or ()):

@@ -37,29 +37,56 @@ from fungiclf.evaluation.metrics import THRESHOLD_RULES
 from fungiclf.models import MODELS, RUNNER_KEYS, min_input_size
 from fungiclf.models.augment import AUGMENTATIONS
 from fungiclf.models.params import check_params, finetune as check_finetune
-from fungiclf.settings import (AugmentSettings, CVSettings, DatasetSettings, ExperimentSettings, LoggerSettings,
-                               ModelSettings, OptimizerSettings, PathsSettings, PreprocessSettings, Settings,
-                               TrainerSettings)
+from fungiclf.settings import (
+    AugmentSettings,
+    CVSettings,
+    DatasetSettings,
+    ExperimentSettings,
+    LoggerSettings,
+    ModelSettings,
+    OptimizerSettings,
+    PathsSettings,
+    PreprocessSettings,
+    Settings,
+    TrainerSettings,
+)
 from fungiclf.settings import autoplan
 from fungiclf.settings.assumptions import recipe_choices
 from fungiclf.settings.data_defaults import AUTO, data_defaults
-from fungiclf.settings.schema import (DatasetSchema, LoggerSchema, MlflowSchema, PreprocessSchema, SyntheticSchema,
-                                      TensorboardSchema, TrainerSchema, TrainSchema)
+from fungiclf.settings.schema import (
+    DatasetSchema,
+    LoggerSchema,
+    MlflowSchema,
+    PreprocessSchema,
+    SyntheticSchema,
+    TensorboardSchema,
+    TrainerSchema,
+    TrainSchema,
+)
 from fungiclf.training.compute import JIT_MODES, PRECISIONS
 from fungiclf.training.optimizers import OPTIMIZERS, SCHEDULES
-from fungiclf.validation import (check_bool, check_choice, check_duration, check_finite, check_number, check_size,
-                                 check_text, did_you_mean, invalid)
+from fungiclf.validation import (
+    check_bool,
+    check_choice,
+    check_duration,
+    check_finite,
+    check_number,
+    check_size,
+    check_text,
+    did_you_mean,
+    invalid,
+)
 
 log = logging.getLogger(__name__)
 
-SOURCES = [*PATH_SOURCES, "synthetic"]   # those that read dataset.path, and the generated set
+SOURCES = [*PATH_SOURCES, "synthetic"]  # those that read dataset.path, and the generated set
 MONITORS = ["val_loss", "val_accuracy", "val_f1_macro"]
 BALANCE_MODES = ["none", "class_weight", "oversample"]
-LOGGERS = {"none": None, "mlflow": "mlflow", "tensorboard": "tensorboardX"}   # name -> package it needs
+LOGGERS = {"none": None, "mlflow": "mlflow", "tensorboard": "tensorboardX"}  # name -> package it needs
 LOGGER_SCHEMAS = {"none": LoggerSchema, "mlflow": MlflowSchema, "tensorboard": TensorboardSchema}
 INSTALL_HINT = "pip install 'fungiclf[tracking]'"
 SMOKE_EPOCHS, SMOKE_PER_CLASS, SMOKE_SIZE, SMOKE_FOLDS = 2, 16, 32, 2
-TOP = "fungiclf-train"   # the owner named in messages about top-level keys
+TOP = "fungiclf-train"  # the owner named in messages about top-level keys
 
 
 def _plain(node: Any) -> Any:
@@ -83,7 +110,7 @@ def resolve(cfg: DictConfig, user_keys: frozenset[str] = frozenset()) -> Setting
     """
     try:
         content = OmegaConf.to_container(cfg, resolve=True, throw_on_missing=False)
-    except Exception as exc:   # an interpolation that cannot be resolved (${oc.env:...} and the like)
+    except Exception as exc:  # an interpolation that cannot be resolved (${oc.env:...} and the like)
         key = getattr(exc, "full_key", None)
         unset = re.search(r"Environment variable '([^']+)' not found", str(exc))
         if key and unset:
@@ -94,7 +121,7 @@ def resolve(cfg: DictConfig, user_keys: frozenset[str] = frozenset()) -> Setting
     check_schema_keys(content, TrainSchema, "")
     for group, schema in (("dataset", DatasetSchema), ("preprocess", PreprocessSchema), ("trainer", TrainerSchema)):
         check_schema_keys(content.get(group) or {}, schema, group)
-    seed = int(check_number(content.get("seed"), "seed", TOP, 0, 2 ** 32 - 1, integer=True))
+    seed = int(check_number(content.get("seed"), "seed", TOP, 0, 2**32 - 1, integer=True))
     trainer_cfg = content.get("trainer") or {}
     paths = resolve_paths(content.get("paths") or {})
     dataset, filters = resolve_dataset(content.get("dataset") or {}, trainer_cfg)
@@ -108,17 +135,24 @@ def resolve(cfg: DictConfig, user_keys: frozenset[str] = frozenset()) -> Setting
         time_budget = trainer_cfg.get("time_budget")
         check_duration(time_budget, "time_budget", "trainer", optional=True)
         content = {**content, "preprocess": raw_preprocess}
-        content, planned = autoplan.plan(content, dataset, model, user_keys, paths.cache_dir, resolve_model,
-                                         resolve_augment)
-        plan = tuple(c for c in plan if c.key not in {p.key for p in planned}) + planned   # the plan's word is last
+        content, planned = autoplan.plan(
+            content, dataset, model, user_keys, paths.cache_dir, resolve_model, resolve_augment
+        )
+        plan = tuple(c for c in plan if c.key not in {p.key for p in planned}) + planned  # the plan's word is last
         trainer_cfg, raw_preprocess, model = content["trainer"], content["preprocess"], resolve_model(content["model"])
     preprocess, filters = resolve_preprocess(raw_preprocess, filters)
     trainer = resolve_trainer(trainer_cfg, model)
     cv = resolve_cv(content.get("cv") or {})
     settings = Settings(
-        seed=seed, dataset=dataset, preprocess=preprocess, filters=filters,
+        seed=seed,
+        dataset=dataset,
+        preprocess=preprocess,
+        filters=filters,
         augment=resolve_augment(content.get("augment") or {}),
-        model=model, optimizer=resolve_optimizer(content.get("optimizer") or {}), trainer=trainer, cv=cv,
+        model=model,
+        optimizer=resolve_optimizer(content.get("optimizer") or {}),
+        trainer=trainer,
+        cv=cv,
         logger=resolve_logger(content.get("logger") or {"name": "none"}),
         experiment=resolve_experiment(content),
         paths=paths,
@@ -140,9 +174,14 @@ def check_schema_keys(content: dict, schema: type, owner: str) -> None:
     for key, value in content.items():
         where = f"{owner}.{key}" if owner else key
         if key not in fields:
-            raise ConfigError(did_you_mean(key, sorted(fields), f"{where} is not a config key; the keys of "
-                                           f"{owner or 'the top level'} are {sorted(fields)}",
-                                           f"{owner}." if owner else ""))
+            raise ConfigError(
+                did_you_mean(
+                    key,
+                    sorted(fields),
+                    f"{where} is not a config key; the keys of {owner or 'the top level'} are {sorted(fields)}",
+                    f"{owner}." if owner else "",
+                )
+            )
         if dataclasses.is_dataclass(fields[key]) and isinstance(value, dict):
             check_schema_keys(value, fields[key], where)
 
@@ -177,8 +216,10 @@ def group_pattern(dataset: dict) -> str | None:
     if by is not None:
         presets = dataset.get("group_presets")
         if not presets:
-            raise ConfigError(f"dataset.group_by={by!r} needs a dataset with group presets (dataset=defungi or "
-                              f"image_folder); set dataset.group_pattern to a regex instead")
+            raise ConfigError(
+                f"dataset.group_by={by!r} needs a dataset with group presets (dataset=defungi or "
+                f"image_folder); set dataset.group_pattern to a regex instead"
+            )
         check_choice(by, list(presets), "group_by", "dataset")
         explicit = explicit or presets[by]
     if explicit is None:
@@ -193,8 +234,13 @@ def group_pattern(dataset: dict) -> str | None:
 
 
 # dataset.synthetic's keys and their (lowest, highest) values; the defaults are SyntheticSchema's.
-SYNTHETIC_RANGES = {"n_per_class": (2, None), "patches_per_photo": (1, None), "size": (16, None), "seed": (0, None),
-                    "classes": (2, len(SYNTHETIC_CLASSES))}
+SYNTHETIC_RANGES = {
+    "n_per_class": (2, None),
+    "patches_per_photo": (1, None),
+    "size": (16, None),
+    "seed": (0, None),
+    "classes": (2, len(SYNTHETIC_CLASSES)),
+}
 
 
 def requeued() -> bool:
@@ -214,15 +260,20 @@ def resolve_dataset(d: dict, trainer: dict) -> tuple[DatasetSettings, Filters]:
     synthetic, path = None, None
     if source == "synthetic":
         if d.get("path") not in (None, "???"):
-            raise ConfigError(f"dataset.path={d['path']!r} is not read by dataset {name!r}, which generates its own "
-                              f"images; choose a dataset that reads it: dataset=image_folder (class folders), "
-                              f"defungi, chest_xray, pneumoniamnist or csv")
+            raise ConfigError(
+                f"dataset.path={d['path']!r} is not read by dataset {name!r}, which generates its own "
+                f"images; choose a dataset that reads it: dataset=image_folder (class folders), "
+                f"defungi, chest_xray, pneumoniamnist or csv"
+            )
         s = d.get("synthetic") or {}
         check_schema_keys(s, SyntheticSchema, "dataset.synthetic")
         defaults = SyntheticSchema()
-        synthetic = {key: int(check_number(s.get(key, getattr(defaults, key)), f"synthetic.{key}", "dataset", low,
-                                           high, integer=True))
-                     for key, (low, high) in SYNTHETIC_RANGES.items()}
+        synthetic = {
+            key: int(
+                check_number(s.get(key, getattr(defaults, key)), f"synthetic.{key}", "dataset", low, high, integer=True)
+            )
+            for key, (low, high) in SYNTHETIC_RANGES.items()
+        }
     else:
         raw = d.get("path")
         if raw is None or raw == "???":
@@ -232,8 +283,12 @@ def resolve_dataset(d: dict, trainer: dict) -> tuple[DatasetSettings, Filters]:
         path = check_url(raw) if is_url(raw) else os.path.abspath(Path(raw).expanduser())
     class_names = d.get("class_names")
     if class_names is not None:
-        if isinstance(class_names, str) or not all(isinstance(c, (str, int)) for c in class_names) \
-                or len(set(map(str, class_names))) != len(class_names) or len(class_names) < 2:
+        if (
+            isinstance(class_names, str)
+            or not all(isinstance(c, (str, int)) for c in class_names)
+            or len(set(map(str, class_names))) != len(class_names)
+            or len(class_names) < 2
+        ):
             raise invalid("class_names", "dataset", "null or a list of at least two distinct names", class_names)
         class_names = tuple(str(c) for c in class_names)
     raw_split = d.get("split") or {}
@@ -241,20 +296,29 @@ def resolve_dataset(d: dict, trainer: dict) -> tuple[DatasetSettings, Filters]:
         raise invalid("split", "dataset", "a mapping {train, val, test} of fractions", raw_split)
     split = {s: float(check_number(raw_split.get(s, 0.0), f"split.{s}", "dataset", 0.0, 1.0)) for s in SPLITS}
     if split["train"] <= 0 or abs(sum(split.values()) - 1.0) > 1e-6:
-        raise ConfigError(f"The 'split' parameter of dataset must be fractions with train > 0 that sum to 1. "
-                          f"Got {split} instead.")
+        raise ConfigError(
+            f"The 'split' parameter of dataset must be fractions with train > 0 that sum to 1. Got {split} instead."
+        )
     limit = trainer.get("max_per_class")
     settings = DatasetSettings(
-        name=name, source=source, path=path, group_pattern=group_pattern(d), class_names=class_names, split=split,
+        name=name,
+        source=source,
+        path=path,
+        group_pattern=group_pattern(d),
+        class_names=class_names,
+        split=split,
         val_from_train=check_bool(d.get("val_from_train", False), "val_from_train", "dataset"),
-        fetch=d.get("fetch"), synthetic=synthetic, columns=csv_columns(d.get("columns"), source),
+        fetch=d.get("fetch"),
+        synthetic=synthetic,
+        columns=csv_columns(d.get("columns"), source),
         positive_class=positive_class(d.get("positive_class")),
         modality=check_choice(d.get("modality"), [None, *MODALITIES], "modality", "dataset"),
         max_per_class=None if limit is None else int(check_number(limit, "max_per_class", "trainer", 1, integer=True)),
     )
     filters = Filters(
-        drop_duplicates=check_bool(d.get("drop_cross_split_duplicates", False), "drop_cross_split_duplicates",
-                                   "dataset"),
+        drop_duplicates=check_bool(
+            d.get("drop_cross_split_duplicates", False), "drop_cross_split_duplicates", "dataset"
+        ),
         fraction=float(check_number(d.get("fraction", 1.0), "fraction", "dataset", 0.0, 1.0, low_open=True)),
     )
     return settings, filters
@@ -277,8 +341,9 @@ def resolve_preprocess(p: dict, filters: Filters) -> tuple[PreprocessSettings, F
         size=check_size(p.get("size")),
         fit=check_choice(p.get("fit", "stretch"), FITS, "fit", "preprocess"),
         bit_depth=int(check_number(p.get("bit_depth", 16), "bit_depth", "preprocess", 8, 16, integer=True)),
-        max_megapixels=float(check_number(p.get("max_megapixels", 100), "max_megapixels", "preprocess", 0,
-                                          low_open=True)),
+        max_megapixels=float(
+            check_number(p.get("max_megapixels", 100), "max_megapixels", "preprocess", 0, low_open=True)
+        ),
         max_file_mb=float(check_number(p.get("max_file_mb", 1024), "max_file_mb", "preprocess", 0, low_open=True)),
         denoise=check_choice(p.get("denoise", "none") or "none", DENOISERS, "denoise", "preprocess"),
         denoise_kernel=kernel,
@@ -295,8 +360,9 @@ def resolve_preprocess(p: dict, filters: Filters) -> tuple[PreprocessSettings, F
         threshold = float(check_number(threshold, "threshold", "preprocess.low_variance", 0))
     if percentile is not None:
         percentile = float(check_number(percentile, "percentile", "preprocess.low_variance", 0, 100))
-    splits = tuple(check_choice(s, list(SPLITS), "splits", "preprocess.low_variance")
-                   for s in low.get("splits") or ["train"])
+    splits = tuple(
+        check_choice(s, list(SPLITS), "splits", "preprocess.low_variance") for s in low.get("splits") or ["train"]
+    )
     filters = Filters(threshold, percentile, splits, filters.drop_duplicates, filters.fraction)
     return PreprocessSettings(pixels, check_bool(p.get("cache", True), "cache", "preprocess")), filters
 
@@ -326,15 +392,17 @@ def resolve_model(m: dict) -> ModelSettings:
         # model.weights is every model's key, so that ++model.weights=null can sweep over all of them
         weights = params.pop("weights", None)
         if weights is not None:
-            raise ConfigError(f"model.weights={weights}: {name} is a scikit-learn model and learns from its data "
-                              f"alone; only null is allowed")
+            raise ConfigError(
+                f"model.weights={weights}: {name} is a scikit-learn model and learns from its data "
+                f"alone; only null is allowed"
+            )
         params = check_estimator_params(spec, params, name)
         return ModelSettings(name, "sklearn", head, threshold, params)
     finetune = check_finetune(m.get("finetune"), "finetune") if "finetune" in m else None
     weights, init = params.pop("weights", None), None
     if isinstance(weights, str) and Path(weights).expanduser().is_dir():
         init, weights = check_init_run(Path(weights).expanduser(), name), None
-    if "weights" in spec.params and "weights" in m:   # a backbone's own: imagenet, null or a weights file
+    if "weights" in spec.params and "weights" in m:  # a backbone's own: imagenet, null or a weights file
         params["weights"] = weights
     elif weights is not None:
         raise invalid("weights", "model", "null or a completed run folder of the same model", weights)
@@ -346,16 +414,21 @@ def check_init_run(folder: Path, name: str) -> str:
     try:
         metrics = runs.read_metrics(folder)
     except runs.RunFolderError as exc:
-        raise ConfigError(f"model.weights={folder}: {exc}; give a run folder of fungiclf-train (in a sweep: one "
-                          f"job's folder)") from None
+        raise ConfigError(
+            f"model.weights={folder}: {exc}; give a run folder of fungiclf-train (in a sweep: one job's folder)"
+        ) from None
     needed = (runs.KERAS_MODEL, runs.CONFIG, runs.SPLIT)
     missing = [file for file in needed if not (folder / file).is_file()]
     if metrics["status"] != "completed" or missing:
-        raise ConfigError(f"model.weights={folder}: not a completed run with its {', '.join(needed)} "
-                          f"(status {metrics['status']!r}, missing {missing or 'nothing'})")
+        raise ConfigError(
+            f"model.weights={folder}: not a completed run with its {', '.join(needed)} "
+            f"(status {metrics['status']!r}, missing {missing or 'nothing'})"
+        )
     if metrics.get("model") != name:
-        raise ConfigError(f"model.weights={folder} is a run of model {metrics.get('model')!r}; this job builds "
-                          f"{name!r}: its weights start only the same model")
+        raise ConfigError(
+            f"model.weights={folder} is a run of model {metrics.get('model')!r}; this job builds "
+            f"{name!r}: its weights start only the same model"
+        )
     return str(folder.resolve())
 
 
@@ -363,7 +436,7 @@ def check_estimator_params(spec, params: dict, name: str) -> dict:
     """scikit-learn's own parameter validation, before any data is read."""
     try:
         estimator = spec.builder(**params)
-        estimator._validate_params()   # the estimator's declared constraints, the same message template
+        estimator._validate_params()  # the estimator's declared constraints, the same message template
     except TypeError as exc:
         raise ConfigError(f"model {name!r}: {exc}") from None
     except ValueError as exc:
@@ -380,13 +453,17 @@ def resolve_optimizer(o: dict) -> OptimizerSettings:
         raise ConfigError(f"optimizer.warmup_epochs={warmup:g} needs optimizer.schedule=cosine")
     ema = o.get("ema")
     settings = OptimizerSettings(
-        name=name, lr=float(check_number(o.get("lr"), "lr", "optimizer", 0.0, low_open=True)), schedule=schedule,
+        name=name,
+        lr=float(check_number(o.get("lr"), "lr", "optimizer", 0.0, low_open=True)),
+        schedule=schedule,
         warmup_epochs=warmup,
         ema=None if ema is None else float(check_number(ema, "ema", "optimizer", 0.0, 1.0, low_open=True)),
-        plateau_factor=float(check_number(o.get("plateau_factor", 0.5), "plateau_factor", "optimizer", 0.0, 1.0,
-                                          low_open=True)),
-        plateau_patience=int(check_number(o.get("plateau_patience", 2), "plateau_patience", "optimizer", 0,
-                                          integer=True)),
+        plateau_factor=float(
+            check_number(o.get("plateau_factor", 0.5), "plateau_factor", "optimizer", 0.0, 1.0, low_open=True)
+        ),
+        plateau_patience=int(
+            check_number(o.get("plateau_patience", 2), "plateau_patience", "optimizer", 0, integer=True)
+        ),
         min_lr=float(check_number(o.get("min_lr", 1e-6), "min_lr", "optimizer", 0.0)),
         kwargs=OPTIMIZERS[name].check_kwargs(o),
     )
@@ -399,14 +476,17 @@ def resolve_trainer(t: dict, model: ModelSettings) -> TrainerSettings:
     class_weight = t.get("class_weight")
     if class_weight is not None:
         if mode not in ("none", "class_weight"):
-            raise ConfigError(f"trainer.class_weight={class_weight!r} conflicts with trainer.balance={mode!r}; "
-                              f"set one of them")
+            raise ConfigError(
+                f"trainer.class_weight={class_weight!r} conflicts with trainer.balance={mode!r}; set one of them"
+            )
         mode = "class_weight"
         if isinstance(class_weight, str):
             check_choice(class_weight, ["balanced"], "class_weight", "trainer")
         elif isinstance(class_weight, Mapping):
-            class_weight = {str(k): float(check_number(v, f"class_weight.{k}", "trainer", 0.0, low_open=True))
-                            for k, v in class_weight.items()}
+            class_weight = {
+                str(k): float(check_number(v, f"class_weight.{k}", "trainer", 0.0, low_open=True))
+                for k, v in class_weight.items()
+            }
         else:
             raise invalid("class_weight", "trainer", "'balanced' or a mapping of class name to weight", class_weight)
     if model.kind == "sklearn" and isinstance(class_weight, dict):
@@ -415,8 +495,10 @@ def resolve_trainer(t: dict, model: ModelSettings) -> TrainerSettings:
     if devices != "auto":
         devices = int(check_number(devices, "devices", "trainer", 1, integer=True))
         if devices > 1 and backend_name() != "jax":
-            raise ConfigError(f"trainer.devices={devices} needs KERAS_BACKEND=jax: Keras' distribution API runs on "
-                              f"JAX (this run uses {backend_name()})")
+            raise ConfigError(
+                f"trainer.devices={devices} needs KERAS_BACKEND=jax: Keras' distribution API runs on "
+                f"JAX (this run uses {backend_name()})"
+            )
     pos_weight = t.get("pos_weight")
     if pos_weight is not None:
         pos_weight = float(check_number(pos_weight, "pos_weight", "trainer", 0.0, low_open=True))
@@ -427,11 +509,15 @@ def resolve_trainer(t: dict, model: ModelSettings) -> TrainerSettings:
         batch_size=int(check_number(t.get("batch_size"), "batch_size", "trainer", 1, integer=True)),
         patience=int(check_number(t.get("patience"), "patience", "trainer", 0, integer=True)),
         monitor=check_choice(t.get("monitor", "val_loss"), MONITORS, "monitor", "trainer"),
-        balance=mode, class_weight=class_weight, pos_weight=pos_weight,
+        balance=mode,
+        class_weight=class_weight,
+        pos_weight=pos_weight,
         label_smoothing=float(check_number(t.get("label_smoothing") or 0.0, "label_smoothing", "trainer", 0.0, 0.5)),
-        mixing=Mixing(mixup=float(check_number(t.get("mixup") or 0.0, "mixup", "trainer", 0.0)),
-                      cutmix=float(check_number(t.get("cutmix") or 0.0, "cutmix", "trainer", 0.0)),
-                      prob=float(check_number(t.get("mix_prob", 1.0), "mix_prob", "trainer", 0.0, 1.0))),
+        mixing=Mixing(
+            mixup=float(check_number(t.get("mixup") or 0.0, "mixup", "trainer", 0.0)),
+            cutmix=float(check_number(t.get("cutmix") or 0.0, "cutmix", "trainer", 0.0)),
+            prob=float(check_number(t.get("mix_prob", 1.0), "mix_prob", "trainer", 0.0, 1.0)),
+        ),
         tta=check_choice(t.get("tta") or "none", list(TTA_VIEWS), "tta", "trainer"),
         verbose=int(check_choice(t.get("verbose", 2), [0, 1, 2], "verbose", "trainer")),
         smoke=check_bool(t.get("smoke", False), "smoke", "trainer"),
@@ -467,8 +553,12 @@ def resolve_experiment(content: dict) -> ExperimentSettings:
     row = content.get("row")
     rows = content.get("rows") or {}
     published = (rows.get(str(row)) or {}).get("published") if row is not None else None
-    return ExperimentSettings(content.get("experiment_name"), None if row is None else str(row),
-                              dict(published or {}), content.get("published_source"))
+    return ExperimentSettings(
+        content.get("experiment_name"),
+        None if row is None else str(row),
+        dict(published or {}),
+        content.get("published_source"),
+    )
 
 
 def apply_smoke(settings: Settings) -> Settings:
@@ -476,6 +566,7 @@ def apply_smoke(settings: Settings) -> Settings:
     the longer side <= 32 px (in proportion; the model's minimum wins), no weight downloads,
     <= 2 CV folds. Applied after composition, so no experiment or override can undo it."""
     import dataclasses as dc
+
     model = settings.model
     params = {**model.params, **({"weights": None} if "weights" in model.params else {})}
     finetune = None if model.finetune is None else {**model.finetune, "epochs": min(model.finetune["epochs"], 1)}
@@ -483,13 +574,15 @@ def apply_smoke(settings: Settings) -> Settings:
     pixels = settings.preprocess.pixels
     channels = 1 if pixels.color == "gray" else 3
     floor = min_input_size(model, channels) if model.kind == "keras" else 1
-    scale = min(1.0, SMOKE_SIZE / max(pixels.size))   # the longer side to 32 px; a non-square shape stays one
+    scale = min(1.0, SMOKE_SIZE / max(pixels.size))  # the longer side to 32 px; a non-square shape stays one
     size = tuple(max(round(side * scale), floor) for side in pixels.size)
     return dc.replace(
-        settings, model=model,
+        settings,
+        model=model,
         trainer=dc.replace(settings.trainer, epochs=min(settings.trainer.epochs, SMOKE_EPOCHS)),
-        dataset=dc.replace(settings.dataset, max_per_class=min(settings.dataset.max_per_class or SMOKE_PER_CLASS,
-                                                               SMOKE_PER_CLASS)),
+        dataset=dc.replace(
+            settings.dataset, max_per_class=min(settings.dataset.max_per_class or SMOKE_PER_CLASS, SMOKE_PER_CLASS)
+        ),
         preprocess=dc.replace(settings.preprocess, pixels=dc.replace(pixels, size=size)),
         cv=dc.replace(settings.cv, folds=min(settings.cv.folds, SMOKE_FOLDS)),
     )
@@ -502,12 +595,15 @@ def check_input_size(settings: Settings) -> None:
     pixels = settings.preprocess.pixels
     floor = min_input_size(settings.model, 1 if pixels.color == "gray" else 3)
     if min(pixels.size) < floor:
-        raise ConfigError(f"preprocess.size={list(pixels.size)} is smaller than model {settings.model.name!r} accepts "
-                          f"(minimum {floor} px)")
+        raise ConfigError(
+            f"preprocess.size={list(pixels.size)} is smaller than model {settings.model.name!r} accepts "
+            f"(minimum {floor} px)"
+        )
 
 
-def check_task(settings: Settings, class_names: list[str], labels: np.ndarray, groups: np.ndarray,
-               split: np.ndarray) -> None:
+def check_task(
+    settings: Settings, class_names: list[str], labels: np.ndarray, groups: np.ndarray, split: np.ndarray
+) -> None:
     """Checks that need the listed items (before any decoding): the class count against the
     head and threshold rule, a training split with every class, CV folds against the
     smallest class and the groups of train+val, class weights naming real classes.
@@ -517,35 +613,50 @@ def check_task(settings: Settings, class_names: list[str], labels: np.ndarray, g
     """
     model, classes = settings.model, len(class_names)
     if model.head == "sigmoid" and classes != 2:
-        raise ConfigError(f"model.head=sigmoid needs exactly 2 classes; the dataset has {classes}: add "
-                          f"model.head=softmax")
+        raise ConfigError(
+            f"model.head=sigmoid needs exactly 2 classes; the dataset has {classes}: add model.head=softmax"
+        )
     if isinstance(model.threshold, str) and classes != 2:
-        raise ConfigError(f"model.threshold={model.threshold} needs a two-class task; the dataset has {classes}: add "
-                          f"model.threshold=0.5")
+        raise ConfigError(
+            f"model.threshold={model.threshold} needs a two-class task; the dataset has {classes}: add "
+            f"model.threshold=0.5"
+        )
     if model.threshold != 0.5 and classes != 2:
-        raise ConfigError(f"model.threshold={model.threshold} is a cut on p(class 1) of a two-class task; the "
-                          f"dataset has {classes} classes, where the most likely class wins: leave it at 0.5")
+        raise ConfigError(
+            f"model.threshold={model.threshold} is a cut on p(class 1) of a two-class task; the "
+            f"dataset has {classes} classes, where the most likely class wins: leave it at 0.5"
+        )
     in_train = np.unique(labels[split == "train"])
     if len(in_train) < 2:
-        raise ConfigError(f"the train split holds {len(in_train)} class ({[class_names[i] for i in in_train]}): "
-                          f"a classifier needs at least two")
+        raise ConfigError(
+            f"the train split holds {len(in_train)} class ({[class_names[i] for i in in_train]}): "
+            f"a classifier needs at least two"
+        )
     missing = sorted(set(range(classes)) - set(in_train.tolist()))
     if missing:
-        raise ConfigError(f"class {class_names[missing[0]]!r} has no image in the train split: the model cannot "
-                          f"learn it (too few images of it, or dataset.split sends them elsewhere)")
+        raise ConfigError(
+            f"class {class_names[missing[0]]!r} has no image in the train split: the model cannot "
+            f"learn it (too few images of it, or dataset.split sends them elsewhere)"
+        )
     weights = settings.trainer.class_weight
     if isinstance(weights, dict) and set(weights) - set(class_names):
-        raise ConfigError(f"trainer.class_weight names unknown classes {sorted(set(weights) - set(class_names))}; "
-                          f"classes are {class_names}: name them, or add trainer.class_weight=balanced")
+        raise ConfigError(
+            f"trainer.class_weight names unknown classes {sorted(set(weights) - set(class_names))}; "
+            f"classes are {class_names}: name them, or add trainer.class_weight=balanced"
+        )
     folds = settings.cv.folds
     if folds:
         pool = np.isin(split, ["train", "val"])
         counts = np.bincount(labels[pool], minlength=classes)
         smallest = int(counts[counts > 0].min()) if (counts > 0).any() else 0
         if folds > smallest:
-            raise ConfigError(f"The 'folds' parameter of cv must be an int in [2, {smallest}] (the smallest class in "
-                              f"train+val has {smallest} images). Got {folds} instead.")
+            raise ConfigError(
+                f"The 'folds' parameter of cv must be an int in [2, {smallest}] (the smallest class in "
+                f"train+val has {smallest} images). Got {folds} instead."
+            )
         n_groups = len(np.unique(groups[pool]))
         if folds > n_groups:
-            raise ConfigError(f"The 'folds' parameter of cv must be an int in [2, {n_groups}] (the groups in "
-                              f"train+val). Got {folds} instead.")
+            raise ConfigError(
+                f"The 'folds' parameter of cv must be an int in [2, {n_groups}] (the groups in "
+                f"train+val). Got {folds} instead."
+            )

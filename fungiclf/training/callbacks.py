@@ -41,8 +41,10 @@ class StopOnNaN(keras.callbacks.Callback):
     def check(self) -> None:
         if self.bad is not None:
             what = "NaN" if math.isnan(self.bad) else "infinite"
-            raise FungiclfError(f"loss became {what} at epoch {self.epoch + 1}: lower optimizer.lr (or check the "
-                                f"data for empty or constant images)")
+            raise FungiclfError(
+                f"loss became {what} at epoch {self.epoch + 1}: lower optimizer.lr (or check the "
+                f"data for empty or constant images)"
+            )
 
 
 class ValMacroF1(keras.callbacks.Callback):
@@ -53,7 +55,7 @@ class ValMacroF1(keras.callbacks.Callback):
         self.batches, self.labels, self.threshold = batches, labels, threshold
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        proba = self.model.predict(self.batches, verbose=0)[:len(self.labels)]   # batches may be padded
+        proba = self.model.predict(self.batches, verbose=0)[: len(self.labels)]  # batches may be padded
         pred = (proba[:, 0] >= self.threshold).astype(int) if proba.shape[1] == 1 else proba.argmax(1)
         if logs is not None:
             logs["val_f1_macro"] = float(f1_score(self.labels, pred, average="macro", zero_division=0))
@@ -88,21 +90,33 @@ class WallClock(keras.callbacks.Callback):
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         now = time.perf_counter()
         took, left = now - self.began, self.epochs - epoch - 1
-        if not self.durations and self.steps > 1:   # the phase's first epoch: its first step compiled
+        if not self.durations and self.steps > 1:  # the phase's first epoch: its first step compiled
             step = (self.last_step - self.first_step) / (self.steps - 1)
             steady = took - (self.first_step - self.began) + step
             self.durations.append(steady)
             if left:
-                log.info("Epoch %d took %.1f s (its first step %.1f s, compiling); up to %d more epochs take about "
-                         "%s: done near %s (early stopping may end it sooner)", epoch + 1, took,
-                         self.first_step - self.began, left, duration(left * steady), clock(left * steady))
+                log.info(
+                    "Epoch %d took %.1f s (its first step %.1f s, compiling); up to %d more epochs take about "
+                    "%s: done near %s (early stopping may end it sooner)",
+                    epoch + 1,
+                    took,
+                    self.first_step - self.began,
+                    left,
+                    duration(left * steady),
+                    clock(left * steady),
+                )
             self.logged = now
             return
         self.durations.append(took)
         if left and now - self.logged >= self.every:
             remaining = left * float(np.mean(self.durations[-5:]))
-            log.info("Epoch %d/%d: about %s left in this phase, done near %s", epoch + 1, self.epochs,
-                     duration(remaining), clock(remaining))
+            log.info(
+                "Epoch %d/%d: about %s left in this phase, done near %s",
+                epoch + 1,
+                self.epochs,
+                duration(remaining),
+                clock(remaining),
+            )
             self.logged = now
 
 
@@ -140,15 +154,25 @@ class Deadline(keras.callbacks.Callback):
         if now + self.longest + evaluation > self.end:
             self.model.stop_training = True
             self.stopped_after = epoch + 1
-            log.warning("trainer.time_budget: stopping after epoch %d: another epoch (%s) and the evaluation (%s) "
-                        "would end past this fit's %s; the best val epoch so far is kept", epoch + 1,
-                        duration(self.longest), duration(evaluation), duration(self.seconds))
+            log.warning(
+                "trainer.time_budget: stopping after epoch %d: another epoch (%s) and the evaluation (%s) "
+                "would end past this fit's %s; the best val epoch so far is kept",
+                epoch + 1,
+                duration(self.longest),
+                duration(evaluation),
+                duration(self.seconds),
+            )
 
 
 def duration(seconds: float) -> str:
     """12 s, 4.5 min, 2.1 h."""
-    return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.1f} min" if seconds < 5400 else \
-        f"{seconds / 3600:.1f} h"
+    return (
+        f"{seconds:.0f} s"
+        if seconds < 90
+        else f"{seconds / 60:.1f} min"
+        if seconds < 5400
+        else f"{seconds / 3600:.1f} h"
+    )
 
 
 def clock(seconds: float) -> str:

@@ -35,8 +35,11 @@ def precision_warning(compute: Compute) -> dict | None:
     emulated and slower than float32 (a GPU recipe started on a laptop)."""
     if compute.precision == "float32" or compute.accelerators:
         return None
-    return {"kind": "precision", "message": f"trainer.precision={compute.precision} on a machine without a GPU: "
-            f"on a CPU 16-bit compute is emulated and slower than float32; set trainer.precision=float32"}
+    return {
+        "kind": "precision",
+        "message": f"trainer.precision={compute.precision} on a machine without a GPU: "
+        f"on a CPU 16-bit compute is emulated and slower than float32; set trainer.precision=float32",
+    }
 
 
 def xla_compiles_on_cpu(jit_compile: str | bool) -> bool:
@@ -54,9 +57,12 @@ def xla_cpu_warning(model: keras.Model, jit_compile: str | bool) -> dict | None:
     if not has_convolutions(model) or accelerators() or not xla_compiles_on_cpu(jit_compile):
         return None
     how = f"KERAS_BACKEND={keras.backend.backend()}" + (", trainer.jit_compile=true" if jit_compile is True else "")
-    return {"kind": "xla_cpu", "message": f"XLA compiles this network's convolutions on a CPU ({how}), where they "
-            f"trained 2-8x slower than TensorFlow's without XLA (docs/gpu.md); on a machine without a "
-            f"GPU, KERAS_BACKEND=tensorflow with trainer.jit_compile=auto trains faster"}
+    return {
+        "kind": "xla_cpu",
+        "message": f"XLA compiles this network's convolutions on a CPU ({how}), where they "
+        f"trained 2-8x slower than TensorFlow's without XLA (docs/gpu.md); on a machine without a "
+        f"GPU, KERAS_BACKEND=tensorflow with trainer.jit_compile=auto trains faster",
+    }
 
 
 def accelerators() -> list[str]:
@@ -64,6 +70,7 @@ def accelerators() -> list[str]:
     distribution API lists them on JAX and TensorFlow; on torch it has no backend part."""
     if keras.backend.backend() == "torch":
         import torch
+
         return [f"cuda:{i}" for i in range(torch.cuda.device_count())]
     return [d for d in keras.distribution.list_devices() if not d.lower().startswith("cpu")]
 
@@ -86,8 +93,10 @@ def compute_context(trainer) -> Iterator[Compute]:
     for the block; restores float32 and no distribution afterwards."""
     devices = replica_count(trainer.devices)
     if devices > 1 and trainer.batch_size % devices:
-        raise ConfigError(f"trainer.batch_size={trainer.batch_size} must be a multiple of trainer.devices={devices} "
-                          f"(each device takes an equal share of a batch)")
+        raise ConfigError(
+            f"trainer.batch_size={trainer.batch_size} must be a multiple of trainer.devices={devices} "
+            f"(each device takes an equal share of a batch)"
+        )
     keras.mixed_precision.set_dtype_policy(trainer.precision)
     if devices > 1:
         chosen = keras.distribution.list_devices()[:devices]

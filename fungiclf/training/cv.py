@@ -47,29 +47,49 @@ def cross_validate(settings, data: Dataset, run_dir: Path, fingerprint: str) -> 
             log.info("CV fold %d/%d: %d fit, %d held out <cv.folds=%d>", k + 1, folds, len(fit), len(holdout), folds)
             fresh_session()
             prepare_state(fold_dir, fingerprint, settings.resume, data.fingerprint)
-            outcome = fit_and_evaluate(settings, fold_dataset(data, pool[fit], pool[holdout]), fold_dir,
-                                       plan_fit(settings.model, settings.trainer), reported=False,
-                                       first=settings.cv.refit and k == 0)
-            record = {"fold": k + 1, "n_fit": int(len(fit)), "n_holdout": int(len(holdout)),
-                      "best_epoch": outcome.best_epoch, "epochs_to_best": outcome.epochs_to_best,
-                      "threshold": outcome.threshold, "warnings": sorted({w["kind"] for w in outcome.warnings}),
-                      "val": {key: outcome.val.get(key) for key in HEADLINE_METRICS},
-                      "test": {key: outcome.test.get(key) for key in HEADLINE_METRICS}}
-            replace_atomically(fold_dir / "fold.json",
-                               lambda tmp: Path(tmp).write_text(json.dumps({"fingerprint": fingerprint, **record})))
-            shutil.rmtree(fold_dir / STATE_DIR, ignore_errors=True)   # fold.json is the fold's record now
+            outcome = fit_and_evaluate(
+                settings,
+                fold_dataset(data, pool[fit], pool[holdout]),
+                fold_dir,
+                plan_fit(settings.model, settings.trainer),
+                reported=False,
+                first=settings.cv.refit and k == 0,
+            )
+            record = {
+                "fold": k + 1,
+                "n_fit": int(len(fit)),
+                "n_holdout": int(len(holdout)),
+                "best_epoch": outcome.best_epoch,
+                "epochs_to_best": outcome.epochs_to_best,
+                "threshold": outcome.threshold,
+                "warnings": sorted({w["kind"] for w in outcome.warnings}),
+                "val": {key: outcome.val.get(key) for key in HEADLINE_METRICS},
+                "test": {key: outcome.test.get(key) for key in HEADLINE_METRICS},
+            }
+            replace_atomically(
+                fold_dir / "fold.json",
+                lambda tmp: Path(tmp).write_text(json.dumps({"fingerprint": fingerprint, **record})),
+            )
+            shutil.rmtree(fold_dir / STATE_DIR, ignore_errors=True)  # fold.json is the fold's record now
         else:
             log.info("resume=true: CV fold %d/%d finished before; not run again", k + 1, folds)
         per_fold.append(record)
     if stopped := sum("convergence" in f.get("warnings", []) for f in per_fold):
-        log.warning("%d of %d CV fold models stopped at model.max_iter before their solver converged "
-                    "(cv.per_fold warnings in metrics.json)", stopped, folds)
+        log.warning(
+            "%d of %d CV fold models stopped at model.max_iter before their solver converged "
+            "(cv.per_fold warnings in metrics.json)",
+            stopped,
+            folds,
+        )
     summary: dict = {"folds": folds, "per_fold": per_fold}
     for part in ("val", "test"):
         for stat, fn in (("mean", np.mean), ("sd", lambda v: np.std(v, ddof=1))):
             summary[f"{part}_{stat}"] = {
-                key: float(fn(values)) if len(values := [f[part][key] for f in per_fold if f[part][key] is not None]) > 1
-                else None for key in HEADLINE_METRICS}
+                key: float(fn(values))
+                if len(values := [f[part][key] for f in per_fold if f[part][key] is not None]) > 1
+                else None
+                for key in HEADLINE_METRICS
+            }
     return summary
 
 

@@ -16,9 +16,17 @@ from fungiclf.training.balance import class_weights, oversample
 from fungiclf.data.views import usable_views
 from fungiclf.training.callbacks import Deadline, StopOnNaN, ValMacroF1, WallClock, monitor_mode
 from fungiclf.training.optimizers import build_optimizer
-from fungiclf.training.resume import (AtomicCheckpoint, EpochBackup, EpochSync, ReplayingEarlyStopping,
-                                      ReplayingReduceLROnPlateau, finished_phase, logged_epochs, mark_finished,
-                                      phase_dir)
+from fungiclf.training.resume import (
+    AtomicCheckpoint,
+    EpochBackup,
+    EpochSync,
+    ReplayingEarlyStopping,
+    ReplayingReduceLROnPlateau,
+    finished_phase,
+    logged_epochs,
+    mark_finished,
+    phase_dir,
+)
 from fungiclf.runs import HISTORY, KERAS_MODEL, replace_atomically
 
 log = logging.getLogger(__name__)
@@ -107,8 +115,13 @@ def training_weights(trainer, data: Dataset, index: np.ndarray, sigmoid: bool) -
     return per_class[data.labels], record
 
 
-def compile_model(model: keras.Model, optimizer: keras.optimizers.Optimizer, sigmoid: bool,
-                  label_smoothing: float = 0.0, jit_compile: str | bool = "auto") -> None:
+def compile_model(
+    model: keras.Model,
+    optimizer: keras.optimizers.Optimizer,
+    sigmoid: bool,
+    label_smoothing: float = 0.0,
+    jit_compile: str | bool = "auto",
+) -> None:
     """Cross-entropy on one-hot targets (softmax) or 0/1 targets (sigmoid), so that label
     smoothing and mixed (soft) targets work alike."""
     if sigmoid:
@@ -125,8 +138,14 @@ def training_targets(labels: np.ndarray, num_classes: int, sigmoid: bool) -> np.
     return labels.astype("float32") if sigmoid else np.eye(num_classes, dtype="float32")[labels]
 
 
-def fit_keras(model: keras.Model, data: Dataset, plan: FitPlan, settings, run_dir: Path,
-              trackers: list[keras.callbacks.Callback] = ()) -> FitResult:
+def fit_keras(
+    model: keras.Model,
+    data: Dataset,
+    plan: FitPlan,
+    settings,
+    run_dir: Path,
+    trackers: list[keras.callbacks.Callback] = (),
+) -> FitResult:
     """Run ``plan`` on data's train split (selecting on its val split; test is never touched).
 
     Each phase logs to ``<run>/.fit/phase<N>/history.csv`` and keeps a backup there, so a
@@ -143,40 +162,68 @@ def fit_keras(model: keras.Model, data: Dataset, plan: FitPlan, settings, run_di
     balance: dict = {"mode": trainer.balance}
     if trainer.balance == "oversample":
         train_index = oversample(train_index, data.labels, settings.seed)
-        balance["counts_after"] = {data.class_names[c]: int(n) for c, n in
-                                   zip(*np.unique(data.labels[train_index], return_counts=True))}
+        balance["counts_after"] = {
+            data.class_names[c]: int(n) for c, n in zip(*np.unique(data.labels[train_index], return_counts=True))
+        }
     sample_weight, record = training_weights(trainer, data, train_index, sigmoid)
     balance.update(record)
     y = training_targets(data.labels, len(data.class_names), sigmoid)
     replicas = trainer.devices if isinstance(trainer.devices, int) else 1
-    train_batches = ArrayBatches(data.images, y, train_index, trainer.batch_size, shuffle=True,
-                                 sample_weight=sample_weight, seed=settings.seed,
-                                 mixing=trainer.mixing if trainer.mixing.active else None, multiple_of=replicas)
-    val_batches = ArrayBatches(data.images, y, data.index("val"), trainer.batch_size, multiple_of=replicas) \
-        if plan.select else None
-    val_f1 = ValMacroF1(val_batches, data.labels[data.index("val")], settings.model.threshold
-                        if not isinstance(settings.model.threshold, str) else 0.5) \
-        if plan.monitor == "val_f1_macro" else None
+    train_batches = ArrayBatches(
+        data.images,
+        y,
+        train_index,
+        trainer.batch_size,
+        shuffle=True,
+        sample_weight=sample_weight,
+        seed=settings.seed,
+        mixing=trainer.mixing if trainer.mixing.active else None,
+        multiple_of=replicas,
+    )
+    val_batches = (
+        ArrayBatches(data.images, y, data.index("val"), trainer.batch_size, multiple_of=replicas)
+        if plan.select
+        else None
+    )
+    val_f1 = (
+        ValMacroF1(
+            val_batches,
+            data.labels[data.index("val")],
+            settings.model.threshold if not isinstance(settings.model.threshold, str) else 0.5,
+        )
+        if plan.monitor == "val_f1_macro"
+        else None
+    )
 
     deadline = fit_deadline(settings, data) if plan.select else None
     histories, best_value = [], None
     for phase in plan.phases:
         if phase.epochs <= 0:
             continue
-        if phase.unfreeze is not None:   # from the best checkpoint (a refit: phase 1's last epoch)
+        if phase.unfreeze is not None:  # from the best checkpoint (a refit: phase 1's last epoch)
             model = _reload(run_dir, model)
             count = unfreeze_top(model, phase.unfreeze)
             log.info("Fine-tuning: %d backbone layers trainable <model.finetune.unfreeze=%s>", count, phase.unfreeze)
         done = finished_phase(run_dir, phase.number)
         if done is None:
-            best_value = run_phase(model, phase, plan, settings, run_dir, train_batches, val_batches, val_f1,
-                                   best_value, [*trackers, *([deadline] if deadline else [])])
+            best_value = run_phase(
+                model,
+                phase,
+                plan,
+                settings,
+                run_dir,
+                train_batches,
+                val_batches,
+                val_f1,
+                best_value,
+                [*trackers, *([deadline] if deadline else [])],
+            )
         else:
             log.info("resume=true: phase %d finished before; not run again", phase.number)
             best_value = done.get("best_value")
         histories.append(logged_epochs(phase_dir(run_dir, phase.number) / HISTORY).assign(phase=phase.number))
         if deadline is not None and deadline.stopped_after is not None:
-            break   # the budget is spent: no later phase
+            break  # the budget is spent: no later phase
     for batches in (train_batches, val_batches):
         if batches is not None:
             batches.close()
@@ -187,11 +234,18 @@ def fit_keras(model: keras.Model, data: Dataset, plan: FitPlan, settings, run_di
             raise FloatingPointError("the refit's training loss became NaN; try a lower optimizer.lr")
         return FitResult(model, history, len(history), balance, [p.epochs for p in plan.phases])
     best, _ = _best(history, plan.monitor)
-    stopped = None if deadline is None or deadline.stopped_after is None else \
-        {"kind": "time_budget", "message": f"trainer.time_budget ended training after {len(history)} of "
-         f"{sum(p.epochs for p in plan.phases)} epochs; the best val epoch ({best + 1}) was kept"}
-    return FitResult(_reload(run_dir, model), history, best + 1, balance,
-                     epochs_to_best_per_phase(history, plan.monitor), stopped)
+    stopped = (
+        None
+        if deadline is None or deadline.stopped_after is None
+        else {
+            "kind": "time_budget",
+            "message": f"trainer.time_budget ended training after {len(history)} of "
+            f"{sum(p.epochs for p in plan.phases)} epochs; the best val epoch ({best + 1}) was kept",
+        }
+    )
+    return FitResult(
+        _reload(run_dir, model), history, best + 1, balance, epochs_to_best_per_phase(history, plan.monitor), stopped
+    )
 
 
 def fit_deadline(settings, data: Dataset) -> Deadline | None:
@@ -206,9 +260,18 @@ def fit_deadline(settings, data: Dataset) -> Deadline | None:
     return Deadline(budget / fits, views * (n_val + len(data.index("test"))) / n_val)
 
 
-def run_phase(model: keras.Model, phase: Phase, plan: FitPlan, settings, run_dir: Path, train_batches: ArrayBatches,
-              val_batches: ArrayBatches | None, val_f1: ValMacroF1 | None, best_so_far: float | None,
-              trackers) -> float | None:
+def run_phase(
+    model: keras.Model,
+    phase: Phase,
+    plan: FitPlan,
+    settings,
+    run_dir: Path,
+    train_batches: ArrayBatches,
+    val_batches: ArrayBatches | None,
+    val_f1: ValMacroF1 | None,
+    best_so_far: float | None,
+    trackers,
+) -> float | None:
     """Fit one phase (continuing from its backup when there is one); returns the best
     monitored value so far, which a later phase must beat to overwrite model.keras."""
     trainer, folder = settings.trainer, phase_dir(run_dir, phase.number)
@@ -232,28 +295,55 @@ def run_phase(model: keras.Model, phase: Phase, plan: FitPlan, settings, run_dir
         callbacks.append(val_f1)
     # The history row of an epoch is written before its backup, so after a kill it is never behind it.
     stop_on_nan = StopOnNaN()
-    callbacks += [stop_on_nan, WallClock(phase.epochs), LogLearningRate(),
-                  keras.callbacks.CSVLogger(str(folder / HISTORY), append=True)]
+    callbacks += [
+        stop_on_nan,
+        WallClock(phase.epochs),
+        LogLearningRate(),
+        keras.callbacks.CSVLogger(str(folder / HISTORY), append=True),
+    ]
     if plan.select:
         callbacks += [
-            AtomicCheckpoint(str(run_dir / KERAS_MODEL), monitor=plan.monitor, mode=mode, save_best_only=True,
-                             initial_value_threshold=best_so_far),
+            AtomicCheckpoint(
+                str(run_dir / KERAS_MODEL),
+                monitor=plan.monitor,
+                mode=mode,
+                save_best_only=True,
+                initial_value_threshold=best_so_far,
+            ),
             ReplayingEarlyStopping(past_logs, monitor=plan.monitor, mode=mode, patience=trainer.patience),
         ]
     if settings.optimizer.schedule == "reduce_on_plateau":
-        callbacks.append(ReplayingReduceLROnPlateau(past_logs, monitor=plan.monitor, mode=mode,
-                                                    factor=settings.optimizer.plateau_factor,
-                                                    patience=settings.optimizer.plateau_patience,
-                                                    min_lr=settings.optimizer.min_lr))
+        callbacks.append(
+            ReplayingReduceLROnPlateau(
+                past_logs,
+                monitor=plan.monitor,
+                mode=mode,
+                factor=settings.optimizer.plateau_factor,
+                patience=settings.optimizer.plateau_patience,
+                min_lr=settings.optimizer.min_lr,
+            )
+        )
     callbacks += [*trackers, EpochBackup(folder)]
-    log.info("Training <model.name=%s> phase %d for %s%d epochs, %d steps each, monitoring %s",
-             settings.model.name, phase.number, "up to " if plan.select else "", phase.epochs, len(train_batches),
-             plan.monitor)
+    log.info(
+        "Training <model.name=%s> phase %d for %s%d epochs, %d steps each, monitoring %s",
+        settings.model.name,
+        phase.number,
+        "up to " if plan.select else "",
+        phase.epochs,
+        len(train_batches),
+        plan.monitor,
+    )
     # shuffle=False: ArrayBatches draws each epoch's order from (seed, epoch). Keras' own batch
     # shuffle draws from Python's global random state, which no backup holds, so a resumed
     # run trained its epochs on other batches than the uninterrupted one.
-    model.fit(train_batches, validation_data=val_batches, epochs=phase.epochs, callbacks=callbacks,
-              verbose=trainer.verbose, shuffle=False)
+    model.fit(
+        train_batches,
+        validation_data=val_batches,
+        epochs=phase.epochs,
+        callbacks=callbacks,
+        verbose=trainer.verbose,
+        shuffle=False,
+    )
     stop_on_nan.check()
     history = logged_epochs(folder / HISTORY)
     if plan.select and plan.monitor in history:

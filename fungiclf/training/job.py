@@ -61,9 +61,19 @@ def _final_model_and_folds(settings, data: Dataset, run_dir: Path, fingerprint: 
     fresh_session()
     epochs, refit_data = refit_epochs(cv), refit_dataset(data)
     cv["refit"] = {"epochs_per_phase": epochs, "n_fit": len(refit_data.index("train"))}
-    log.info("cv.refit=true: training the final model on train+val (%d images)%s", cv["refit"]["n_fit"],
-             f" for {epochs} epochs per phase" if epochs else "")
+    log.info(
+        "cv.refit=true: training the final model on train+val (%d images)%s",
+        cv["refit"]["n_fit"],
+        f" for {epochs} epochs per phase" if epochs else "",
+    )
     threshold = refit_threshold(cv) if isinstance(settings.model.threshold, str) else None
-    outcome = fit_and_evaluate(settings, refit_data, run_dir, plan_fit(settings.model, settings.trainer, epochs or [1]),
-                               trackers, fixed_threshold=threshold, first=False)
+    outcome = fit_and_evaluate(
+        settings,
+        refit_data,
+        run_dir,
+        plan_fit(settings.model, settings.trainer, epochs or [1]),
+        trackers,
+        fixed_threshold=threshold,
+        first=False,
+    )
     return Trained(outcome, cv, cv_seconds)

@@ -34,10 +34,15 @@ class OptimizerSpec:
         """The class's own arguments from the optimizer group, checked; other keys refused."""
         unknown = sorted(set(group) - RUNNER_KEYS - set(self.arguments))
         if unknown:
-            raise ConfigError(f"optimizer.{unknown[0]} does not apply to {self.cls.__name__}; its arguments are "
-                              f"{sorted(self.arguments)}")
-        return {key: check(group[key], key) for key, check in self.arguments.items()
-                if key in group and group[key] is not None}
+            raise ConfigError(
+                f"optimizer.{unknown[0]} does not apply to {self.cls.__name__}; its arguments are "
+                f"{sorted(self.arguments)}"
+            )
+        return {
+            key: check(group[key], key)
+            for key, check in self.arguments.items()
+            if key in group and group[key] is not None
+        }
 
 
 ADAM_ARGUMENTS = {"beta_1": _unit, "beta_2": _unit, "weight_decay": _decay}
@@ -45,8 +50,10 @@ OPTIMIZERS: dict[str, OptimizerSpec] = {
     "adam": OptimizerSpec(keras.optimizers.Adam, ADAM_ARGUMENTS),
     "adamw": OptimizerSpec(keras.optimizers.AdamW, ADAM_ARGUMENTS),
     "rmsprop": OptimizerSpec(keras.optimizers.RMSprop, {"rho": _unit, "momentum": _unit, "weight_decay": _decay}),
-    "sgd": OptimizerSpec(keras.optimizers.SGD, {"momentum": _unit, "weight_decay": _decay,
-                                                 "nesterov": lambda v, k: check_bool(v, k, "optimizer")}),
+    "sgd": OptimizerSpec(
+        keras.optimizers.SGD,
+        {"momentum": _unit, "weight_decay": _decay, "nesterov": lambda v, k: check_bool(v, k, "optimizer")},
+    ),
 }
 
 
@@ -63,9 +70,11 @@ def build_optimizer(settings, steps_per_epoch: int, epochs: int, lr_scale: float
     if settings.schedule == "cosine":
         warmup_steps = int(round(min(settings.warmup_epochs, epochs) * steps_per_epoch))
         decay_steps = max(1, steps_per_epoch * epochs - warmup_steps)
-        rate = keras.optimizers.schedules.CosineDecay(0.0, decay_steps, warmup_target=float(lr),
-                                                      warmup_steps=warmup_steps) if warmup_steps else \
-            keras.optimizers.schedules.CosineDecay(float(lr), decay_steps=decay_steps)
+        rate = (
+            keras.optimizers.schedules.CosineDecay(0.0, decay_steps, warmup_target=float(lr), warmup_steps=warmup_steps)
+            if warmup_steps
+            else keras.optimizers.schedules.CosineDecay(float(lr), decay_steps=decay_steps)
+        )
     kwargs = dict(settings.kwargs)
     if settings.ema is not None:
         kwargs.update(use_ema=True, ema_momentum=settings.ema)

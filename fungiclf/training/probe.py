@@ -24,7 +24,7 @@ from fungiclf.training.fit import compile_model
 
 SPEED_FILE = "speed.json"
 TIMED_STEPS = 4
-KEPT_SECONDS = 24 * 3600   # a measurement older than this is taken again
+KEPT_SECONDS = 24 * 3600  # a measurement older than this is taken again
 
 
 @dataclass(frozen=True)
@@ -44,16 +44,36 @@ class Speed:
     measured_at: float
 
 
-def measure(model, augment, input_shape: tuple[int, int, int], num_classes: int, batch_size: int,
-            jit_compile: str | bool, cache_dir: str) -> Speed:
+def measure(
+    model,
+    augment,
+    input_shape: tuple[int, int, int],
+    num_classes: int,
+    batch_size: int,
+    jit_compile: str | bool,
+    cache_dir: str,
+) -> Speed:
     """The Speed of ModelSettings ``model`` with AugmentSettings ``augment`` at ``input_shape``
     (H, W, C) and ``batch_size``: from speed.json when this exact case was measured on this
     machine before, else timed now (about TIMED_STEPS + 2 steps) and recorded."""
-    key = json.dumps({"backend": keras.backend.backend(), "keras": keras.__version__, "model": model.name,
-                      "head": model.head, "params": model.params, "augment": augment.values,
-                      "input": list(input_shape), "classes": num_classes, "batch": batch_size,
-                      "jit": jit_compile, "host": platform.node(), "cpus": os.cpu_count()},
-                     sort_keys=True, default=str)
+    key = json.dumps(
+        {
+            "backend": keras.backend.backend(),
+            "keras": keras.__version__,
+            "model": model.name,
+            "head": model.head,
+            "params": model.params,
+            "augment": augment.values,
+            "input": list(input_shape),
+            "classes": num_classes,
+            "batch": batch_size,
+            "jit": jit_compile,
+            "host": platform.node(),
+            "cpus": os.cpu_count(),
+        },
+        sort_keys=True,
+        default=str,
+    )
     file = Path(cache_dir) / SPEED_FILE
     known = read_speeds(file)
     if key in known and time.time() - known[key]["measured_at"] < KEPT_SECONDS:
@@ -79,8 +99,9 @@ def timed(step) -> float:
     return time.perf_counter() - started
 
 
-def time_steps(model, augment, input_shape: tuple[int, int, int], num_classes: int, batch_size: int,
-               jit_compile: str | bool) -> Speed:
+def time_steps(
+    model, augment, input_shape: tuple[int, int, int], num_classes: int, batch_size: int, jit_compile: str | bool
+) -> Speed:
     """Time training steps and a prediction of random uint8-valued images (the job's own
     model, loss and compilation; the optimizer's schedule does not change a step's cost)."""
     sigmoid = model.head == "sigmoid"
@@ -96,6 +117,6 @@ def time_steps(model, augment, input_shape: tuple[int, int, int], num_classes: i
     step_seconds = min(timed(lambda: network.train_on_batch(x, y)) for _ in range(TIMED_STEPS))
     network.predict_on_batch(x)
     predict_seconds = min(timed(lambda: network.predict_on_batch(x)) for _ in range(2)) / batch_size
-    network = None   # the model goes before the session is cleared
+    network = None  # the model goes before the session is cleared
     keras.backend.clear_session()
     return Speed(compile_seconds, step_seconds, predict_seconds, time.time())

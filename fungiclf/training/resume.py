@@ -86,8 +86,10 @@ class EpochBackup(keras.callbacks.BackupAndRestore):
         with np.load(self.folder / state["weights"]) as saved:
             values = [saved[f"arr_{i}"] for i in range(len(saved.files))]
         if len(values) != len(variables):
-            raise ValueError(f"{self.folder / state['weights']} holds {len(values)} variables, the model has "
-                             f"{len(variables)}: not this run's backup")
+            raise ValueError(
+                f"{self.folder / state['weights']} holds {len(values)} variables, the model has "
+                f"{len(variables)}: not this run's backup"
+            )
         for variable, value in zip(variables, values):
             variable.assign(value)
         self.model._initial_epoch = int(state["epoch"])
@@ -95,8 +97,9 @@ class EpochBackup(keras.callbacks.BackupAndRestore):
     def _save_model(self):
         self._wait()
         values = [keras.ops.convert_to_numpy(v.value) for v in self._state_variables()]
-        self._writer = threading.Thread(target=self._write, args=(self._current_epoch, values),
-                                        name="fungiclf-epoch-backup")
+        self._writer = threading.Thread(
+            target=self._write, args=(self._current_epoch, values), name="fungiclf-epoch-backup"
+        )
         self._writer.start()
 
     def _write(self, epoch: int, values: list[np.ndarray]) -> None:
@@ -122,7 +125,7 @@ class EpochBackup(keras.callbacks.BackupAndRestore):
             raise error
 
     def on_train_end(self, logs=None):
-        self._wait()   # the phase's done.json, written after this, replaces the backup
+        self._wait()  # the phase's done.json, written after this, replaces the backup
 
 
 def _save_arrays(path: Path, values: list[np.ndarray]) -> None:
@@ -191,7 +194,7 @@ def logged_epochs(history_file: Path) -> pd.DataFrame:
     columns that are empty in every row, CSVLogger's val_* of a fit without val, dropped)."""
     if not Path(history_file).is_file() or Path(history_file).stat().st_size == 0:
         return pd.DataFrame()
-    history = pd.read_csv(history_file).dropna(axis=1, how="all")   # CSVLogger adds empty val_* columns without val
+    history = pd.read_csv(history_file).dropna(axis=1, how="all")  # CSVLogger adds empty val_* columns without val
     return history.drop_duplicates("epoch", keep="last").sort_values("epoch").reset_index(drop=True)
 
 
@@ -206,9 +209,11 @@ def prepare_state(run_dir: Path, fingerprint: str, resume: bool, data_fingerprin
     same = stamp.is_file() and stamp.read_text().strip() == fingerprint
     saved_data = data_stamp.read_text().strip() if data_stamp.is_file() else data_fingerprint
     if resume and same and saved_data != data_fingerprint:
-        raise FungiclfError(f"resume=true: the images changed since {run_dir}'s saved epochs were trained (data "
-                            f"fingerprint {saved_data}, now {data_fingerprint}); continuing would score that model "
-                            f"on other images: start over with resume=false, or give another hydra.run.dir")
+        raise FungiclfError(
+            f"resume=true: the images changed since {run_dir}'s saved epochs were trained (data "
+            f"fingerprint {saved_data}, now {data_fingerprint}); continuing would score that model "
+            f"on other images: start over with resume=false, or give another hydra.run.dir"
+        )
     if not (resume and same):
         shutil.rmtree(folder, ignore_errors=True)
         for stale in Path(run_dir).glob("history_phase*.csv"):

@@ -58,8 +58,16 @@ class Outcome:
     warnings: list[dict] = dataclasses.field(default_factory=list)
 
 
-def fit_and_evaluate(settings, data: Dataset, run_dir: Path, plan: FitPlan, trackers=(),
-                     fixed_threshold: float | None = None, reported: bool = True, first: bool = True) -> Outcome:
+def fit_and_evaluate(
+    settings,
+    data: Dataset,
+    run_dir: Path,
+    plan: FitPlan,
+    trackers=(),
+    fixed_threshold: float | None = None,
+    reported: bool = True,
+    first: bool = True,
+) -> Outcome:
     """Build and fit the model of Settings ``settings`` on data's train split (a Keras model
     by ``plan``), then predict val and test, averaged over the run's test-time views.
 
@@ -82,22 +90,24 @@ def fit_and_evaluate(settings, data: Dataset, run_dir: Path, plan: FitPlan, trac
             warnings.append(warning)
 
     if classical:
-        estimator, balance, warning = fit_classical(build_estimator(model_settings), data, settings.trainer,
-                                                    settings.seed, run_dir)
+        estimator, balance, warning = fit_classical(
+            build_estimator(model_settings), data, settings.trainer, settings.seed, run_dir
+        )
         keep(warning, logged=reported)
         predict, history, best_epoch, params = partial(predict_proba, estimator), None, None, learned_values(estimator)
         epochs_to_best: list[int] = []
     else:
         input_shape = tuple(int(v) for v in data.images.shape[1:])
         model = build_model(model_settings, settings.augment, input_shape, len(data.class_names), settings.seed)
-        log.info("Built <model.name=%s>: %s params, input %s", model_settings.name, f"{model.count_params():,}",
-                 input_shape)
-        keep(xla_cpu_warning(model, settings.trainer.jit_compile), logged=first)   # before the slow part
+        log.info(
+            "Built <model.name=%s>: %s params, input %s", model_settings.name, f"{model.count_params():,}", input_shape
+        )
+        keep(xla_cpu_warning(model, settings.trainer.jit_compile), logged=first)  # before the slow part
         if model_settings.init is not None:
             check_unseen_test(model_settings.init, settings.dataset, data)
             log.info("%s", warm_start(model, model_settings.init))
         result = fit_keras(model, data, plan, settings, run_dir, list(trackers))
-        keep(result.budget_warning, logged=False)   # the Deadline logged it when it stopped
+        keep(result.budget_warning, logged=False)  # the Deadline logged it when it stopped
         predict, history, best_epoch, balance = result.model.predict, result.history, result.best_epoch, result.balance
         params, epochs_to_best = int(result.model.count_params()), result.epochs_to_best
     train_seconds = time.perf_counter() - started
@@ -105,19 +115,40 @@ def fit_and_evaluate(settings, data: Dataset, run_dir: Path, plan: FitPlan, trac
     started = time.perf_counter()
     height, width = data.images.shape[1:3]
     replicas = settings.trainer.devices if isinstance(settings.trainer.devices, int) else 1
-    probabilities = partial(split_probabilities, predict, data, batch_size=settings.trainer.batch_size,
-                            flatten=classical, views=usable_views(settings.trainer.tta, height, width),
-                            multiple_of=replicas)
+    probabilities = partial(
+        split_probabilities,
+        predict,
+        data,
+        batch_size=settings.trainer.batch_size,
+        flatten=classical,
+        views=usable_views(settings.trainer.tta, height, width),
+        multiple_of=replicas,
+    )
     raw_val = probabilities("val") if len(data.index("val")) else None
     threshold = decision_threshold(model_settings.threshold, data, raw_val, fixed_threshold)
     val = evaluate_split(data, "val", raw_val, threshold).metrics if raw_val is not None else None
     test = evaluate_split(data, "test", probabilities("test"), threshold, settings.seed if reported else None)
-    return Outcome(val, test.metrics, test.predictions, history, best_epoch, params, balance, train_seconds,
-                   time.perf_counter() - started, epochs_to_best, threshold, test.y_true, test.y_pred, warnings)
+    return Outcome(
+        val,
+        test.metrics,
+        test.predictions,
+        history,
+        best_epoch,
+        params,
+        balance,
+        train_seconds,
+        time.perf_counter() - started,
+        epochs_to_best,
+        threshold,
+        test.y_true,
+        test.y_pred,
+        warnings,
+    )
 
 
-def decision_threshold(setting: float | str, data: Dataset, raw_val: np.ndarray | None,
-                       fixed: float | None = None) -> float:
+def decision_threshold(
+    setting: float | str, data: Dataset, raw_val: np.ndarray | None, fixed: float | None = None
+) -> float:
     """model.threshold: a number, or a rule applied to the val outputs of a two-class model
     (checked in resolve); ``fixed`` (a refit's, which has no val) wins."""
     if fixed is not None:

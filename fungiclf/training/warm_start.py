@@ -44,8 +44,10 @@ def warm_start(model: keras.Model, run: str) -> str:
     source = load_keras_model(Path(run) / KERAS_MODEL)
     targets, origins = weighted_layers(network_of(model)), weighted_layers(network_of(source))
     if len(targets) != len(origins):
-        raise ConfigError(f"model.weights={run}: its model has {len(origins)} layers with weights, this one "
-                          f"{len(targets)}: another depth or architecture")
+        raise ConfigError(
+            f"model.weights={run}: its model has {len(origins)} layers with weights, this one "
+            f"{len(targets)}: another depth or architecture"
+        )
     fresh = []
     for target, origin in zip(targets, origins):
         shapes = [tuple(w.shape) for w in target.weights], [tuple(w.shape) for w in origin.weights]
@@ -54,8 +56,10 @@ def warm_start(model: keras.Model, run: str) -> str:
         elif target.name == CLASSIFIER and origin.name == CLASSIFIER:
             fresh.append(target.name)
         else:
-            raise ConfigError(f"model.weights={run}: layer {target.name!r} does not fit: weights {shapes[0]} here, "
-                              f"{shapes[1]} in the run (another width, colour or input size?)")
+            raise ConfigError(
+                f"model.weights={run}: layer {target.name!r} does not fit: weights {shapes[0]} here, "
+                f"{shapes[1]} in the run (another width, colour or input size?)"
+            )
     kept = "" if not fresh else "; the classifier starts fresh (another number of classes)"
     return f"Started from {run}: {len(targets) - len(fresh)} of {len(targets)} layers with weights{kept}"
 
@@ -81,13 +85,16 @@ def check_unseen_test(run: str, dataset, data: Dataset) -> None:
     """
     folder = Path(run)
     theirs = read_config(folder).get("dataset") or {}
-    same_source = data_source(theirs.get("path"), theirs.get("synthetic")) == \
-        data_source(dataset.path, dict(dataset.synthetic) if dataset.synthetic else None)
+    same_source = data_source(theirs.get("path"), theirs.get("synthetic")) == data_source(
+        dataset.path, dict(dataset.synthetic) if dataset.synthetic else None
+    )
     try:
         seen = pd.read_csv(folder / SPLIT, dtype=str, keep_default_na=False)
     except (OSError, ValueError) as exc:
-        raise DataError(f"model.weights={run}: its split.csv cannot be read ({type(exc).__name__}), so whether "
-                        f"it trained on this run's test images is unknown") from None
+        raise DataError(
+            f"model.weights={run}: its split.csv cannot be read ({type(exc).__name__}), so whether "
+            f"it trained on this run's test images is unknown"
+        ) from None
     learned = seen[seen["split"].isin(["train", "val"]) & (seen["excluded"] == "")]
     test = data.split == "test"
     seen_before = np.zeros(int(test.sum()), bool)
@@ -100,7 +107,9 @@ def check_unseen_test(run: str, dataset, data: Dataset) -> None:
         seen_before |= pd.Series(data.file_digests[test]).isin(set(learned["file_digest"]) - own).to_numpy()
     if seen_before.any():
         example = pd.Series(data.ids)[test][seen_before].iloc[0]
-        raise DataError(f"model.weights={run} trained or selected on {int(seen_before.sum())} of this run's "
-                        f"{int(test.sum())} test images, or on their groups' other images (e.g. {example}): it is "
-                        f"a run with another seed or split of the same images; start from one with this run's seed "
-                        f"and split")
+        raise DataError(
+            f"model.weights={run} trained or selected on {int(seen_before.sum())} of this run's "
+            f"{int(test.sum())} test images, or on their groups' other images (e.g. {example}): it is "
+            f"a run with another seed or split of the same images; start from one with this run's seed "
+            f"and split"
+        )

@@ -14,17 +14,30 @@ from tests.conftest import write_image_folder, write_npz
 SEED = 20261124
 VARIANTS = 50
 IMAGE_DAMAGE = ["truncate", "random_bytes", "header_flip", "zero_fill", "empty"]
-NPZ_DAMAGE = ["float_range", "int16_negative", "bool", "nan", "shape_2d", "channels_5", "empty_train",
-              "label_range", "label_float", "length_mismatch", "truncate_file", "random_file", "floats_0_1"]
+NPZ_DAMAGE = [
+    "float_range",
+    "int16_negative",
+    "bool",
+    "nan",
+    "shape_2d",
+    "channels_5",
+    "empty_train",
+    "label_range",
+    "label_float",
+    "length_mismatch",
+    "truncate_file",
+    "random_file",
+    "floats_0_1",
+]
 
 
 def damage_image(data: bytes, kind: str, rng: np.random.Generator) -> bytes:
     if kind == "truncate":
-        return data[:int(rng.integers(1, len(data)))]
+        return data[: int(rng.integers(1, len(data)))]
     if kind == "random_bytes":
         start = int(rng.integers(0, len(data) - 8))
         span = int(rng.integers(1, min(64, len(data) - start)))
-        return data[:start] + rng.integers(0, 256, span, dtype=np.uint8).tobytes() + data[start + span:]
+        return data[:start] + rng.integers(0, 256, span, dtype=np.uint8).tobytes() + data[start + span :]
     if kind == "header_flip":
         head = bytearray(data[:16])
         head[int(rng.integers(0, 16))] ^= 1 << int(rng.integers(0, 8))
@@ -60,25 +73,30 @@ def damage_npz(path, kind: str, rng: np.random.Generator) -> None:
     elif kind == "label_float":
         arrays["train_labels"] = y.astype(np.float32) + 0.5
     elif kind == "length_mismatch":
-        arrays["train_labels"] = y[:int(rng.integers(0, len(y)))]
+        arrays["train_labels"] = y[: int(rng.integers(0, len(y)))]
     elif kind == "floats_0_1":
         for split in ("train", "val", "test"):
             arrays[f"{split}_images"] = arrays[f"{split}_images"].astype(np.float32) / 255
     if kind in ("truncate_file", "random_file"):
         data = path.read_bytes()
-        path.write_bytes(data[:int(rng.integers(1, len(data)))] if kind == "truncate_file"
-                         else rng.integers(0, 256, len(data), dtype=np.uint8).tobytes())
+        path.write_bytes(
+            data[: int(rng.integers(1, len(data)))]
+            if kind == "truncate_file"
+            else rng.integers(0, 256, len(data), dtype=np.uint8).tobytes()
+        )
         return
     np.savez(path, **arrays)
 
 
 def plan(seed: int) -> list[tuple[str, str]]:
     rng = np.random.default_rng(seed)
-    return [("image", str(rng.choice(IMAGE_DAMAGE))) if rng.random() < 0.5 else ("npz", str(rng.choice(NPZ_DAMAGE)))
-            for _ in range(VARIANTS)]
+    return [
+        ("image", str(rng.choice(IMAGE_DAMAGE))) if rng.random() < 0.5 else ("npz", str(rng.choice(NPZ_DAMAGE)))
+        for _ in range(VARIANTS)
+    ]
 
 
-@pytest.mark.slow   # fifty trainings; the single-fault cases run in test_train_contract.py
+@pytest.mark.slow  # fifty trainings; the single-fault cases run in test_train_contract.py
 def test_fifty_corrupted_inputs_are_converted_skipped_or_refused(make_cfg, tmp_path, caplog):
     rng = np.random.default_rng(SEED)
     outcomes = {"completed": 0, "refused": 0, "skipped": 0}
@@ -87,8 +105,9 @@ def test_fifty_corrupted_inputs_are_converted_skipped_or_refused(make_cfg, tmp_p
         cache, run = where / "cache", where / "run"
         where.mkdir()
         if source == "image":
-            root = write_image_folder(where / "data", classes=("a", "b"), per_class=8, size=16,
-                                      ext=str(rng.choice([".png", ".jpg"])), seed=i)
+            root = write_image_folder(
+                where / "data", classes=("a", "b"), per_class=8, size=16, ext=str(rng.choice([".png", ".jpg"])), seed=i
+            )
             victim = sorted((root / "a").iterdir())[int(rng.integers(0, 8))]
             victim.write_bytes(damage_image(victim.read_bytes(), kind, rng))
             overrides = ["dataset=image_folder", f"dataset.path={root}"]
@@ -105,9 +124,10 @@ def test_fifty_corrupted_inputs_are_converted_skipped_or_refused(make_cfg, tmp_p
         leftovers = [p for p in where.rglob(".*tmp*")] + [p for p in where.rglob("*.tmp-*")]
         assert not leftovers, f"{case}: partial files {leftovers}"
         if metrics["status"] == "failed":
-            assert "\n" not in metrics["error"] and not metrics["error"].split(":")[0].endswith("Error"), \
+            assert "\n" not in metrics["error"] and not metrics["error"].split(":")[0].endswith("Error"), (
                 f"{case}: not a one-line refusal: {metrics['error']}"
-            entries = [p for p in (cache / "prepared").glob("*") if p.name != ".locks"]   # a lock file may stay
+            )
+            entries = [p for p in (cache / "prepared").glob("*") if p.name != ".locks"]  # a lock file may stay
             assert not entries, f"{case}: a refused run left a cache entry"
             assert {p.name for p in run.iterdir()} == {"metrics.json", ".hydra", ".lock"}, f"{case}: partial run files"
             outcomes["refused"] += 1
@@ -118,4 +138,4 @@ def test_fifty_corrupted_inputs_are_converted_skipped_or_refused(make_cfg, tmp_p
                 assert used + metrics["skipped_files"] == 16, f"{case}: a file neither used nor counted"
                 outcomes["skipped"] += metrics["skipped_files"]
             outcomes["completed"] += 1
-    assert outcomes["refused"] and outcomes["completed"]      # the plan exercises both paths
+    assert outcomes["refused"] and outcomes["completed"]  # the plan exercises both paths

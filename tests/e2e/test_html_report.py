@@ -15,9 +15,18 @@ from tests.conftest import REPO, write_image_folder
 
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 # Without the background-networking flags Chromium calls Google's hosts at every start.
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync", "--window-size=1400,1800"]
-SCREENSHOT = os.environ.get("FUNGICLF_REPORT_SCREENSHOT")   # where to keep the page's picture (docs/img/)
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--window-size=1400,1800",
+]
+SCREENSHOT = os.environ.get("FUNGICLF_REPORT_SCREENSHOT")  # where to keep the page's picture (docs/img/)
 
 
 def installed_chromium() -> str | None:
@@ -31,8 +40,13 @@ def installed_chromium() -> str | None:
     for attempt in ([], ["apt-get", "update", "-q"]):
         if attempt:
             subprocess.run(attempt, env=env, capture_output=True, timeout=600, check=False)
-        subprocess.run(["apt-get", "install", "-y", "-q", "chromium", "chromium-driver"], env=env,
-                       capture_output=True, timeout=900, check=False)
+        subprocess.run(
+            ["apt-get", "install", "-y", "-q", "chromium", "chromium-driver"],
+            env=env,
+            capture_output=True,
+            timeout=900,
+            check=False,
+        )
         if Path(CHROMIUM).is_file() and Path(CHROMEDRIVER).is_file():
             return None
     return "apt-get could not install chromium and chromium-driver"
@@ -46,6 +60,7 @@ def browser(tmp_path_factory):
         pytest.skip(reason)
     webdriver = pytest.importorskip("selenium.webdriver")
     from selenium.webdriver.chrome.service import Service
+
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
     for flag in [*FLAGS, f"--user-data-dir={tmp_path_factory.mktemp('profile')}"]:
@@ -64,12 +79,24 @@ def sweep(tmp_path_factory, cache_dir) -> Path:
     root = tmp_path_factory.mktemp("html")
     data = write_image_folder(root / "images", per_class=16, size=20)
     mislabelled = write_image_folder(root / "other", classes=("a",), per_class=6, size=20, seed=1)
-    for i, file in enumerate(sorted((mislabelled / "a").iterdir())):   # class a's bars filed under b: errors
+    for i, file in enumerate(sorted((mislabelled / "a").iterdir())):  # class a's bars filed under b: errors
         file.rename(data / "b" / f"b_mislabelled_{i}.png")
     folder = root / "sweep"
-    command = [sys.executable, "-m", "fungiclf.cli.train", "-m", "model=logreg,random_forest", "seed=0,1",
-               "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "dataset=image_folder", f"dataset.path={data}",
-               "preprocess.size=20", f"paths.cache_dir={cache_dir}", f"hydra.sweep.dir={folder}"]
+    command = [
+        sys.executable,
+        "-m",
+        "fungiclf.cli.train",
+        "-m",
+        "model=logreg,random_forest",
+        "seed=0,1",
+        "hydra/launcher=joblib",
+        "hydra.launcher.n_jobs=2",
+        "dataset=image_folder",
+        f"dataset.path={data}",
+        "preprocess.size=20",
+        f"paths.cache_dir={cache_dir}",
+        f"hydra.sweep.dir={folder}",
+    ]
     result = subprocess.run(command, capture_output=True, text=True, cwd=REPO, timeout=600, check=False)
     assert result.returncode == 0, result.stderr[-3000:]
     shutil.copytree(folder / "0", folder / "4")
@@ -81,10 +108,10 @@ def test_the_page_shows_every_run_sorts_and_asks_for_nothing(sweep, browser, cap
     report_main([str(sweep), "--html", "--metric", "test.accuracy"])
     page = sweep / "report.html"
     text = page.read_text()
-    assert "http://" not in text and "https://" not in text and "src=\"data:" in text   # everything inlined
+    assert "http://" not in text and "https://" not in text and 'src="data:' in text  # everything inlined
     browser.get(page.as_uri())
     runs = [cell.text for cell in browser.find_elements("css selector", "#runs tbody tr td:first-child")]
-    assert sorted(runs) == ["0", "1", "2", "3", "4"]                           # every job, the unfinished one too
+    assert sorted(runs) == ["0", "1", "2", "3", "4"]  # every job, the unfinished one too
     unfinished = browser.find_element("xpath", "//h2[text()='Runs that did not complete']/following-sibling::ul[1]")
     assert "4" in unfinished.text and "incomplete" in unfinished.text
     headers = [cell.text for cell in browser.find_elements("css selector", "#runs thead th")]
@@ -100,12 +127,12 @@ def test_the_page_shows_every_run_sorts_and_asks_for_nothing(sweep, browser, cap
     header.click()
     descending = accuracies()
     assert ascending[:4] == sorted(ascending[:4]) and descending[:4] == sorted(descending[:4], reverse=True)
-    assert ascending[4] is None and descending[4] is None                      # the run without metrics stays last
+    assert ascending[4] is None and descending[4] is None  # the run without metrics stays last
     assert sorted(ascending[:4]) == sorted(read_run(sweep / str(i))["test"]["accuracy"] for i in range(4))
     requested = browser.execute_script("return performance.getEntriesByType('resource').map(e => e.name)")
-    assert requested == []                                                     # the page asks the network nothing
+    assert requested == []  # the page asks the network nothing
     blocks = browser.find_elements("css selector", "details")
-    assert len(blocks) == 4 and not any(block.get_attribute("open") for block in blocks)   # collapsed
+    assert len(blocks) == 4 and not any(block.get_attribute("open") for block in blocks)  # collapsed
     screenshot = Path(SCREENSHOT) if SCREENSHOT else sweep / "report.png"
     browser.save_screenshot(str(screenshot))
     assert screenshot.stat().st_size > 10_000
@@ -122,6 +149,7 @@ def test_the_gallery_holds_the_most_confident_errors_with_their_images(sweep):
 
 def test_a_sweep_page_of_100_runs_stays_small_and_fast(sweep, tmp_path):
     import time
+
     big = tmp_path / "big"
     for i in range(100):
         shutil.copytree(sweep / str(i % 4), big / str(i))

@@ -37,10 +37,13 @@ def synthetic_root(cfg) -> Path:
 def smoke_run(tmp_path_factory, cache_dir):
     """A Keras smoke run on the synthetic set, evaluated with four test-time views."""
     from hydra import compose, initialize_config_module
+
     folder = tmp_path_factory.mktemp("smoke")
     with initialize_config_module(config_module="fungiclf.conf", version_base="1.3"):
-        cfg = compose("train", overrides=[f"paths.cache_dir={cache_dir}", "trainer=smoke", "trainer.verbose=0",
-                                          "trainer.tta=flips"])
+        cfg = compose(
+            "train",
+            overrides=[f"paths.cache_dir={cache_dir}", "trainer=smoke", "trainer.verbose=0", "trainer.tta=flips"],
+        )
         train(cfg, folder / "run")
     return folder / "run", synthetic_root(cfg)
 
@@ -51,7 +54,7 @@ def test_predict_reproduces_the_runs_own_test_predictions(smoke_run, tmp_path, c
     files = [str(root / i) for i in expected["id"]]
     assert exit_code(predict_main, [str(run), *files, "--out", str(tmp_path / "p.csv"), "--top-k", "2"]) == 0
     header = capsys.readouterr().out.splitlines()[0]
-    assert "top2" in header and "p_top2" in header   # --top-k shows in the printed table, not only the CSV
+    assert "top2" in header and "p_top2" in header  # --top-k shows in the printed table, not only the CSV
     got = pd.read_csv(tmp_path / "p.csv")
     classes = json.loads((run / "metrics.json").read_text())["classes"]
     p_columns = [f"p_{c}" for c in classes]
@@ -64,14 +67,17 @@ def test_an_output_that_cannot_be_written_is_one_line_naming_it(smoke_run, tmp_p
     """--out under a file (or in a read-only folder) was a traceback naming a temporary file."""
     from fungiclf.cli.data import main as data_main
     from fungiclf.cli.report import main as report_main
+
     run, root = smoke_run
     image = str(next(root.rglob("*.png")))
     (tmp_path / "afile").write_text("")
     blocked = tmp_path / "afile"
-    calls = [("fungiclf-predict", predict_main, [str(run), image, "--out", str(blocked / "p.csv")]),
-             ("fungiclf-explain", explain_main, [str(run), image, "--out", str(blocked / "cam")]),
-             ("fungiclf-report", report_main, [str(run), "--out", str(blocked / "rep")]),
-             ("fungiclf-data", data_main, ["info", str(root), "--json", str(blocked / "info.json")])]
+    calls = [
+        ("fungiclf-predict", predict_main, [str(run), image, "--out", str(blocked / "p.csv")]),
+        ("fungiclf-explain", explain_main, [str(run), image, "--out", str(blocked / "cam")]),
+        ("fungiclf-report", report_main, [str(run), "--out", str(blocked / "rep")]),
+        ("fungiclf-data", data_main, ["info", str(root), "--json", str(blocked / "info.json")]),
+    ]
     for prog, main, argv in calls:
         capsys.readouterr()
         assert exit_code(main, argv) == 1, prog
@@ -82,10 +88,10 @@ def test_an_output_that_cannot_be_written_is_one_line_naming_it(smoke_run, tmp_p
 def test_predict_with_labels_measures_the_run_on_class_folders(smoke_run, tmp_path, capsys):
     run, root = smoke_run
     expected = json.loads((run / "metrics.json").read_text())
-    files = [str(root / i) for i in pd.read_csv(run / "predictions.csv")["id"]]   # root/<class>/<file>: labelled
+    files = [str(root / i) for i in pd.read_csv(run / "predictions.csv")["id"]]  # root/<class>/<file>: labelled
     assert exit_code(predict_main, [str(run), *files, "--labels", "--out", str(tmp_path / "ext.csv")]) == 0
     measured = json.loads((tmp_path / "ext_metrics.json").read_text())
-    assert measured["test"]["confusion_matrix"] == expected["test"]["confusion_matrix"]   # its test split, again
+    assert measured["test"]["confusion_matrix"] == expected["test"]["confusion_matrix"]  # its test split, again
     for key in ("accuracy", "f1_macro", "roc_auc"):
         assert measured["test"][key] == pytest.approx(expected["test"][key], abs=1e-9), key
     assert measured["run"] == str(run) and measured["test"]["ci95"]["unit"] == "image"
@@ -98,7 +104,7 @@ def test_predict_with_labels_measures_the_run_on_class_folders(smoke_run, tmp_pa
     shutil.copy(files[0], stray)
     assert exit_code(predict_main, [str(run), files[0], str(stray), "--labels", "--out", str(tmp_path / "no.csv")]) == 1
     assert "--labels: 1 images are not inside a folder named after a class" in capsys.readouterr().err
-    assert not list(tmp_path.glob("no*"))                                          # nothing written
+    assert not list(tmp_path.glob("no*"))  # nothing written
 
 
 def test_predict_applies_the_eight_dihedral_views(smoke_run, tmp_path):
@@ -119,8 +125,16 @@ def test_features_are_what_the_classifier_reads(smoke_run, tmp_path):
     written probabilities (one view), so the features are the model's representation."""
     run, root = smoke_run
     files = sorted((root / "debris").glob("*.png"))[:6] + sorted((root / "spore_chain").glob("*.png"))[:6]
-    argv = [str(run), *map(str, files), "--tta", "none", "--out", str(tmp_path / "p.csv"),
-            "--features", str(tmp_path / "new" / "f.npz")]            # a folder that does not exist yet
+    argv = [
+        str(run),
+        *map(str, files),
+        "--tta",
+        "none",
+        "--out",
+        str(tmp_path / "p.csv"),
+        "--features",
+        str(tmp_path / "new" / "f.npz"),
+    ]  # a folder that does not exist yet
     assert exit_code(predict_main, argv) == 0
     stored = np.load(tmp_path / "new" / "f.npz")
     table = pd.read_csv(tmp_path / "p.csv")
@@ -136,24 +150,38 @@ def test_features_are_what_the_classifier_reads(smoke_run, tmp_path):
 
 def test_a_scikit_learn_run_predicts_too_and_unreadable_images_are_skipped(make_cfg, tmp_path, capsys):
     path = write_npz(tmp_path / "tiny.npz", n=(40, 20, 20))
-    train(make_cfg("dataset=medmnist", f"dataset.path={path}", "model=logreg", "preprocess.color=gray",
-                   "preprocess.size=14"), tmp_path / "run")
+    train(
+        make_cfg(
+            "dataset=medmnist", f"dataset.path={path}", "model=logreg", "preprocess.color=gray", "preprocess.size=14"
+        ),
+        tmp_path / "run",
+    )
     images = tmp_path / "new"
     images.mkdir()
     test_images = np.load(path)["test_images"][:4]
     for i, image in enumerate(test_images):
         cv2.imwrite(str(images / f"{i}.png"), image)
     (images / "broken.png").write_bytes(b"\x89PNG not really")
-    code = exit_code(predict_main, [str(tmp_path / "run"), str(images), str(tmp_path / "gone.png"),
-                                    "--out", str(tmp_path / "p.csv")])
+    code = exit_code(
+        predict_main, [str(tmp_path / "run"), str(images), str(tmp_path / "gone.png"), "--out", str(tmp_path / "p.csv")]
+    )
     err = capsys.readouterr().err
-    assert code == 3 and "broken.png" in err and "gone.png" in err       # listed, and the exit status says so
+    assert code == 3 and "broken.png" in err and "gone.png" in err  # listed, and the exit status says so
     got = pd.read_csv(tmp_path / "p.csv")
     assert len(got) == 4 and set(got["predicted"].astype(str)) <= {"0", "1"}
     labels = np.load(path)["test_labels"][:4, 0]
-    assert (got["predicted"].astype(int).to_numpy() == labels).mean() >= 0.75   # the classes differ by brightness
-    code = exit_code(predict_main, [str(tmp_path / "run"), str(images / "0.png"), "--out", str(tmp_path / "q.csv"),
-                                    "--features", str(tmp_path / "f.npz")])
+    assert (got["predicted"].astype(int).to_numpy() == labels).mean() >= 0.75  # the classes differ by brightness
+    code = exit_code(
+        predict_main,
+        [
+            str(tmp_path / "run"),
+            str(images / "0.png"),
+            "--out",
+            str(tmp_path / "q.csv"),
+            "--features",
+            str(tmp_path / "f.npz"),
+        ],
+    )
     assert code == 1 and "scikit-learn run (logreg): it has no learned features" in capsys.readouterr().err
     assert not (tmp_path / "q.csv").exists() and not (tmp_path / "f.npz").exists()
 
@@ -163,31 +191,45 @@ def test_predict_says_which_images_the_run_learned_on_and_measures_the_classes_p
     named in a warning; labelled images of some classes only are averaged over those."""
     write_image_folder(tmp_path / "data", classes=("a", "b", "c"), per_class=12)
     run = tmp_path / "run"
-    train(make_cfg("dataset=image_folder", f"dataset.path={tmp_path / 'data'}", "model=logreg", "preprocess.size=16"), run)
+    train(
+        make_cfg("dataset=image_folder", f"dataset.path={tmp_path / 'data'}", "model=logreg", "preprocess.size=16"), run
+    )
     split = pd.read_csv(run / "split.csv")
     (tmp_path / "link").symlink_to(tmp_path / "data")
     shutil.copytree(tmp_path / "data", tmp_path / "copy")
-    for reached_by in ("link", "copy"):                      # by the file, and by its bytes
+    for reached_by in ("link", "copy"):  # by the file, and by its bytes
         assert exit_code(predict_main, [str(run), str(tmp_path / reached_by), "--out", str(tmp_path / "all.csv")]) == 0
-        assert f"{(split['split'] != 'test').sum()} of these {len(split)} images are the run's own" \
+        assert (
+            f"{(split['split'] != 'test').sum()} of these {len(split)} images are the run's own"
             in capsys.readouterr().err
+        )
 
     unseen = split[(split["split"] == "test") & (split["label"] != "c")]["id"]
-    assert exit_code(predict_main, [str(run), *[str(tmp_path / "data" / i) for i in unseen], "--labels",
-                                    "--out", str(tmp_path / "ab.csv")]) == 0
+    assert (
+        exit_code(
+            predict_main,
+            [str(run), *[str(tmp_path / "data" / i) for i in unseen], "--labels", "--out", str(tmp_path / "ab.csv")],
+        )
+        == 0
+    )
     captured = capsys.readouterr()
     assert "the run's own" not in captured.out + captured.err
     measured = json.loads((tmp_path / "ab_metrics.json").read_text())["test"]
     assert measured["per_class"]["c"]["recall"] is None and measured["averaged_over"] == ["a", "b"]
     present = [measured["per_class"][name]["recall"] for name in ("a", "b")]
-    assert measured["recall_macro"] == pytest.approx(np.mean(present))     # not pulled down by the absent class
+    assert measured["recall_macro"] == pytest.approx(np.mean(present))  # not pulled down by the absent class
     assert "recall c (no images)" in captured.out and "2 of 3 classes present" in captured.out
 
     only_a = split[(split["split"] == "test") & (split["label"] == "a")]["id"]
-    assert exit_code(predict_main, [str(run), *[str(tmp_path / "data" / i) for i in only_a], "--labels",
-                                    "--out", str(tmp_path / "a.csv")]) == 0
+    assert (
+        exit_code(
+            predict_main,
+            [str(run), *[str(tmp_path / "data" / i) for i in only_a], "--labels", "--out", str(tmp_path / "a.csv")],
+        )
+        == 0
+    )
     warnings = json.loads((tmp_path / "a_metrics.json").read_text())["warnings"]
-    assert not any(w["kind"] == "majority" for w in warnings)      # one class: no baseline to beat
+    assert not any(w["kind"] == "majority" for w in warnings)  # one class: no baseline to beat
 
 
 def test_best_run_of_a_sweep_by_a_validation_metric(smoke_run, tmp_path):
@@ -199,9 +241,13 @@ def test_best_run_of_a_sweep_by_a_validation_metric(smoke_run, tmp_path):
         metrics["classes"] = metrics["classes"] if job == "1" else ["x"] * len(metrics["classes"])
         (tmp_path / "sweep" / job / "metrics.json").write_text(json.dumps(metrics))
     file = str(next((root / "debris").glob("*.png")))
-    assert exit_code(predict_main, [str(tmp_path / "sweep"), file, "--best", "val.f1_macro",
-                                    "--out", str(tmp_path / "p.csv")]) == 0
-    assert "x" not in set(pd.read_csv(tmp_path / "p.csv")["predicted"])    # job 1's classes: the best run
+    assert (
+        exit_code(
+            predict_main, [str(tmp_path / "sweep"), file, "--best", "val.f1_macro", "--out", str(tmp_path / "p.csv")]
+        )
+        == 0
+    )
+    assert "x" not in set(pd.read_csv(tmp_path / "p.csv")["predicted"])  # job 1's classes: the best run
     assert exit_code(predict_main, [str(tmp_path / "sweep"), file, "--out", str(tmp_path / "q.csv")]) == 1
 
 
@@ -222,8 +268,9 @@ def test_unsafe_or_damaged_model_files_are_refused_in_one_line(smoke_run, make_c
     assert exit_code(predict_main, [str(copy), file, "--out", str(tmp_path / "p.csv")]) == 1
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
-    assert {"garbage": "not a Keras model", "lambda": "unsafe deserialisation",
-            "failed_run": "not a completed run"}[damage] in err
+    assert {"garbage": "not a Keras model", "lambda": "unsafe deserialisation", "failed_run": "not a completed run"}[
+        damage
+    ] in err
     assert not (tmp_path / "p.csv").exists()
 
 
@@ -240,7 +287,7 @@ def object_images(root: Path, size: int = 48, side: int = 8, per_class: int = 15
             patch = np.full((side, side), 230, np.uint8)
             if cls == "ring":
                 patch[2:-2, 2:-2] = 40
-            image[y:y + side, x:x + side] = patch
+            image[y : y + side, x : x + side] = patch
             cv2.imwrite(str(root / cls / f"{cls}_{i:03d}.png"), image)
             corners[f"{cls}/{cls}_{i:03d}.png"] = (y, x)
     return corners
@@ -252,10 +299,20 @@ def test_grad_cam_heat_falls_on_the_object_that_defines_the_class(make_cfg, tmp_
     inside the object's box widened by 3 px, a box that covers 8.5% of the image."""
     size, side, margin = 48, 8, 3
     corners = object_images(tmp_path / "data", size, side)
-    cfg = make_cfg("dataset=image_folder", f"dataset.path={tmp_path / 'data'}", "preprocess.color=gray",
-                   f"preprocess.size={size}", "augment=none", "model=cnn", "model.padding=same", "model.pooling=gap",
-                   "model.dense=[]", "model.blocks=[{filters: 16}, {filters: 32}, {filters: 32, pool: null}]",
-                   "trainer.epochs=30", "trainer.patience=30")
+    cfg = make_cfg(
+        "dataset=image_folder",
+        f"dataset.path={tmp_path / 'data'}",
+        "preprocess.color=gray",
+        f"preprocess.size={size}",
+        "augment=none",
+        "model=cnn",
+        "model.padding=same",
+        "model.pooling=gap",
+        "model.dense=[]",
+        "model.blocks=[{filters: 16}, {filters: 32}, {filters: 32, pool: null}]",
+        "trainer.epochs=30",
+        "trainer.patience=30",
+    )
     metrics = train(cfg, tmp_path / "run")
     assert metrics["test"]["accuracy"] >= 0.9
     loaded = load_run(tmp_path / "run")
@@ -263,13 +320,13 @@ def test_grad_cam_heat_falls_on_the_object_that_defines_the_class(make_cfg, tmp_
     images = load_images([tmp_path / "data" / i for i in ids], loaded.pixels)
     predicted = loaded.outputs(images.pixels).argmax(1)
     heat = grad_cam(cam_model(loaded.model), images.pixels, predicted)
-    assert heat.shape == (len(ids), size, size) and (heat.std(axis=(1, 2)) > 0.05).all()   # input size, not flat
+    assert heat.shape == (len(ids), size, size) and (heat.std(axis=(1, 2)) > 0.05).all()  # input size, not flat
     shares = []
     for h, i in zip(heat, ids):
         y, x = corners[i]
-        box = h[max(0, y - margin):y + side + margin, max(0, x - margin):x + side + margin]
+        box = h[max(0, y - margin) : y + side + margin, max(0, x - margin) : x + side + margin]
         shares.append(box.sum() / h.sum())
-    box_area = (side + 2 * margin) ** 2 / size ** 2
+    box_area = (side + 2 * margin) ** 2 / size**2
     assert np.median(shares) > 0.5 and np.median(shares) > 5 * box_area
 
 
@@ -279,7 +336,7 @@ def test_explain_writes_one_picture_per_image_and_refuses_dense_models(smoke_run
     assert exit_code(explain_main, [str(run), *map(str, files), "--out", str(tmp_path / "cam")]) == 0
     written = sorted((tmp_path / "cam").glob("*_gradcam.png"))
     assert [p.name for p in written] == [f"{f.stem}_gradcam.png" for f in files]
-    assert cv2.imread(str(written[0])).shape[1] > cv2.imread(str(written[0])).shape[0]   # two panels side by side
+    assert cv2.imread(str(written[0])).shape[1] > cv2.imread(str(written[0])).shape[0]  # two panels side by side
     assert exit_code(explain_main, [str(run), str(files[0]), "--layer", "nosuch", "--out", str(tmp_path / "c")]) == 1
     assert "choose one of" in capsys.readouterr().err
     train(make_cfg("trainer=smoke", "model=ann"), tmp_path / "ann")
@@ -294,8 +351,12 @@ def test_predict_and_explain_read_an_npz_with_its_own_labels(make_cfg, tmp_path,
     malignant, which the run made its positive class 1) is the truth."""
     npz = write_npz(tmp_path / "breastmnist.npz", size=16)
     run = tmp_path / "run"
-    train(make_cfg("dataset=medmnist", f"dataset.path={npz}", "model=cnn_small", "trainer=smoke",
-                   "trainer.max_per_class=100"), run)
+    train(
+        make_cfg(
+            "dataset=medmnist", f"dataset.path={npz}", "model=cnn_small", "trainer=smoke", "trainer.max_per_class=100"
+        ),
+        run,
+    )
     expected = pd.read_csv(run / "predictions.csv")
     out = tmp_path / "p.csv"
     assert exit_code(predict_main, [str(run), str(npz), "--split", "test", "--labels", "--out", str(out)]) == 0
@@ -318,14 +379,16 @@ def test_the_html_gallery_lays_grad_cam_over_the_best_runs_errors(smoke_run, tmp
     from fungiclf.inference.error_maps import error_overlays
     from fungiclf.data.originals import Originals
     from fungiclf.runs import read_config
+
     run, _ = smoke_run
     gallery = worst_errors(run, 4)
     assert gallery and all(item.image is not None for item in gallery)
     files = [Originals.of_config(read_config(run)).file(item.item_id) for item in gallery]
     overlays = error_overlays(run, files, [item.predicted for item in gallery])
-    assert all(o is not None and o.shape == item.image.shape and o.dtype == np.uint8
-               for o, item in zip(overlays, gallery))
-    assert any(not np.array_equal(o, item.image) for o, item in zip(overlays, gallery))   # a heat map was laid on
+    assert all(
+        o is not None and o.shape == item.image.shape and o.dtype == np.uint8 for o, item in zip(overlays, gallery)
+    )
+    assert any(not np.array_equal(o, item.image) for o, item in zip(overlays, gallery))  # a heat map was laid on
     report_main([str(run), "--html", "--gradcam", "--gallery", "4", "--out", str(tmp_path)])
     page = (tmp_path / "report.html").read_text()
     assert page.count('alt="Grad-CAM"') == len(gallery) and page.count('alt="image"') == len(gallery)

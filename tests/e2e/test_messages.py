@@ -30,10 +30,12 @@ def test_quiet_startup_drops_native_noise_and_keeps_real_errors(capfd):
 
 
 def test_import_is_quiet_and_a_saved_model_loads_in_plain_keras(make_cfg, tmp_path):
-    train(make_cfg("trainer=smoke", "model=cnn", "augment=basic"), tmp_path / "run")   # has a RandomTranspose layer
-    code = ("import fungiclf.layers, keras, sys\n"
-            f"model = keras.models.load_model({str(tmp_path / 'run' / 'model.keras')!r})\n"
-            "print(type(model.get_layer('aug_transpose')).__name__)")
+    train(make_cfg("trainer=smoke", "model=cnn", "augment=basic"), tmp_path / "run")  # has a RandomTranspose layer
+    code = (
+        "import fungiclf.layers, keras, sys\n"
+        f"model = keras.models.load_model({str(tmp_path / 'run' / 'model.keras')!r})\n"
+        "print(type(model.get_layer('aug_transpose')).__name__)"
+    )
     env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
@@ -44,8 +46,17 @@ def test_import_is_quiet_and_a_saved_model_loads_in_plain_keras(make_cfg, tmp_pa
 
 def test_binary_summary_shows_sensitivity_specificity_and_the_majority_rate(make_cfg, tmp_path):
     path = write_npz(tmp_path / "tiny.npz", n=(40, 20, 30))
-    metrics = train(make_cfg("dataset=medmnist", f"dataset.path={path}", "model=logreg", "preprocess.color=gray",
-                             "preprocess.size=28", "dataset.class_names=[normal,pneumonia]"), tmp_path / "run")
+    metrics = train(
+        make_cfg(
+            "dataset=medmnist",
+            f"dataset.path={path}",
+            "model=logreg",
+            "preprocess.color=gray",
+            "preprocess.size=28",
+            "dataset.class_names=[normal,pneumonia]",
+        ),
+        tmp_path / "run",
+    )
     text = "\n".join(summary_lines(metrics))
     test = metrics["test"]
     assert f"| sensitivity (recall of pneumonia) | {test['recall_pos']:.4f} |" in text
@@ -61,13 +72,23 @@ def test_a_model_no_better_than_the_majority_class_is_warned_about(make_cfg, tmp
     root = tmp_path / "imgs"
     write_image_folder(root, classes=("big",), per_class=40)
     write_image_folder(root, classes=("small",), per_class=6, seed=1)
-    run_job(make_cfg("dataset=image_folder", f"dataset.path={root}", "trainer=smoke", "model=ann",
-                     "trainer.epochs=1", "optimizer.lr=1e-9", "trainer.max_per_class=100"), tmp_path / "run")
+    run_job(
+        make_cfg(
+            "dataset=image_folder",
+            f"dataset.path={root}",
+            "trainer=smoke",
+            "model=ann",
+            "trainer.epochs=1",
+            "optimizer.lr=1e-9",
+            "trainer.max_per_class=100",
+        ),
+        tmp_path / "run",
+    )
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     if metrics["test"]["accuracy"] <= metrics["baselines"]["majority_rate"]:
         assert any(w["kind"] == "majority" for w in metrics["warnings"])
         assert "WARNING: test accuracy" in capsys.readouterr().out
-    else:   # the untrained net happened to beat the majority rate: then there is nothing to warn about
+    else:  # the untrained net happened to beat the majority rate: then there is nothing to warn about
         assert not any(w["kind"] == "majority" for w in metrics["warnings"])
 
 
@@ -83,7 +104,7 @@ def test_a_tiny_val_folder_is_warned_about_and_the_hint_works(make_cfg, tmp_path
     assert "keep it to compare with published numbers" in warning["message"]
     hint = re.search(r"(dataset\.val_from_train=true)", warning["message"]).group(1)
     metrics = train(make_cfg(*args, hint), tmp_path / "run2")
-    assert metrics["n_val"] == 54 and not metrics["warnings"]     # 25% of the 216 train+val images, by class
+    assert metrics["n_val"] == 54 and not metrics["warnings"]  # 25% of the 216 train+val images, by class
     assert metrics["n_test"] == 20
 
 
@@ -103,8 +124,10 @@ def test_the_chest_xray_hint_works_as_written(make_cfg, tmp_path):
         for file in tree.rglob("*.jpeg"):
             zf.write(file, file.relative_to(tree.parent))
     data_main(shlex.split(command.replace("/path/to/ChestXRay2017.zip", str(archive)))[1:])
-    metrics = train(make_cfg("dataset=chest_xray", f"dataset.path={missing}", "model=logreg", "preprocess.size=12"),
-                    tmp_path / "run")
+    metrics = train(
+        make_cfg("dataset=chest_xray", f"dataset.path={missing}", "model=logreg", "preprocess.size=12"),
+        tmp_path / "run",
+    )
     assert metrics["status"] == "completed" and metrics["n_test"] == 20
 
 
@@ -115,14 +138,17 @@ def test_a_folder_given_to_url_says_how_to_use_it(make_cfg, tmp_path, capsys):
     err = capsys.readouterr().err
     assert "Errno" not in err and len(err.strip().splitlines()) == 1
     hint = re.search(r"(dataset\.path=\S+)", err).group(1)
-    assert train(make_cfg("dataset=image_folder", hint, "model=logreg", "preprocess.size=12"),
-                 tmp_path / "run")["status"] == "completed"
+    assert (
+        train(make_cfg("dataset=image_folder", hint, "model=logreg", "preprocess.size=12"), tmp_path / "run")["status"]
+        == "completed"
+    )
 
 
 def test_a_run_off_the_published_protocol_is_marked_in_metrics_and_report(make_cfg, tmp_path):
     """An npz ships its official split: class weights change what a comparison with published
     numbers measures, so the run says so and the report flags it."""
     from fungiclf.evaluation.report import run_row
+
     npz = write_npz(tmp_path / "set.npz")
     args = ["dataset=medmnist", f"dataset.path={npz}", "model=logreg"]
     plain = train(make_cfg(*args), tmp_path / "plain")

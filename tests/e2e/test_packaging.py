@@ -17,8 +17,13 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def build_wheel(out_dir: Path) -> tuple[Path, str]:
     """Build the wheel into out_dir; returns its path and the build's stderr."""
-    built = subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(out_dir), str(ROOT)],
-                           check=True, capture_output=True, text=True, cwd=out_dir)
+    built = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(out_dir), str(ROOT)],
+        check=True,
+        capture_output=True,
+        text=True,
+        cwd=out_dir,
+    )
     (wheel,) = out_dir.glob("fungiclf-*.whl")
     return wheel, built.stderr
 
@@ -34,12 +39,21 @@ def test_wheel_holds_every_module_and_config_and_composes_from_them(tmp_path):
 
     site = tmp_path / "site"
     zipfile.ZipFile(wheel).extractall(site)
-    env = {**os.environ, "PYTHONPATH": str(site)}   # ahead of the editable install's finder
+    env = {**os.environ, "PYTHONPATH": str(site)}  # ahead of the editable install's finder
     composed = subprocess.run(
-        [sys.executable, "-c", "import fungiclf, sys; print(fungiclf.__file__); "
-         "sys.argv = ['fungiclf-train', '--cfg', 'job', 'experiment=chest_xray_best']; "
-         "from fungiclf.cli.train import main; main()"],
-        capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300)
+        [
+            sys.executable,
+            "-c",
+            "import fungiclf, sys; print(fungiclf.__file__); "
+            "sys.argv = ['fungiclf-train', '--cfg', 'job', 'experiment=chest_xray_best']; "
+            "from fungiclf.cli.train import main; main()",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=300,
+    )
     assert composed.returncode == 0, composed.stderr[-2000:]
     assert composed.stdout.splitlines()[0].startswith(str(site))
     assert "experiment_name: chest_xray_best" in composed.stdout

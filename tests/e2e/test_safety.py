@@ -41,12 +41,21 @@ def logreg_run(tmp_path_factory, cache_dir):
     """A completed scikit-learn run on a small image folder (seconds), and that folder."""
     from hydra import compose, initialize_config_module
     from hydra.core.global_hydra import GlobalHydra
+
     root = tmp_path_factory.mktemp("safety")
     images = write_image_folder(root / "images", per_class=12)
     GlobalHydra.instance().clear()
     with initialize_config_module(config_module="fungiclf.conf", version_base="1.3"):
-        cfg = compose("train", overrides=[f"paths.cache_dir={cache_dir}", "dataset=image_folder",
-                                          f"dataset.path={images}", "model=logreg", "preprocess.size=16"])
+        cfg = compose(
+            "train",
+            overrides=[
+                f"paths.cache_dir={cache_dir}",
+                "dataset=image_folder",
+                f"dataset.path={images}",
+                "model=logreg",
+                "preprocess.size=16",
+            ],
+        )
     GlobalHydra.instance().clear()
     assert run_job(cfg, root / "run") is not None
     return root / "run", images
@@ -168,16 +177,23 @@ def test_a_second_job_on_a_held_folder_is_refused_naming_the_holder(make_cfg, tm
 
 def test_a_killed_holder_leaves_no_stale_lock(tmp_path):
     folder = tmp_path / "run"
-    holder = subprocess.Popen([sys.executable, "-c", "import sys, time; from fungiclf.runs import locked\n"
-                               f"with locked({str(folder)!r}):\n print('held', flush=True); time.sleep(60)"],
-                              stdout=subprocess.PIPE, text=True)
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, time; from fungiclf.runs import locked\n"
+            f"with locked({str(folder)!r}):\n print('held', flush=True); time.sleep(60)",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert holder.stdout.readline().strip() == "held"
         with pytest.raises(FungiclfError, match=f"PID {holder.pid}"), runs.locked(folder):
             pass
         holder.send_signal(signal.SIGKILL)
         holder.wait(timeout=30)
-        with runs.locked(folder):   # the kernel dropped the dead process's lock
+        with runs.locked(folder):  # the kernel dropped the dead process's lock
             pass
     finally:
         holder.kill()
@@ -194,7 +210,7 @@ def test_a_damaged_cache_entry_is_rebuilt_not_trained_on(tmp_path, caplog):
     pixels = np.array(first.images)
     entry = tmp_path / "cache" / "prepared" / first.key / "images.npy"
     size = entry.stat().st_size
-    with open(entry, "r+b") as f:   # zero the pixels, keep the header: shapes and counts still match
+    with open(entry, "r+b") as f:  # zero the pixels, keep the header: shapes and counts still match
         f.seek(128)
         f.write(bytes(size - 128))
     again = prepare(samples, settings, str(tmp_path / "cache"))
@@ -209,7 +225,7 @@ def test_an_image_changed_with_its_size_and_mtime_restored_is_decoded_again(tmp_
     a, b = sorted((images / "a").glob("*.png"))[0], sorted((images / "b").glob("*.png"))[0]
     times = [(os.stat(p).st_atime_ns, os.stat(p).st_mtime_ns) for p in (a, b)]
     content_a, content_b = a.read_bytes(), b.read_bytes()
-    a.write_bytes(content_b)   # what rsync or cp -p does: new bytes, old timestamps
+    a.write_bytes(content_b)  # what rsync or cp -p does: new bytes, old timestamps
     b.write_bytes(content_a)
     for path, (atime, mtime) in zip((a, b), times):
         os.utime(path, ns=(atime, mtime))
@@ -235,7 +251,7 @@ def test_resume_refuses_a_completed_run_whose_images_changed(make_cfg, tmp_path,
     overrides = ("dataset=image_folder", f"dataset.path={images}", "model=logreg", "preprocess.size=16")
     assert run_job(make_cfg(*overrides), tmp_path / "run") is not None
     before = (tmp_path / "run" / "metrics.json").read_bytes()
-    assert run_job(make_cfg(*overrides, "resume=true"), tmp_path / "run") is not None   # unchanged: skipped
+    assert run_job(make_cfg(*overrides, "resume=true"), tmp_path / "run") is not None  # unchanged: skipped
     image = sorted((images / "a").glob("*.png"))[0]
     image.write_bytes(sorted((images / "b").glob("*.png"))[0].read_bytes())
     assert run_job(make_cfg(*overrides, "resume=true"), tmp_path / "run") is None
@@ -281,6 +297,7 @@ def test_a_forged_folders_pickle_never_runs(logreg_run, tmp_path, capsys):
 
 def test_a_skops_file_naming_a_foreign_type_is_refused_before_it_is_built(logreg_run, tmp_path, capsys):
     import skops.io
+
     forged = forged_folder(tmp_path, logreg_run)
     skops.io.dump({"model": Foreign()}, forged / runs.SKOPS_MODEL)
     image = next(logreg_run[1].rglob("*.png"))
@@ -291,13 +308,18 @@ def test_a_skops_file_naming_a_foreign_type_is_refused_before_it_is_built(logreg
 # --- a malformed run folder costs one row
 
 
-@pytest.mark.parametrize("metrics, why", [
-    ([1, 2], "is not of type 'object'"),
-    ({"status": "completed", "model": "cnn", "test": {}}, "'classes' is a required property"),
-    ({"status": "completed", "model": "cnn", "classes": ["a", "b"], "test": {}, "threshold": {"value": "high"}},
-     "threshold.value"),
-    ({"status": "finished"}, "status"),
-])
+@pytest.mark.parametrize(
+    "metrics, why",
+    [
+        ([1, 2], "is not of type 'object'"),
+        ({"status": "completed", "model": "cnn", "test": {}}, "'classes' is a required property"),
+        (
+            {"status": "completed", "model": "cnn", "classes": ["a", "b"], "test": {}, "threshold": {"value": "high"}},
+            "threshold.value",
+        ),
+        ({"status": "finished"}, "status"),
+    ],
+)
 def test_a_malformed_metrics_json_is_one_unreadable_row(logreg_run, tmp_path, capsys, metrics, why):
     sweep = tmp_path / "sweep"
     shutil.copytree(logreg_run[0], sweep / "0")
@@ -309,11 +331,13 @@ def test_a_malformed_metrics_json_is_one_unreadable_row(logreg_run, tmp_path, ca
     assert why in runs.read_run(sweep / "1")["error"]
     with pytest.raises(FungiclfError, match="metrics.json"):
         from fungiclf.inference.run import load_run
+
         load_run(sweep / "1")
 
 
 def test_a_model_of_another_class_count_is_refused(logreg_run, tmp_path):
     from fungiclf.inference.run import load_run
+
     forged = tmp_path / "forged"
     shutil.copytree(logreg_run[0], forged)
     record = json.loads((forged / "metrics.json").read_text())

@@ -12,12 +12,13 @@ from fungiclf.train import train
 def read_scalars(folder) -> dict[str, list[tuple[int, float]]]:
     """Scalars of every TensorBoard event file in ``folder``: the TFRecord framing, read by hand."""
     from tensorboardX.proto.event_pb2 import Event
+
     scalars = defaultdict(list)
     for file in sorted(folder.glob("events.out.tfevents.*")):
         data, offset = file.read_bytes(), 0
         while offset < len(data):
-            (length,) = struct.unpack("<Q", data[offset:offset + 8])
-            event = Event.FromString(data[offset + 12:offset + 12 + length])
+            (length,) = struct.unpack("<Q", data[offset : offset + 8])
+            event = Event.FromString(data[offset + 12 : offset + 12 + length])
             offset += 12 + length + 4
             for value in event.summary.value:
                 scalars[value.tag].append((event.step, value.simple_value))
@@ -30,6 +31,7 @@ def test_tensorboard_gets_every_epoch_and_the_test_metrics(make_cfg, tmp_path, m
     was then overwritten by the test metrics' file)."""
     from types import SimpleNamespace
     from tensorboardX import event_file_writer
+
     monkeypatch.setattr(event_file_writer, "time", SimpleNamespace(time=lambda: 1_700_000_000.0))
     metrics = train(make_cfg("trainer=smoke", "model=linear", "logger=tensorboard"), tmp_path)
     scalars = read_scalars(tmp_path / "tensorboard")
@@ -38,18 +40,21 @@ def test_tensorboard_gets_every_epoch_and_the_test_metrics(make_cfg, tmp_path, m
     assert {"loss", "accuracy", "val_accuracy"} <= set(scalars)
 
 
-@pytest.mark.slow   # mlflow's store is slow to start; TensorBoard stays in the default suite
+@pytest.mark.slow  # mlflow's store is slow to start; TensorBoard stays in the default suite
 def test_mlflow_gets_config_history_metrics_and_artifacts(make_cfg, tmp_path, monkeypatch):
     """The default store (sqlite:///mlflow.db in the current folder) holds the run, and
     MLflow's own reader finds it in a fresh process, as the README says to browse it."""
     import subprocess
     import sys
     from mlflow.tracking import MlflowClient
+
     monkeypatch.chdir(tmp_path)
     metrics = train(make_cfg("trainer=smoke", "model=linear", "logger=mlflow"), tmp_path / "run")
     assert (tmp_path / "mlflow.db").is_file()
-    reader = ("import mlflow; mlflow.set_tracking_uri('sqlite:///mlflow.db'); "
-              "runs = mlflow.search_runs(experiment_names=['fungiclf']); print(len(runs), runs['metrics.test.accuracy'][0])")
+    reader = (
+        "import mlflow; mlflow.set_tracking_uri('sqlite:///mlflow.db'); "
+        "runs = mlflow.search_runs(experiment_names=['fungiclf']); print(len(runs), runs['metrics.test.accuracy'][0])"
+    )
     env = {k: v for k, v in __import__("os").environ.items() if k != "MLFLOW_ALLOW_FILE_STORE"}
     out = subprocess.run([sys.executable, "-c", reader], capture_output=True, text=True, cwd=tmp_path, env=env)
     assert out.returncode == 0, out.stderr[-2000:]
@@ -70,5 +75,6 @@ def test_mlflow_gets_config_history_metrics_and_artifacts(make_cfg, tmp_path, mo
 
 def test_an_unknown_logger_is_a_one_line_error(make_cfg, tmp_path):
     from fungiclf.train import run_job
+
     assert run_job(make_cfg("trainer=smoke", "logger.name=wandb"), tmp_path) is None
     assert "'name' parameter of logger" in json.loads((tmp_path / "metrics.json").read_text())["error"]

@@ -24,6 +24,7 @@ def source_run(tmp_path_factory, cache_dir):
     """A finished smoke run of cnn_small on the 5-class synthetic set (seed 0)."""
     from hydra import compose, initialize_config_module
     from hydra.core.global_hydra import GlobalHydra
+
     GlobalHydra.instance().clear()
     with initialize_config_module(config_module="fungiclf.conf", version_base="1.3"):
         cfg = compose("train", overrides=[f"paths.cache_dir={cache_dir}", "trainer.verbose=0", *SMALL])
@@ -36,11 +37,16 @@ def test_a_new_task_starts_from_the_runs_layers_with_a_fresh_classifier(make_cfg
     """Fine-tuning on other data with 3 classes instead of 5: every layer but the classifier
     holds the run's weights before training, and the job completes."""
     write_image_folder(tmp_path / "new", classes=("x", "y", "z"), per_class=12, size=40)
-    cfg = make_cfg(*SMALL, "dataset=image_folder", f"dataset.path={tmp_path / 'new'}", "preprocess.color=rgb",
-                   f"model.weights={source_run}")
+    cfg = make_cfg(
+        *SMALL,
+        "dataset=image_folder",
+        f"dataset.path={tmp_path / 'new'}",
+        "preprocess.color=rgb",
+        f"model.weights={source_run}",
+    )
     settings = resolve(cfg)
     assert settings.model.init == str(source_run.resolve())
-    assert to_config(settings)["model"]["weights"] == settings.model.init   # config_resolved.yaml says where from
+    assert to_config(settings)["model"]["weights"] == settings.model.init  # config_resolved.yaml says where from
     size = settings.preprocess.pixels.size
     model = build_model(settings.model, settings.augment, (*size, 3), 3, seed=1)
     line = warm_start(model, settings.model.init)
@@ -59,11 +65,14 @@ def test_the_same_data_and_split_may_continue_a_run(make_cfg, source_run, tmp_pa
     assert metrics["split_fingerprint"] == json.loads((source_run / "metrics.json").read_text())["split_fingerprint"]
 
 
-@pytest.mark.parametrize("overrides, needle", [
-    (["seed=1"], "of this run's 80 test images"),                 # another split of the same data: test leak
-    (["model=cnn"], "is a run of model 'cnn_small'; this job builds 'cnn'"),
-    (["preprocess.color=gray"], "layer 'block1_conv1' does not fit"),
-])
+@pytest.mark.parametrize(
+    "overrides, needle",
+    [
+        (["seed=1"], "of this run's 80 test images"),  # another split of the same data: test leak
+        (["model=cnn"], "is a run of model 'cnn_small'; this job builds 'cnn'"),
+        (["preprocess.color=gray"], "layer 'block1_conv1' does not fit"),
+    ],
+)
 def test_starts_that_would_leak_or_cannot_fit_are_one_line_errors(make_cfg, source_run, tmp_path, overrides, needle):
     assert run_job(make_cfg(*SMALL, f"model.weights={source_run}", *overrides), tmp_path / "run") is None
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
@@ -93,14 +102,16 @@ def test_weights_that_are_not_a_run_are_refused_before_any_work(make_cfg, tmp_pa
     with pytest.raises(ConfigError, match="not a completed run|holds no metrics.json"):
         resolve(make_cfg(*SMALL, f"model.weights={tmp_path}"))
     with pytest.raises(ConfigError, match="'weights' parameter of model must be null or a completed run folder"):
-        resolve(make_cfg(*SMALL, "model.weights=imagenet"))      # only a backbone has ImageNet weights
+        resolve(make_cfg(*SMALL, "model.weights=imagenet"))  # only a backbone has ImageNet weights
 
 
 def test_a_sweep_that_sets_weights_for_every_model_includes_the_scikit_learn_ones(make_cfg, source_run):
     """++model.weights=null over model=cnn,logreg: null means nothing to start from, for an
     estimator too; a run folder is refused there in one line naming the key."""
-    assert resolve(make_cfg("model=logreg", "++model.weights=null")).model.params == \
-        resolve(make_cfg("model=logreg")).model.params
+    assert (
+        resolve(make_cfg("model=logreg", "++model.weights=null")).model.params
+        == resolve(make_cfg("model=logreg")).model.params
+    )
     with pytest.raises(ConfigError, match=r"^model.weights=.*: logreg is a scikit-learn model .* only null"):
         resolve(make_cfg("model=logreg", f"++model.weights={source_run}"))
 
@@ -111,8 +122,9 @@ def test_a_backbone_starts_from_a_run_instead_of_imagenet(make_cfg, tmp_path):
     building and saving is enough, no training)."""
     run = tmp_path / "run"
     run.mkdir()
-    (run / "metrics.json").write_text(json.dumps({"status": "completed", "model": "mobilenetv2", "classes": ["a", "b"],
-                                                   "test": {}}))
+    (run / "metrics.json").write_text(
+        json.dumps({"status": "completed", "model": "mobilenetv2", "classes": ["a", "b"], "test": {}})
+    )
     for name in ("config_resolved.yaml", "split.csv"):
         (run / name).write_text("")
     first = resolve(make_cfg("model=mobilenetv2", "model.weights=null", "augment=none"))
@@ -120,7 +132,7 @@ def test_a_backbone_starts_from_a_run_instead_of_imagenet(make_cfg, tmp_path):
     source.save(run / "model.keras")
     settings = resolve(make_cfg("model=mobilenetv2", f"model.weights={run}"))
     assert settings.model.init == str(run) and settings.model.params["weights"] is None
-    model = build_model(settings.model, settings.augment, (32, 32, 3), 5, seed=1)   # augmented, another seed
+    model = build_model(settings.model, settings.augment, (32, 32, 3), 5, seed=1)  # augmented, another seed
     assert model.trainable_weights and len(model.trainable_weights) == len(source.trainable_weights)
     line = warm_start(model, settings.model.init)
     copied = weighted_layers(model)
@@ -128,4 +140,3 @@ def test_a_backbone_starts_from_a_run_instead_of_imagenet(make_cfg, tmp_path):
     for mine, theirs in zip(copied, weighted_layers(source)):
         for a, b in zip(mine.get_weights(), theirs.get_weights()):
             np.testing.assert_array_equal(a, b)
-

@@ -26,6 +26,7 @@ def vgg_cfg(weights):
 def empty_keras_home(tmp_path, monkeypatch):
     """Keras caches downloads under KERAS_HOME/models: point it at an empty folder."""
     from keras.src.backend import config
+
     monkeypatch.setattr(config, "_KERAS_DIR", str(tmp_path / "keras_home"))
     return tmp_path / "keras_home"
 
@@ -53,14 +54,16 @@ def closed_port_url() -> str:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    return f"http://127.0.0.1:{port}/notop.h5"   # nothing listens there now: connection refused
+    return f"http://127.0.0.1:{port}/notop.h5"  # nothing listens there now: connection refused
 
 
 @pytest.mark.parametrize("server", ["refused", "corrupt"])
 def test_imagenet_without_usable_download_is_a_one_line_error(server, empty_keras_home, monkeypatch, request):
     url = closed_port_url() if server == "refused" else request.getfixturevalue("corrupt_weights_server")
     monkeypatch.setattr(keras.src.applications.vgg16, "WEIGHTS_PATH_NO_TOP", url)
-    with pytest.raises(ConfigError, match=r"model.weights=imagenet: could not get the ImageNet weights of vgg16") as info:
+    with pytest.raises(
+        ConfigError, match=r"model.weights=imagenet: could not get the ImageNet weights of vgg16"
+    ) as info:
         build_network(vgg_cfg("imagenet"), (32, 32, 3), 5)
     message = str(info.value)
     assert "\n" not in message and "model.weights=/path/to/file.weights.h5" in message
@@ -75,8 +78,8 @@ def test_weights_from_a_local_file(tmp_path):
     model = build_network(vgg_cfg(str(path)), (32, 32, 3), 5)
     loaded = find_backbone(model).get_weights()
     assert all(np.array_equal(a, b) for a, b in zip(loaded, source.get_weights()))
-    assert not find_backbone(model).trainable     # pretrained weights: frozen until fine-tuning
-    with pytest.raises(ConfigError, match="path of an existing .weights.h5 file"):   # refused before any work
+    assert not find_backbone(model).trainable  # pretrained weights: frozen until fine-tuning
+    with pytest.raises(ConfigError, match="path of an existing .weights.h5 file"):  # refused before any work
         vgg_cfg(str(tmp_path / "missing.weights.h5"))
 
 
@@ -84,4 +87,4 @@ def test_gray_input_is_repeated_and_small_input_upscaled():
     model = build_network(model_settings("xception"), (28, 28, 1), 3)
     assert model.get_layer("gray_to_rgb") is not None
     assert model.get_layer("upscale").output.shape[1:3] == (71, 71)
-    assert find_backbone(model).trainable          # weights=null: trained from random initialisation
+    assert find_backbone(model).trainable  # weights=null: trained from random initialisation

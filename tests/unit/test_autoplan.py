@@ -30,7 +30,7 @@ def machine(monkeypatch):
     measured = []
 
     def measure(model, augment, input_shape, num_classes, batch_size, jit_compile, cache_dir):
-        cost = COST[(model.name, model.params.get("dim"))] * input_shape[0] * input_shape[1] / 32 ** 2
+        cost = COST[(model.name, model.params.get("dim"))] * input_shape[0] * input_shape[1] / 32**2
         measured.append((model.name, model.params.get("dim"), input_shape))
         return Speed(compile_seconds=2.0, step_seconds=cost, predict_seconds=cost / 64 / 3, measured_at=0.0)
 
@@ -67,7 +67,7 @@ def test_a_large_budget_takes_the_tuned_micrograph_recipe(make_cfg, machine):
     assert plan["model.name"].source.startswith("auto (micrograph")
     assert plan["augment.flip"].source == "the modality (micrograph)"
     assert plan["trainer.epochs"].source == "the budget (10.0 h)"
-    assert machine == [("convmixer", 256, (32, 32, 3))]           # the first rung fit: nothing else measured
+    assert machine == [("convmixer", 256, (32, 32, 3))]  # the first rung fit: nothing else measured
 
 
 def test_a_short_budget_climbs_down_to_what_fits_and_says_why(make_cfg, machine):
@@ -76,8 +76,8 @@ def test_a_short_budget_climbs_down_to_what_fits_and_says_why(make_cfg, machine)
     assert settings.model.name == "cnn" and settings.trainer.epochs == 60
     why = plan_of(settings)["model.name"].why
     assert re.search(r"^convmixer at 32 px fits 1\d epochs \(< 20\); cnn \(padding=same\) at 32 px", why), why
-    assert "training and evaluation about" in plan_of(settings)["trainer.epochs"].why   # what the plan promised
-    short = auto(make_cfg, "trainer.time_budget=45s")               # the last rung takes what fits
+    assert "training and evaluation about" in plan_of(settings)["trainer.epochs"].why  # what the plan promised
+    short = auto(make_cfg, "trainer.time_budget=45s")  # the last rung takes what fits
     assert short.model.name == "cnn" and 1 <= short.trainer.epochs < 60
     assert plan_of(short)["model.name"].why.startswith("convmixer at 32 px fits 0 epochs (< 20); cnn")
 
@@ -88,34 +88,36 @@ def test_a_budget_too_short_for_one_epoch_is_refused_with_what_it_needs(make_cfg
 
 
 def test_the_users_keys_win_and_are_listed_as_theirs(make_cfg, machine):
-    settings = auto(make_cfg, "trainer.time_budget=10h", "model=cnn_small", "trainer.epochs=3", "augment=none",
-                    "optimizer=sgd")
+    settings = auto(
+        make_cfg, "trainer.time_budget=10h", "model=cnn_small", "trainer.epochs=3", "augment=none", "optimizer=sgd"
+    )
     plan = plan_of(settings)
     assert settings.model.name == "cnn_small" and settings.trainer.epochs == 3
     assert settings.augment.values["flip"] is None and settings.optimizer.name == "sgd"
     assert plan["trainer.epochs"].source == "the user" and plan["augment.flip"].source == "the user"
-    assert settings.trainer.tta == "none"                          # only the views the model trained on
-    assert {m[0] for m in machine} == {"cnn_small"}                # the user's model is the one measured
+    assert settings.trainer.tta == "none"  # only the views the model trained on
+    assert {m[0] for m in machine} == {"cnn_small"}  # the user's model is the one measured
 
 
 def test_the_users_size_is_the_size_measured_and_planned(make_cfg, machine):
     settings = auto(make_cfg, "trainer.time_budget=10h", "model=cnn", "preprocess.size=48")
     assert settings.preprocess.pixels.size == (48, 48)
-    assert machine == [("cnn", None, (48, 48, 3))]                 # timed at 48 px, not the ladder's 32
+    assert machine == [("cnn", None, (48, 48, 3))]  # timed at 48 px, not the ladder's 32
     assert "cnn at 48 px" in plan_of(settings)["model.name"].why
 
 
 def test_xrays_get_horizontal_flips_a_threshold_on_val_and_class_weights(make_cfg, machine, tmp_path):
     root = write_image_folder(tmp_path / "xr", classes=("normal", "pneumonia"), per_class=30, size=40)
-    for file in sorted((root / "normal").iterdir())[:18]:          # 12 normal vs 30 pneumonia
+    for file in sorted((root / "normal").iterdir())[:18]:  # 12 normal vs 30 pneumonia
         file.unlink()
-    settings = auto(make_cfg, "dataset=image_folder", f"dataset.path={root}", "dataset.modality=xray",
-                    "trainer.time_budget=10h")
+    settings = auto(
+        make_cfg, "dataset=image_folder", f"dataset.path={root}", "dataset.modality=xray", "trainer.time_budget=10h"
+    )
     plan = plan_of(settings)
     assert settings.augment.values["flip"] == "horizontal" and not settings.augment.values["transpose"]
     assert settings.trainer.tta == "hflip" and settings.model.threshold == "val_youden"
     assert settings.trainer.balance == "class_weight" and "not the published protocol" in plan["trainer.balance"].why
-    assert settings.model.name == "cnn" and settings.preprocess.pixels.size == (32, 32)   # never above 40 px
+    assert settings.model.name == "cnn" and settings.preprocess.pixels.size == (32, 32)  # never above 40 px
 
 
 def test_an_unknown_modality_is_treated_as_oriented_and_the_plan_says_how_to_tell_it(make_cfg, machine, tmp_path):
@@ -136,23 +138,22 @@ def test_the_planned_config_resolves_to_the_same_settings_without_planning_again
     settings = auto(make_cfg, "trainer.time_budget=10h")
     measured = len(machine)
     again = resolve(OmegaConf.create(to_config(settings)))
-    assert again == settings and len(machine) == measured          # config_resolved.yaml is the plan, concrete
+    assert again == settings and len(machine) == measured  # config_resolved.yaml is the plan, concrete
 
 
-def test_measurements_are_kept_per_machine_so_the_same_command_plans_the_same_run(make_cfg, tmp_path,
-                                                                                monkeypatch):
+def test_measurements_are_kept_per_machine_so_the_same_command_plans_the_same_run(make_cfg, tmp_path, monkeypatch):
     calls = []
     monkeypatch.setattr(probe, "time_steps", lambda *a: calls.append(a) or Speed(1.0, 0.1, 0.001, time.time()))
     settings = resolve(make_cfg("trainer=smoke"))
     args = (settings.model, settings.augment, (32, 32, 3), 5, 64, "auto", str(tmp_path))
     first, second = probe.measure(*args), probe.measure(*args)
     assert first == second and len(calls) == 1
-    (tmp_path / probe.SPEED_FILE).write_text("{not json")          # damaged: measured again, not trusted
+    (tmp_path / probe.SPEED_FILE).write_text("{not json")  # damaged: measured again, not trusted
     probe.measure(*args)
     assert len(calls) == 2 and json.loads((tmp_path / probe.SPEED_FILE).read_text())
     kept = json.loads((tmp_path / probe.SPEED_FILE).read_text())
     old = {key: {**value, "measured_at": time.time() - probe.KEPT_SECONDS - 1} for key, value in kept.items()}
-    (tmp_path / probe.SPEED_FILE).write_text(json.dumps(old))       # a day old: this machine may have changed
+    (tmp_path / probe.SPEED_FILE).write_text(json.dumps(old))  # a day old: this machine may have changed
     probe.measure(*args)
     assert len(calls) == 3
 
@@ -164,7 +165,7 @@ def test_a_real_machine_is_measured_in_a_few_steps(make_cfg, tmp_path):
 
 
 def test_a_recipe_states_its_views_and_warns_on_an_oriented_modality(make_cfg, tmp_path):
-    npz = write_npz(tmp_path / "breastmnist.npz", n=(546, 78, 156))   # known by name: ultrasound
+    npz = write_npz(tmp_path / "breastmnist.npz", n=(546, 78, 156))  # known by name: ultrasound
     cfg = make_cfg("experiment=defungi_best_cpu", "dataset=medmnist", f"dataset.path={npz}")
     plan = plan_of(resolve(cfg, user_keys(["dataset=medmnist"])))
     assert plan["augment.transpose"].source == "the recipe defungi_best_cpu"
@@ -184,16 +185,20 @@ def test_a_sweep_counts_its_jobs_from_the_command_line_and_the_recipe():
 
 def test_a_time_budget_stops_training_in_time_to_evaluate(make_cfg, tmp_path, caplog):
     from fungiclf.train import train
+
     metrics = train(make_cfg("trainer=smoke", "model=cnn_small", "trainer.time_budget=1s"), tmp_path)
-    assert metrics["status"] == "completed" and metrics["epochs_run"] == 1   # smoke allows 2; the budget 1
+    assert metrics["status"] == "completed" and metrics["epochs_run"] == 1  # smoke allows 2; the budget 1
     assert "trainer.time_budget: stopping after epoch 1" in caplog.text
-    assert "trainer.time_budget ended training after 1 of 2 epochs" in \
-        [w["message"] for w in metrics["warnings"] if w["kind"] == "time_budget"][0]
+    assert (
+        "trainer.time_budget ended training after 1 of 2 epochs"
+        in [w["message"] for w in metrics["warnings"] if w["kind"] == "time_budget"][0]
+    )
     assert np.isfinite(metrics["test"]["accuracy"])
 
 
 def test_the_plan_is_printed_before_training_and_kept_in_metrics(make_cfg, machine, tmp_path, caplog):
     from fungiclf.train import run_job
+
     caplog.set_level("INFO")
     overrides = ["experiment=auto", "trainer=smoke", "model=cnn_small"]
     run_job(make_cfg(*overrides), tmp_path, overrides)

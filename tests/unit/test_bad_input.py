@@ -20,8 +20,8 @@ def messy_folder(root):
     write_image_folder(root, per_class=6, size=24)
     a = root / "a"
     good = a / "a_000.png"
-    shutil.copy(good, a / "copy_of_a_000.png")                                   # same bytes
-    cv2.imwrite(str(a / "a_000_as.bmp"), cv2.imread(str(good)))                  # same pixels, other bytes
+    shutil.copy(good, a / "copy_of_a_000.png")  # same bytes
+    cv2.imwrite(str(a / "a_000_as.bmp"), cv2.imread(str(good)))  # same pixels, other bytes
     (a / "zero.png").write_bytes(b"")
     (a / "notes.txt").write_text("not an image")
     jpeg = cv2.imencode(".jpg", np.full((40, 40, 3), 128, np.uint8))[1].tobytes()
@@ -59,7 +59,12 @@ def test_info_reports_classes_modes_unreadable_and_duplicates(tmp_path, capsys):
     per_class = {row["class"]: row for row in report["per_class"]}
     assert report["images"] == 6 * 3 + 11 and per_class["a"]["images"] == 17 and per_class["b"]["unreadable"] == 0
     assert {u["id"].split("/")[-1] for u in report["unreadable"]} == {
-        "zero.png", "notes.txt", "truncated.jpg", "truncated.png", "corrupt.tif"}
+        "zero.png",
+        "notes.txt",
+        "truncated.jpg",
+        "truncated.png",
+        "corrupt.tif",
+    }
     assert report["exact_duplicates"] == [["a/a_000.png", "a/copy_of_a_000.png"]]
     assert report["pixel_duplicates"] == [["a/a_000.png", "a/a_000_as.bmp", "a/copy_of_a_000.png"]]
     assert "gray16" in per_class["a"]["modes"] and "rgba8" in per_class["a"]["modes"]
@@ -81,7 +86,7 @@ def test_info_groups_with_a_dataset_preset(tmp_path, capsys):
     data_main(["info", str(root), "--dataset", "defungi", "--group-by", "none"])
     assert capsys.readouterr().out.splitlines()[0].endswith("12 images, 2 classes")
     with pytest.raises(SystemExit):
-        data_main(["info", str(root), "--group-by", "slide"])   # image_folder's only preset is folder
+        data_main(["info", str(root), "--group-by", "slide"])  # image_folder's only preset is folder
     assert "'group_by'" in (err := capsys.readouterr().err) and "folder" in err
     with pytest.raises(SystemExit):
         data_main(["info", str(tmp_path / "x.npz"), "--group-by", "folder"])
@@ -106,12 +111,15 @@ def test_npz_labels_out_of_range_and_lengths_are_refused(tmp_path):
 
 def test_a_run_on_the_messy_folder_skips_and_counts_the_bad_files(make_cfg, tmp_path):
     from fungiclf.train import train
+
     root = messy_folder(tmp_path / "d")
-    metrics = train(make_cfg("dataset=image_folder", f"dataset.path={root}", "model=logreg", "preprocess.size=12"),
-                    tmp_path / "run")
+    metrics = train(
+        make_cfg("dataset=image_folder", f"dataset.path={root}", "model=logreg", "preprocess.size=12"), tmp_path / "run"
+    )
     assert metrics["status"] == "completed" and metrics["skipped_files"] == 5
-    assert {s[0] for s in metrics["skipped"]} == {f"a/{n}" for n in (
-        "zero.png", "notes.txt", "truncated.jpg", "truncated.png", "corrupt.tif")}
+    assert {s[0] for s in metrics["skipped"]} == {
+        f"a/{n}" for n in ("zero.png", "notes.txt", "truncated.jpg", "truncated.png", "corrupt.tif")
+    }
     assert metrics["n_train"] + metrics["n_val"] + metrics["n_test"] == 6 * 3 + 11 - 5
 
 
@@ -119,24 +127,27 @@ def test_a_failed_load_writes_no_cache_entry(tmp_path):
     from fungiclf.data.enhance import PixelSettings
     from fungiclf.data.prepare import prepare
     from fungiclf.data.sources import load_image_folder
+
     for cls in ("a", "b"):
         (tmp_path / "d" / cls).mkdir(parents=True)
         (tmp_path / "d" / cls / "x.jpg").write_bytes(b"\xff\xd8 not really")
     with pytest.raises(DataError, match="none of the 2 files could be decoded"):
         prepare(load_image_folder(str(tmp_path / "d")), PixelSettings("rgb", (8, 8)), str(tmp_path / "cache"))
-    assert [p.name for p in (tmp_path / "cache" / "prepared").glob("*")] in ([], [".locks"])   # a lock file may stay
+    assert [p.name for p in (tmp_path / "cache" / "prepared").glob("*")] in ([], [".locks"])  # a lock file may stay
 
 
 def test_symlink_loops_and_dangling_links_are_counted(make_cfg, tmp_path):
     from fungiclf.train import train
+
     root = write_image_folder(tmp_path / "d", per_class=8, size=12)
-    (root / "a" / "loop").symlink_to(root / "a", target_is_directory=True)   # a/loop/loop/... forever
+    (root / "a" / "loop").symlink_to(root / "a", target_is_directory=True)  # a/loop/loop/... forever
     (root / "b" / "gone.png").symlink_to(tmp_path / "nowhere.png")
-    metrics = train(make_cfg("dataset=image_folder", f"dataset.path={root}", "model=logreg", "preprocess.size=12"),
-                    tmp_path / "run")
+    metrics = train(
+        make_cfg("dataset=image_folder", f"dataset.path={root}", "model=logreg", "preprocess.size=12"), tmp_path / "run"
+    )
     assert metrics["skipped_files"] == 2
     assert sorted(metrics["skipped"]) == [["a/loop", "symbolic link loop"], ["b/gone.png", "link to nothing"]]
-    assert metrics["n_train"] + metrics["n_val"] + metrics["n_test"] == 24    # every real image, once
+    assert metrics["n_train"] + metrics["n_val"] + metrics["n_test"] == 24  # every real image, once
 
 
 def test_a_cache_dir_that_cannot_be_written(tmp_path, caplog):
@@ -144,6 +155,7 @@ def test_a_cache_dir_that_cannot_be_written(tmp_path, caplog):
     from fungiclf.data.prepare import prepare
     from fungiclf.data.sources import load_image_folder
     from fungiclf.data.synthetic import ensure_synthetic
+
     (tmp_path / "a_file").write_text("not a folder")
     cache = str(tmp_path / "a_file" / "cache")
     # decoded images are used without the cache, and the log says why

@@ -25,10 +25,12 @@ def _write(path: Path) -> None:
 
 def test_val_takes_the_earliest_patients_of_every_series_and_keeps_each_patient_whole(tmp_path):
     shift = _load()
-    names = {"NORMAL": [f"IM-{i:04d}-0001.jpeg" for i in range(115, 125)]
-             + [f"NORMAL2-IM-{i:04d}-0001.jpeg" for i in range(383, 393)],
-             "PNEUMONIA": [f"person{i}_bacteria_{2 * i + k}.jpeg" for i in range(1, 11) for k in (0, 1)]
-             + [f"person{i}_virus_{i}.jpeg" for i in range(80, 90)]}
+    names = {
+        "NORMAL": [f"IM-{i:04d}-0001.jpeg" for i in range(115, 125)]
+        + [f"NORMAL2-IM-{i:04d}-0001.jpeg" for i in range(383, 393)],
+        "PNEUMONIA": [f"person{i}_bacteria_{2 * i + k}.jpeg" for i in range(1, 11) for k in (0, 1)]
+        + [f"person{i}_virus_{i}.jpeg" for i in range(80, 90)],
+    }
     for label, files in names.items():
         for name in files:
             _write(tmp_path / "train" / label / name)
@@ -37,9 +39,17 @@ def test_val_takes_the_earliest_patients_of_every_series_and_keeps_each_patient_
     df = shift.earliest_as_val(shift.table(tmp_path), share=0.2)
 
     val = df[df.split == "val"]
-    assert set(val.group) == {"IM-115", "IM-116", "NORMAL2-IM-383", "NORMAL2-IM-384",
-                              "bacteria-1", "bacteria-2", "virus-80", "virus-81"}
-    assert len(val[val.group == "bacteria-1"]) == 2                # both of the patient's images
+    assert set(val.group) == {
+        "IM-115",
+        "IM-116",
+        "NORMAL2-IM-383",
+        "NORMAL2-IM-384",
+        "bacteria-1",
+        "bacteria-2",
+        "virus-80",
+        "virus-81",
+    }
+    assert len(val[val.group == "bacteria-1"]) == 2  # both of the patient's images
     assert df[df.image.str.contains("/test/")].split.tolist() == ["test"]
 
 
@@ -69,12 +79,13 @@ def test_the_matched_sigma_blurs_sharp_images_down_to_the_target_sharpness(tmp_p
     paths = []
     for i in range(3):
         path = tmp_path / f"IM-{i:04d}-0001.jpeg"
-        cv2.imwrite(str(path), rng.integers(0, 256, (64, 64)).astype(np.uint8))    # sharp: noise
+        cv2.imwrite(str(path), rng.integers(0, 256, (64, 64)).astype(np.uint8))  # sharp: noise
         paths.append(str(path))
     sharp = np.mean([shift.mean_dx(cv2.imread(p, cv2.IMREAD_GRAYSCALE)) for p in paths])
     sigma = shift.matching_sigma(paths, target_dx=sharp / 4)
-    blurred = np.mean([shift.mean_dx(cv2.GaussianBlur(cv2.imread(p, cv2.IMREAD_GRAYSCALE), (0, 0), sigma))
-                       for p in paths])
+    blurred = np.mean(
+        [shift.mean_dx(cv2.GaussianBlur(cv2.imread(p, cv2.IMREAD_GRAYSCALE), (0, 0), sigma)) for p in paths]
+    )
     assert 0.3 < sigma < 2.0 and blurred == pytest.approx(sharp / 4, rel=0.15)
 
 
@@ -86,10 +97,12 @@ def test_the_blurred_val_holds_the_runs_val_images_only_by_class(tmp_path):
         (root / "train" / name).parent.mkdir(parents=True, exist_ok=True)
         cv2.imwrite(str(root / "train" / name), noise)
     run.mkdir()
-    (run / "split.csv").write_text("id,label,group,split\n"
-                                   "train/NORMAL/IM-0115-0001.jpeg,NORMAL,IM-0115,val\n"
-                                   "train/NORMAL/IM-0116-0001.jpeg,NORMAL,IM-0116,train\n"
-                                   "train/PNEUMONIA/person1_virus_1.jpeg,PNEUMONIA,person1,val\n")
+    (run / "split.csv").write_text(
+        "id,label,group,split\n"
+        "train/NORMAL/IM-0115-0001.jpeg,NORMAL,IM-0115,val\n"
+        "train/NORMAL/IM-0116-0001.jpeg,NORMAL,IM-0116,train\n"
+        "train/PNEUMONIA/person1_virus_1.jpeg,PNEUMONIA,person1,val\n"
+    )
 
     counts = shift.write_blurred_val(root, run, tmp_path / "out", sigma=1.0)
 

@@ -11,7 +11,7 @@ from fungiclf.errors import ConfigError
 from fungiclf.settings.resolve import check_task, resolve
 from fungiclf.validation import check_number
 
-NASTY = [math.nan, math.inf, -math.inf, 0, 0.0, -1, -0.5, 10 ** 12, 1e300, "abc", True, [1]]
+NASTY = [math.nan, math.inf, -math.inf, 0, 0.0, -1, -0.5, 10**12, 1e300, "abc", True, [1]]
 
 
 def numeric_keys(container: dict, prefix: str = "") -> list[str]:
@@ -30,6 +30,7 @@ def numeric_keys(container: dict, prefix: str = "") -> list[str]:
 def base(cache_dir):
     from hydra import compose, initialize_config_module
     from hydra.core.global_hydra import GlobalHydra
+
     GlobalHydra.instance().clear()
     with initialize_config_module(config_module="fungiclf.conf", version_base="1.3"):
         cfg = compose("train", overrides=[f"paths.cache_dir={cache_dir}", "optimizer.schedule=reduce_on_plateau"])
@@ -71,8 +72,9 @@ def test_many_values_of_numeric_keys_are_refused_in_one_line_or_accepted(base, d
     one_line_or_accepted(base, data)
 
 
-@pytest.mark.parametrize("key", ["model.threshold", "dataset.fraction", "trainer.mixup", "optimizer.lr",
-                                 "trainer.label_smoothing"])
+@pytest.mark.parametrize(
+    "key", ["model.threshold", "dataset.fraction", "trainer.mixup", "optimizer.lr", "trainer.label_smoothing"]
+)
 @pytest.mark.parametrize("value", [math.nan, math.inf])
 def test_nan_and_infinity_are_refused_naming_the_key(base, key, value):
     cfg = base.copy()
@@ -91,6 +93,7 @@ def test_check_number_refuses_nan_whatever_its_range():
 
 def test_a_threshold_for_more_than_two_classes_is_refused(base):
     import numpy as np
+
     cfg = base.copy()
     OmegaConf.update(cfg, "model.threshold", 0.3)
     settings_ = resolve(cfg)

@@ -34,12 +34,12 @@ def test_an_npz_trains_in_the_colour_of_its_arrays(make_cfg, tmp_path, rgb, colo
     settings = resolve(make_cfg("dataset=medmnist", f"dataset.path={npz}"))
     assert settings.preprocess.pixels.color == color
     assert plan_of(settings)["preprocess.color"].source == "the data"
-    assert settings.preprocess.pixels.size == (28, 28)            # the file's own side, not upscaled
+    assert settings.preprocess.pixels.size == (28, 28)  # the file's own side, not upscaled
 
 
 def test_an_image_folder_is_gray_when_its_files_carry_no_colour(make_cfg, tmp_path):
     gray = write_gray_jpegs(tmp_path / "xrays")
-    colour = write_image_folder(tmp_path / "stains", size=24)     # per-channel noise: colour
+    colour = write_image_folder(tmp_path / "stains", size=24)  # per-channel noise: colour
     assert resolve(make_cfg("dataset=image_folder", f"dataset.path={gray}")).preprocess.pixels.color == "gray"
     settings = resolve(make_cfg("dataset=image_folder", f"dataset.path={colour}"))
     assert settings.preprocess.pixels.color == "rgb"
@@ -51,9 +51,10 @@ def test_a_user_setting_that_drops_colour_is_kept_and_said(make_cfg, tmp_path):
     settings = resolve(make_cfg("dataset=image_folder", f"dataset.path={colour}", "preprocess.color=gray"))
     choice = plan_of(settings)["preprocess.color"]
     assert settings.preprocess.pixels.color == "gray" and choice.warning and "drops the colour" in choice.why
-    kept = resolve(make_cfg("dataset=image_folder", f"dataset.path={write_gray_jpegs(tmp_path / 'g')}",
-                            "preprocess.color=gray"))
-    assert "preprocess.color" not in plan_of(kept)                 # gray data: nothing dropped, nothing said
+    kept = resolve(
+        make_cfg("dataset=image_folder", f"dataset.path={write_gray_jpegs(tmp_path / 'g')}", "preprocess.color=gray")
+    )
+    assert "preprocess.color" not in plan_of(kept)  # gray data: nothing dropped, nothing said
 
 
 def test_auto_size_takes_the_images_side_at_most_64_and_never_upscales(make_cfg, tmp_path):
@@ -83,7 +84,7 @@ def test_a_known_medmnist_set_gives_its_name_labels_and_positive_class(make_cfg,
     samples = list_items(settings.dataset, 0, settings.paths.cache_dir).samples
     assert samples.class_names == ["normal, benign", "malignant"]
     first = np.load(npz)["train_labels"].ravel()
-    assert np.array_equal(samples.labels[:len(first)], 1 - first)   # the same images, labels swapped
+    assert np.array_equal(samples.labels[: len(first)], 1 - first)  # the same images, labels swapped
 
 
 def test_a_set_is_recognised_by_its_split_sizes_and_an_unknown_npz_by_its_file_name(make_cfg, tmp_path):
@@ -104,14 +105,16 @@ def test_the_positive_class_is_chosen_by_name(make_cfg, tmp_path):
     assert all(samples.class_names[label] == path.split("/")[-2] for label, path in zip(samples.labels, samples.paths))
 
 
-@pytest.mark.parametrize("classes, positive, message", [
-    (("malignant", "normal"), "benign", "is not a class of this dataset"),
-    (("a", "b", "c"), "a", "needs a two-class task"),
-])
+@pytest.mark.parametrize(
+    "classes, positive, message",
+    [
+        (("malignant", "normal"), "benign", "is not a class of this dataset"),
+        (("a", "b", "c"), "a", "needs a two-class task"),
+    ],
+)
 def test_a_positive_class_that_cannot_apply_is_one_line(make_cfg, tmp_path, classes, positive, message):
     root = write_image_folder(tmp_path / "imgs", classes=classes, size=16)
-    cfg = make_cfg("dataset=image_folder", f"dataset.path={root}", f"dataset.positive_class={positive}",
-                   "model=logreg")
+    cfg = make_cfg("dataset=image_folder", f"dataset.path={root}", f"dataset.positive_class={positive}", "model=logreg")
     with pytest.raises(DataError, match=message):
         settings = resolve(cfg)
         list_items(settings.dataset, 0, settings.paths.cache_dir)

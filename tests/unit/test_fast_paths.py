@@ -10,11 +10,15 @@ FRAMEWORKS = ("keras", "tensorflow", "jax", "torch")
 
 def imported(code: str, *args: str) -> set[str]:
     """The top-level packages a fresh interpreter imports running ``code`` (python -X importtime)."""
-    result = subprocess.run([sys.executable, "-X", "importtime", "-c", code, *args], capture_output=True, text=True,
-                            timeout=300)
+    result = subprocess.run(
+        [sys.executable, "-X", "importtime", "-c", code, *args], capture_output=True, text=True, timeout=300
+    )
     assert result.returncode == 0, result.stderr[-2000:]
-    return {line.rsplit("|", 1)[1].strip().split(".")[0] for line in result.stderr.splitlines()
-            if line.startswith("import time:") and "|" in line}
+    return {
+        line.rsplit("|", 1)[1].strip().split(".")[0]
+        for line in result.stderr.splitlines()
+        if line.startswith("import time:") and "|" in line
+    }
 
 
 def test_importing_the_package_imports_no_framework():
@@ -34,17 +38,22 @@ def test_the_report_and_its_html_page_import_no_framework(tmp_path):
 def test_help_and_a_composition_refusal_import_no_framework():
     entry = "import sys; from fungiclf.cli.train import main; sys.argv[0] = 'fungiclf-train'; main()"
     assert not set(FRAMEWORKS) & imported(entry + "", "--help")
-    result = subprocess.run([sys.executable, "-X", "importtime", "-c", entry, "model=resnt18"], capture_output=True,
-                            text=True, timeout=300)
+    result = subprocess.run(
+        [sys.executable, "-X", "importtime", "-c", entry, "model=resnt18"], capture_output=True, text=True, timeout=300
+    )
     assert result.returncode == 1 and "did you mean resnet18?" in result.stderr
-    loaded = {line.rsplit("|", 1)[1].strip().split(".")[0] for line in result.stderr.splitlines()
-              if line.startswith("import time:")}
+    loaded = {
+        line.rsplit("|", 1)[1].strip().split(".")[0]
+        for line in result.stderr.splitlines()
+        if line.startswith("import time:")
+    }
     assert not set(FRAMEWORKS) & loaded
 
 
 def test_help_lists_the_options_a_user_can_pick():
-    result = subprocess.run([sys.executable, "-m", "fungiclf.cli.train", "--help"], capture_output=True, text=True,
-                            timeout=300)
+    result = subprocess.run(
+        [sys.executable, "-m", "fungiclf.cli.train", "--help"], capture_output=True, text=True, timeout=300
+    )
     listing = result.stdout.split("== Config ==")[0]
     groups = dict(line.split(": ", 1) for line in listing.splitlines() if ": " in line and "=" not in line)
     assert "base_" not in result.stdout

@@ -91,8 +91,9 @@ def test_a_download_cut_off_halfway_leaves_nothing(server, tmp_path):
     httpd, base = server
     httpd.files["/cut/p.npz"] = bytes(range(256)) * 4096
     with pytest.raises(DataError, match="cut off|failed"):
-        fetch("pneumoniamnist", tmp_path / "data", url=f"{base}/cut/p.npz", checksum=("sha256", "0" * 64),
-              progress=False)
+        fetch(
+            "pneumoniamnist", tmp_path / "data", url=f"{base}/cut/p.npz", checksum=("sha256", "0" * 64), progress=False
+        )
     assert leftovers(tmp_path / "data") == []
 
 
@@ -130,10 +131,21 @@ def test_cli_gives_one_line_errors_and_accepts_a_local_file(server, tmp_path, ca
         data_main(["fetch", "chest_xray", "--dest", str(tmp_path)])
     assert "--url" in capsys.readouterr().err
     archive = tmp_path / "ChestXRay2017.zip"
-    archive.write_bytes(zip_bytes({"chest_xray/train/NORMAL/a.jpeg": b"1", "chest_xray/test/NORMAL/b.jpeg": b"2",
-                                   "__MACOSX/._x": b""}))
-    data_main(["fetch", "chest_xray", "--dest", str(tmp_path / "data"), "--url", str(archive),
-               "--sha256", hashlib.sha256(archive.read_bytes()).hexdigest()])
+    archive.write_bytes(
+        zip_bytes({"chest_xray/train/NORMAL/a.jpeg": b"1", "chest_xray/test/NORMAL/b.jpeg": b"2", "__MACOSX/._x": b""})
+    )
+    data_main(
+        [
+            "fetch",
+            "chest_xray",
+            "--dest",
+            str(tmp_path / "data"),
+            "--url",
+            str(archive),
+            "--sha256",
+            hashlib.sha256(archive.read_bytes()).hexdigest(),
+        ]
+    )
     assert capsys.readouterr().out.strip() == str(tmp_path / "data" / "chest_xray")
     assert sorted(p.name for p in (tmp_path / "data" / "chest_xray").iterdir()) == ["test", "train"]
 
@@ -148,10 +160,20 @@ def test_an_archive_that_expands_past_the_limits_is_refused_and_cleaned_up(serve
         fetch("defungi", tmp_path / "data", url=f"{base}/defungi.zip", progress=False)
     assert leftovers(tmp_path / "data") == []
     with pytest.raises(DataError, match="past the limit of 0.01 GB"):
-        fetch("defungi", tmp_path / "data", url=f"{base}/defungi.zip", progress=False,
-              limits=Limits(max_bytes=10_000_000, max_ratio=1e9))
-    path = fetch("defungi", tmp_path / "data", url=f"{base}/defungi.zip", progress=False,
-                 limits=Limits(max_bytes=10**9, max_ratio=1e6))          # genuine: raise the caps
+        fetch(
+            "defungi",
+            tmp_path / "data",
+            url=f"{base}/defungi.zip",
+            progress=False,
+            limits=Limits(max_bytes=10_000_000, max_ratio=1e9),
+        )
+    path = fetch(
+        "defungi",
+        tmp_path / "data",
+        url=f"{base}/defungi.zip",
+        progress=False,
+        limits=Limits(max_bytes=10**9, max_ratio=1e6),
+    )  # genuine: raise the caps
     assert (path / "H1" / "zeros.bin").stat().st_size == 20_000_000
     with pytest.raises(SystemExit):
         data_main(["fetch", "defungi", "--dest", str(tmp_path / "cli"), "--url", f"{base}/defungi.zip"])
@@ -170,14 +192,16 @@ def test_a_checksum_that_is_not_hex_is_refused_before_downloading(server, tmp_pa
 
 def test_leftovers_of_a_killed_fetch_are_removed_by_the_next(server, tmp_path):
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
-    dead.wait()                                   # a pid that no longer runs
+    dead.wait()  # a pid that no longer runs
     host = socket.gethostname().replace("-", "_")
     data = tmp_path / "data"
     (data / f".defungi.extracting-{host}-{dead.pid}-ab12cd34" / "H1").mkdir(parents=True)
     (data / f".defungi.extracting-{host}-{dead.pid}-ab12cd34" / "H1" / "big.bin").write_bytes(b"0" * 1000)
     (data / f".pathmnist.npz.part-{host}-{dead.pid}-0f0f0f0f").write_bytes(b"partial")
-    kept = [f".other.part-{host}-{os.getpid()}-12345678",      # a live fetch's
-            f".other.part-another_node-{dead.pid}-12345678"]   # another host's, whose pids this one cannot see
+    kept = [
+        f".other.part-{host}-{os.getpid()}-12345678",  # a live fetch's
+        f".other.part-another_node-{dead.pid}-12345678",
+    ]  # another host's, whose pids this one cannot see
     for name in kept:
         (data / name).write_bytes(b"kept")
     httpd, base = server

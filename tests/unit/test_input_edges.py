@@ -18,13 +18,13 @@ from fungiclf.errors import DataError, DecodeError
 
 def test_a_jpeg_is_turned_upright_by_its_exif_orientation(tmp_path):
     image = np.zeros((20, 40, 3), np.uint8)
-    image[:, :20] = 255                                   # white on the left, 20 high x 40 wide
+    image[:, :20] = 255  # white on the left, 20 high x 40 wide
     exif = Image.Exif()
-    exif[0x0112] = 6                                      # "rotate 90 clockwise to display"
+    exif[0x0112] = 6  # "rotate 90 clockwise to display"
     Image.fromarray(image).save(tmp_path / "phone.jpg", exif=exif, quality=95)
     shown = decode_file(str(tmp_path / "phone.jpg")).image
-    assert shown.shape[:2] == (40, 20)                    # upright: tall, not wide
-    assert shown[:20].mean() > 200 and shown[20:].mean() < 50   # the white half is on top after the turn
+    assert shown.shape[:2] == (40, 20)  # upright: tall, not wide
+    assert shown[:20].mean() > 200 and shown[20:].mean() < 50  # the white half is on top after the turn
 
 
 def test_bytes_after_a_jpegs_end_marker_are_accepted_and_a_cut_jpeg_is_not(tmp_path):
@@ -33,7 +33,7 @@ def test_bytes_after_a_jpegs_end_marker_are_accepted_and_a_cut_jpeg_is_not(tmp_p
     whole = (tmp_path / "a.jpg").read_bytes()
     (tmp_path / "trailer.jpg").write_bytes(whole + b"\x00" * 500 + b"camera maker notes")
     assert np.array_equal(decode_file(str(tmp_path / "trailer.jpg")).image, decode_file(str(tmp_path / "a.jpg")).image)
-    (tmp_path / "cut.jpg").write_bytes(whole[:len(whole) // 2])   # inside the scan: OpenCV would fill it with gray
+    (tmp_path / "cut.jpg").write_bytes(whole[: len(whole) // 2])  # inside the scan: OpenCV would fill it with gray
     with pytest.raises(DecodeError, match="truncated JPEG"):
         decode_file(str(tmp_path / "cut.jpg"))
 
@@ -50,11 +50,17 @@ def test_float_tiffs_are_scaled_by_the_types_range_not_per_image(tmp_path):
 
 def bomb_png(path: Path, side: int) -> Path:
     """A valid PNG header declaring side x side gray pixels, with one tiny compressed row."""
+
     def chunk(kind: bytes, data: bytes) -> bytes:
         return len(data).to_bytes(4, "big") + kind + data + zlib.crc32(kind + data).to_bytes(4, "big")
+
     header = side.to_bytes(4, "big") * 2 + bytes([8, 0, 0, 0, 0])
-    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) +
-                     chunk(b"IDAT", zlib.compress(bytes(side + 1))) + chunk(b"IEND", b""))
+    path.write_bytes(
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(bytes(side + 1)))
+        + chunk(b"IEND", b"")
+    )
     return path
 
 
@@ -63,9 +69,12 @@ def test_an_image_whose_header_declares_too_many_pixels_is_skipped_before_decodi
     assert png.stat().st_size < 2000
     with pytest.raises(DecodeError, match=r"header declares 900 megapixels, over preprocess.max_megapixels=100"):
         decode_file(str(png), max_megapixels=100)
-    small = bomb_png(tmp_path / "small.png", 3000)   # 9 megapixels: under Pillow's own limit, over ours
-    with pytest.raises(DecodeError, match=r"header declares 3000x3000 pixels \(9 megapixels\), over "
-                                          r"preprocess.max_megapixels=5"):
+    small = bomb_png(tmp_path / "small.png", 3000)  # 9 megapixels: under Pillow's own limit, over ours
+    with pytest.raises(
+        DecodeError,
+        match=r"header declares 3000x3000 pixels \(9 megapixels\), over "
+        r"preprocess.max_megapixels=5",
+    ):
         decode_file(str(small), max_megapixels=5)
 
 

@@ -35,9 +35,9 @@ def test_the_eight_dihedral_views_are_distinct_and_invert():
     image = np.arange(2 * 3 * 3 * 1).reshape(2, 3, 3, 1)
     views = [dihedral(image, v) for v in range(8)]
     assert len({v.tobytes() for v in views}) == 8
-    assert np.array_equal(dihedral(image, 4), image[:, :, ::-1])         # a left-right mirror
-    assert np.array_equal(dihedral(dihedral(image, 1), 3), image)        # quarter turn back and forth
-    assert usable_views("dihedral", 4, 6) == (0, 2, 4, 6)                # odd turns would swap the sides
+    assert np.array_equal(dihedral(image, 4), image[:, :, ::-1])  # a left-right mirror
+    assert np.array_equal(dihedral(dihedral(image, 1), 3), image)  # quarter turn back and forth
+    assert usable_views("dihedral", 4, 6) == (0, 2, 4, 6)  # odd turns would swap the sides
     assert set(TTA_VIEWS) == {"none", "hflip", "flips", "dihedral"}
 
 
@@ -47,7 +47,7 @@ def test_erase_replaces_one_patch_in_that_share_of_the_training_images_only(shar
     2-33% of its area replaced by noise (Keras' own factor=p would draw p from U(0, p))."""
     batch = np.full((600, 32, 32, 1), 128, np.float32)
     (layer,) = augmentation_layers({"erase": share}, (32, 32, 1), seed=0)
-    changed = (np.asarray(layer(batch, training=True)) != 128).reshape(600, -1).mean(1)   # per image
+    changed = (np.asarray(layer(batch, training=True)) != 128).reshape(600, -1).mean(1)  # per image
     touched = changed > 0
     assert touched.mean() == pytest.approx(share, abs=0.06)
     assert 0.01 < changed[touched].min() and changed[touched].max() <= 0.34
@@ -55,8 +55,7 @@ def test_erase_replaces_one_patch_in_that_share_of_the_training_images_only(shar
 
 
 @pytest.mark.parametrize("key, value, too_much", [("erase", 0.5, 1.5), ("sharpness", 1.0, 1.5), ("blur", 2.0, 17)])
-def test_erase_sharpness_and_blur_are_checked_train_inside_a_model_and_reload(make_cfg, tmp_path, key, value,
-                                                                              too_much):
+def test_erase_sharpness_and_blur_are_checked_train_inside_a_model_and_reload(make_cfg, tmp_path, key, value, too_much):
     with pytest.raises(ConfigError, match=f"'{key}' parameter of augment"):
         resolve(make_cfg(f"augment.{key}={too_much}"))
     model = build_model(model_settings("cnn"), resolve_augment({key: value}), (32, 32, 3), 2, seed=0)
@@ -73,18 +72,18 @@ def test_sharpness_blurs_some_training_images_and_sharpens_others_one_by_one():
     """augment.sharpness=s: each image's edges are softened or strengthened by its own draw
     (a shortcut on sharpness, as chest X-ray classes have, stops paying); none at inference."""
     edge = np.full((1, 16, 16, 1), 50.0, np.float32)
-    edge[:, :, 8:] = 150.0                                              # one vertical step of 100
+    edge[:, :, 8:] = 150.0  # one vertical step of 100
     batch = np.repeat(edge, 400, axis=0)
     (layer,) = augmentation_layers({"sharpness": 1.0}, (16, 16, 1), seed=0)
-    row = np.asarray(layer(batch, training=True))[:, 8, :, 0]          # one row across the step
-    rise = row[:, 8] - row[:, 7]                                        # the step, image by image
-    assert (rise < 99).mean() == pytest.approx(0.5, abs=0.1)            # blurred
-    assert (rise > 101).mean() == pytest.approx(0.5, abs=0.1)           # sharpened
-    assert rise.min() > 40 and rise.max() < 160                         # at most one 3x3 blur / twice sharper
+    row = np.asarray(layer(batch, training=True))[:, 8, :, 0]  # one row across the step
+    rise = row[:, 8] - row[:, 7]  # the step, image by image
+    assert (rise < 99).mean() == pytest.approx(0.5, abs=0.1)  # blurred
+    assert (rise > 101).mean() == pytest.approx(0.5, abs=0.1)  # sharpened
+    assert rise.min() > 40 and rise.max() < 160  # at most one 3x3 blur / twice sharper
     assert np.array_equal(np.asarray(layer(batch, training=False)), batch)
     (half,) = augmentation_layers({"sharpness": 0.2}, (16, 16, 1), seed=0)
     rise = np.diff(np.asarray(half(batch, training=True))[:, 8, 7:9, 0], axis=1)
-    assert np.abs(rise - 100).max() < 0.1 * 100                         # s=0.2: factors 0.4-0.6
+    assert np.abs(rise - 100).max() < 0.1 * 100  # s=0.2: factors 0.4-0.6
 
 
 def test_blur_spreads_each_training_image_by_its_own_sigma_up_to_the_maximum():
@@ -95,12 +94,12 @@ def test_blur_spreads_each_training_image_by_its_own_sigma_up_to_the_maximum():
     (layer,) = augmentation_layers({"blur": 2.0}, (33, 33, 1), seed=0)
     spread = np.asarray(layer(point, training=True))[..., 0]
     offset = np.arange(33) - 16
-    sd_rows = np.sqrt((spread.sum(2) * offset ** 2).sum(1) / 1000.0)
-    sd_cols = np.sqrt((spread.sum(1) * offset ** 2).sum(1) / 1000.0)
+    sd_rows = np.sqrt((spread.sum(2) * offset**2).sum(1) / 1000.0)
+    sd_cols = np.sqrt((spread.sum(1) * offset**2).sum(1) / 1000.0)
     assert np.allclose(spread.sum((1, 2)), 1000.0, rtol=1e-4)
-    assert np.allclose(sd_rows, sd_cols, atol=1e-3)                      # round, not one axis
+    assert np.allclose(sd_rows, sd_cols, atol=1e-3)  # round, not one axis
     assert sd_rows.max() <= 2.0 and sd_rows.mean() == pytest.approx(1.0, abs=0.1)
-    assert (sd_rows < 0.5).mean() == pytest.approx(0.25, abs=0.07)      # uniform over [0, 2]
+    assert (sd_rows < 0.5).mean() == pytest.approx(0.25, abs=0.07)  # uniform over [0, 2]
     assert np.array_equal(np.asarray(layer(point, training=False)), point)
 
 
@@ -110,7 +109,7 @@ def test_mixup_mixes_pixels_and_labels_by_the_same_amount():
     y = np.eye(2, dtype=np.float32)
     mixed_x, mixed_y, _ = mix_batch(x, y, None, Mixing(mixup=1.0), rng)
     assert np.allclose(mixed_y.sum(1), 1.0)
-    share_of_white = mixed_x.reshape(2, -1).mean(1) / 200.0             # per image: the weight of image 1
+    share_of_white = mixed_x.reshape(2, -1).mean(1) / 200.0  # per image: the weight of image 1
     assert np.allclose(share_of_white, mixed_y[:, 1], atol=1e-5)
 
 
@@ -150,8 +149,15 @@ def test_two_softmax_columns_honour_the_threshold():
 
 
 def test_warmup_then_cosine_and_ema(make_cfg):
-    settings = resolve(make_cfg("optimizer=adamw", "optimizer.schedule=cosine", "optimizer.warmup_epochs=2",
-                                "optimizer.ema=0.99", "optimizer.lr=0.01"))
+    settings = resolve(
+        make_cfg(
+            "optimizer=adamw",
+            "optimizer.schedule=cosine",
+            "optimizer.warmup_epochs=2",
+            "optimizer.ema=0.99",
+            "optimizer.lr=0.01",
+        )
+    )
     optimizer = build_optimizer(settings.optimizer, steps_per_epoch=10, epochs=6)
     schedule = optimizer.learning_rate if callable(optimizer.learning_rate) else optimizer._learning_rate
     rates = [float(schedule(step)) for step in (0, 10, 20, 40, 60)]
@@ -169,11 +175,12 @@ def test_jit_compile_reaches_the_compiled_model(make_cfg, setting, expected):
     import keras
 
     from fungiclf.training.fit import compile_model
+
     trainer = resolve(make_cfg(f"trainer.jit_compile={str(setting).lower()}")).trainer
     assert trainer.jit_compile == setting
     model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2, activation="softmax")])
     compile_model(model, keras.optimizers.Adam(), sigmoid=False, jit_compile=trainer.jit_compile)
-    if expected is None:   # auto on the CPU machines tests run on: JAX compiles, TensorFlow and torch do not
+    if expected is None:  # auto on the CPU machines tests run on: JAX compiles, TensorFlow and torch do not
         expected = keras.backend.backend() == "jax"
     assert model.jit_compile == expected
     with pytest.raises(ConfigError, match="jit_compile"):

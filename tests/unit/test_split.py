@@ -20,9 +20,9 @@ def test_stratified_proportions_per_class():
 def test_groups_never_cross_splits_and_classes_stay_balanced():
     rng = np.random.default_rng(0)
     labels, groups = [], []
-    for cls, photos in enumerate((120, 60, 25, 25, 22)):   # DeFungi-like imbalance
+    for cls, photos in enumerate((120, 60, 25, 25, 22)):  # DeFungi-like imbalance
         for p in range(photos):
-            k = int(rng.integers(1, 12))                      # patches per photograph vary
+            k = int(rng.integers(1, 12))  # patches per photograph vary
             labels += [cls] * k
             groups += [f"H{cls}_{p}"] * k
     labels, groups = np.array(labels), np.array(groups)
@@ -74,7 +74,7 @@ def defungi_like_folder(root, seed: int = 0):
     for cls, photos in (("H1", 180), ("H2", 95), ("H3", 34), ("H5", 33), ("H6", 30)):
         (root / cls).mkdir(parents=True)
         for p in range(photos):
-            slide, field = 100 + p // 2, "ab"[p % 2]       # two fields per slide
+            slide, field = 100 + p // 2, "ab"[p % 2]  # two fields per slide
             for patch in range(int(rng.integers(1, 20))):
                 (root / cls / f"{cls}_{slide}{field}_{patch + 1}.jpg").touch()
     return root
@@ -83,6 +83,7 @@ def defungi_like_folder(root, seed: int = 0):
 def split_of(make_cfg, root, *overrides):
     from fungiclf.data.dataset import load_samples
     from fungiclf.settings.resolve import resolve
+
     settings = resolve(make_cfg("dataset=defungi", f"dataset.path={root}", *overrides))
     samples = load_samples(settings.dataset, settings.paths.cache_dir)
     return samples, assign_splits(samples.labels, samples.groups, settings.dataset.split, settings.seed)
@@ -102,7 +103,10 @@ def test_defungi_presets_group_by_photograph_or_slide(make_cfg, tmp_path, group_
     root = defungi_like_folder(tmp_path / "defungi")
     samples, split = split_of(make_cfg, root, f"dataset.group_by={group_by}")
     assert len(set(samples.groups)) == n_groups
-    assert samples.groups[list(samples.ids).index("H1/H1_100a_1.jpg")] == {"photograph": "H1_100a", "slide": "H1_100"}[group_by]
+    assert (
+        samples.groups[list(samples.ids).index("H1/H1_100a_1.jpg")]
+        == {"photograph": "H1_100a", "slide": "H1_100"}[group_by]
+    )
     assert_grouped_and_stratified(samples.labels, samples.groups, split)
 
 
@@ -120,6 +124,6 @@ def test_train_subset_is_grouped_stratified_and_keeps_every_class():
     rows = np.arange(len(labels))
     keep = train_subset(labels, groups, rows, 0.2, seed=0)
     assert abs(keep[labels == 0].mean() - 0.2) < 0.03 and abs(keep[labels == 1].mean() - 0.2) < 0.05
-    assert keep[labels == 2].any()                                   # one group of 4: kept, not dropped
+    assert keep[labels == 2].any()  # one group of 4: kept, not dropped
     for g in np.unique(groups):
         assert len(set(keep[groups == g])) == 1

@@ -4,8 +4,14 @@ import numpy as np
 import pytest
 from sklearn.metrics import f1_score, roc_auc_score
 
-from fungiclf.evaluation.uncertainty import (bootstrap_ci, mcnemar_exact, paired_bootstrap, resample_weights,
-                                             weighted_auc, weighted_f1_macro)
+from fungiclf.evaluation.uncertainty import (
+    bootstrap_ci,
+    mcnemar_exact,
+    paired_bootstrap,
+    resample_weights,
+    weighted_auc,
+    weighted_f1_macro,
+)
 
 
 def noisy_predictions(n: int, seed: int = 0, classes: int = 3, skill: float = 0.35):
@@ -23,16 +29,19 @@ def test_weighted_metrics_equal_sklearn_on_repeated_rows():
     for w in weights:
         rows = np.repeat(np.arange(300), w)
         assert weighted_f1_macro(w[None], y, pred, 3)[0] == pytest.approx(
-            f1_score(y[rows], pred[rows], average="macro", labels=[0, 1, 2], zero_division=0))
-        assert weighted_auc(w[None], y, proba)[0] == pytest.approx(roc_auc_score(y[rows], proba[rows], multi_class="ovr"))
+            f1_score(y[rows], pred[rows], average="macro", labels=[0, 1, 2], zero_division=0)
+        )
+        assert weighted_auc(w[None], y, proba)[0] == pytest.approx(
+            roc_auc_score(y[rows], proba[rows], multi_class="ovr")
+        )
 
 
 def test_resamples_are_stratified_by_class_and_move_whole_groups():
     labels = np.array([0, 0, 0, 0, 1, 1])
     groups = np.array(["a", "a", "b", "b", "c", "d"])
     weights = resample_weights(labels, groups, 200, np.random.default_rng(0))
-    assert (weights[:, 0] == weights[:, 1]).all() and (weights[:, 2] == weights[:, 3]).all()   # a group moves whole
-    assert (weights[:, :4].sum(1) == 4).all() and (weights[:, 4:].sum(1) == 2).all()           # class sizes kept
+    assert (weights[:, 0] == weights[:, 1]).all() and (weights[:, 2] == weights[:, 3]).all()  # a group moves whole
+    assert (weights[:, :4].sum(1) == 4).all() and (weights[:, 4:].sum(1) == 2).all()  # class sizes kept
 
 
 def test_interval_contains_the_estimate_and_narrows_as_the_test_set_grows():
@@ -45,7 +54,7 @@ def test_interval_contains_the_estimate_and_narrows_as_the_test_set_grows():
         assert ci["f1_macro"][0] <= f1_score(y, pred, average="macro") <= ci["f1_macro"][1]
         assert ci["roc_auc"][0] <= roc_auc_score(y, proba, multi_class="ovr") <= ci["roc_auc"][1]
         widths.append(ci["accuracy"][1] - ci["accuracy"][0])
-    assert widths[1] < widths[0] / 2          # ~ 1 / sqrt(n): ten times the images, a third the width
+    assert widths[1] < widths[0] / 2  # ~ 1 / sqrt(n): ten times the images, a third the width
 
 
 def test_grouped_resampling_is_wider_with_near_duplicate_groups():
@@ -74,6 +83,6 @@ def test_paired_difference_of_identical_models_is_exactly_zero():
     y, pred, _ = noisy_predictions(200)
     result = paired_bootstrap(y, pred, pred, 3, None)
     assert result["accuracy"]["difference"] == 0 and result["accuracy"]["ci95"] == [0.0, 0.0]
-    better = np.where(np.arange(200) % 2 == 0, y, pred)          # B fixes half of the rows
+    better = np.where(np.arange(200) % 2 == 0, y, pred)  # B fixes half of the rows
     result = paired_bootstrap(y, pred, better, 3, None)
     assert result["accuracy"]["ci95"][0] > 0

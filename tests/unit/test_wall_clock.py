@@ -20,7 +20,7 @@ def test_the_estimate_leaves_out_the_compiling_first_step_then_follows_the_epoch
         clock.on_epoch_end(number)
 
     with caplog.at_level(logging.INFO, logger="fungiclf.training.fit"):
-        epoch(0, first_step=20.0, step=2.0)           # 39 s, 18 of them compiling: a steady epoch is 21 s
+        epoch(0, first_step=20.0, step=2.0)  # 39 s, 18 of them compiling: a steady epoch is 21 s
         assert "up to 10 more epochs take about 3.5 min" in caplog.text
-        epoch(1, first_step=4.0, step=4.0)            # the machine got slower: 41 s an epoch
-        assert "Epoch 2/11: about 4.7 min left" in caplog.text   # 9 x mean(21, 41) = 279 s
+        epoch(1, first_step=4.0, step=4.0)  # the machine got slower: 41 s an epoch
+        assert "Epoch 2/11: about 4.7 min left" in caplog.text  # 9 x mean(21, 41) = 279 s
