@@ -293,6 +293,7 @@ def object_images(root: Path, size: int = 48, side: int = 8, per_class: int = 15
     return corners
 
 
+@pytest.mark.slow  # trains a CNN to localise; Grad-CAM itself runs in the default suite (explain, the report gallery)
 def test_grad_cam_heat_falls_on_the_object_that_defines_the_class(make_cfg, tmp_path):
     """A small CNN trained to tell a square from a ring (8x8 px, anywhere in 48x48 noise) puts
     most of its Grad-CAM heat on the object: measured here, a median of about 70% of the heat
