@@ -3,6 +3,7 @@ build_model(settings) for the runner."""
 
 from fungiclf import keras_backend  # noqa: F401  (Keras, quietly, before the package's modules import it)
 
+import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -111,15 +112,28 @@ def build_network(model, input_shape: tuple[int, int, int], num_classes: int) ->
 
 def min_input_size(model, channels: int = 3, num_classes: int = 2) -> int:
     """Smallest square input side (pixels) ModelSettings ``model`` builds at: fixed, or
-    found by bisection (plain CNNs: every valid conv and pool shrinks the map)."""
+    found by bisection (plain CNNs: every valid conv and pool shrinks the map). Remembered
+    per architecture for the process: each job of a sweep resolves its config again, and a
+    bisection builds the network up to nine times."""
     spec = get_spec(model.name)
     if spec.min_size is not None:
         return spec.min_size
     units, activation = output_units(model.head, max(num_classes, 2))
+    key = (model.name, json.dumps(model.params, sort_keys=True, default=str), channels, units, activation)
+    if key not in _MIN_SIZES:
+        _MIN_SIZES[key] = _bisect_min_size(spec, model.params, channels, units, activation)
+    return _MIN_SIZES[key]
+
+
+_MIN_SIZES: dict[tuple, int] = {}
+
+
+def _bisect_min_size(spec: ModelSpec, params: dict, channels: int, units: int, activation: str) -> int:
+    """The smallest side in 1..512 at which ``spec``'s builder accepts the input."""
 
     def builds(side: int) -> bool:
         try:
-            spec.builder((side, side, channels), units, activation, **model.params)
+            spec.builder((side, side, channels), units, activation, **params)
             return True
         except ValueError:
             return False

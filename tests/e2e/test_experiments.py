@@ -215,6 +215,7 @@ def test_optuna_search_records_trials_as_runs(cache_dir, tmp_path):
     assert len(table) == 3 and {"optimizer.lr", "trainer.batch_size"} <= set(table.columns)
 
 
+@pytest.mark.slow  # a five-run sweep before the figures; the report's figures run in test_html_report.py
 def test_learning_curve_and_history_plots(make_cfg, tmp_path, capsys):
     from fungiclf.train import train
 

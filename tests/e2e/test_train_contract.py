@@ -118,6 +118,7 @@ def test_image_folder_with_grouping_and_a_corrupt_file(make_cfg, tmp_path):
     assert "per_group" not in ungrouped["test"]
 
 
+@pytest.mark.slow  # a folder's own train/val/test split; folders with grouping run in the default suite
 def test_image_folder_with_train_val_test_folders(make_cfg, tmp_path):
     for part, n in (("train", 10), ("val", 4), ("test", 5)):
         write_image_folder(tmp_path / "d" / part, per_class=n, seed=len(part))
@@ -355,6 +356,7 @@ def test_cv_on_a_classical_model(make_cfg, tmp_path):
     assert len(cv["per_fold"]) == 5 and cv["test_mean"]["accuracy"] >= 0.9
 
 
+@pytest.mark.slow  # CV itself runs in the default suite (three folds on a tiny set)
 def test_cv_refit_trains_the_final_model_on_train_and_val(make_cfg, tmp_path):
     root = write_image_folder(tmp_path / "imgs", per_class=15, photos=3)
     cfg = make_cfg(
@@ -439,6 +441,7 @@ def test_cv_refit_without_folds_is_a_config_error(make_cfg, tmp_path):
     assert not (tmp_path / "run" / "split.csv").exists()  # refused before any data work
 
 
+@pytest.mark.slow  # a training with three knobs (the F1 monitor, a plateau schedule, affine views)
 def test_f1_monitor_plateau_schedule_and_affine_augmentation(make_cfg, tmp_path):
     cfg = make_cfg(
         "trainer=smoke",
@@ -493,6 +496,7 @@ def test_threshold_chosen_on_val_and_test_time_views(make_cfg, tmp_path):
     assert ((predictions["p_1"] >= threshold) == (predictions["predicted"].astype(str) == "1")).all()
 
 
+@pytest.mark.slow  # a training in mixed precision
 def test_mixed_precision_runs_and_the_policy_is_restored(make_cfg, tmp_path):
     metrics = train(make_cfg("trainer=smoke", "model=ann", "trainer.precision=mixed_bfloat16"), tmp_path / "run")
     assert metrics["status"] == "completed" and metrics["compute"]["precision"] == "mixed_bfloat16"
