@@ -18,7 +18,7 @@ import pandas as pd
 
 from fungiclf.data.originals import Originals
 from fungiclf.evaluation.report import display_seed_table, display_table, format_comparison, run_labels, runs_relative
-from fungiclf.runs import CONFUSION_PNG, CURVES, PREDICTIONS, read_config
+from fungiclf.runs import CONFUSION_PNG, CURVES, PREDICTIONS, RunFolderError, read_config
 
 FIGURE_WIDTH = 640  # px: a run's figures, shrunk to this width
 GALLERY_WIDTH = 160  # px: an image of the gallery
@@ -118,7 +118,10 @@ def worst_errors(run: Path, count: int) -> list[GalleryItem]:
         return []
     wrong["confidence"] = [row[c] for c, (_, row) in zip(columns, wrong.iterrows())]
     wrong = wrong.sort_values("confidence", ascending=False, kind="stable").head(count)
-    originals = Originals.of_config(read_config(run))
+    try:
+        originals = Originals.of_config(read_config(run))
+    except RunFolderError:  # a damaged config_resolved.yaml: the errors are listed without pictures
+        originals = Originals({}, None)
     return [
         GalleryItem(row["id"], row["true"], row["predicted"], float(row["confidence"]), originals.image(row["id"]))
         for _, row in wrong.iterrows()
