@@ -84,8 +84,9 @@ def run_job(cfg: DictConfig, run_dir: Path, task_overrides: list[str] | None = N
     written to .hydra/overrides.yaml. A folder that holds a completed run is left untouched
     unless ``resume=true`` (which skips it, or replaces it when the config changed); a folder
     of someone else's files, or one another live job holds (runs.locked), is refused before
-    anything in it is written. Returns
-    ``optimized_metric``'s value (for sweepers), or None for a failed job.
+    anything in it is written. With ``dry_run=true`` it prints what it would do
+    (dry_run_outcome()) and writes nothing. Returns ``optimized_metric``'s value (for
+    sweepers), or None for a failed job or a dry run.
     """
     run_dir = Path(run_dir)
     try:
