@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pandas as pd
 
-from fungiclf.data.originals import Originals
 from fungiclf.errors import FungiclfError
 from fungiclf.evaluation.html_page import GalleryItem, render_page, worst_errors
 from fungiclf.evaluation.report import (
@@ -28,7 +27,7 @@ from fungiclf.evaluation.report import (
     runs_relative,
 )
 from fungiclf.evaluation.report_figures import plot_comparison, plot_histories, plot_learning_curve
-from fungiclf.runs import METRICS, PREDICTIONS, find_runs, json_text, read_config, write_output, write_text
+from fungiclf.runs import METRICS, PREDICTIONS, find_runs, json_text, write_output, write_text
 
 HTML_PAGE = "report.html"
 METRIC_EXAMPLES = "e.g. test.accuracy, test.f1_macro, test.roc_auc, val.f1_macro, cv.val_mean.f1_macro"
@@ -170,11 +169,8 @@ def add_gradcam(run: Path, gallery: list[GalleryItem]) -> str:
     """Give each gallery item its Grad-CAM overlay; the sentence the page says about them."""
     from fungiclf.inference.error_maps import error_overlays  # Keras: only on request
 
-    originals = Originals.of_config(read_config(run))
     try:
-        overlays = error_overlays(
-            run, [originals.file(item.item_id) for item in gallery], [item.predicted for item in gallery]
-        )
+        overlays = error_overlays(run, [item.file for item in gallery], [item.predicted for item in gallery])
     except FungiclfError as exc:
         return f"No Grad-CAM: {exc}."
     for item, picture in zip(gallery, overlays):

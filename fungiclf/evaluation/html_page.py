@@ -76,13 +76,15 @@ POLICY = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; script-s
 class GalleryItem:
     """One test image the run got wrong: its id, classes, the probability the model gave
     its (wrong) prediction, the original pixels (RGB uint8, or None where the source cannot
-    be read here) and, with Grad-CAM, the heat map's overlay on them (RGB uint8)."""
+    be read here), its image file where the source is one, and, with Grad-CAM, the heat
+    map's overlay on the pixels (RGB uint8)."""
 
     item_id: str
     true: str
     predicted: str
     confidence: float
     image: np.ndarray | None = None
+    file: Path | None = None
     overlay: np.ndarray | None = None
 
 
@@ -123,7 +125,14 @@ def worst_errors(run: Path, count: int) -> list[GalleryItem]:
     except RunFolderError:  # a damaged config_resolved.yaml: the errors are listed without pictures
         originals = Originals({}, None)
     return [
-        GalleryItem(row["id"], row["true"], row["predicted"], float(row["confidence"]), originals.image(row["id"]))
+        GalleryItem(
+            row["id"],
+            row["true"],
+            row["predicted"],
+            float(row["confidence"]),
+            originals.image(row["id"]),
+            originals.file(row["id"]),
+        )
         for _, row in wrong.iterrows()
     ]
 

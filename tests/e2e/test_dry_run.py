@@ -3,6 +3,7 @@ by the same checks as a real run, and nothing is written."""
 
 from pathlib import Path
 
+from fungiclf.runs import STATE_DIR
 from fungiclf.train import run_job
 
 
@@ -35,3 +36,10 @@ def test_a_dry_run_says_what_each_job_would_do_and_writes_nothing(make_cfg, tmp_
         said = capsys.readouterr().out.strip()
         assert said.split(f"-> {done}: ", 1)[1].startswith(expected), said
     assert snapshot(done) == before  # the completed run is untouched
+
+    unfinished = tmp_path / "unfinished"
+    (unfinished / STATE_DIR).mkdir(parents=True)  # the fit state a killed job leaves
+    run_job(make_cfg(*job, "resume=true", "dry_run=true"), unfinished, [*job, "resume=true"])
+    said = capsys.readouterr().out.strip()
+    assert said.endswith(": would resume logreg on synthetic from its last completed epoch"), said
+    assert [p.name for p in unfinished.iterdir()] == [STATE_DIR]

@@ -145,11 +145,14 @@ def test_the_gallery_holds_the_most_confident_errors_with_their_images(sweep, tm
     confidences = [item.confidence for item in gallery]
     assert confidences == sorted(confidences, reverse=True)
     assert all(item.true != item.predicted and item.image is not None and item.image.ndim == 3 for item in gallery)
+    assert all(item.file is not None and item.file.is_file() for item in gallery)  # what --gradcam explains
     damaged = tmp_path / "damaged"
     shutil.copytree(run, damaged)
     (damaged / "config_resolved.yaml").write_text("::: not yaml [")
     listed = worst_errors(damaged, 3)  # the errors without their pictures, not a failed report
-    assert [i.item_id for i in listed] == [i.item_id for i in gallery] and all(i.image is None for i in listed)
+    assert [i.item_id for i in listed] == [i.item_id for i in gallery] and all(
+        i.image is None and i.file is None for i in listed
+    )
 
 
 def test_a_sweep_page_of_100_runs_stays_small_and_fast(sweep, tmp_path):

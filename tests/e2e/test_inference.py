@@ -378,14 +378,12 @@ def test_the_html_gallery_lays_grad_cam_over_the_best_runs_errors(smoke_run, tmp
     from fungiclf.cli.report import main as report_main
     from fungiclf.evaluation.html_page import worst_errors
     from fungiclf.inference.error_maps import error_overlays
-    from fungiclf.data.originals import Originals
-    from fungiclf.runs import read_config
 
     run, _ = smoke_run
     gallery = worst_errors(run, 4)
     assert gallery and all(item.image is not None for item in gallery)
-    files = [Originals.of_config(read_config(run)).file(item.item_id) for item in gallery]
-    overlays = error_overlays(run, files, [item.predicted for item in gallery])
+    assert all(item.file is not None and item.file.is_file() for item in gallery)
+    overlays = error_overlays(run, [item.file for item in gallery], [item.predicted for item in gallery])
     assert all(
         o is not None and o.shape == item.image.shape and o.dtype == np.uint8 for o, item in zip(overlays, gallery)
     )

@@ -384,6 +384,13 @@ def test_compare_two_runs_on_the_same_split(make_cfg, tmp_path, capsys):
     assert "paired bootstrap over images" in out
     grouped = {**result, "unit": "group", "n_groups": 7}  # patients or photographs: said as groups, counted
     assert "paired bootstrap over its 7 groups" in format_comparison(grouped)
+    # with the folders too: the table, then the same comparison, printed and on the page
+    pair = [str(runs["logreg"]), str(runs["linear_svm"])]
+    report_main([*pair, "--html", "--compare", *pair, "--out", str(tmp_path / "page")])
+    printed = capsys.readouterr().out
+    page = (tmp_path / "page" / "report.html").read_text()
+    assert printed.index("| run") < printed.index(f"McNemar's exact test: A right and B wrong on {only_a} images")
+    assert "Paired comparison" in page and f"A right and B wrong on {only_a} images" in page
 
 
 def test_compare_refuses_runs_on_different_splits(binary_run, tmp_path, capsys):
