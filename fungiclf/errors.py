@@ -19,3 +19,8 @@ class DataError(FungiclfError):
 
 class DecodeError(Exception):
     """One file is not an image that can be read (the caller skips it and says why)."""
+
+
+class RunPruned(Exception):
+    """An Optuna study's pruner stopped this trial's job early (hparams_search=optuna): the job
+    is recorded as "pruned", which is neither a result nor a failure."""

@@ -112,9 +112,11 @@ def report(request: ReportRequest) -> None:
     if not request.wide:
         shown = compact(shown, request.metric, request.per_class)
     print(as_text(shown, request.fmt))
-    failed = int((table["status"] != "completed").sum())
+    others = table.loc[table["status"] != "completed", "status"].value_counts()
     print(
-        f"\n{len(table)} runs, {failed} failed or incomplete; written to {out}"
+        f"\n{len(table)} runs, {len(table) - int(others.sum())} completed"
+        + "".join(f", {count} {status}" for status, count in others.items())
+        + f"; written to {out}"
         + (" (mean ± sd over seeds: summary_by_seed.*; per run: summary.*)" if by_seed else "")
         + ("" if request.wide else "; every column: --wide or summary.*")
         + (f"; the page: {out / HTML_PAGE}" if request.html else ""),

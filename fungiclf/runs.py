@@ -188,7 +188,7 @@ METRICS_SCHEMA = {
     "type": "object",
     "required": ["status"],
     "properties": {
-        "status": {"enum": ["completed", "failed"]},
+        "status": {"enum": ["completed", "failed", "pruned"]},  # pruned: an Optuna trial stopped early
         "error": {"type": ["string", "null"]},
         "model": {"type": ["string", "null"]},
         "dataset": {"type": ["string", "null"]},

@@ -25,7 +25,7 @@ from fungiclf import runs
 from fungiclf.data.dataset import list_items, load_pixels
 from fungiclf.data.prepare import cache_key
 from fungiclf.data.views import views_warning
-from fungiclf.errors import FAILURES_FILE_ENV, FungiclfError
+from fungiclf.errors import FAILURES_FILE_ENV, FungiclfError, RunPruned
 from fungiclf.evaluation.run_folder import write_run_folder
 from fungiclf.evaluation.summary import print_summary
 from fungiclf.experiments import expand_row
@@ -145,6 +145,8 @@ def _run_locked_job(cfg: DictConfig, run_dir: Path, task_overrides: list[str] | 
     except KeyboardInterrupt:  # Ctrl-C: the sweep stops; main() exits 130 without a traceback
         _log_interrupt(run_dir)
         raise
+    except RunPruned as exc:  # an Optuna study's pruner stopped it: no result, and no failure either
+        return _record_pruned(run_dir, cfg, str(exc))
     except FungiclfError as exc:
         return _record_failure(run_dir, cfg, str(exc), keep=completed)
     except Exception as exc:  # a bug or a resource problem: keep the traceback in the run log
@@ -287,6 +289,22 @@ def write_hydra_files(run_dir: Path, cfg: DictConfig, task_overrides: list[str] 
     write_yaml(run_dir / runs.OVERRIDES, list(task_overrides or []))
     if HydraConfig.initialized():
         OmegaConf.save(OmegaConf.create({"hydra": OmegaConf.to_container(HydraConfig.get())}), folder / "hydra.yaml")
+
+
+def _record_pruned(run_dir: Path, cfg: DictConfig, message: str) -> None:
+    """metrics.json with status "pruned" and why (the study sweeper tells Optuna the trial was
+    pruned); the unfinished fit's state is left for nobody, so it goes."""
+    log.info("%s", message)
+    shutil.rmtree(run_dir / STATE_DIR, ignore_errors=True)
+    write_json(
+        run_dir / runs.METRICS,
+        {
+            "status": "pruned",
+            "error": message,
+            "dataset": OmegaConf.select(cfg, "dataset.name"),
+            "model": OmegaConf.select(cfg, "model.name"),
+        },
+    )
 
 
 def _record_failure(run_dir: Path, cfg: DictConfig, message: str, keep: bool = False) -> None:

@@ -12,7 +12,9 @@ from pathlib import Path
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
+from hydra.core.plugins import Plugins
 from hydra.errors import HydraException
+from hydra_plugins.fungiclf_study_sweeper import StudySweeper
 from omegaconf import DictConfig, OmegaConf
 
 from fungiclf.cli import ctrl_c_that_lands, outlive_closed_stdout
@@ -38,6 +40,9 @@ def user_options() -> str:
 
 
 OmegaConf.register_new_resolver("fungiclf_user_options", user_options, replace=True)  # used by hydra.help.template
+# Hydra's plugin scan walks hydra_plugins with pkgutil, which cannot see into an editable install:
+# registered by hand, hparams_search=optuna finds its sweeper however fungiclf was installed.
+Plugins.instance().register(StudySweeper)
 
 
 @hydra.main(version_base="1.3", config_path="pkg://fungiclf.conf", config_name="train")

@@ -13,6 +13,7 @@ from fungiclf.training.compute import Compute, compute_context, precision_warnin
 from fungiclf.training.cv import cross_validate, refit_dataset, refit_epochs, refit_threshold
 from fungiclf.training.fit import plan_fit
 from fungiclf.training.resume import prepare_state
+from fungiclf.training.pruning import trial_callbacks
 from fungiclf.training.run import Outcome, fit_and_evaluate
 from fungiclf.training.session import fresh_session
 
@@ -48,8 +49,10 @@ def _final_model_and_folds(settings, data: Dataset, run_dir: Path, fingerprint: 
     final model, trained on train+val, gets."""
     trackers = epoch_callbacks(settings.logger, run_dir)
     prepare_state(run_dir, fingerprint, settings.resume, data.fingerprint)
-    if not settings.cv.refit:
-        outcome = fit_and_evaluate(settings, data, run_dir, plan_fit(settings.model, settings.trainer), trackers)
+    if not settings.cv.refit:  # an Optuna trial's pruner watches this fit (the one on the job's own val split)
+        pruning = trial_callbacks(settings.optimized_metric, settings.trainer.monitor)
+        plan = plan_fit(settings.model, settings.trainer)
+        outcome = fit_and_evaluate(settings, data, run_dir, plan, [*trackers, *pruning])
         if not settings.cv.folds:
             return Trained(outcome, None, None)
         started = time.perf_counter()

@@ -188,33 +188,6 @@ def test_report_on_nothing_is_a_one_line_error(tmp_path, capsys):
     assert exit_info.value.code == 1 and "no metrics.json" in capsys.readouterr().err
 
 
-@pytest.mark.slow
-def test_optuna_search_records_trials_as_runs(cache_dir, tmp_path):
-    import yaml
-
-    sweep = tmp_path / "optuna"
-    command = [
-        sys.executable,
-        "-m",
-        "fungiclf.cli.train",
-        "-m",
-        "hparams_search=optuna",
-        "trainer=smoke",
-        "model=linear",
-        "hydra.sweeper.n_trials=3",
-        f"paths.cache_dir={cache_dir}",
-        f"hydra.sweep.dir={sweep}",
-    ]
-    result = subprocess.run(command, capture_output=True, text=True, check=False)
-    assert result.returncode == 0, result.stderr[-2000:]
-    best = yaml.safe_load((sweep / "optimization_results.yaml").read_text())
-    values = [json.loads((sweep / job / "metrics.json").read_text())["val"]["f1_macro"] for job in ("0", "1", "2")]
-    assert best["best_value"] == pytest.approx(max(values))
-    report_main([str(sweep), "--metric", "test.accuracy"])
-    table = pd.read_csv(sweep / "summary.csv")
-    assert len(table) == 3 and {"optimizer.lr", "trainer.batch_size"} <= set(table.columns)
-
-
 @pytest.mark.slow  # a five-run sweep before the figures; the report's figures run in test_html_report.py
 def test_learning_curve_and_history_plots(make_cfg, tmp_path, capsys):
     from fungiclf.train import train

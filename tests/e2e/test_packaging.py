@@ -32,7 +32,9 @@ def test_wheel_holds_every_module_and_config_and_composes_from_them(tmp_path):
     wheel, build_log = build_wheel(tmp_path)
     assert "absent from the `packages` configuration" not in build_log
     names = set(zipfile.ZipFile(wheel).namelist())
-    modules = {p.relative_to(ROOT).as_posix() for p in (ROOT / "fungiclf").rglob("*.py")}
+    modules = {
+        p.relative_to(ROOT).as_posix() for top in ("fungiclf", "hydra_plugins") for p in (ROOT / top).rglob("*.py")
+    }
     configs = {"fungiclf/" + p.relative_to(ROOT).as_posix() for p in (ROOT / "conf").rglob("*.yaml")}
     assert modules - names == set()
     assert configs - names == set()
@@ -57,3 +59,17 @@ def test_wheel_holds_every_module_and_config_and_composes_from_them(tmp_path):
     assert composed.returncode == 0, composed.stderr[-2000:]
     assert composed.stdout.splitlines()[0].startswith(str(site))
     assert "experiment_name: chest_xray_best" in composed.stdout
+    sweepers = subprocess.run(  # the installed wheel's sweeper is found by Hydra's own plugin scan
+        [
+            sys.executable,
+            "-c",
+            "from hydra.core.plugins import Plugins; from hydra.plugins.sweeper import Sweeper; "
+            "print(*(c.__module__ + '.' + c.__name__ for c in Plugins.instance().discover(Sweeper)))",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=120,
+    )
+    assert "hydra_plugins.fungiclf_study_sweeper.StudySweeper" in sweepers.stdout.split(), sweepers.stderr[-2000:]
