@@ -3,6 +3,9 @@
 # fungiclf-train names a file here; every failed job, in its process or in a launcher's
 # worker process (hydra/launcher=joblib), appends its one-line error to it.
 FAILURES_FILE_ENV = "FUNGICLF_FAILED_JOBS_FILE"
+# Set in a job that a Submitit launcher resubmitted after SIGUSR2 (a time limit, preemption):
+# the job continues its run as with resume=true (hydra_plugins/fungiclf_submitit_launcher).
+REQUEUED_ENV = "FUNGICLF_REQUEUED"
 
 
 class FungiclfError(Exception):

@@ -14,6 +14,7 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.core.plugins import Plugins
 from hydra.errors import HydraException
+from hydra_plugins.fungiclf_ray_launcher import RayLauncher
 from hydra_plugins.fungiclf_study_sweeper import StudySweeper
 from omegaconf import DictConfig, OmegaConf
 
@@ -41,8 +42,17 @@ def user_options() -> str:
 
 OmegaConf.register_new_resolver("fungiclf_user_options", user_options, replace=True)  # used by hydra.help.template
 # Hydra's plugin scan walks hydra_plugins with pkgutil, which cannot see into an editable install:
-# registered by hand, hparams_search=optuna finds its sweeper however fungiclf was installed.
+# registered by hand, hparams_search=optuna and hydra/launcher=ray_cluster find their plugins
+# however fungiclf was installed.
 Plugins.instance().register(StudySweeper)
+Plugins.instance().register(RayLauncher)
+try:  # fungiclf[slurm]
+    from hydra_plugins.fungiclf_submitit_launcher import LocalLauncher, SlurmLauncher
+
+    Plugins.instance().register(LocalLauncher)
+    Plugins.instance().register(SlurmLauncher)
+except ImportError:
+    pass
 
 
 @hydra.main(version_base="1.3", config_path="pkg://fungiclf.conf", config_name="train")
@@ -111,7 +121,7 @@ def main() -> None:
             )
         except KeyboardInterrupt:
             interrupted = True
-        failed = failures.read().splitlines()
+        failed = list(dict.fromkeys(failures.read().splitlines()))  # a job and its launcher may both note it
     if failed:
         print(f"fungiclf-train: {len(failed)} job(s) failed:", *failed, sep="\n  ", file=sys.stderr)
     if interrupted and stop.signum == signal.SIGTERM:

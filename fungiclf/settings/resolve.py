@@ -32,7 +32,7 @@ from fungiclf.data.table import COLUMNS as CSV_COLUMNS
 from fungiclf.data.views import TTA_VIEWS
 from fungiclf import runs
 from fungiclf.backend import backend_name
-from fungiclf.errors import ConfigError
+from fungiclf.errors import REQUEUED_ENV, ConfigError
 from fungiclf.evaluation.metrics import THRESHOLD_RULES
 from fungiclf.models import MODELS, RUNNER_KEYS, min_input_size
 from fungiclf.models.augment import AUGMENTATIONS
@@ -244,11 +244,16 @@ SYNTHETIC_RANGES = {
 
 
 def requeued() -> bool:
-    """Whether SLURM started this job again after preemption or a time limit (it counts the
-    restarts in SLURM_RESTART_COUNT): the job continues its run as with resume=true."""
+    """Whether this job was started again after preemption or a time limit: SLURM counts the
+    restarts in SLURM_RESTART_COUNT, and fungiclf's Submitit launchers mark the job they
+    resubmit (REQUEUED_ENV; submitit_local has no SLURM). The job continues its run as with
+    resume=true."""
     restarts = os.environ.get("SLURM_RESTART_COUNT", "0")
     if restarts.isdigit() and int(restarts) > 0:
         log.info("SLURM requeued this job (SLURM_RESTART_COUNT=%s): continuing its run as with resume=true", restarts)
+        return True
+    if os.environ.get(REQUEUED_ENV) == "1":
+        log.info("Submitit requeued this job: continuing its run as with resume=true")
         return True
     return False
 

@@ -23,6 +23,7 @@ def logged_rows(path) -> int:
         return 0
 
 
+@pytest.mark.slow  # 70 s; the fast suite keeps test_cli's resume of a sweep and the epoch backup's unit tests
 def test_a_killed_job_continues_from_its_last_epoch(cache_dir, tmp_path):
     """SIGKILL during cross-validation fold 1 (after its second epoch); the same command started
     again as SLURM requeues a job (acting as resume=true) keeps the finished main model,
