@@ -40,6 +40,7 @@ CURVES = "curves.png"
 CLASS_REPORT = "classification_report.csv"
 CONFUSION_CSV = "confusion_matrix.csv"
 CONFUSION_PNG = "confusion_matrix.png"
+RELIABILITY_PNG = "reliability.png"
 REMOVED = "removed.csv"
 KERAS_MODEL = "model.keras"
 SKOPS_MODEL = "model.skops"
@@ -60,6 +61,7 @@ RUN_FILES = frozenset(
         CLASS_REPORT,
         CONFUSION_CSV,
         CONFUSION_PNG,
+        RELIABILITY_PNG,
         REMOVED,
         KERAS_MODEL,
         SKOPS_MODEL,
@@ -194,6 +196,10 @@ METRICS_SCHEMA = {
         "dataset": {"type": ["string", "null"]},
         "classes": {"type": "array", "minItems": 2, "items": {"type": ["string", "integer"]}},
         "threshold": {"type": ["object", "null"], "properties": {"value": {"type": ["number", "null"]}}},
+        "calibration": {
+            "type": ["object", "null"],
+            "properties": {"temperature": {"type": ["number", "null"], "exclusiveMinimum": 0}},
+        },
         "best_epoch": {"type": ["integer", "null"]},
         "test": {"type": "object"},
         "val": {"type": ["object", "null"]},

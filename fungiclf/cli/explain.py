@@ -61,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
     written = 0
     for start in range(0, len(images.paths), max(1, args.batch_size)):
         batch = images.pixels[start : start + args.batch_size]
-        raw = loaded.outputs(batch)
+        raw = loaded.calibrated(loaded.outputs(batch))
         predicted, proba = predict_labels(raw, loaded.threshold), as_two_columns(raw)
         heat = grad_cam(cam, batch, predicted)
         for i, path in enumerate(images.paths[start : start + args.batch_size]):

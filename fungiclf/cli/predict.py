@@ -132,7 +132,9 @@ def run(args: argparse.Namespace) -> int:
     with progress_bar(
         total=len(images.paths) * len(views), at_least=500, desc="predict", unit="img", leave=False
     ) as bar:
-        raw = predict_views(loaded.outputs, images.pixels, views, max(1, args.batch_size), bar.update)
+        raw = loaded.calibrated(
+            predict_views(loaded.outputs, images.pixels, views, max(1, args.batch_size), bar.update)
+        )
     features = predict_views(loaded.features, images.pixels, views, max(1, args.batch_size)) if args.features else None
     proba = as_two_columns(raw)
     table = prediction_table(images.paths, proba, predict_labels(raw, loaded.threshold), loaded.classes, args.top_k)

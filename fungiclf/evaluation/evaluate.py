@@ -9,6 +9,7 @@ import pandas as pd
 
 from fungiclf.data.batches import ArrayBatches, flat_pixels
 from fungiclf.data.dataset import Dataset
+from fungiclf.evaluation.calibration import reliability_table
 from fungiclf.evaluation.metrics import as_two_columns, classification_metrics, predict_labels
 from fungiclf.evaluation.uncertainty import bootstrap_ci
 
@@ -96,11 +97,14 @@ def evaluate_split(
 
     With ``ci_seed``, the metrics get ``ci95``: bootstrap intervals resampling whole groups
     when the dataset is grouped (see uncertainty.bootstrap_ci). A grouped dataset's metrics
-    also get ``per_group``: the same metrics over whole groups (group_metrics).
+    also get ``per_group``: the same metrics over whole groups (group_metrics). ``reliability``
+    holds the reliability diagram's bins (evaluation/calibration.py).
     """
     index = data.index(split)
     y_true, y_pred, proba = data.labels[index], predict_labels(raw, threshold), as_two_columns(raw)
     metrics = classification_metrics(y_true, y_pred, proba, data.class_names)
+    if len(y_true):
+        metrics["reliability"] = reliability_table(proba, y_true, y_pred)  # reliability.png's bins
     if ci_seed is not None:
         metrics["ci95"] = bootstrap_ci(y_true, y_pred, proba, data.groups[index] if data.grouped else None, ci_seed)
     if data.grouped and (per_group := group_metrics(y_true, raw, data.groups[index], threshold, data.class_names)):

@@ -18,7 +18,7 @@ import pandas as pd
 
 from fungiclf.data.originals import Originals
 from fungiclf.evaluation.report import display_seed_table, display_table, format_comparison, run_labels, runs_relative
-from fungiclf.runs import CONFUSION_PNG, CURVES, PREDICTIONS, RunFolderError, read_config
+from fungiclf.runs import CONFUSION_PNG, CURVES, PREDICTIONS, RELIABILITY_PNG, RunFolderError, read_config
 
 FIGURE_WIDTH = 640  # px: a run's figures, shrunk to this width
 GALLERY_WIDTH = 160  # px: an image of the gallery
@@ -144,7 +144,7 @@ def _table_html(shown: pd.DataFrame, table_id: str) -> str:
 
 
 def _run_panels(table: pd.DataFrame, metric: str) -> str:
-    """A collapsed block per completed run: its confusion matrix and learning curves."""
+    """A collapsed block per completed run: its confusion matrix, learning curves and reliability diagram."""
     done = table[table["status"] == "completed"]
     parts = []
     for (_, row), label in zip(done.iterrows(), run_labels(done)):
@@ -152,7 +152,7 @@ def _run_panels(table: pd.DataFrame, metric: str) -> str:
         value = row.get(metric)
         figures = [
             f'<img alt="{html.escape(name)} of {html.escape(label)}" src="{uri}">'
-            for name in (CONFUSION_PNG, CURVES)
+            for name in (CONFUSION_PNG, CURVES, RELIABILITY_PNG)
             if (uri := file_uri(run / name))
         ]
         score = f" — {metric} {value:.4f}" if isinstance(value, float) and value == value else ""

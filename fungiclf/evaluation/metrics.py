@@ -10,6 +10,8 @@ from sklearn.metrics import (
     roc_auc_score,
 )
 
+from fungiclf.evaluation.calibration import calibration_metrics
+
 
 def as_two_columns(proba: np.ndarray) -> np.ndarray:
     """(N, 1) sigmoid outputs -> (N, 2) [p(class 0), p(class 1)]; (N, K) passes through."""
@@ -90,7 +92,8 @@ def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray, proba: np.nda
     A class with no image in ``y_true`` (labelled images of some classes only) has no
     recall: its per-class recall and F1 are None, and the macro and weighted averages are
     over the classes present (``averaged_over`` names them when that is not all K), as the
-    ROC-AUC is.
+    ROC-AUC is. ``ece``, ``brier`` and ``nll`` say how well the probabilities are calibrated
+    (evaluation/calibration.py).
     """
     labels = list(range(len(class_names)))
     present = [int(c) for c in np.unique(y_true)] or labels
@@ -102,6 +105,8 @@ def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray, proba: np.nda
         out["averaged_over"] = [class_names[c] for c in present]
     auc = _roc_auc(y_true, proba, len(class_names))
     out["roc_auc"] = auc
+    if len(y_true):
+        out.update(calibration_metrics(y_true, y_pred, proba))
     if len(class_names) > 2:
         out["roc_auc_ovr_macro"] = auc
     cm = confusion_matrix(y_true, y_pred, labels=labels)

@@ -45,6 +45,47 @@ def plot_curves(history: pd.DataFrame, path: Path) -> None:
     plt.close(fig)
 
 
+def plot_reliability(splits: dict[str, dict], path: Path) -> None:
+    """Reliability diagrams, one column per split ({"test": metrics block, "val": ...}, each
+    with ``reliability`` bins and ``ece``): per confidence bin the accuracy against the mean
+    confidence (the diagonal is perfect calibration), and below it the bin's image count."""
+    fig, axes = plt.subplots(
+        2,
+        len(splits),
+        figsize=(4.2 * len(splits), 5),
+        squeeze=False,
+        gridspec_kw={"height_ratios": [3, 1]},
+        sharex=True,
+    )
+    for column, (name, block) in enumerate(splits.items()):
+        bins = block["reliability"]
+        lower, upper = np.array(bins["lower"]), np.array(bins["upper"])
+        centers, width = (lower + upper) / 2, upper - lower
+        filled = np.array([a is not None for a in bins["accuracy"]])
+        accuracy = np.array([a if a is not None else 0.0 for a in bins["accuracy"]])
+        confidence = np.array([c if c is not None else 0.0 for c in bins["confidence"]])
+        top, bottom = axes[0, column], axes[1, column]
+        top.bar(centers[filled], accuracy[filled], width[filled], edgecolor="black", label="accuracy")
+        top.bar(
+            centers[filled],
+            (confidence - accuracy)[filled],
+            width[filled],
+            bottom=accuracy[filled],
+            color="tab:red",
+            alpha=0.3,
+            edgecolor="tab:red",
+            label="gap to confidence",
+        )
+        top.plot([0, 1], [0, 1], "k--", linewidth=1)
+        top.set(xlim=(0, 1), ylim=(0, 1), ylabel="accuracy", title=f"{name}: ECE {block['ece']:.3f}")
+        top.legend(loc="upper left", fontsize=8)
+        bottom.bar(centers, bins["count"], width, color="gray", edgecolor="black")
+        bottom.set(xlabel="confidence (top-class probability)", ylabel="images")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
 def plot_gradcam(image: np.ndarray, heat: np.ndarray, title: str, path: Path) -> None:
     """The image and its Grad-CAM overlay side by side.
 

@@ -12,7 +12,7 @@ from fungiclf.evaluation import HEADLINE_METRICS
 from fungiclf.runs import PREDICTIONS, RunFolderError, dig, read_overrides, read_run
 from fungiclf.evaluation.uncertainty import mcnemar_exact, paired_bootstrap
 
-CI_METRICS = ["accuracy", "f1_macro", "roc_auc"]  # the metrics with bootstrap intervals (test.ci95)
+CI_METRICS = ["accuracy", "f1_macro", "roc_auc", "ece"]  # the metrics with bootstrap intervals (test.ci95)
 BUILT_IN = ["run", "status", "model", "dataset"]
 NEAR = 0.005  # a published accuracy within this of the majority rate counts as "at" it
 

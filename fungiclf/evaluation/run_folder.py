@@ -9,7 +9,7 @@ import pandas as pd
 from fungiclf import runs
 from fungiclf.data.views import views_warning
 from fungiclf.evaluation.metrics import report_table
-from fungiclf.evaluation.plots import plot_confusion, plot_curves
+from fungiclf.evaluation.plots import plot_confusion, plot_curves, plot_reliability
 from fungiclf.evaluation.summary import majority_warning
 from fungiclf.provenance import provenance, resources
 from fungiclf.runs import write_csv, write_json
@@ -92,6 +92,7 @@ def metrics_record(settings, data, trained, timings: dict, fingerprint: str) -> 
         "positive_class": positive_class(settings, names),
         "plan": [dataclasses.asdict(choice) for choice in settings.plan],
         "tta": settings.trainer.tta,
+        "calibration": outcome.calibration or {"method": "none"},
         "compute": dataclasses.asdict(trained.compute) if trained.compute is not None else None,
         "timings": timings,
         "test": outcome.test,
@@ -126,6 +127,13 @@ def write_run_folder(run_dir: Path, settings, data, trained, timings: dict, fing
     write_csv(run_dir / runs.CLASS_REPORT, report_table(outcome.y_true, outcome.y_pred, names))
     write_csv(run_dir / runs.CONFUSION_CSV, labelled_matrix(outcome.test["confusion_matrix"], names))
     plot_confusion(np.array(outcome.test["confusion_matrix"]), names, run_dir / runs.CONFUSION_PNG)
+    calibrated = {
+        name: block
+        for name, block in (("test", outcome.test), ("val", outcome.val))
+        if block and "reliability" in block
+    }
+    if calibrated:
+        plot_reliability(calibrated, run_dir / runs.RELIABILITY_PNG)
     metrics = metrics_record(settings, data, trained, timings, fingerprint)
     write_json(run_dir / runs.METRICS, metrics)
     return metrics

@@ -42,6 +42,12 @@ def summary_lines(metrics: dict, split: str = "test split") -> list[str]:
     ]
     if test.get("roc_auc") is not None:
         rows.append(("ROC-AUC", test["roc_auc"], _interval(test, "roc_auc")))
+    if test.get("ece") is not None:
+        rows += [
+            ("ECE (15 bins, top label)", test["ece"], _interval(test, "ece")),
+            ("Brier score", test["brier"], ""),
+            ("NLL", test["nll"], ""),
+        ]
     if test.get("per_group"):
         rows.append(
             (f"accuracy per group ({test['per_group']['n']} groups, mean output)", test["per_group"]["accuracy"], "")

@@ -10,6 +10,8 @@ groups (patches of one photograph), draws whole groups, so near-duplicates move 
 
 import numpy as np
 
+from fungiclf.evaluation.calibration import weighted_ece
+
 CI_LEVEL = 0.95
 N_RESAMPLES = 1000
 CHUNK = 250  # resamples computed at once: bounds memory at CHUNK x N multiplicities
@@ -101,7 +103,7 @@ def bootstrap_ci(
     seed: int = 0,
     n_resamples: int = N_RESAMPLES,
 ) -> dict:
-    """95% percentile intervals of accuracy, macro-F1 and ROC-AUC over stratified
+    """95% percentile intervals of accuracy, macro-F1, ROC-AUC and ECE over stratified
     (grouped) bootstrap resamples of one test split: metrics.json's ``test.ci95``.
 
     Args:
@@ -110,11 +112,12 @@ def bootstrap_ci(
     """
     rng = np.random.default_rng(seed)
     n_classes = proba.shape[1]
-    stats: dict[str, list[np.ndarray]] = {"accuracy": [], "f1_macro": [], "roc_auc": []}
+    stats: dict[str, list[np.ndarray]] = {"accuracy": [], "f1_macro": [], "roc_auc": [], "ece": []}
     for start in range(0, n_resamples, CHUNK):
         weights = resample_weights(y_true, groups, min(CHUNK, n_resamples - start), rng)
         stats["accuracy"].append(weighted_accuracy(weights, y_true == y_pred))
         stats["f1_macro"].append(weighted_f1_macro(weights, y_true, y_pred, n_classes))
+        stats["ece"].append(weighted_ece(weights, proba, y_true, y_pred))
         auc = weighted_auc(weights, y_true, proba)
         if auc is not None:
             stats["roc_auc"].append(auc)

@@ -15,6 +15,7 @@ from fungiclf.data.filters import Filters
 from fungiclf.data.views import dihedral
 from fungiclf import runs
 from fungiclf.errors import ConfigError, FungiclfError
+from fungiclf.evaluation.calibration import apply_temperature
 from fungiclf.models import estimator_types, feature_extractor
 from fungiclf.models.classical import predict_proba
 from fungiclf.settings.resolve import resolve_preprocess
@@ -36,6 +37,7 @@ class LoadedRun:
         name: the run's model config name (cnn, resnet18, logreg, ...).
         model: the keras.Model, or None for scikit-learn runs.
         estimator: the fitted scikit-learn estimator, or None for Keras runs.
+        temperature: the run's temperature (evaluation.calibration=temperature), or None.
     """
 
     folder: Path
@@ -46,6 +48,7 @@ class LoadedRun:
     name: str = ""
     model: keras.Model | None = None
     estimator: object | None = None
+    temperature: float | None = None
     _features: keras.Model | None = field(default=None, init=False, repr=False)
 
     def features(self, images: np.ndarray) -> np.ndarray:
@@ -55,6 +58,11 @@ class LoadedRun:
         if self._features is None:
             self._features = feature_extractor(self.model)
         return np.asarray(self._features.predict_on_batch(images.astype(np.float32)), dtype=np.float32)
+
+    def calibrated(self, raw: np.ndarray) -> np.ndarray:
+        """The run's probabilities from outputs(): with its temperature applied, as its
+        predictions.csv has them; unchanged for a run without calibration."""
+        return raw if self.temperature is None else apply_temperature(raw, self.temperature)
 
     def outputs(self, images: np.ndarray) -> np.ndarray:
         """(N, K) probabilities, or (N, 1) p(class 1) for a sigmoid head, of uint8 (N, H, W, C) images."""
@@ -113,6 +121,7 @@ def load_run(folder: Path, trust_pickle: bool = False) -> LoadedRun:
         float(threshold),
         str((cfg.get("trainer") or {}).get("tta") or "none"),
         str(metrics.get("model") or ""),
+        temperature=(metrics.get("calibration") or {}).get("temperature"),  # validated by read_metrics
     )
     if (folder / runs.KERAS_MODEL).is_file():
         run.model = runs.load_keras_model(folder / runs.KERAS_MODEL)

@@ -171,6 +171,18 @@ class CVSettings:
     refit: bool = False
 
 
+CALIBRATIONS = ["none", "temperature"]
+
+
+@dataclass(frozen=True)
+class EvaluationSettings:
+    """How the outputs are turned into the run's probabilities: calibration "temperature"
+    fits one temperature on val (evaluation/calibration.py) and applies it to val, test and
+    fungiclf-predict; "none" keeps the model's own."""
+
+    calibration: str = "none"
+
+
 @dataclass(frozen=True)
 class LoggerSettings:
     """Experiment tracker: none, mlflow or tensorboard, with its own options."""
@@ -240,6 +252,7 @@ class Settings:
     paths: PathsSettings
     resume: bool = False
     optimized_metric: str = "val.f1_macro"
+    evaluation: EvaluationSettings = field(default_factory=EvaluationSettings)
     plan: tuple[Choice, ...] = field(default=(), compare=False)
 
 
@@ -263,6 +276,7 @@ def to_config(settings: Settings) -> dict:
         "rows": {experiment.row: {"overrides": [], "published": dict(experiment.published)}} if experiment.row else {},
         "paths": dataclasses.asdict(settings.paths),
         "cv": dataclasses.asdict(settings.cv),
+        "evaluation": dataclasses.asdict(settings.evaluation),
         "dataset": {
             "name": dataset.name,
             "source": dataset.source,
@@ -341,4 +355,6 @@ def fingerprint(settings: Settings) -> str:
     """Hash of what a job does (``resume`` left out): equal settings, equal fingerprint."""
     content = to_config(settings)
     content.pop("resume")
+    if settings.evaluation == EvaluationSettings():  # a key added later hashes only when set, so that
+        content.pop("evaluation")  # a run made before it existed keeps its fingerprint (and resume skips it)
     return hashlib.sha256(json.dumps(content, sort_keys=True, default=str).encode()).hexdigest()[:20]

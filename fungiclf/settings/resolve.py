@@ -38,9 +38,11 @@ from fungiclf.models import MODELS, RUNNER_KEYS, min_input_size
 from fungiclf.models.augment import AUGMENTATIONS
 from fungiclf.models.params import check_params, finetune as check_finetune
 from fungiclf.settings import (
+    CALIBRATIONS,
     AugmentSettings,
     CVSettings,
     DatasetSettings,
+    EvaluationSettings,
     ExperimentSettings,
     LoggerSettings,
     ModelSettings,
@@ -143,6 +145,8 @@ def resolve(cfg: DictConfig, user_keys: frozenset[str] = frozenset()) -> Setting
     preprocess, filters = resolve_preprocess(raw_preprocess, filters)
     trainer = resolve_trainer(trainer_cfg, model)
     cv = resolve_cv(content.get("cv") or {})
+    calibration = (content.get("evaluation") or {}).get("calibration", "none")
+    check_choice(calibration, CALIBRATIONS, "calibration", "evaluation")
     settings = Settings(
         seed=seed,
         dataset=dataset,
@@ -158,6 +162,7 @@ def resolve(cfg: DictConfig, user_keys: frozenset[str] = frozenset()) -> Setting
         paths=paths,
         resume=check_bool(content.get("resume", False), "resume", TOP) or requeued(),
         optimized_metric=check_text(content.get("optimized_metric", "val.f1_macro"), "optimized_metric", TOP),
+        evaluation=EvaluationSettings(calibration),
         plan=plan,
     )
     settings = apply_smoke(settings) if trainer.smoke else settings
@@ -611,7 +616,8 @@ def check_task(
 ) -> None:
     """Checks that need the listed items (before any decoding): the class count against the
     head and threshold rule, a training split with every class, CV folds against the
-    smallest class and the groups of train+val, class weights naming real classes.
+    smallest class and the groups of train+val, class weights naming real classes, a val
+    split that temperature scaling can fit on.
 
     Args:
         class_names: the dataset's classes; labels, groups, split: (N,) per listed item.
@@ -631,6 +637,14 @@ def check_task(
             f"model.threshold={model.threshold} is a cut on p(class 1) of a two-class task; the "
             f"dataset has {classes} classes, where the most likely class wins: leave it at 0.5"
         )
+    if settings.evaluation.calibration == "temperature" and not settings.cv.refit:
+        counts = np.bincount(labels[split == "val"], minlength=classes)
+        if counts.min() < 5:  # scikit-learn's temperature scaling passes val through a 5-fold splitter
+            raise ConfigError(
+                f"evaluation.calibration=temperature fits on val, which holds {counts.min()} images of "
+                f"{class_names[int(counts.argmin())]} (5 of each class at least): enlarge val in "
+                f"dataset.split, or use evaluation.calibration=none"
+            )
     in_train = np.unique(labels[split == "train"])
     if len(in_train) < 2:
         raise ConfigError(

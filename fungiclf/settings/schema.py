@@ -33,6 +33,11 @@ class CVSchema:
 
 
 @dataclass
+class EvaluationSchema:
+    calibration: Any = "none"  # none | temperature
+
+
+@dataclass
 class TrainSchema:
     """The top level of conf/train.yaml; the groups are filled by their own schemas."""
 
@@ -47,6 +52,7 @@ class TrainSchema:
     rows: Any = field(default_factory=dict)  # name -> {overrides: [...], published: {key: value}}
     paths: PathsSchema = field(default_factory=PathsSchema)
     cv: CVSchema = field(default_factory=CVSchema)
+    evaluation: EvaluationSchema = field(default_factory=EvaluationSchema)
     dataset: Any = MISSING
     preprocess: Any = MISSING
     augment: Any = MISSING

@@ -11,8 +11,9 @@ import pandas as pd
 
 from fungiclf.data.dataset import Dataset
 from fungiclf.data.views import usable_views
+from fungiclf.evaluation.calibration import apply_temperature, calibration_metrics, fit_temperature
 from fungiclf.evaluation.evaluate import evaluate_split, split_probabilities
-from fungiclf.evaluation.metrics import as_two_columns, choose_threshold
+from fungiclf.evaluation.metrics import as_two_columns, choose_threshold, predict_labels
 from fungiclf.models import build_estimator, build_model
 from fungiclf.models.classical import learned_values, predict_proba
 from fungiclf.training.compute import xla_cpu_warning
@@ -40,6 +41,8 @@ class Outcome:
         threshold: decision threshold on p(class 1) for two classes.
         y_true, y_pred: (N_test,) class indices behind predictions.csv.
         warnings: metrics.json "warnings" entries about how the model trained.
+        calibration: metrics.json "calibration" (evaluation.calibration=temperature: the
+            temperature and the ECE and NLL before and after), or None.
     """
 
     val: dict | None
@@ -56,6 +59,7 @@ class Outcome:
     y_true: np.ndarray | None = None
     y_pred: np.ndarray | None = None
     warnings: list[dict] = dataclasses.field(default_factory=list)
+    calibration: dict | None = None
 
 
 def fit_and_evaluate(
@@ -125,9 +129,33 @@ def fit_and_evaluate(
         multiple_of=replicas,
     )
     raw_val = probabilities("val") if len(data.index("val")) else None
+    raw_test = probabilities("test")
+    calibration = None
+    if settings.evaluation.calibration == "temperature" and raw_val is not None:
+        temperature = fit_temperature(as_two_columns(raw_val), data.labels[data.index("val")])  # checked: check_task
+        calibration = {"method": "temperature", "temperature": temperature}
+        before = {"val": raw_val, "test": raw_test}
+        raw_val, raw_test = apply_temperature(raw_val, temperature), apply_temperature(raw_test, temperature)
     threshold = decision_threshold(model_settings.threshold, data, raw_val, fixed_threshold)
     val = evaluate_split(data, "val", raw_val, threshold).metrics if raw_val is not None else None
-    test = evaluate_split(data, "test", probabilities("test"), threshold, settings.seed if reported else None)
+    test = evaluate_split(data, "test", raw_test, threshold, settings.seed if reported else None)
+    if calibration is not None:  # before and after, at the run's own predictions (temperature keeps the class)
+        for split, after in (("val", val), ("test", test.metrics)):
+            y_true = data.labels[data.index(split)]
+            old = calibration_metrics(
+                y_true,
+                predict_labels(raw_val if split == "val" else raw_test, threshold),
+                as_two_columns(before[split]),
+            )
+            calibration[split] = {f"{key}_before": old[key] for key in ("ece", "nll")} | {
+                f"{key}_after": after[key] for key in ("ece", "nll")
+            }
+        log.info(
+            "Temperature %.3f fitted on val <evaluation.calibration=temperature>: test ECE %.4f -> %.4f",
+            calibration["temperature"],
+            calibration["test"]["ece_before"],
+            calibration["test"]["ece_after"],
+        )
     return Outcome(
         val,
         test.metrics,
@@ -143,6 +171,7 @@ def fit_and_evaluate(
         test.y_true,
         test.y_pred,
         warnings,
+        calibration,
     )
 
 

@@ -15,7 +15,8 @@ from fungiclf.cli.predict import main as predict_main
 from fungiclf.data.synthetic import ensure_synthetic
 from fungiclf.inference.gradcam import cam_model, grad_cam
 from fungiclf.inference.images import load_images
-from fungiclf.inference.run import load_run
+from fungiclf.data.views import TTA_VIEWS
+from fungiclf.inference.run import load_run, predict_views
 from fungiclf.models import network_of
 from fungiclf.models.blocks import CLASSIFIER
 from fungiclf.train import train
@@ -35,14 +36,21 @@ def synthetic_root(cfg) -> Path:
 
 @pytest.fixture(scope="module")
 def smoke_run(tmp_path_factory, cache_dir):
-    """A Keras smoke run on the synthetic set, evaluated with four test-time views."""
+    """A Keras smoke run on the synthetic set, evaluated with four test-time views and its
+    probabilities temperature-scaled on val."""
     from hydra import compose, initialize_config_module
 
     folder = tmp_path_factory.mktemp("smoke")
     with initialize_config_module(config_module="fungiclf.conf", version_base="1.3"):
         cfg = compose(
             "train",
-            overrides=[f"paths.cache_dir={cache_dir}", "trainer=smoke", "trainer.verbose=0", "trainer.tta=flips"],
+            overrides=[
+                f"paths.cache_dir={cache_dir}",
+                "trainer=smoke",
+                "trainer.verbose=0",
+                "trainer.tta=flips",
+                "evaluation.calibration=temperature",
+            ],
         )
         train(cfg, folder / "run")
     return folder / "run", synthetic_root(cfg)
@@ -59,7 +67,13 @@ def test_predict_reproduces_the_runs_own_test_predictions(smoke_run, tmp_path, c
     classes = json.loads((run / "metrics.json").read_text())["classes"]
     p_columns = [f"p_{c}" for c in classes]
     assert list(got["predicted"]) == list(expected["predicted"])
-    assert np.allclose(got[p_columns].to_numpy(), expected[p_columns].to_numpy(), atol=1e-5)
+    assert np.allclose(
+        got[p_columns].to_numpy(), expected[p_columns].to_numpy(), atol=1e-5
+    )  # the run's temperature too
+    temperature = json.loads((run / "metrics.json").read_text())["calibration"]["temperature"]
+    loaded = load_run(run)
+    views = predict_views(loaded.outputs, load_images(files, loaded.pixels).pixels, TTA_VIEWS["flips"], 32)
+    assert abs(temperature - 1) > 0.01 and not np.allclose(views, expected[p_columns].to_numpy(), atol=1e-3)
     assert (got["top1"] == got["predicted"]).all() and (got["p_top1"] >= got["p_top2"]).all()
 
 
@@ -115,7 +129,7 @@ def test_predict_applies_the_eight_dihedral_views(smoke_run, tmp_path):
     pixels = load_images(files, loaded.pixels).pixels.astype(np.float32)
     views = [np.rot90(pixels, k, axes=(1, 2)) for k in range(4)]
     views += [v[:, :, ::-1] for v in views]
-    expected = np.mean([loaded.model.predict(v, verbose=0) for v in views], axis=0)
+    expected = loaded.calibrated(np.mean([loaded.model.predict(v, verbose=0) for v in views], axis=0))
     got = pd.read_csv(tmp_path / "p.csv")[[f"p_{c}" for c in loaded.classes]].to_numpy()
     assert np.allclose(got, expected, atol=1e-5)
 
@@ -144,7 +158,7 @@ def test_features_are_what_the_classifier_reads(smoke_run, tmp_path):
     softmax = np.exp(logits - logits.max(1, keepdims=True))
     softmax /= softmax.sum(1, keepdims=True)
     assert stored["features"].shape == (12, kernel.shape[0]) and list(stored["paths"]) == list(table["path"])
-    assert np.allclose(softmax, table[[f"p_{c}" for c in loaded.classes]].to_numpy(), atol=1e-5)
+    assert np.allclose(loaded.calibrated(softmax), table[[f"p_{c}" for c in loaded.classes]].to_numpy(), atol=1e-5)
     assert list(stored["predicted"]) == list(table["predicted"])
 
 

@@ -70,6 +70,14 @@ REFUSALS = [  # (overrides, the message, as a regex)
     ),
     (["model.head=sigmoid"], r"model.head=sigmoid needs exactly 2 classes; the dataset has 3: add model.head=softmax$"),
     (
+        ["evaluation.calibration=platt"],
+        TEMPLATE.format(key="calibration", owner="evaluation") + r"one of \['none', 'temperature'\]\. Got 'platt'",
+    ),
+    (
+        ["evaluation.calibration=temperature"],
+        r"evaluation.calibration=temperature fits on val, which holds \d images of \w+ \(5 of each class at least\)",
+    ),
+    (
         ["dataset.path=${oc.env:FUNGICLF_TEST_UNSET}"],
         r"^dataset.path: the environment variable FUNGICLF_TEST_UNSET is not set$",
     ),

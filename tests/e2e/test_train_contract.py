@@ -11,6 +11,7 @@ from sklearn.linear_model import LogisticRegression
 from fungiclf.cli.report import main as report_main
 from fungiclf.data.batches import flat_pixels
 from fungiclf.errors import ConfigError
+from fungiclf.evaluation.calibration import calibration_metrics
 from fungiclf.evaluation.summary import summary_lines
 from fungiclf.train import run_job, train
 from fungiclf.runs import load_estimator
@@ -23,6 +24,7 @@ CONTRACT = [
     "classification_report.csv",
     "history.csv",
     "curves.png",
+    "reliability.png",
     "predictions.csv",
     "split.csv",
     "model.keras",
@@ -59,8 +61,20 @@ def assert_contract(run_dir, metrics: dict) -> None:
         "f1_weighted",
         "per_class",
         "confusion_matrix",
+        "ece",
+        "brier",
+        "nll",
     ):
         assert key in test and key in metrics["val"]
+    low, high = test["ci95"]["ece"]
+    assert 0 <= low <= high <= 1 and test["ece"] == pytest.approx(
+        calibration_metrics(
+            predictions["true"].map({c: i for i, c in enumerate(metrics["classes"])}).to_numpy(),
+            predictions["predicted"].map({c: i for i, c in enumerate(metrics["classes"])}).to_numpy(),
+            predictions[p_cols].to_numpy(),
+        )["ece"],
+        abs=1e-4,
+    )  # of the probabilities in predictions.csv
     history = pd.read_csv(run_dir / "history.csv")
     assert len(history) == metrics["epochs_run"] and {"loss", "val_loss", "accuracy"} <= set(history.columns)
     assert 1 <= metrics["best_epoch"] <= metrics["epochs_run"]
