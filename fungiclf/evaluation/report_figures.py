@@ -17,15 +17,18 @@ from fungiclf.runs import HISTORY, read_run  # noqa: E402
 
 
 def comparison_bars(table: pd.DataFrame, metric: str, by_seed: bool) -> pd.DataFrame:
-    """comparison.png's bars, best first: columns label, value, sd (the error bar), published
-    and majority. One bar per completed run (sd: its CV sd), or with ``by_seed`` one per
-    setting, runs that differ only in seed averaged (sd over the seeds; n in the label)."""
+    """comparison.png's bars, best first: columns label, value, sd, low and high (the error
+    bar), published and majority. One bar per completed run (low-high: its bootstrap 95% CI
+    where the metric has one; sd: its CV sd), or with ``by_seed`` one per setting, runs that
+    differ only in seed averaged (sd over the seeds; n in the label)."""
     done = table[table["status"] == "completed"]
     missing = pd.Series(np.nan, index=done.index)  # a column no run has (no CV, nothing published)
     bars = pd.DataFrame(
         {
             "value": done[metric],
             "sd": done.get(f"cv {metric} sd", missing),
+            "low": done.get(f"{metric} ci_low", missing),
+            "high": done.get(f"{metric} ci_high", missing),
             "published": done.get(f"published {metric}", missing),
             "majority": done.get("majority_rate", missing),
         }
@@ -51,21 +54,28 @@ def comparison_bars(table: pd.DataFrame, metric: str, by_seed: bool) -> pd.DataF
 
 
 def plot_comparison(table: pd.DataFrame, metric: str, path: Path, by_seed: bool = False) -> None:
-    """Horizontal bars of ``metric`` (comparison_bars(): per run or per setting), error bars,
-    published values as marks, the majority-class rate for an accuracy."""
+    """Horizontal bars of ``metric`` (comparison_bars(): per run or per setting), error bars
+    (a run's 95% CI, else its CV sd; the sd over seeds per setting), published values as
+    marks, the majority-class rate for an accuracy."""
     bars = comparison_bars(table, metric, by_seed).iloc[::-1]  # barh draws bottom up: best on top
     labels = list(bars["label"])
     width = max(7.0, 4.0 + 0.08 * max(map(len, labels), default=0))  # ~0.08 inch a character of a label
     figure, axes = plt.subplots(figsize=(width, 0.4 * len(bars) + 1.8), layout="constrained")
     published = bars["published"].notna().any()
-    axes.barh(
-        labels, bars["value"], xerr=bars["sd"].fillna(0), color="tab:blue", label="reproduced" if published else None
+    with_ci = not by_seed and bars["low"].notna().any()
+    error = (
+        np.vstack([(bars["value"] - bars["low"]).fillna(0), (bars["high"] - bars["value"]).fillna(0)])
+        if with_ci
+        else bars["sd"].fillna(0)
     )
+    axes.barh(labels, bars["value"], xerr=error, capsize=3, color="tab:blue", label="reproduced" if published else None)
     if published:
         axes.scatter(bars["published"], labels, color="tab:red", marker="D", zorder=3, label="published")
     if metric.endswith("accuracy") and bars["majority"].notna().any():
         axes.axvline(bars["majority"].max(), color="gray", linestyle="--", label="majority rate")
-    axes.set_xlabel(f"{metric}, mean ± sd over seeds" if by_seed else metric)
+    axes.set_xlabel(
+        f"{metric}, mean ± sd over seeds" if by_seed else f"{metric} with its 95% CI" if with_ci else metric
+    )
     axes.set_xlim(0, 1)
     if axes.get_legend_handles_labels()[0]:  # below the axes: inside, it hid the last bar's mark
         figure.legend(loc="outside lower center", ncols=3, fontsize="small")

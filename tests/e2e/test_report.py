@@ -1,6 +1,7 @@
 """fungiclf-report on sweeps over every key a user sweeps, seeds aggregated, two runs compared."""
 
 import json
+from pathlib import Path
 import os
 import re
 import shutil
@@ -341,7 +342,11 @@ def test_the_comparison_of_a_sweep_over_seeds_has_a_bar_per_setting_with_its_see
     assert list(bars["label"]) == ["model=cnn (n=3)", "model=ann (n=3)"]  # best first
     assert list(bars["value"]) == pytest.approx([0.8, 0.55])
     assert list(bars["sd"]) == pytest.approx([np.std([0.8, 0.7, 0.9], ddof=1), np.std([0.5, 0.6, 0.55], ddof=1)])
-    assert len(comparison_bars(table, "test.accuracy", by_seed=False)) == 6
+    per_run = comparison_bars(table, "test.accuracy", by_seed=False)
+    assert len(per_run) == 6
+    best = per_run.iloc[0]  # each run's bar carries its own 95% CI (the run's test.ci95.accuracy)
+    interval = json.loads((Path(table.loc[best.name, "run"]) / "metrics.json").read_text())["test"]["ci95"]
+    assert [best["low"], best["high"]] == pytest.approx(interval["accuracy"])
     report_main([str(tmp_path / "sweep"), "--metric", "test.accuracy"])
     assert (tmp_path / "sweep" / "comparison.png").is_file()
 
