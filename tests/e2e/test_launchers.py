@@ -185,9 +185,11 @@ def test_the_readmes_ray_command_on_a_2_cpu_head_fills_the_sweep_folder(cache_di
     env = {**os.environ, "RAY_ADDRESS": ray_head}  # FUNGICLF_CACHE (the cache fixture) travels to the jobs
     readme = [sys.executable, "-m", "fungiclf.cli.train", "-m", "hydra/launcher=ray_cluster"]
     sweep_args = ["model=linear,cnn", "seed=0,1", "trainer=smoke"]
-    done = subprocess.run(
-        [*readme, *sweep_args], capture_output=True, text=True, timeout=600, cwd=work, env=env, check=False
-    )
+
+    def sweep(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([*readme, *args], capture_output=True, text=True, timeout=600, cwd=work, env=env)
+
+    done = sweep(*sweep_args)
     assert done.returncode == 0, done.stderr[-3000:]
     (sweep,) = (work / "outputs" / "multirun").glob("*/*")  # in the folder it was launched from
     assert sorted(p.parent.name for p in sweep.glob("*/metrics.json")) == ["0", "1", "2", "3"]
@@ -195,15 +197,7 @@ def test_the_readmes_ray_command_on_a_2_cpu_head_fills_the_sweep_folder(cache_di
     table = pd.read_csv(sweep / "summary.csv")
     assert len(table) == 4 and (table["status"] == "completed").all()
 
-    failing = subprocess.run(
-        [*readme, "model=cnn", "trainer=smoke", "optimizer.lr=1e6", "hydra.sweep.dir=failing"],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        cwd=work,
-        env=env,
-        check=False,
-    )
+    failing = sweep("model=cnn", "trainer=smoke", "optimizer.lr=1e6", "hydra.sweep.dir=failing")
     assert failing.returncode == 1, failing.stderr[-3000:]
     assert "fungiclf-train: 1 job(s) failed:" in failing.stderr and "loss became" in failing.stderr
 
@@ -224,15 +218,7 @@ def test_the_readmes_ray_command_on_a_2_cpu_head_fills_the_sweep_folder(cache_di
     assert driver.returncode == 143 and "terminated (SIGTERM)" in stderr
     finished = {p.parent.name for p in resumed.glob("*/metrics.json")}
     assert 1 <= len(finished) < 4
-    again = subprocess.run(
-        [*readme, *sweep_args, "hydra.sweep.dir=resumed", "resume=true"],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        cwd=work,
-        env=env,
-        check=False,
-    )
+    again = sweep(*sweep_args, "hydra.sweep.dir=resumed", "resume=true")
     assert again.returncode == 0, again.stderr[-3000:]
     skipped = {job for job in "0123" if f"{resumed / job} already holds a completed run" in again.stdout + again.stderr}
     assert skipped == finished
