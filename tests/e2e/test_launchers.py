@@ -186,10 +186,10 @@ def test_the_readmes_ray_command_on_a_2_cpu_head_fills_the_sweep_folder(cache_di
     readme = [sys.executable, "-m", "fungiclf.cli.train", "-m", "hydra/launcher=ray_cluster"]
     sweep_args = ["model=linear,cnn", "seed=0,1", "trainer=smoke"]
 
-    def sweep(*args: str) -> subprocess.CompletedProcess:
+    def fungiclf_train(*args: str) -> subprocess.CompletedProcess:
         return subprocess.run([*readme, *args], capture_output=True, text=True, timeout=600, cwd=work, env=env)
 
-    done = sweep(*sweep_args)
+    done = fungiclf_train(*sweep_args)
     assert done.returncode == 0, done.stderr[-3000:]
     (sweep,) = (work / "outputs" / "multirun").glob("*/*")  # in the folder it was launched from
     assert sorted(p.parent.name for p in sweep.glob("*/metrics.json")) == ["0", "1", "2", "3"]
@@ -197,7 +197,7 @@ def test_the_readmes_ray_command_on_a_2_cpu_head_fills_the_sweep_folder(cache_di
     table = pd.read_csv(sweep / "summary.csv")
     assert len(table) == 4 and (table["status"] == "completed").all()
 
-    failing = sweep("model=cnn", "trainer=smoke", "optimizer.lr=1e6", "hydra.sweep.dir=failing")
+    failing = fungiclf_train("model=cnn", "trainer=smoke", "optimizer.lr=1e6", "hydra.sweep.dir=failing")
     assert failing.returncode == 1, failing.stderr[-3000:]
     assert "fungiclf-train: 1 job(s) failed:" in failing.stderr and "loss became" in failing.stderr
 
@@ -218,7 +218,7 @@ def test_the_readmes_ray_command_on_a_2_cpu_head_fills_the_sweep_folder(cache_di
     assert driver.returncode == 143 and "terminated (SIGTERM)" in stderr
     finished = {p.parent.name for p in resumed.glob("*/metrics.json")}
     assert 1 <= len(finished) < 4
-    again = sweep(*sweep_args, "hydra.sweep.dir=resumed", "resume=true")
+    again = fungiclf_train(*sweep_args, "hydra.sweep.dir=resumed", "resume=true")
     assert again.returncode == 0, again.stderr[-3000:]
     skipped = {job for job in "0123" if f"{resumed / job} already holds a completed run" in again.stdout + again.stderr}
     assert skipped == finished
