@@ -152,8 +152,6 @@ def job_environment(environ: os._Environ | dict) -> dict[str, str]:
 
 def run_in_folder(folder: str, hydra_context, sweep_config, task_function, singleton_state) -> JobReturn:
     """A Ray task: hydra-ray-launcher's job runner, in the folder the sweep was launched from."""
-    from hydra_plugins.hydra_ray_launcher._launcher_util import _run_job
-
     try:
         os.chdir(folder)
     except OSError as exc:
@@ -161,6 +159,8 @@ def run_in_folder(folder: str, hydra_context, sweep_config, task_function, singl
             f"the folder fungiclf-train ran in ({folder}) is not on this node ({exc.strerror}): launch "
             f"from a folder every node shares"
         ) from None
+    from hydra_plugins.hydra_ray_launcher._launcher_util import _run_job
+
     return _run_job(hydra_context, sweep_config, task_function, singleton_state)
 
 

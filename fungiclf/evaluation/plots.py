@@ -46,43 +46,36 @@ def plot_curves(history: pd.DataFrame, path: Path) -> None:
 
 
 def plot_reliability(splits: dict[str, dict], path: Path) -> None:
-    """Reliability diagrams, one column per split ({"test": metrics block, "val": ...}, each
-    with ``reliability`` bins and ``ece``): per confidence bin the accuracy against the mean
-    confidence (the diagonal is perfect calibration), and below it the bin's image count."""
-    fig, axes = plt.subplots(
-        2,
-        len(splits),
-        figsize=(4.2 * len(splits), 5),
-        squeeze=False,
-        gridspec_kw={"height_ratios": [3, 1]},
-        sharex=True,
-    )
-    for column, (name, block) in enumerate(splits.items()):
-        bins = block["reliability"]
-        lower, upper = np.array(bins["lower"]), np.array(bins["upper"])
-        centers, width = (lower + upper) / 2, upper - lower
-        filled = np.array([a is not None for a in bins["accuracy"]])
-        accuracy = np.array([a if a is not None else 0.0 for a in bins["accuracy"]])
-        confidence = np.array([c if c is not None else 0.0 for c in bins["confidence"]])
-        top, bottom = axes[0, column], axes[1, column]
-        top.bar(centers[filled], accuracy[filled], width[filled], edgecolor="black", label="accuracy")
-        top.bar(
-            centers[filled],
-            (confidence - accuracy)[filled],
-            width[filled],
-            bottom=accuracy[filled],
-            color="tab:red",
-            alpha=0.3,
-            edgecolor="tab:red",
-            label="gap to confidence",
-        )
-        top.plot([0, 1], [0, 1], "k--", linewidth=1)
-        top.set(xlim=(0, 1), ylim=(0, 1), ylabel="accuracy", title=f"{name}: ECE {block['ece']:.3f}")
-        top.legend(loc="upper left", fontsize=8)
-        bottom.bar(centers, bins["count"], width, color="gray", edgecolor="black")
-        bottom.set(xlabel="confidence (top-class probability)", ylabel="images")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    """The reliability diagram of a run ({"test": metrics block, "val": ...}, each with
+    ``reliability`` bins and ``ece``): per confidence bin of the first split, bars of its
+    accuracy and of the gap to its mean confidence (the diagonal is perfect calibration), with
+    the share of its images in the bin (narrow gray bars, a quarter scale); the other splits as
+    points.
+    One axes, no layout pass: every run draws it, so it stays cheap."""
+    (first, block), *others = splits.items()
+    bins = block["reliability"]
+    lower, upper = np.array(bins["lower"]), np.array(bins["upper"])
+    centers, width = (lower + upper) / 2, upper - lower
+    count = np.array(bins["count"])
+    filled = count > 0
+    accuracy = np.array([a if a is not None else 0.0 for a in bins["accuracy"]])
+    confidence = np.array([c if c is not None else 0.0 for c in bins["confidence"]])
+    fig, ax = plt.subplots(figsize=(5, 4.4))
+    fig.subplots_adjust(left=0.12, right=0.97, bottom=0.12, top=0.92)
+    ax.bar(centers[filled], accuracy[filled], width[filled], edgecolor="black", alpha=0.8, label=f"{first} accuracy")
+    gap = (confidence - accuracy)[filled]
+    ax.bar(centers[filled], gap, width[filled], bottom=accuracy[filled], color="tab:red", alpha=0.3, label="gap")
+    share = 0.25 * count / max(count.sum(), 1)
+    ax.bar(centers, share, 0.4 * width, color="dimgray", zorder=3, label=f"{first} images (share / 4)")
+    for name, other in others:
+        points = [(c, a) for c, a in zip(other["reliability"]["confidence"], other["reliability"]["accuracy"]) if c]
+        if points:
+            ax.plot(*zip(*points), "o", color="tab:orange", label=f"{name} (ECE {other['ece']:.3f})")
+    ax.plot([0, 1], [0, 1], "k--", linewidth=1)
+    ax.set(xlim=(0, 1), ylim=(0, 1), xlabel="confidence (probability of the predicted class)", ylabel="accuracy")
+    ax.set_title(f"{first}: ECE {block['ece']:.3f}")
+    ax.legend(loc="upper left", fontsize=8)
+    fig.savefig(path, dpi=100)
     plt.close(fig)
 
 

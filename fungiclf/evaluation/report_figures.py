@@ -63,8 +63,8 @@ def plot_comparison(table: pd.DataFrame, metric: str, path: Path, by_seed: bool 
     figure, axes = plt.subplots(figsize=(width, 0.4 * len(bars) + 1.8), layout="constrained")
     published = bars["published"].notna().any()
     with_ci = not by_seed and bars["low"].notna().any()
-    error = (
-        np.vstack([(bars["value"] - bars["low"]).fillna(0), (bars["high"] - bars["value"]).fillna(0)])
+    error = (  # a point estimate may lie outside its percentile interval (an ECE's often does): no bar below 0
+        np.vstack([(bars["value"] - bars["low"]).fillna(0), (bars["high"] - bars["value"]).fillna(0)]).clip(0)
         if with_ci
         else bars["sd"].fillna(0)
     )

@@ -99,9 +99,7 @@ def test_a_pruner_stops_a_trial_held_at_chance_and_it_is_recorded_as_pruned(cach
     "override, message",
     [
         ("hydra.sweeper.pruner={_target_: os.system}", "'os.system' is not one of Optuna's pruners"),
-        ("hydra.sweeper.pruner={_target_: optuna.pruners.MedianPruner, bogus: 1}", "MedianPruner: "),
         ("hydra.sweeper.storage=sqlite:////nonexistent/folder/study.db", "hydra.sweeper.storage: cannot open"),
-        ("model=glob(*)", "model=glob(*) cannot be searched"),
     ],
 )
 def test_a_bad_study_setting_is_one_line_before_any_trial(cache_dir, tmp_path, override, message):

@@ -67,10 +67,11 @@ def assert_contract(run_dir, metrics: dict) -> None:
     ):
         assert key in test and key in metrics["val"]
     low, high = test["ci95"]["ece"]
+    index = {str(c): i for i, c in enumerate(metrics["classes"])}  # class names may read back as numbers
     assert 0 <= low <= high <= 1 and test["ece"] == pytest.approx(
         calibration_metrics(
-            predictions["true"].map({c: i for i, c in enumerate(metrics["classes"])}).to_numpy(),
-            predictions["predicted"].map({c: i for i, c in enumerate(metrics["classes"])}).to_numpy(),
+            predictions["true"].astype(str).map(index).to_numpy(),
+            predictions["predicted"].astype(str).map(index).to_numpy(),
             predictions[p_cols].to_numpy(),
         )["ece"],
         abs=1e-4,
