@@ -19,7 +19,7 @@ import logging
 import os
 import signal
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 from hydra.core.singleton import Singleton
 from hydra.core.utils import JobReturn, configure_log, filter_overrides, setup_globals
@@ -141,7 +141,7 @@ def asks(remote: dict) -> str:
     return f"{remote['num_cpus']:g} CPUs, {remote['num_gpus']:g} GPUs"
 
 
-def job_environment(environ: os._Environ | dict) -> dict[str, str]:
+def job_environment(environ: Mapping[str, str]) -> dict[str, str]:
     """The launching side's FUNGICLF_* variables (the cache, the data folder), which a job's
     config reads, for jobs whose worker started elsewhere. The failed-jobs file is the driver's
     alone: it lists failures itself, from the run folders."""

@@ -13,7 +13,7 @@ from fungiclf.data.dataset import Dataset
 from fungiclf.data.views import usable_views
 from fungiclf.evaluation.calibration import apply_temperature, calibration_metrics, fit_temperature
 from fungiclf.evaluation.evaluate import evaluate_split, split_probabilities
-from fungiclf.evaluation.metrics import as_two_columns, choose_threshold, predict_labels
+from fungiclf.evaluation.metrics import as_two_columns, choose_threshold
 from fungiclf.models import build_estimator, build_model
 from fungiclf.models.classical import learned_values, predict_proba
 from fungiclf.training.compute import xla_cpu_warning
@@ -134,22 +134,14 @@ def fit_and_evaluate(
     if settings.evaluation.calibration == "temperature" and raw_val is not None:
         temperature = fit_temperature(as_two_columns(raw_val), data.labels[data.index("val")])  # checked: check_task
         calibration = {"method": "temperature", "temperature": temperature}
+        keep(temperature_warning(temperature, len(raw_val)), logged=reported)
         before = {"val": raw_val, "test": raw_test}
         raw_val, raw_test = apply_temperature(raw_val, temperature), apply_temperature(raw_test, temperature)
     threshold = decision_threshold(model_settings.threshold, data, raw_val, fixed_threshold)
-    val = evaluate_split(data, "val", raw_val, threshold).metrics if raw_val is not None else None
+    val = evaluate_split(data, "val", raw_val, threshold) if raw_val is not None else None
     test = evaluate_split(data, "test", raw_test, threshold, settings.seed if reported else None)
-    if calibration is not None:  # before and after, at the run's own predictions (temperature keeps the class)
-        for split, after in (("val", val), ("test", test.metrics)):
-            y_true = data.labels[data.index(split)]
-            old = calibration_metrics(
-                y_true,
-                predict_labels(raw_val if split == "val" else raw_test, threshold),
-                as_two_columns(before[split]),
-            )
-            calibration[split] = {f"{key}_before": old[key] for key in ("ece", "nll")} | {
-                f"{key}_after": after[key] for key in ("ece", "nll")
-            }
+    if calibration is not None:
+        calibration.update(before_and_after(data, before, {"val": val, "test": test}))
         log.info(
             "Temperature %.3f fitted on val <evaluation.calibration=temperature>: test ECE %.4f -> %.4f",
             calibration["temperature"],
@@ -157,7 +149,7 @@ def fit_and_evaluate(
             calibration["test"]["ece_after"],
         )
     return Outcome(
-        val,
+        val.metrics if val is not None else None,
         test.metrics,
         test.predictions,
         history,
@@ -173,6 +165,38 @@ def fit_and_evaluate(
         warnings,
         calibration,
     )
+
+
+FEW_VAL_IMAGES = 100  # a temperature fitted on fewer val images is flagged
+TEMPERATURE_RANGE = (0.25, 4.0)  # one outside it sharpens or flattens a model's probabilities by a lot
+
+
+def temperature_warning(temperature: float, n_val: int) -> dict | None:
+    """A metrics.json warning when the temperature is fitted on few val images or lies far from
+    1: one scalar chosen on a small or odd val split may not carry beyond it (a smoke run's 32
+    val images gave T = 0.05 and a test ECE ten times worse)."""
+    low, high = TEMPERATURE_RANGE
+    if n_val >= FEW_VAL_IMAGES and low <= temperature <= high:
+        return None
+    return {
+        "kind": "calibration",
+        "message": f"evaluation.calibration=temperature: T = {temperature:.3g} fitted on {n_val} val images "
+        f"(flagged below {FEW_VAL_IMAGES} images or outside T in [{low:g}, {high:g}]); it may not carry "
+        f"beyond val: compare calibration.val's ECE before and after, or keep evaluation.calibration=none",
+    }
+
+
+def before_and_after(data: Dataset, before: dict[str, np.ndarray], after: dict) -> dict:
+    """metrics.json's calibration.val / .test: the ECE and NLL of the outputs ``before`` the
+    temperature ({split: raw outputs}) and ``after`` it ({split: Evaluation}), both at the
+    run's own predictions (a temperature moves no image to another class)."""
+    record = {}
+    for split, evaluation in after.items():
+        old = calibration_metrics(data.labels[data.index(split)], evaluation.y_pred, as_two_columns(before[split]))
+        record[split] = {f"{key}_before": old[key] for key in ("ece", "nll")} | {
+            f"{key}_after": evaluation.metrics[key] for key in ("ece", "nll")
+        }
+    return record
 
 
 def decision_threshold(

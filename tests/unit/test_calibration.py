@@ -81,3 +81,12 @@ def test_a_sigmoid_heads_outputs_keep_their_layout():
     scaled = apply_temperature(p, 2.0)
     assert scaled.shape == (3, 1) and scaled[2, 0] == pytest.approx(0.5)  # the 0.5 cut stays
     assert scaled[0, 0] == pytest.approx(0.75)  # sqrt(0.9) / (sqrt(0.9) + sqrt(0.1))
+
+
+def test_a_temperature_from_few_val_images_or_far_from_one_is_flagged():
+    from fungiclf.training.run import temperature_warning
+
+    assert temperature_warning(0.56, 524) is None  # PneumoniaMNIST's
+    assert "T = 0.047 fitted on 32 val images" in temperature_warning(0.047, 32)["message"]
+    assert temperature_warning(1.0, 32)["kind"] == "calibration"
+    assert temperature_warning(6.0, 5000)["kind"] == "calibration"
